@@ -1,0 +1,24 @@
+"""Alembic environment: migrates the engine handed in by ``xiaodian.runtime.upgrade``, or
+the URL from XIAODIAN_DATABASE_URL when run as ``alembic`` from the command line."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from xiaodian.config import get_settings
+from xiaodian.db import make_engine
+from xiaodian.models import metadata
+
+config = context.config
+engine = config.attributes.get("engine") or make_engine(get_settings().database_url)
+
+with engine.connect() as connection:
+    context.configure(
+        connection=connection,
+        target_metadata=metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+    connection.commit()

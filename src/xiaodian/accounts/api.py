@@ -1,0 +1,99 @@
+"""Open API: the shop, its stores and verifier staff; buyer registration (X2, C5)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from xiaodian.accounts import service
+from xiaodian.accounts.models import Staff
+from xiaodian.accounts.schemas import (
+    BuyerOut,
+    BuyerRegisterIn,
+    BuyerRegisterOut,
+    ShopOut,
+    StaffIn,
+    StaffOut,
+    StoreIn,
+    StoreOut,
+)
+from xiaodian.api.deps import AppPrincipal, BuyerDep, CtxDep
+from xiaodian.context import Ctx
+
+router = APIRouter()
+
+
+@router.get("/api/v1/shop", response_model=ShopOut, tags=["shop 店铺"])
+def get_shop(ctx: CtxDep, principal: AppPrincipal) -> ShopOut:
+    shop = service.get_shop(ctx.session, principal.shop_id)
+    return ShopOut.model_validate(shop, from_attributes=True)
+
+
+@router.get("/api/v1/stores", response_model=list[StoreOut], tags=["shop 店铺"])
+def list_stores(ctx: CtxDep, principal: AppPrincipal) -> list[StoreOut]:
+    return [StoreOut.model_validate(s, from_attributes=True)
+            for s in service.list_stores(ctx.session, principal.shop_id)]
+
+
+@router.post("/api/v1/stores", response_model=StoreOut, status_code=201, tags=["shop 店铺"])
+def create_store(body: StoreIn, ctx: CtxDep, principal: AppPrincipal) -> StoreOut:
+    principal.require("settings.manage")
+    store = service.create_store(ctx, principal.shop_id, name=body.name, address=body.address)
+    return StoreOut.model_validate(store, from_attributes=True)
+
+
+@router.get("/api/v1/stores/{store_id}", response_model=StoreOut, tags=["shop 店铺"])
+def get_store(store_id: int, ctx: CtxDep, principal: AppPrincipal) -> StoreOut:
+    store = service.get_store(ctx.session, principal.shop_id, store_id)
+    return StoreOut.model_validate(store, from_attributes=True)
+
+
+@router.get("/api/v1/staff", response_model=list[StaffOut], tags=["shop 店铺"])
+def list_staff(ctx: CtxDep, principal: AppPrincipal) -> list[StaffOut]:
+    return [_staff_out(ctx, s) for s in service.list_staff(ctx.session, principal.shop_id)]
+
+
+@router.post("/api/v1/staff", response_model=StaffOut, status_code=201, tags=["shop 店铺"])
+def add_staff(body: StaffIn, ctx: CtxDep, principal: AppPrincipal) -> StaffOut:
+    """C5: add a verifier (核销人员) by Douyin ID, scoped to stores (null = all)."""
+    principal.require("settings.manage")
+    staff = service.add_staff(
+        ctx, principal.shop_id, douyin_id=body.douyin_id, name=body.name, store_ids=body.store_ids
+    )
+    return _staff_out(ctx, staff)
+
+
+@router.get("/api/v1/staff/{staff_id}", response_model=StaffOut, tags=["shop 店铺"])
+def get_staff(staff_id: int, ctx: CtxDep, principal: AppPrincipal) -> StaffOut:
+    return _staff_out(ctx, service.get_staff(ctx.session, principal.shop_id, staff_id))
+
+
+@router.post("/api/v1/staff/{staff_id}/revoke", response_model=StaffOut, tags=["shop 店铺"])
+def revoke_staff(staff_id: int, ctx: CtxDep, principal: AppPrincipal) -> StaffOut:
+    """C5: revoking takes effect immediately."""
+    principal.require("settings.manage")
+    return _staff_out(ctx, service.revoke_staff(ctx, principal.shop_id, staff_id))
+
+
+@router.post("/buyer/v1/register", response_model=BuyerRegisterOut, status_code=201,
+             tags=["buyer 买家"])
+def register_buyer(body: BuyerRegisterIn, ctx: CtxDep) -> BuyerRegisterOut:
+    """A buyer signs up (sandbox): returns the bearer token for the buyer API."""
+    buyer, token = service.create_buyer(
+        ctx, douyin_id=body.douyin_id, nickname=body.nickname, phone=body.phone
+    )
+    return BuyerRegisterOut(id=buyer.id, douyin_id=buyer.douyin_id, nickname=buyer.nickname,
+                            verified=buyer.verified, token=token)
+
+
+@router.get("/buyer/v1/me", response_model=BuyerOut, tags=["buyer 买家"])
+def buyer_me(buyer: BuyerDep) -> BuyerOut:
+    return BuyerOut(id=buyer.id, douyin_id=buyer.douyin_id, nickname=buyer.nickname,
+                    verified=buyer.verified)
+
+
+def _staff_out(ctx: Ctx, staff: Staff) -> StaffOut:
+    return StaffOut(
+        id=staff.id, douyin_id=staff.douyin_id, name=staff.name,
+        store_ids=service.staff_store_ids(ctx.session, staff),
+        created_at=staff.created_at, revoked_at=staff.revoked_at,
+    )

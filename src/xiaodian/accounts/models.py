@@ -1,0 +1,152 @@
+"""Shops, their accounts and grants, stores, verifier staff, API apps, and buyers (X2)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from xiaodian.db import Base, BigId, UTCDateTime
+
+# Permission codes a main account (主账号) may grant to a sub-account (子账号).
+PERMISSIONS: dict[str, str] = {
+    "orders.view": "查看订单",
+    "orders.ship": "订单发货",
+    "orders.export": "导出订单",
+    "aftersales.handle": "处理售后",
+    "aftersales.assistant": "售后小助手(策略)",
+    "redpackets.manage": "店铺红包",
+    "coupons.manage": "卡券管理",
+    "coupons.verify": "卡券核销",
+    "luckybags.manage": "直播/福袋",
+    "service.chat": "飞鸽客服",
+    "funds.view": "查看资金",
+    "funds.topup": "充值",
+    "settings.manage": "店铺设置(应用、Webhook、员工)",
+}
+
+
+class Shop(Base):
+    __tablename__ = "shops"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(60))
+    # 企业名称: coupons' merchant name must be consistent with it (C2 rule 2).
+    registered_name: Mapped[str] = mapped_column(String(120), default="")
+    phone: Mapped[str] = mapped_column(String(20), default="")
+    # 人店一体: the one Douyin account this shop is bound to (L5), if any.
+    douyin_account: Mapped[str | None] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class User(Base):
+    """A merchant account: the shop's main account or one of its sub-accounts."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"), index=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    is_main: Mapped[bool] = mapped_column(Boolean, default=False)
+    display_name: Mapped[str] = mapped_column(String(60), default="")
+    phone: Mapped[str] = mapped_column(String(20), default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Grant(Base):
+    __tablename__ = "grants"
+    __table_args__ = (UniqueConstraint("user_id", "permission"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    permission: Mapped[str] = mapped_column(String(48))
+    granted_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Store(Base):
+    """门店: a physical store of the shop (coupon campaigns and staff are scoped to stores)."""
+
+    __tablename__ = "stores"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"), index=True)
+    name: Mapped[str] = mapped_column(String(60))
+    address: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Staff(Base):
+    """核销人员: verifier staff, added by Douyin ID with a store scope (C5)."""
+
+    __tablename__ = "staff"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"), index=True)
+    douyin_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(60), default="")
+    all_stores: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class StaffStore(Base):
+    __tablename__ = "staff_stores"
+
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id"), primary_key=True)
+    shop_id: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+class ApiApp(Base):
+    """An ERP/ISV application acting for one shop: app_key + secret (HMAC-SHA256)."""
+
+    __tablename__ = "api_apps"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"), index=True)
+    name: Mapped[str] = mapped_column(String(60))
+    app_key: Mapped[str] = mapped_column(String(40), unique=True)
+    # Kept readable: verifying an HMAC needs the shared secret itself.
+    secret: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ApiNonce(Base):
+    """Nonces seen inside the signature window: a replayed signed request is refused."""
+
+    __tablename__ = "api_nonces"
+    __table_args__ = (Index("ix_api_nonces_expires", "expires_at"),)
+
+    app_key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Buyer(Base):
+    """A platform consumer (消费者). Buyers are the platform's, not a shop's."""
+
+    __tablename__ = "buyers"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    douyin_id: Mapped[str] = mapped_column(String(64), unique=True)
+    nickname: Mapped[str] = mapped_column(String(60))
+    phone: Mapped[str] = mapped_column(String(20), default="")
+    verified: Mapped[bool] = mapped_column(Boolean, default=False)  # platform-verified (A2.3)
+    blocked: Mapped[bool] = mapped_column(Boolean, default=False)  # risk-control list (L3)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SystemState(Base):
+    """Small key/value facts about this installation (e.g. the generated cookie secret)."""
+
+    __tablename__ = "system_state"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(500))

@@ -1,0 +1,423 @@
+"""Accounts and permissions (X2). One shop never sees another shop's data: every lookup here
+takes the caller's ``shop_id`` and answers "not found" for another shop's object."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from xiaodian.accounts.models import (
+    PERMISSIONS,
+    ApiApp,
+    Buyer,
+    Grant,
+    Shop,
+    Staff,
+    StaffStore,
+    Store,
+    SystemState,
+    User,
+)
+from xiaodian.context import Ctx
+from xiaodian.errors import AuthFailed, Conflict, NotFound, PermissionDenied, ValidationFailed
+from xiaodian.errors import field_error as _field
+
+_hasher = PasswordHasher()
+_USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{3,64}$")
+_PHONE = re.compile(r"^1\d{10}$")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is acting: a merchant user (main or sub) or an API app, always inside one shop."""
+
+    shop_id: int
+    user_id: int | None = None
+    app_id: int | None = None
+    is_main: bool = False
+    permissions: frozenset[str] = frozenset()
+
+    @property
+    def actor(self) -> str:
+        return f"user:{self.user_id}" if self.user_id else f"app:{self.app_id}"
+
+    def can(self, permission: str) -> bool:
+        # The main account and API apps (authorized by the main account) hold every permission.
+        return self.is_main or self.app_id is not None or permission in self.permissions
+
+    def require(self, permission: str) -> None:
+        if not self.can(permission):
+            label = PERMISSIONS.get(permission, permission)
+            raise PermissionDenied(
+                "permission_denied",
+                f"没有权限:{label}。请联系主账号授权。",
+                f"Permission '{permission}' is required; ask the main account to grant it.",
+            )
+
+
+# ----- shops and users ---------------------------------------------------------------------
+
+
+def create_shop(
+    ctx: Ctx,
+    *,
+    name: str,
+    username: str,
+    password: str,
+    registered_name: str = "",
+    phone: str = "",
+    douyin_account: str | None = None,
+) -> tuple[Shop, User]:
+    """A shop and its main account (主账号)."""
+    errors = _user_errors(username, password, phone)
+    if not name.strip() or len(name) > 60:
+        errors.append(_field("name", "店铺名称必填,最多60字", "Shop name is required, ≤ 60 chars"))
+    if errors:
+        raise ValidationFailed("invalid_shop", "店铺信息有误", "Invalid shop", errors=errors)
+    _require_free_username(ctx.session, username)
+    shop = Shop(
+        name=name.strip(),
+        registered_name=registered_name or name.strip(),
+        phone=phone,
+        douyin_account=douyin_account,
+        created_at=ctx.now,
+    )
+    ctx.session.add(shop)
+    ctx.session.flush()
+    user = User(
+        shop_id=shop.id,
+        username=username,
+        password_hash=_hasher.hash(password),
+        is_main=True,
+        display_name="主账号",
+        phone=phone,
+        created_at=ctx.now,
+    )
+    ctx.session.add(user)
+    ctx.session.flush()
+    return shop, user
+
+
+def get_shop(session: Session, shop_id: int) -> Shop:
+    shop = session.get(Shop, shop_id)
+    if shop is None:
+        raise NotFound("店铺", "Shop", shop_id)
+    return shop
+
+
+def create_sub_account(
+    ctx: Ctx, principal: Principal, *, username: str, password: str, display_name: str,
+    phone: str = "", permissions: list[str] | None = None,
+) -> User:
+    _require_main(principal)
+    errors = _user_errors(username, password, phone)
+    if errors:
+        raise ValidationFailed("invalid_user", "子账号信息有误", "Invalid sub-account", errors=errors)
+    _require_free_username(ctx.session, username)
+    user = User(
+        shop_id=principal.shop_id,
+        username=username,
+        password_hash=_hasher.hash(password),
+        is_main=False,
+        display_name=display_name.strip()[:60] or username,
+        phone=phone,
+        created_at=ctx.now,
+    )
+    ctx.session.add(user)
+    ctx.session.flush()
+    for permission in permissions or []:
+        grant(ctx, principal, user.id, permission)
+    return user
+
+
+def list_users(session: Session, shop_id: int) -> list[User]:
+    return list(session.scalars(select(User).where(User.shop_id == shop_id).order_by(User.id)))
+
+
+def get_user(session: Session, shop_id: int, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None or user.shop_id != shop_id:
+        raise NotFound("账号", "Account", user_id)
+    return user
+
+
+def grant(ctx: Ctx, principal: Principal, user_id: int, permission: str) -> None:
+    """Only the main account grants; granting twice is harmless."""
+    _require_main(principal)
+    if permission not in PERMISSIONS:
+        raise ValidationFailed(
+            "unknown_permission", f"未知权限 {permission}", f"Unknown permission {permission}",
+            field="permission",
+        )
+    user = get_user(ctx.session, principal.shop_id, user_id)
+    if user.is_main:
+        return
+    exists = ctx.session.scalars(
+        select(Grant).where(Grant.user_id == user.id, Grant.permission == permission)
+    ).first()
+    if exists is None:
+        ctx.session.add(
+            Grant(
+                shop_id=principal.shop_id,
+                user_id=user.id,
+                permission=permission,
+                granted_by=principal.user_id or 0,
+                created_at=ctx.now,
+            )
+        )
+        ctx.session.flush()
+
+
+def revoke_grant(ctx: Ctx, principal: Principal, user_id: int, permission: str) -> None:
+    _require_main(principal)
+    user = get_user(ctx.session, principal.shop_id, user_id)
+    ctx.session.execute(
+        delete(Grant).where(Grant.user_id == user.id, Grant.permission == permission)
+    )
+
+
+def permissions_of(session: Session, user: User) -> frozenset[str]:
+    if user.is_main:
+        return frozenset(PERMISSIONS)
+    rows = session.scalars(select(Grant.permission).where(Grant.user_id == user.id))
+    return frozenset(rows)
+
+
+def principal_for_user(session: Session, user: User) -> Principal:
+    return Principal(
+        shop_id=user.shop_id,
+        user_id=user.id,
+        is_main=user.is_main,
+        permissions=permissions_of(session, user),
+    )
+
+
+def authenticate(session: Session, username: str, password: str) -> User:
+    user = session.scalars(select(User).where(User.username == username)).first()
+    # Hash anyway when the user is unknown, so timing does not reveal which names exist.
+    candidate = user.password_hash if user else _DUMMY_HASH
+    try:
+        _hasher.verify(candidate, password)
+    except (VerificationError, InvalidHashError):
+        user = None
+    if user is None or not user.active:
+        raise AuthFailed("bad_credentials", "用户名或密码错误", "Wrong username or password")
+    return user
+
+
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+# ----- stores and verifier staff -----------------------------------------------------------
+
+
+def create_store(ctx: Ctx, shop_id: int, *, name: str, address: str = "") -> Store:
+    if not name.strip() or len(name) > 60:
+        raise ValidationFailed(
+            "invalid_store", "门店名称必填,最多60字", "Store name is required, ≤ 60 chars",
+            field="name",
+        )
+    store = Store(shop_id=shop_id, name=name.strip(), address=address.strip()[:200],
+                  created_at=ctx.now)
+    ctx.session.add(store)
+    ctx.session.flush()
+    return store
+
+
+def list_stores(session: Session, shop_id: int) -> list[Store]:
+    return list(session.scalars(select(Store).where(Store.shop_id == shop_id).order_by(Store.id)))
+
+
+def get_store(session: Session, shop_id: int, store_id: int) -> Store:
+    store = session.get(Store, store_id)
+    if store is None or store.shop_id != shop_id:
+        raise NotFound("门店", "Store", store_id)
+    return store
+
+
+def add_staff(
+    ctx: Ctx, shop_id: int, *, douyin_id: str, name: str = "", store_ids: list[int] | None,
+) -> Staff:
+    """C5: add a verifier by Douyin ID; ``store_ids=None`` means all stores."""
+    douyin_id = douyin_id.strip()
+    if not douyin_id or len(douyin_id) > 64:
+        raise ValidationFailed(
+            "invalid_douyin_id", "请填写抖音号", "A Douyin ID is required", field="douyin_id"
+        )
+    active = ctx.session.scalars(
+        select(Staff).where(
+            Staff.shop_id == shop_id, Staff.douyin_id == douyin_id, Staff.revoked_at.is_(None)
+        )
+    ).first()
+    if active is not None:
+        raise Conflict(
+            "staff_exists", f"抖音号 {douyin_id} 已是核销人员", f"{douyin_id} is already staff"
+        )
+    if store_ids is not None and not store_ids:
+        raise ValidationFailed(
+            "invalid_scope", "请至少选择一个门店,或选择全部门店",
+            "Choose at least one store, or all stores", field="store_ids",
+        )
+    stores = [get_store(ctx.session, shop_id, sid) for sid in (store_ids or [])]
+    staff = Staff(
+        shop_id=shop_id, douyin_id=douyin_id, name=name.strip()[:60],
+        all_stores=store_ids is None, created_at=ctx.now,
+    )
+    ctx.session.add(staff)
+    ctx.session.flush()
+    for store in stores:
+        ctx.session.add(StaffStore(staff_id=staff.id, store_id=store.id, shop_id=shop_id))
+    ctx.session.flush()
+    return staff
+
+
+def revoke_staff(ctx: Ctx, shop_id: int, staff_id: int) -> Staff:
+    staff = get_staff(ctx.session, shop_id, staff_id)
+    if staff.revoked_at is None:
+        staff.revoked_at = ctx.now
+    return staff
+
+
+def get_staff(session: Session, shop_id: int, staff_id: int) -> Staff:
+    staff = session.get(Staff, staff_id)
+    if staff is None or staff.shop_id != shop_id:
+        raise NotFound("核销人员", "Staff", staff_id)
+    return staff
+
+
+def list_staff(session: Session, shop_id: int) -> list[Staff]:
+    return list(session.scalars(select(Staff).where(Staff.shop_id == shop_id).order_by(Staff.id)))
+
+
+def staff_store_ids(session: Session, staff: Staff) -> list[int] | None:
+    """The stores a staff member may verify at; ``None`` means all stores of the shop."""
+    if staff.all_stores:
+        return None
+    rows = session.scalars(select(StaffStore.store_id).where(StaffStore.staff_id == staff.id))
+    return sorted(rows)
+
+
+# ----- API apps ----------------------------------------------------------------------------
+
+
+def create_app(ctx: Ctx, shop_id: int, name: str) -> ApiApp:
+    name = name.strip()
+    if not name or len(name) > 60:
+        raise ValidationFailed(
+            "invalid_app", "应用名称必填,最多60字", "App name is required, ≤ 60 chars", field="name"
+        )
+    app = ApiApp(
+        shop_id=shop_id,
+        name=name,
+        app_key="ak_" + secrets.token_hex(12),
+        secret=secrets.token_urlsafe(32),
+        created_at=ctx.now,
+    )
+    ctx.session.add(app)
+    ctx.session.flush()
+    return app
+
+
+def list_apps(session: Session, shop_id: int) -> list[ApiApp]:
+    return list(session.scalars(select(ApiApp).where(ApiApp.shop_id == shop_id).order_by(ApiApp.id)))
+
+
+def revoke_app(ctx: Ctx, shop_id: int, app_id: int) -> ApiApp:
+    app = ctx.session.get(ApiApp, app_id)
+    if app is None or app.shop_id != shop_id:
+        raise NotFound("应用", "App", app_id)
+    if app.revoked_at is None:
+        app.revoked_at = ctx.now
+    return app
+
+
+def app_by_key(session: Session, app_key: str) -> ApiApp | None:
+    app = session.scalars(select(ApiApp).where(ApiApp.app_key == app_key)).first()
+    return app if app is not None and app.revoked_at is None else None
+
+
+# ----- buyers ------------------------------------------------------------------------------
+
+
+def create_buyer(
+    ctx: Ctx, *, douyin_id: str, nickname: str, phone: str = "", verified: bool = False
+) -> tuple[Buyer, str]:
+    """A platform buyer and its bearer token (shown once; stored hashed)."""
+    if ctx.session.scalars(select(Buyer).where(Buyer.douyin_id == douyin_id)).first():
+        raise Conflict("buyer_exists", f"抖音号 {douyin_id} 已存在", f"{douyin_id} exists")
+    token = "bt_" + secrets.token_urlsafe(24)
+    buyer = Buyer(
+        douyin_id=douyin_id, nickname=nickname[:60], phone=phone, verified=verified,
+        token_hash=_token_hash(token), created_at=ctx.now,
+    )
+    ctx.session.add(buyer)
+    ctx.session.flush()
+    return buyer, token
+
+
+def buyer_by_token(session: Session, token: str) -> Buyer:
+    buyer = session.scalars(select(Buyer).where(Buyer.token_hash == _token_hash(token))).first()
+    if buyer is None:
+        raise AuthFailed("bad_buyer_token", "买家凭证无效", "Invalid buyer token")
+    return buyer
+
+
+def get_buyer(session: Session, buyer_id: int) -> Buyer:
+    buyer = session.get(Buyer, buyer_id)
+    if buyer is None:
+        raise NotFound("买家", "Buyer", buyer_id)
+    return buyer
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+# ----- installation state ------------------------------------------------------------------
+
+
+def installation_secret(session: Session) -> str:
+    """The cookie-signing secret: XIAODIAN_SECRET_KEY if set, else generated once and kept."""
+    row = session.get(SystemState, "secret_key")
+    if row is None:
+        row = SystemState(key="secret_key", value=secrets.token_urlsafe(48))
+        session.add(row)
+        session.flush()
+    return row.value
+
+
+# ----- helpers -----------------------------------------------------------------------------
+
+
+def _require_main(principal: Principal) -> None:
+    if not principal.is_main:
+        raise PermissionDenied(
+            "main_account_only", "仅主账号可以执行此操作", "Only the main account can do this"
+        )
+
+
+def _require_free_username(session: Session, username: str) -> None:
+    if session.scalars(select(User.id).where(User.username == username)).first() is not None:
+        raise Conflict(
+            "username_taken", f"用户名 {username} 已被使用", f"Username {username} is taken"
+        )
+
+
+def _user_errors(username: str, password: str, phone: str) -> list[dict[str, str]]:
+    errors = []
+    if not _USERNAME.match(username or ""):
+        errors.append(_field("username", "用户名为3-64位字母、数字或 _.@-",
+                             "Username: 3–64 letters, digits or _.@-"))
+    if len(password or "") < 8:
+        errors.append(_field("password", "密码至少8位", "Password needs ≥ 8 characters"))
+    if phone and not _PHONE.match(phone):
+        errors.append(_field("phone", "手机号应为11位数字,以1开头",
+                             "Phone must be 11 digits starting with 1"))
+    return errors

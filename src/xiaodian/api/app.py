@@ -1,0 +1,167 @@
+"""FastAPI application factory: open API (/api/v1), buyer API (/buyer/v1), simulation
+controls (/sim, simulated clock only), the web console (/console), problem+json errors."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from xiaodian.errors import XiaodianError
+from xiaodian.runtime import Runtime
+
+log = logging.getLogger("xiaodian.api")
+
+PROBLEM = "application/problem+json"
+
+# Each context that has an open-API router exposes `router` in its api.py.
+API_MODULES: tuple[str, ...] = (
+    "xiaodian.api.system",
+    "xiaodian.accounts.api",
+    "xiaodian.ledger.api",
+    "xiaodian.notify.api",
+    "xiaodian.orders.api",
+    "xiaodian.aftersales.api",
+    "xiaodian.redpackets.api",
+    "xiaodian.luckybags.api",
+    "xiaodian.service.api",
+    "xiaodian.coupons.api",
+)
+WEB_MODULE = "xiaodian.web.routes"
+
+
+def create_app(rt: Runtime | None = None) -> FastAPI:
+    rt = rt or Runtime.create()
+    app = FastAPI(
+        title="小店 xiaodian open API",
+        version="1.0",
+        description=(
+            "Signed open API for ERP/ISV developers. Every /api/v1 request carries X-App-Key, "
+            "X-Timestamp, X-Nonce and X-Signature (HMAC-SHA256; see README). Errors are "
+            "application/problem+json with a stable `code` and messages in Chinese and English."
+        ),
+    )
+    app.state.rt = rt
+    _install_error_handlers(app)
+    for name in API_MODULES:
+        module = _optional(name)
+        if module is not None:
+            app.include_router(module.router)
+        if module is not None and rt.simulated and hasattr(module, "sim_router"):
+            app.include_router(module.sim_router)
+    web = _optional(WEB_MODULE)
+    if web is not None:
+        web.install(app, rt)
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/console/" if web is not None else "/docs")
+
+    return app
+
+
+def _optional(module_name: str) -> Any:
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            return None  # that context is not built yet
+        raise
+
+
+def problem(status: int, body: dict[str, Any]) -> JSONResponse:
+    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(XiaodianError)
+    async def _domain(_request: Request, exc: XiaodianError) -> JSONResponse:
+        return problem(exc.status, exc.to_problem())
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {
+                "field": ".".join(str(part) for part in err.get("loc", ()) if part != "body"),
+                "message_en": err.get("msg", ""),
+                "message_zh": _zh_for(err.get("type", "")),
+            }
+            for err in exc.errors()
+        ]
+        fields = ", ".join(e["field"] for e in errors)
+        return problem(
+            422,
+            {
+                "type": "urn:xiaodian:error:invalid_request",
+                "title": f"Invalid request: {fields}",
+                "status": 422,
+                "code": "invalid_request",
+                "message_zh": f"请求参数有误:{fields}",
+                "message_en": f"Invalid request: {fields}",
+                "errors": errors,
+            },
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        zh = {404: "地址不存在", 405: "不支持该请求方法"}.get(exc.status_code, "请求失败")
+        return problem(
+            exc.status_code,
+            {
+                "type": f"urn:xiaodian:error:http_{exc.status_code}",
+                "title": str(exc.detail),
+                "status": exc.status_code,
+                "code": f"http_{exc.status_code}",
+                "message_zh": zh,
+                "message_en": str(exc.detail),
+            },
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        return problem(
+            500,
+            {
+                "type": "urn:xiaodian:error:internal",
+                "title": "Internal error",
+                "status": 500,
+                "code": "internal",
+                "message_zh": "系统内部错误,请稍后重试",
+                "message_en": "Internal error; please retry later",
+            },
+        )
+
+
+_ZH = {
+    "missing": "必填",
+    "int_parsing": "应为整数",
+    "int_type": "应为整数",
+    "string_type": "应为文本",
+    "string_too_long": "太长",
+    "string_too_short": "太短",
+    "greater_than": "数值太小",
+    "greater_than_equal": "数值太小",
+    "less_than_equal": "数值太大",
+    "less_than": "数值太大",
+    "json_invalid": "JSON 格式错误",
+    "model_attributes_type": "格式错误",
+    "dict_type": "应为对象",
+    "list_type": "应为列表",
+    "bool_parsing": "应为布尔值",
+    "datetime_parsing": "时间格式错误",
+    "datetime_from_date_parsing": "时间格式错误",
+    "enum": "取值不在允许范围内",
+    "literal_error": "取值不在允许范围内",
+    "extra_forbidden": "不允许的字段",
+    "value_error": "取值无效",
+}
+
+
+def _zh_for(error_type: str) -> str:
+    return _ZH.get(error_type, "取值无效")

@@ -1,0 +1,128 @@
+"""Request dependencies: the unit of work, the signed-app principal, the buyer, paging."""
+
+from __future__ import annotations
+
+import hmac
+import re
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+from sqlalchemy.exc import IntegrityError
+
+from xiaodian.accounts import service as accounts
+from xiaodian.accounts.models import ApiNonce, Buyer
+from xiaodian.accounts.service import Principal
+from xiaodian.context import Ctx
+from xiaodian.db import transaction
+from xiaodian.errors import AuthFailed
+from xiaodian.runtime import Runtime
+from xiaodian.signing import api_signature
+
+_NONCE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+
+
+def get_rt(request: Request) -> Runtime:
+    rt: Runtime = request.app.state.rt
+    return rt
+
+
+def _unit(request: Request) -> Iterator[Ctx]:
+    rt = get_rt(request)
+    actor = getattr(request.state, "actor", "anonymous")
+    with rt.unit(actor=actor) as ctx:
+        yield ctx
+
+
+# Committed when the route returns, before the response is sent (scope="function").
+CtxDep = Annotated[Ctx, Depends(_unit, scope="function")]
+
+
+async def _signed_app(request: Request) -> Principal:
+    """Open API authentication: app key + timestamp + nonce + HMAC-SHA256 (see signing.py)."""
+    rt = get_rt(request)
+    headers = request.headers
+    app_key = headers.get("x-app-key", "")
+    timestamp = headers.get("x-timestamp", "")
+    nonce = headers.get("x-nonce", "")
+    signature = headers.get("x-signature", "")
+    if not (app_key and timestamp and nonce and signature):
+        raise AuthFailed(
+            "signature_missing",
+            "缺少签名头:X-App-Key、X-Timestamp、X-Nonce、X-Signature",
+            "Missing signature headers: X-App-Key, X-Timestamp, X-Nonce, X-Signature",
+        )
+    if not _NONCE.match(nonce):
+        raise AuthFailed("bad_nonce", "X-Nonce 须为8-64位字母数字", "X-Nonce: 8–64 [A-Za-z0-9_-]")
+    now = rt.wall.now()
+    window = rt.settings.api.signature_window_seconds
+    try:
+        skew = abs(now.timestamp() - int(timestamp))
+    except ValueError:
+        skew = float("inf")
+    if skew > window:
+        raise AuthFailed(
+            "timestamp_out_of_window",
+            f"时间戳超出允许范围(±{window}秒),请校准客户端时间",
+            f"Timestamp outside ±{window} s of server time",
+        )
+    body = await request.body()
+    path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    with transaction(rt.factory) as session:
+        app = accounts.app_by_key(session, app_key)
+        expected = api_signature(app.secret, request.method, path, timestamp, nonce, body) if app else ""
+        if app is None or not _equal(expected, signature):
+            raise AuthFailed("bad_signature", "签名无效或应用不存在", "Invalid signature or unknown app")
+        principal = Principal(shop_id=app.shop_id, app_id=app.id)
+    _remember_nonce(rt, app_key, nonce, now + timedelta(seconds=window * 2))
+    request.state.actor = principal.actor
+    return principal
+
+
+def _remember_nonce(rt: Runtime, app_key: str, nonce: str, expires_at: datetime) -> None:
+    try:
+        with transaction(rt.factory) as session:
+            session.add(ApiNonce(app_key=app_key, nonce=nonce, expires_at=expires_at))
+    except IntegrityError as exc:
+        raise AuthFailed(
+            "replayed_request", "重复的请求(Nonce 已使用)", "Replayed request (nonce already used)"
+        ) from exc
+
+
+def _equal(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode(), b.encode())
+
+
+AppPrincipal = Annotated[Principal, Depends(_signed_app)]
+
+
+def _buyer(request: Request) -> Buyer:
+    rt = get_rt(request)
+    auth = request.headers.get("authorization", "")
+    if not auth.lower().startswith("bearer "):
+        raise AuthFailed("buyer_token_missing", "缺少买家凭证", "Missing buyer bearer token")
+    with transaction(rt.factory) as session:
+        buyer = accounts.buyer_by_token(session, auth[7:].strip())
+    request.state.actor = f"buyer:{buyer.id}"
+    return buyer
+
+
+BuyerDep = Annotated[Buyer, Depends(_buyer)]
+
+
+class Page:
+    """Keyset paging: ``before_id`` (exclusive) and ``limit``."""
+
+    def __init__(
+        self,
+        request: Request,
+        before_id: Annotated[int | None, Query(ge=1, description="return items older than this id")] = None,
+        limit: Annotated[int | None, Query(ge=1, le=1000, description="page size")] = None,
+    ) -> None:
+        api = get_rt(request).settings.api
+        self.before_id = before_id
+        self.limit = min(limit or api.page_size_default, api.page_size_max)
+
+
+PageDep = Annotated[Page, Depends()]

@@ -1,0 +1,116 @@
+"""Settings: every tunable of the system, in one object.
+
+Numbers stated by the platform (SPEC.md) are the defaults here; values the SPEC marks
+*(default, configurable)* live here too and nowhere else. Read from the environment with the
+prefix ``XIAODIAN_``; groups nest with ``__`` (``XIAODIAN_ORDERS__SHIP_WITHIN_HOURS=72``).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class RedPacketRules(BaseModel):
+    """SPEC §1 (R2, R6, R7)."""
+
+    validity_days: int = Field(3, description="R2: validity from issuance, days")
+    extension_min_remaining_percent: int = Field(
+        10, description="R6: remaining after extension must be ≥ this % of the original"
+    )
+    max_extensions: int = Field(1, description="R6 (default): extensions allowed per packet")
+    remind_lead_hours: int = Field(24, description="R7 (default): reminder lead time, hours")
+    expiring_soon_hours: int = Field(24, description="R8: '即将过期' when ending within, hours")
+
+
+class LuckyBagRules(BaseModel):
+    """SPEC §2 (L2, L3)."""
+
+    redeem_window_days: int = Field(7, description="L2 (default): redemption window, days")
+    risk_max_wins_per_address: int = Field(3, description="L3 (default): wins per address")
+    risk_window_days: int = Field(30, description="L3 (default): look-back for win counts")
+
+
+class OrderRules(BaseModel):
+    """SPEC §3 (O4–O9)."""
+
+    ship_within_hours: int = Field(48, description="O4 (default): ship-by after payment")
+    auto_close_days: int = Field(150, description="O5: close unshipped, unrefunded orders")
+    rejudge_after_hours: int = Field(24, description="O7: re-judgment interval")
+    max_judgments: int = Field(3, description="O7: judgments per order at most")
+    penalty_fen: int = Field(1000, description="O8: deduction per judgment (10 yuan)")
+    max_deductions_per_order: int = Field(2, description="O8: deductions per order at most")
+    shop_daily_cap_fen: int = Field(50000, description="O8: per shop per day (500 yuan)")
+    ban_when_judgments_over: int = Field(2, description="O8: ban products when count > this")
+    rating_window_days: int = Field(30, description="O9 (default): rolling window, days")
+    export_code_ttl_seconds: int = Field(300, description="O2: SMS code validity")
+    export_code_max_attempts: int = Field(5, description="O2: wrong tries before lock")
+    export_batch_rows: int = Field(5000, description="O2: rows fetched per batch")
+    export_dir: str = Field("./var/exports", description="O2: where export files are written")
+
+
+class AfterSalesRules(BaseModel):
+    """SPEC §4 (A3)."""
+
+    merchant_sla_hours: int = Field(48, description="A3: merchant must act within, hours")
+
+
+class CouponRules(BaseModel):
+    """SPEC §5 (C1, C2, C7)."""
+
+    review_minutes: int = Field(30, description="C2: review takes about, minutes")
+    verify_cancel_window_minutes: int = Field(60, description="C7 (default): cancel window")
+    verify_token_ttl_seconds: int = Field(300, description="C7: prepare → verify token life")
+    image_max_bytes: int = Field(1024 * 1024, description="C1: images must be < 1 MB")
+
+
+class ApiRules(BaseModel):
+    """Open API transport (issue 2 §9)."""
+
+    signature_window_seconds: int = Field(300, description="timestamps outside ±N s refused")
+    page_size_default: int = Field(20, description="default page size")
+    page_size_max: int = Field(200, description="largest page size")
+
+
+class WebhookRules(BaseModel):
+    """X1 webhook delivery."""
+
+    max_attempts: int = Field(8, description="attempts before a delivery is marked failed")
+    backoff_base_seconds: int = Field(10, description="first retry after; doubles each time")
+    backoff_max_seconds: int = Field(3600, description="longest wait between attempts")
+    timeout_seconds: float = Field(5.0, description="HTTP timeout per attempt")
+    batch_size: int = Field(50, description="deliveries claimed per worker pass")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="XIAODIAN_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    database_url: str = Field("sqlite:///./xiaodian.db", description="SQLAlchemy URL")
+    clock_mode: Literal["system", "simulated"] = Field(
+        "system", description="'simulated' persists 'now' in the database and exposes /sim"
+    )
+    secret_key: str | None = Field(
+        None, description="signs console cookies; generated and kept in the database if unset"
+    )
+    timezone: str = Field("Asia/Shanghai", description="display and calendar-day timezone")
+    tick_seconds: float = Field(5.0, description="worker tick interval")
+    host: str = Field("127.0.0.1", description="serve: bind address")
+    port: int = Field(8000, description="serve: port")
+
+    redpackets: RedPacketRules = RedPacketRules()
+    luckybags: LuckyBagRules = LuckyBagRules()
+    orders: OrderRules = OrderRules()
+    aftersales: AfterSalesRules = AfterSalesRules()
+    coupons: CouponRules = CouponRules()
+    api: ApiRules = ApiRules()
+    webhooks: WebhookRules = WebhookRules()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

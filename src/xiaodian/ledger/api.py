@@ -1,0 +1,52 @@
+"""Open API: balances, statements and top-ups of the balance and deposit ledgers (X3)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from xiaodian.api.deps import AppPrincipal, CtxDep, PageDep
+from xiaodian.ledger import service
+from xiaodian.ledger.models import Account
+from xiaodian.ledger.schemas import AccountName, BalancesOut, EntriesPage, EntryOut, TopupIn, TxnOut
+
+router = APIRouter(prefix="/api/v1/funds", tags=["funds 资金"])
+
+
+@router.get("", response_model=BalancesOut)
+def get_balances(ctx: CtxDep, principal: AppPrincipal) -> BalancesOut:
+    accounts = service.balances(ctx.session, principal.shop_id)
+    return BalancesOut(
+        shop_id=principal.shop_id,
+        balance_fen=accounts[Account.BALANCE],
+        deposit_fen=accounts[Account.DEPOSIT],
+        accounts=accounts,
+    )
+
+
+@router.get("/{account}/entries", response_model=EntriesPage)
+def get_entries(account: AccountName, ctx: CtxDep, principal: AppPrincipal,
+                page: PageDep) -> EntriesPage:
+    rows = service.entries(
+        ctx.session, principal.shop_id, account, before_id=page.before_id, limit=page.limit
+    )
+    items = [
+        EntryOut(
+            id=e.id, txn_id=t.id, account=e.account_code, amount_fen=e.amount_fen,
+            balance_after_fen=e.balance_after_fen, kind=t.kind, rule=t.rule, memo=t.memo,
+            ref_type=t.ref_type, ref_id=t.ref_id, created_at=e.created_at,
+        )
+        for e, t in rows
+    ]
+    return EntriesPage(items=items, next_before_id=items[-1].id if len(items) == page.limit else None)
+
+
+@router.post("/{account}/topup", response_model=TxnOut)
+def topup(account: AccountName, body: TopupIn, ctx: CtxDep, principal: AppPrincipal) -> TxnOut:
+    """Top up the balance or the deposit; a repeated idempotency_key moves nothing twice."""
+    principal.require("funds.topup")
+    posted = service.topup(ctx, principal.shop_id, account, body.amount_fen, body.idempotency_key)
+    return TxnOut(
+        txn_id=posted.txn.id, replayed=posted.replayed, kind=posted.txn.kind,
+        created_at=posted.txn.created_at,
+        balance_after_fen=service.balance(ctx.session, principal.shop_id, account),
+    )

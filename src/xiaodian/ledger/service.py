@@ -1,0 +1,290 @@
+"""Ledger operations (X3): every money movement is one transaction with an idempotency key.
+
+``post`` is the one way money moves. It is atomic (a savepoint: all legs or none), balanced
+(legs sum to zero), idempotent (a repeated key returns the first transaction and moves
+nothing; the same key with different content is refused), and safe under concurrency (each
+leg is a conditional ``UPDATE … RETURNING`` on the account row, taken in a fixed order, so a
+non-negative account is never overdrawn and two movements never deadlock).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from xiaodian.context import Ctx
+from xiaodian.db import insert_ignore
+from xiaodian.errors import Conflict, InsufficientFunds, ValidationFailed
+from xiaodian.ledger.models import (
+    ACCOUNT_LABELS,
+    NON_NEGATIVE,
+    Account,
+    LedgerAccount,
+    LedgerEntry,
+    LedgerTxn,
+)
+from xiaodian.money import yuan_label
+
+
+@dataclass(frozen=True)
+class Leg:
+    account: str
+    amount_fen: int  # signed: + credits the account, − debits it
+
+
+@dataclass(frozen=True)
+class Posted:
+    txn: LedgerTxn
+    replayed: bool
+
+
+def post(
+    ctx: Ctx,
+    shop_id: int,
+    *,
+    key: str,
+    kind: str,
+    legs: list[Leg],
+    rule: str | None = None,
+    memo: str = "",
+    ref_type: str | None = None,
+    ref_id: int | None = None,
+) -> Posted:
+    _check_legs(legs)
+    request_hash = _hash(kind, legs, ref_type, ref_id)
+    existing = _find(ctx.session, shop_id, key)
+    if existing is not None:
+        return _replay(existing, request_hash, key)
+
+    session = ctx.session
+    try:
+        with session.begin_nested():
+            txn = LedgerTxn(
+                shop_id=shop_id,
+                idempotency_key=key,
+                kind=kind,
+                rule=rule,
+                memo=memo[:500],
+                ref_type=ref_type,
+                ref_id=ref_id,
+                request_hash=request_hash,
+                actor=ctx.actor,
+                created_at=ctx.now,
+            )
+            session.add(txn)
+            session.flush()
+            _apply_legs(ctx, shop_id, txn, legs)
+    except IntegrityError:
+        # A concurrent transaction committed the same key first: answer with its result.
+        existing = _find(session, shop_id, key)
+        if existing is None:
+            raise
+        return _replay(existing, request_hash, key)
+    return Posted(txn=txn, replayed=False)
+
+
+def move(
+    ctx: Ctx,
+    shop_id: int,
+    *,
+    source: str,
+    target: str,
+    amount_fen: int,
+    key: str,
+    kind: str,
+    rule: str | None = None,
+    memo: str = "",
+    ref_type: str | None = None,
+    ref_id: int | None = None,
+) -> Posted:
+    """Move a positive amount from one account of the shop to another."""
+    if not isinstance(amount_fen, int) or isinstance(amount_fen, bool) or amount_fen <= 0:
+        raise ValidationFailed(
+            "invalid_amount", "金额必须是正整数(分)", "Amount must be a positive integer (fen)",
+            field="amount_fen",
+        )
+    legs = [Leg(source, -amount_fen), Leg(target, amount_fen)]
+    return post(
+        ctx, shop_id, key=key, kind=kind, legs=legs, rule=rule, memo=memo,
+        ref_type=ref_type, ref_id=ref_id,
+    )
+
+
+def topup(ctx: Ctx, shop_id: int, account: str, amount_fen: int, key: str) -> Posted:
+    """Money comes in from outside (bank card, payment provider) to the balance or deposit."""
+    if account not in (Account.BALANCE, Account.DEPOSIT):
+        raise ValidationFailed(
+            "invalid_account", "只能充值到账户余额或保证金", "Top up the balance or the deposit only",
+            field="account",
+        )
+    kind = "deposit_topup" if account == Account.DEPOSIT else "balance_topup"
+    memo = "保证金充值" if account == Account.DEPOSIT else "账户余额充值"
+    return move(
+        ctx, shop_id, source=Account.EXTERNAL, target=account, amount_fen=amount_fen,
+        key=key, kind=kind, memo=memo, rule="X3",
+    )
+
+
+def balance(session: Session, shop_id: int, account: str) -> int:
+    # Column select, not session.get: balances change by Core UPDATEs the identity map misses.
+    value = session.execute(
+        select(LedgerAccount.balance_fen).where(
+            LedgerAccount.shop_id == shop_id, LedgerAccount.code == account
+        )
+    ).scalar_one_or_none()
+    return int(value or 0)
+
+
+def balances(session: Session, shop_id: int) -> dict[str, int]:
+    rows = session.execute(
+        select(LedgerAccount.code, LedgerAccount.balance_fen).where(
+            LedgerAccount.shop_id == shop_id
+        )
+    )
+    found = {code: value for code, value in rows}
+    return {code.value: int(found.get(code.value, 0)) for code in Account}
+
+
+def entries(
+    session: Session, shop_id: int, account: str, *, before_id: int | None, limit: int
+) -> list[tuple[LedgerEntry, LedgerTxn]]:
+    """A page of an account's statement, newest first (keyset on entry id)."""
+    query = (
+        select(LedgerEntry, LedgerTxn)
+        .join(LedgerTxn, LedgerTxn.id == LedgerEntry.txn_id)
+        .where(LedgerEntry.shop_id == shop_id, LedgerEntry.account_code == account)
+        .order_by(LedgerEntry.id.desc())
+        .limit(limit)
+    )
+    if before_id is not None:
+        query = query.where(LedgerEntry.id < before_id)
+    return [(entry, txn) for entry, txn in session.execute(query)]
+
+
+def audit(session: Session, shop_id: int | None = None) -> list[str]:
+    """Problems found, empty when the books hold: each account equals the sum of its entries,
+    each transaction sums to zero, no non-negative account is below zero."""
+    problems: list[str] = []
+    sums = select(
+        LedgerEntry.shop_id, LedgerEntry.account_code, func.sum(LedgerEntry.amount_fen)
+    ).group_by(LedgerEntry.shop_id, LedgerEntry.account_code)
+    accounts = select(LedgerAccount)
+    unbalanced = (
+        select(LedgerEntry.txn_id, func.sum(LedgerEntry.amount_fen))
+        .group_by(LedgerEntry.txn_id)
+        .having(func.sum(LedgerEntry.amount_fen) != 0)
+    )
+    if shop_id is not None:
+        sums = sums.where(LedgerEntry.shop_id == shop_id)
+        accounts = accounts.where(LedgerAccount.shop_id == shop_id)
+        unbalanced = unbalanced.where(LedgerEntry.shop_id == shop_id)
+    entry_sums = {(s, c): int(total) for s, c, total in session.execute(sums)}
+    for account in session.scalars(accounts.execution_options(populate_existing=True)):
+        expected = entry_sums.get((account.shop_id, account.code), 0)
+        if account.balance_fen != expected:
+            problems.append(
+                f"shop {account.shop_id} {account.code}: balance {account.balance_fen} "
+                f"!= sum of entries {expected}"
+            )
+        if account.code in NON_NEGATIVE and account.balance_fen < 0:
+            problems.append(f"shop {account.shop_id} {account.code} is negative")
+    for txn_id, total in session.execute(unbalanced):
+        problems.append(f"txn {txn_id} sums to {total}, not 0")
+    return problems
+
+
+def _check_legs(legs: list[Leg]) -> None:
+    if len(legs) < 2:
+        raise ValidationFailed("invalid_legs", "一笔资金变动至少两条分录", "A movement needs ≥ 2 legs")
+    for leg in legs:
+        if not isinstance(leg.amount_fen, int) or leg.amount_fen == 0:
+            raise ValidationFailed(
+                "invalid_amount", "分录金额必须是非零整数(分)", "Leg amounts must be non-zero fen"
+            )
+        if leg.account not in ACCOUNT_LABELS:
+            raise ValidationFailed(
+                "invalid_account", f"未知账户 {leg.account}", f"Unknown account {leg.account}"
+            )
+    if sum(leg.amount_fen for leg in legs) != 0:
+        raise ValidationFailed("unbalanced", "分录借贷不平衡", "Legs do not sum to zero")
+
+
+def _hash(kind: str, legs: list[Leg], ref_type: str | None, ref_id: int | None) -> str:
+    canonical = json.dumps(
+        [kind, sorted((leg.account, leg.amount_fen) for leg in legs), ref_type, ref_id]
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _find(session: Session, shop_id: int, key: str) -> LedgerTxn | None:
+    return session.scalars(
+        select(LedgerTxn).where(LedgerTxn.shop_id == shop_id, LedgerTxn.idempotency_key == key)
+    ).first()
+
+
+def _replay(existing: LedgerTxn, request_hash: str, key: str) -> Posted:
+    if existing.request_hash != request_hash:
+        raise Conflict(
+            "idempotency_key_reused",
+            f"幂等键 {key} 已用于另一笔不同的资金变动",
+            f"Idempotency key {key} was already used for a different movement",
+        )
+    return Posted(txn=existing, replayed=True)
+
+
+def _apply_legs(ctx: Ctx, shop_id: int, txn: LedgerTxn, legs: list[Leg]) -> None:
+    session = ctx.session
+    insert_ignore(
+        session,
+        LedgerAccount.__table__,
+        [
+            {
+                "shop_id": shop_id,
+                "code": leg.account,
+                "balance_fen": 0,
+                "allow_negative": leg.account not in NON_NEGATIVE,
+            }
+            for leg in legs
+        ],
+    )
+    # Fixed lock order (by account code) so two multi-leg movements never deadlock.
+    for leg in sorted(legs, key=lambda item: item.account):
+        new_balance = session.execute(
+            update(LedgerAccount)
+            .where(
+                LedgerAccount.shop_id == shop_id,
+                LedgerAccount.code == leg.account,
+                or_(
+                    LedgerAccount.allow_negative.is_(True),
+                    LedgerAccount.balance_fen + leg.amount_fen >= 0,
+                ),
+            )
+            .values(balance_fen=LedgerAccount.balance_fen + leg.amount_fen)
+            .returning(LedgerAccount.balance_fen)
+            .execution_options(synchronize_session=False)
+        ).scalar_one_or_none()
+        if new_balance is None:
+            available = balance(session, shop_id, leg.account)
+            label = ACCOUNT_LABELS[leg.account]
+            raise InsufficientFunds(
+                "insufficient_funds",
+                f"{label}不足:需要 {yuan_label(-leg.amount_fen)},可用 {yuan_label(available)}",
+                f"Insufficient {leg.account}: need {yuan_label(-leg.amount_fen)}, "
+                f"available {yuan_label(available)}",
+            )
+        session.add(
+            LedgerEntry(
+                shop_id=shop_id,
+                txn_id=txn.id,
+                account_code=leg.account,
+                amount_fen=leg.amount_fen,
+                balance_after_fen=new_balance,
+                created_at=ctx.now,
+            )
+        )
+    session.flush()

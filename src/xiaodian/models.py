@@ -1,0 +1,11 @@
+"""Every context's tables, imported once so the metadata (and Alembic) sees them all."""
+
+from xiaodian.accounts import models as accounts_models
+from xiaodian.clock import SimClockRow
+from xiaodian.db import Base
+from xiaodian.ledger import models as ledger_models
+from xiaodian.notify import models as notify_models
+
+metadata = Base.metadata
+
+__all__ = ["SimClockRow", "accounts_models", "ledger_models", "metadata", "notify_models"]

@@ -1,0 +1,74 @@
+"""The assembled system: settings, database engine, session factory and clocks.
+
+One ``Runtime`` is built per process (API server, worker, CLI command, test) and passed down.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from xiaodian.clock import Clock, SimulatedClock, SystemClock
+from xiaodian.config import Settings, get_settings
+from xiaodian.context import Ctx
+from xiaodian.db import make_engine, make_sessionmaker, transaction
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    factory: sessionmaker[Session]
+    clock: Clock
+    wall: Clock = field(default_factory=SystemClock)
+
+    @classmethod
+    def create(
+        cls, settings: Settings | None = None, *, clock: Clock | None = None, migrate: bool = True
+    ) -> Runtime:
+        settings = settings or get_settings()
+        engine = make_engine(settings.database_url)
+        if migrate:
+            upgrade(engine)
+        if clock is None:
+            clock = SimulatedClock(engine) if settings.clock_mode == "simulated" else SystemClock()
+        return cls(settings=settings, engine=engine, factory=make_sessionmaker(engine), clock=clock)
+
+    @property
+    def simulated(self) -> bool:
+        return isinstance(self.clock, SimulatedClock)
+
+    @contextmanager
+    def unit(self, actor: str = "system") -> Iterator[Ctx]:
+        """One service operation: a transaction and the instant it happens at."""
+        now = self.clock.now()
+        with transaction(self.factory) as session:
+            yield Ctx(session=session, now=now, settings=self.settings, actor=actor)
+
+
+def migrations_dir() -> Path:
+    here = Path(__file__).resolve()
+    for candidate in (here.parents[2] / "migrations", here.parent / "_migrations"):
+        if (candidate / "env.py").exists():
+            return candidate
+    raise FileNotFoundError("Alembic migrations directory not found")
+
+
+def alembic_config(engine: Engine) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir()))
+    config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+    config.attributes["engine"] = engine
+    return config
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to ``revision`` (idempotent; the app runs it on start)."""
+    command.upgrade(alembic_config(engine), revision)
