@@ -1,0 +1,88 @@
+"""The demo shop: realistic data in every context, created once (running it again is a no-op).
+
+Each context may contribute ``xiaodian/<context>/demo.py`` with ``seed(rt, shop_id, progress)``;
+they run in the order of ``CONTEXT_SEEDS`` (orders first: the others build on orders).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from rich.console import Console
+from rich.progress import Progress
+from sqlalchemy import select
+
+from xiaodian.accounts import service as accounts
+from xiaodian.accounts.models import ApiApp, User
+from xiaodian.ledger import service as ledger
+from xiaodian.ledger.models import Account
+from xiaodian.notify import service as notify
+from xiaodian.runtime import Runtime
+
+DEMO_USER = "demo"
+DEMO_SUB_USER = "kefu"
+DEMO_PASSWORD = "demo12345"
+CONTEXT_SEEDS = ("orders", "aftersales", "redpackets", "luckybags", "coupons")
+
+
+def ensure_demo(rt: Runtime, console: Console | None = None) -> dict[str, Any]:
+    console = console or Console()
+    with rt.unit("demo") as ctx:
+        user = ctx.session.scalars(select(User).where(User.username == DEMO_USER)).first()
+        if user is not None:
+            app = ctx.session.scalars(select(ApiApp).where(ApiApp.shop_id == user.shop_id)).first()
+            return _info(app)
+    seeds = [m for m in (_seed_module(name) for name in CONTEXT_SEEDS) if m is not None]
+    with Progress(console=console, transient=False) as progress:
+        task = progress.add_task("创建演示店铺 demo shop", total=1 + len(seeds))
+        shop_id, app_info = _create_shop(rt)
+        progress.advance(task)
+        for module in seeds:
+            module.seed(rt, shop_id, progress)
+            progress.advance(task)
+    return app_info
+
+
+def _create_shop(rt: Runtime) -> tuple[int, dict[str, Any]]:
+    with rt.unit("demo") as ctx:
+        shop, user = accounts.create_shop(
+            ctx, name="抖音好物小店", registered_name="杭州好物电子商务有限公司",
+            username=DEMO_USER, password=DEMO_PASSWORD, phone="13800138000",
+            douyin_account="haowu_official",
+        )
+        principal = accounts.principal_for_user(ctx.session, user)
+        accounts.create_sub_account(
+            ctx, principal, username=DEMO_SUB_USER, password=DEMO_PASSWORD,
+            display_name="客服小美", phone="13900139000",
+            permissions=["orders.view", "service.chat", "aftersales.handle"],
+        )
+        for name, address in (("西湖旗舰店", "杭州市西湖区文三路 100 号"),
+                              ("滨江体验店", "杭州市滨江区江南大道 88 号")):
+            accounts.create_store(ctx, shop.id, name=name, address=address)
+        accounts.add_staff(ctx, shop.id, douyin_id="dy_hexiao_01", name="核销员小王", store_ids=None)
+        app = accounts.create_app(ctx, shop.id, "演示 ERP")
+        ledger.topup(ctx, shop.id, Account.DEPOSIT, 2_000_00, "demo-deposit")
+        ledger.topup(ctx, shop.id, Account.BALANCE, 5_000_00, "demo-balance")
+        notify.notice(ctx, shop.id, category="system", title="欢迎使用小店",
+                      body="演示店铺已创建:保证金 ¥2,000.00,账户余额 ¥5,000.00。", rule="X1")
+        return shop.id, _info(app)
+
+
+def _info(app: ApiApp | None) -> dict[str, Any]:
+    return {
+        "username": DEMO_USER,
+        "sub_username": DEMO_SUB_USER,
+        "password": DEMO_PASSWORD,
+        "app_key": app.app_key if app else "",
+        "secret": app.secret if app else "",
+    }
+
+
+def _seed_module(name: str) -> Any:
+    try:
+        return importlib.import_module(f"xiaodian.{name}.demo")
+    except ModuleNotFoundError as exc:
+        if exc.name and f"xiaodian.{name}.demo".startswith(exc.name):
+            return None
+        raise
