@@ -69,6 +69,9 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema to ``revision`` (idempotent; the app runs it on start)."""
+def upgrade(engine: Engine, revision: str = "heads") -> None:
+    """Bring the schema to ``revision`` (idempotent; the app runs it on start).
+
+    Each bounded context owns a branch of migrations rooted at the foundation revision, so
+    the default target is every head."""
     command.upgrade(alembic_config(engine), revision)
