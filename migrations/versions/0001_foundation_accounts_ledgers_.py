@@ -257,7 +257,7 @@ def upgrade() -> None:
     sa.Column('event_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('status', sa.String(length=12), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('next_attempt_at', xiaodian.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('next_attempt_at', xiaodian.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('last_attempt_at', xiaodian.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('last_status_code', sa.Integer(), nullable=True),
     sa.Column('last_error', sa.String(length=500), nullable=False),

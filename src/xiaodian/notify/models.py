@@ -89,7 +89,8 @@ class WebhookDelivery(Base):
     event_id: Mapped[int] = mapped_column(ForeignKey("events.id"))
     status: Mapped[str] = mapped_column(String(12), default="pending")  # pending|delivered|failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)  # wall clock
+    # Wall clock; NULL = not tried yet, due at once (emitting needs no clock of its own).
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_status_code: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str] = mapped_column(String(500), default="")

@@ -69,7 +69,7 @@ class DeliveryOut(BaseModel):
     event_type: str
     status: str
     attempts: int
-    next_attempt_at: datetime
+    next_attempt_at: datetime | None = Field(description="null = due now")
     last_status_code: int | None
     last_error: str
     delivered_at: datetime | None

@@ -16,7 +16,6 @@ from urllib.parse import urlsplit
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
-from xiaodian.clock import utcnow
 from xiaodian.context import Ctx
 from xiaodian.errors import NotFound, ValidationFailed
 from xiaodian.notify.models import BuyerMessage, Event, Notice, WebhookDelivery, WebhookEndpoint
@@ -173,12 +172,11 @@ def emit_many(ctx: Ctx, events: list[NewEvent]) -> list[int]:
         )
     )
     if endpoints:
-        wall_now = utcnow()
         deliveries = [
             {
                 "shop_id": event.shop_id, "endpoint_id": endpoint.id, "event_id": event_id,
-                "status": "pending", "attempts": 0, "next_attempt_at": wall_now,
-                "last_error": "", "created_at": wall_now,
+                "status": "pending", "attempts": 0, "next_attempt_at": None,
+                "last_error": "", "created_at": ctx.now,
             }
             for event_id, event in zip(ids, events, strict=True)
             for endpoint in endpoints
@@ -285,7 +283,7 @@ def redeliver(ctx: Ctx, shop_id: int, delivery_id: int) -> WebhookDelivery:
     """Queue a failed (or delivered) delivery again, now."""
     row = get_delivery(ctx.session, shop_id, delivery_id)
     row.status = "pending"
-    row.next_attempt_at = utcnow()
+    row.next_attempt_at = None
     row.attempts = 0
     ctx.session.flush()
     return row

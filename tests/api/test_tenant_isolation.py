@@ -1,0 +1,105 @@
+"""X2: one shop never sees another shop's data — through any route.
+
+Shop A ("甲") gets one object of every kind, each carrying a marker string. Then shop B's
+credentials call every /api route of the application, with path parameters filled with A's
+ids: no answer may be a success that reveals or touches A's objects, and no answer may
+contain any of A's markers. A new route whose path parameter this test cannot fill makes the
+test fail, so isolation is proven for every route that is ever added.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from xiaodian.accounts import service as accounts
+from xiaodian.ledger import service as ledger
+from xiaodian.ledger.models import Account
+from xiaodian.notify import service as notify
+from xiaodian.runtime import Runtime
+
+MARKERS = ["甲店-机密", "甲店门店-机密", "jia-hook.invalid", "甲店通知-机密", "jia_staff_secret",
+           "987654"]
+
+# How to fill each path parameter from shop A's objects (extend when a context adds routes).
+ParamFiller = Callable[[dict[str, Any]], Any]
+PARAMS: dict[str, ParamFiller] = {
+    "notice_id": lambda a: a["notice_id"],
+    "endpoint_id": lambda a: a["endpoint_id"],
+    "delivery_id": lambda a: a["delivery_id"],
+    "store_id": lambda a: a["store_id"],
+    "staff_id": lambda a: a["staff_id"],
+    "account": lambda a: "deposit",
+}
+
+
+def _shop_a_objects(rt: Runtime, shop_id: int) -> dict[str, Any]:
+    with rt.unit() as ctx:
+        store = accounts.create_store(ctx, shop_id, name="甲店门店-机密")
+        staff = accounts.add_staff(ctx, shop_id, douyin_id="jia_staff_secret", store_ids=None)
+        note = notify.notice(ctx, shop_id, category="system", title="甲店通知-机密")
+        endpoint = notify.create_endpoint(ctx, shop_id, url="http://jia-hook.invalid/hook")
+        ledger.topup(ctx, shop_id, Account.DEPOSIT, 987_654, "jia-deposit")
+        notify.emit(ctx, shop_id, "test.secret", {"marker": "甲店-机密"}, rule="X2")
+        delivery = notify.list_deliveries(ctx.session, shop_id, limit=1)[0][0]
+        return {
+            "store_id": store.id, "staff_id": staff.id, "notice_id": note.id,
+            "endpoint_id": endpoint.id, "delivery_id": delivery.id,
+        }
+
+
+def _api_routes(client: TestClient) -> list[tuple[str, str]]:
+    """Every open-API operation, as the published OpenAPI document lists them."""
+    paths = client.get("/openapi.json").json()["paths"]
+    return [
+        (method.upper(), path)
+        for path, operations in sorted(paths.items())
+        if path.startswith("/api/")
+        for method in sorted(operations)
+    ]
+
+
+def test_X2_shop_b_reaches_none_of_shop_a_objects_through_any_route(
+    rt: Runtime, client: TestClient, make_shop: Any
+) -> None:
+    shop_a = make_shop("甲店-机密")
+    shop_b = make_shop("乙店")
+    objects = _shop_a_objects(rt, shop_a.shop_id)
+    routes = _api_routes(client)
+    assert len(routes) > 10
+
+    unknown = sorted({p for _, path in routes for p in re.findall(r"{(\w+)}", path)} - set(PARAMS))
+    assert not unknown, f"extend PARAMS in this test for path parameters {unknown}"
+
+    checked = 0
+    for method, template in routes:
+        path = re.sub(r"{(\w+)}", lambda m: str(PARAMS[m.group(1)](objects)), template)
+        has_id = "{" in template and template != "/api/v1/funds/{account}/entries"
+        response = shop_b.api.request(method, path, None if method == "GET" else {})
+        body = response.text
+        leaked = [marker for marker in MARKERS if marker in body]
+        assert not leaked, f"{method} {template} leaked {leaked} to shop B"
+        if has_id:
+            assert response.status_code in (404, 422), f"{method} {template} -> {response.status_code}"
+        checked += 1
+    assert checked == len(routes)
+
+    # And A's objects are still A's, unchanged, when A looks.
+    assert shop_a.api.get(f"/api/v1/webhooks/{objects['endpoint_id']}").json()["active"] is True
+    assert shop_a.api.get("/api/v1/funds").json()["deposit_fen"] == 987_654
+
+
+def test_X2_a_buyer_sees_only_their_own_inbox(rt: Runtime, client: TestClient, shop: Any) -> None:
+    alice = client.post("/buyer/v1/register", json={"douyin_id": "alice", "nickname": "Alice"}).json()
+    bob = client.post("/buyer/v1/register", json={"douyin_id": "bob", "nickname": "Bob"}).json()
+    with rt.unit() as ctx:
+        notify.message_buyer(ctx, buyer_id=alice["id"], shop_id=shop.shop_id, kind="text",
+                             title="给 Alice 的私信")
+    as_bob = client.get("/buyer/v1/inbox", headers={"Authorization": f"Bearer {bob['token']}"})
+    as_alice = client.get("/buyer/v1/inbox", headers={"Authorization": f"Bearer {alice['token']}"})
+    assert as_bob.status_code == 200 and as_bob.json()["items"] == []
+    assert [m["title"] for m in as_alice.json()["items"]] == ["给 Alice 的私信"]
+    assert client.get("/buyer/v1/inbox", headers={"Authorization": "Bearer bt_forged"}).status_code == 401
