@@ -1,0 +1,134 @@
+"""Errors on console pages become friendly Chinese HTML pages, never JSON and never a bare 500.
+
+The API paths (/api, /buyer, /sim) keep their problem+json answers: each handler here
+answers only for /console paths and hands everything else to the handler it replaces.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from xiaodian.db import transaction
+from xiaodian.errors import PermissionDenied, XiaodianError
+from xiaodian.runtime import Runtime
+from xiaodian.web.auth import LoginRequired
+from xiaodian.web.render import render
+from xiaodian.web.session import current_user, load_current_user, remember, session_user_id
+
+log = logging.getLogger("xiaodian.web")
+
+Handler = Callable[[Request, Any], Awaitable[Response]]
+
+_HTTP_ZH = {404: "页面不存在", 405: "不支持该请求方法"}
+
+
+def is_console(request: Request) -> bool:
+    return request.url.path == "/console" or request.url.path.startswith("/console/")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(LoginRequired, _login_required)
+    _override(app, XiaodianError, _domain_page)
+    _override(app, RequestValidationError, _invalid_request_page)
+    _override(app, StarletteHTTPException, _http_page)
+    _override(app, Exception, _internal_error_page)
+
+
+def _override(app: FastAPI, exc_class: type[Exception], page: Handler) -> None:
+    previous = app.exception_handlers.get(exc_class)
+
+    async def handler(request: Request, exc: Exception) -> Response:
+        if is_console(request) or previous is None:
+            return await page(request, exc)
+        answer = previous(request, exc)
+        return await answer if inspect.isawaitable(answer) else answer
+
+    app.add_exception_handler(exc_class, handler)
+
+
+async def _login_required(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, LoginRequired)
+    if not is_console(request):
+        return JSONResponse({"code": "login_required"}, status_code=401)
+    return RedirectResponse(exc.login_url, status_code=303)
+
+
+async def _domain_page(request: Request, exc: XiaodianError) -> Response:
+    title = "没有权限" if isinstance(exc, PermissionDenied) else "操作未完成"
+    if exc.code == "csrf_failed":
+        title = "页面已过期"
+    return error_page(request, exc.status, title, exc.message_zh, _field_messages(exc))
+
+
+async def _invalid_request_page(request: Request, exc: RequestValidationError) -> Response:
+    fields = [
+        ".".join(str(part) for part in err.get("loc", ()) if part not in ("body", "query", "path"))
+        for err in exc.errors()
+    ]
+    errors = [f"{name or '参数'}:格式不正确或缺失" for name in fields]
+    return error_page(request, 422, "请求参数有误", "提交的内容有误,请检查后重试", errors)
+
+
+async def _http_page(request: Request, exc: StarletteHTTPException) -> Response:
+    message = _HTTP_ZH.get(exc.status_code, "请求失败")
+    return error_page(request, exc.status_code, message, message, [])
+
+
+async def _internal_error_page(request: Request, exc: Exception) -> Response:
+    log.exception("console error", exc_info=exc)
+    return error_page(request, 500, "系统繁忙", "系统内部错误,请稍后重试", [])
+
+
+def error_page(
+    request: Request, status: int, title: str, message: str, errors: list[str]
+) -> Response:
+    _ensure_shell(request)
+    return render(
+        request,
+        "error.html",
+        status_code=status,
+        title=title,
+        message=message,
+        errors=errors,
+        back=_back_link(request),
+    )
+
+
+def _field_messages(exc: XiaodianError) -> list[str]:
+    return [str(err.get("message_zh") or err.get("message_en") or "") for err in exc.errors]
+
+
+def _back_link(request: Request) -> str:
+    """Back to the page the user came from, if it is one of ours."""
+    referer = request.headers.get("referer", "")
+    marker = referer.find("/console")
+    if marker >= 0 and referer[:marker].rstrip("/") == str(request.base_url).rstrip("/"):
+        return referer[marker:]
+    return "/console/"
+
+
+def _ensure_shell(request: Request) -> None:
+    """Show the menu on error pages too, when the error came before the page loaded the user.
+
+    Safe to open a transaction here: the route's own unit of work has already ended."""
+    if current_user(request) is not None or "session" not in request.scope:
+        return
+    user_id = session_user_id(request)
+    if user_id is None:
+        return
+    rt: Runtime = request.app.state.rt
+    try:
+        with transaction(rt.factory) as session:
+            user = load_current_user(session, user_id)
+            if user is not None:
+                remember(request, user, session)
+    except Exception:  # the error page must render even when the database is the problem
+        log.exception("could not load the console user for an error page")

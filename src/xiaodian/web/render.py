@@ -1,0 +1,127 @@
+"""Jinja2 rendering for the console (Simplified Chinese, autoescaped).
+
+Every page extends ``base.html`` (blocks ``title`` and ``content``). ``render`` adds to each
+template's context:
+
+* ``request``; ``current_user`` (``CurrentUser`` or ``None``: display_name, username,
+  shop_name, is_main); ``nav`` (``nav.NavSection`` list for the left menu);
+  ``unread_notices`` (站内通知 badge); ``flashes`` (list of ``(kind, message)``, consumed).
+* ``csrf_input()`` — the hidden ``csrf_token`` field every POST form must carry.
+* filters ``yuan`` (fen → "1,234.50"), ``dt`` (aware UTC → local "YYYY-MM-DD HH:MM:SS"),
+  ``mask_phone`` ("13812348000" → "138****8000").
+
+Context templates live in ``templates/<context>/``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
+from jinja2.runtime import Context
+from markupsafe import Markup, escape
+
+from xiaodian.clock import to_local
+from xiaodian.money import yuan
+from xiaodian.web.nav import build_nav
+from xiaodian.web.session import CSRF_KEY, FLASH_KEY, current_user, unread_notices
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+
+
+def csrf_token(request: Request) -> str:
+    """The session's CSRF token, created on first use (the login rotates it)."""
+    if not has_session(request):
+        return ""  # outermost error page: no session middleware below it
+    token = request.session.get(CSRF_KEY)
+    if not isinstance(token, str) or not token:
+        token = secrets.token_urlsafe(32)
+        request.session[CSRF_KEY] = token
+    return token
+
+
+def has_session(request: Request) -> bool:
+    return "session" in request.scope
+
+
+@pass_context
+def _csrf_input(context: Context) -> Markup:
+    token = csrf_token(context["request"])
+    return Markup('<input type="hidden" name="csrf_token" value="{}">').format(token)
+
+
+@pass_context
+def _dt(context: Context, when: datetime | None) -> str:
+    if when is None:
+        return ""
+    return to_local(when, _timezone(context.get("request"))).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _timezone(request: Request | None) -> str:
+    rt = getattr(request.app.state, "rt", None) if request is not None else None
+    return rt.settings.timezone if rt is not None else DEFAULT_TIMEZONE
+
+
+def mask_phone(phone: str | None) -> str:
+    """Show a phone the way the platform does: 138****8000."""
+    if not phone:
+        return ""
+    if len(phone) < 8:
+        return "*" * len(phone)
+    return f"{phone[:3]}****{phone[-4:]}"
+
+
+def _yuan(fen: int | None) -> str:
+    return "" if fen is None else yuan(int(fen))
+
+
+def _nl2br(text: str | None) -> Markup:
+    return Markup("<br>").join(escape(line) for line in (text or "").splitlines())
+
+
+def _make_environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES_DIR),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals["csrf_input"] = _csrf_input
+    env.filters["yuan"] = _yuan
+    env.filters["dt"] = _dt
+    env.filters["mask_phone"] = mask_phone
+    env.filters["nl2br"] = _nl2br
+    return env
+
+
+environment = _make_environment()
+
+
+def render(
+    request: Request, template_name: str, status_code: int = 200, **context: Any
+) -> HTMLResponse:
+    """Render a console page with the shell (nav, user, badge, flashes) around it."""
+    user = current_user(request)
+    page: dict[str, Any] = {
+        "request": request,
+        "current_user": user,
+        "nav": build_nav(request, user) if user is not None else [],
+        "unread_notices": unread_notices(request),
+        "flashes": take_flashes(request),
+    }
+    page.update(context)
+    html = environment.get_template(template_name).render(page)
+    return HTMLResponse(html, status_code=status_code)
+
+
+def take_flashes(request: Request) -> list[tuple[str, str]]:
+    if not has_session(request):
+        return []
+    raw = request.session.pop(FLASH_KEY, None) or []
+    return [(str(kind), str(message)) for kind, message in raw]

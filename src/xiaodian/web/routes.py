@@ -1,0 +1,75 @@
+"""The web console (/console): sessions, static files, the shell's pages, context pages.
+
+``install(app, rt)`` is called by ``xiaodian.api.app.create_app``. Each bounded context that
+has console pages exposes ``router`` in its ``web.py``; the ones already built are included.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from types import ModuleType
+
+from fastapi import APIRouter, FastAPI
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.sessions import SessionMiddleware
+
+from xiaodian.accounts.service import installation_secret
+from xiaodian.db import transaction
+from xiaodian.runtime import Runtime
+from xiaodian.web import funds, home, notices
+from xiaodian.web.errors import install_error_handlers
+from xiaodian.web.settings import router as settings_router
+
+STATIC_DIR = Path(__file__).parent / "static"
+SESSION_COOKIE = "xiaodian_session"
+
+CONTEXT_WEB_MODULES: tuple[str, ...] = (
+    "xiaodian.orders.web",
+    "xiaodian.aftersales.web",
+    "xiaodian.redpackets.web",
+    "xiaodian.luckybags.web",
+    "xiaodian.service.web",
+    "xiaodian.coupons.web",
+)
+
+
+def shell_router() -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+    for module in (home, funds, notices):
+        router.include_router(module.router)
+    router.include_router(settings_router)
+    return router
+
+
+def install(app: FastAPI, rt: Runtime) -> None:
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=_cookie_secret(rt),
+        session_cookie=SESSION_COOKIE,
+        same_site="lax",
+        https_only=False,
+    )
+    app.mount("/console/static", StaticFiles(directory=STATIC_DIR), name="console-static")
+    app.include_router(shell_router(), include_in_schema=False)
+    for name in CONTEXT_WEB_MODULES:
+        module = _optional(name)
+        if module is not None:
+            app.include_router(module.router, include_in_schema=False)
+    install_error_handlers(app)
+
+
+def _cookie_secret(rt: Runtime) -> str:
+    if rt.settings.secret_key:
+        return rt.settings.secret_key
+    with transaction(rt.factory) as session:
+        return installation_secret(session)
+
+
+def _optional(module_name: str) -> ModuleType | None:
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            return None  # that context has no console pages yet
+        raise

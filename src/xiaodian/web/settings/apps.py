@@ -1,0 +1,70 @@
+"""设置 → 开放平台应用: ERP/ISV apps acting for this shop (app_key + secret)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from xiaodian.accounts import service as accounts
+from xiaodian.accounts.models import ApiApp
+from xiaodian.errors import NotFound
+from xiaodian.web.auth import Console, ConsoleCtx, CsrfForm, flash, require_main
+from xiaodian.web.render import render
+
+router = APIRouter(prefix="/console/settings/apps", include_in_schema=False)
+
+
+@router.get("")
+def apps_page(request: Request, console: ConsoleCtx) -> Response:
+    console.principal.require("settings.manage")
+    return _page(request, console)
+
+
+@router.post("")
+def create_app(
+    request: Request,
+    console: ConsoleCtx,
+    _form: CsrfForm,
+    name: Annotated[str, Form()] = "",
+) -> Response:
+    """The secret is shown on this response only: a redirect would have to carry it."""
+    console.principal.require("settings.manage")
+    app = accounts.create_app(console.ctx, console.shop_id, name)
+    flash(request, f"已创建应用 {app.name}")
+    return _page(request, console, revealed=app, just_created=True)
+
+
+@router.post("/{app_id}/reveal")
+def reveal_secret(app_id: int, request: Request, console: ConsoleCtx, _form: CsrfForm) -> Response:
+    require_main(console.principal)
+    return _page(request, console, revealed=_own_app(console, app_id))
+
+
+@router.post("/{app_id}/revoke")
+def revoke_app(app_id: int, request: Request, console: ConsoleCtx, _form: CsrfForm) -> Response:
+    console.principal.require("settings.manage")
+    app = accounts.revoke_app(console.ctx, console.shop_id, app_id)
+    flash(request, f"已停用应用 {app.name},其签名请求将被拒绝")
+    return RedirectResponse("/console/settings/apps", status_code=303)
+
+
+def _own_app(console: Console, app_id: int) -> ApiApp:
+    for app in accounts.list_apps(console.ctx.session, console.shop_id):
+        if app.id == app_id:
+            return app
+    raise NotFound("应用", "App", app_id)
+
+
+def _page(
+    request: Request, console: Console, revealed: ApiApp | None = None, just_created: bool = False
+) -> Response:
+    return render(
+        request,
+        "settings/apps.html",
+        apps=accounts.list_apps(console.ctx.session, console.shop_id),
+        revealed=revealed,
+        just_created=just_created,
+        status_code=201 if just_created else 200,
+    )
