@@ -75,7 +75,9 @@ def is_pg(engine: Engine) -> bool:
 @pytest.fixture
 def pg_only(is_pg: bool) -> None:
     if not is_pg:
-        pytest.skip("needs PostgreSQL: set XIAODIAN_TEST_DATABASE_URL (real concurrent connections)")
+        pytest.skip(
+            "needs PostgreSQL: set XIAODIAN_TEST_DATABASE_URL (real concurrent connections)"
+        )
 
 
 @pytest.fixture
@@ -111,7 +113,11 @@ class SignedClient:
     def request(self, method: str, path: str, body: Any = None, **headers: str) -> Any:
         raw = b"" if body is None else json.dumps(body).encode()
         signed = signed_headers(
-            self.app_key, self.secret, method, path, raw,
+            self.app_key,
+            self.secret,
+            method,
+            path,
+            raw,
             timestamp=int(self.rt.wall.now().timestamp()),
         )
         signed.update(headers)
@@ -150,14 +156,23 @@ def make_shop(rt: Runtime, client: TestClient) -> Any:
         password = "secret-pass-1"
         with rt.unit() as ctx:
             shop, user = accounts.create_shop(
-                ctx, name=name or f"测试小店{n}", username=f"owner{n}", password=password,
-                phone=f"1380000000{n % 10}", **kwargs,
+                ctx,
+                name=name or f"测试小店{n}",
+                username=f"owner{n}",
+                password=password,
+                phone=f"1380000000{n % 10}",
+                **kwargs,
             )
             app = accounts.create_app(ctx, shop.id, "ERP")
             ids = (shop.id, user.id, app.app_key, app.secret)
         return ShopFixture(
-            shop_id=ids[0], user_id=ids[1], username=f"owner{n}", password=password,
-            app_key=ids[2], secret=ids[3], api=SignedClient(client, rt, ids[2], ids[3]),
+            shop_id=ids[0],
+            user_id=ids[1],
+            username=f"owner{n}",
+            password=password,
+            app_key=ids[2],
+            secret=ids[3],
+            api=SignedClient(client, rt, ids[2], ids[3]),
         )
 
     return _make

@@ -47,7 +47,9 @@ def _runtime(settings: Settings | None = None) -> Runtime:
 def _fail(exc: XiaodianError) -> None:
     console.print(f"[red]✗ {exc.message_zh}[/]  ({exc.message_en})")
     for item in exc.errors:
-        console.print(f"  - {item.get('field')}: {item.get('message_zh')} / {item.get('message_en')}")
+        console.print(
+            f"  - {item.get('field')}: {item.get('message_zh')} / {item.get('message_en')}"
+        )
     raise typer.Exit(code=2)
 
 
@@ -136,14 +138,20 @@ def shop_create(
     username: Annotated[str, typer.Option(help="main account login")],
     password: Annotated[str, typer.Option(prompt=True, hide_input=True, help="≥ 8 characters")],
     phone: Annotated[str, typer.Option(help="main account phone (for verification codes)")] = "",
-    douyin_account: Annotated[str | None, typer.Option(help="人店一体: bound Douyin account")] = None,
+    douyin_account: Annotated[
+        str | None, typer.Option(help="人店一体: bound Douyin account")
+    ] = None,
 ) -> None:
     """Create a shop with its main account (主账号)."""
     rt = _runtime()
     try:
         with rt.unit("cli") as ctx:
             shop, user = accounts.create_shop(
-                ctx, name=name, username=username, password=password, phone=phone,
+                ctx,
+                name=name,
+                username=username,
+                password=password,
+                phone=phone,
                 douyin_account=douyin_account,
             )
             console.print(f"[green]✓[/] shop #{shop.id} {shop.name}, main account {user.username}")
@@ -178,7 +186,9 @@ def shop_list() -> None:
     table = Table("id", "name", "main account", "人店一体")
     with rt.unit("cli") as ctx:
         rows = ctx.session.execute(
-            select(Shop, User).join(User, (User.shop_id == Shop.id) & User.is_main).order_by(Shop.id)
+            select(Shop, User)
+            .join(User, (User.shop_id == Shop.id) & User.is_main)
+            .order_by(Shop.id)
         )
         for shop, user in rows:
             table.add_row(str(shop.id), shop.name, user.username, shop.douyin_account or "—")
@@ -212,7 +222,9 @@ def api_call(
 
 @app.command()
 def demo(
-    serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="start the server")] = True,
+    serve_after: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="start the server")
+    ] = True,
     reset: Annotated[bool, typer.Option(help="delete the demo database first")] = False,
     host: Annotated[str | None, typer.Option(help="bind address")] = None,
     port: Annotated[int | None, typer.Option(help="port")] = None,

@@ -47,25 +47,43 @@ def ensure_demo(rt: Runtime, console: Console | None = None) -> dict[str, Any]:
 def _create_shop(rt: Runtime) -> tuple[int, dict[str, Any]]:
     with rt.unit("demo") as ctx:
         shop, user = accounts.create_shop(
-            ctx, name="抖音好物小店", registered_name="杭州好物电子商务有限公司",
-            username=DEMO_USER, password=DEMO_PASSWORD, phone="13800138000",
+            ctx,
+            name="抖音好物小店",
+            registered_name="杭州好物电子商务有限公司",
+            username=DEMO_USER,
+            password=DEMO_PASSWORD,
+            phone="13800138000",
             douyin_account="haowu_official",
         )
         principal = accounts.principal_for_user(ctx.session, user)
         accounts.create_sub_account(
-            ctx, principal, username=DEMO_SUB_USER, password=DEMO_PASSWORD,
-            display_name="客服小美", phone="13900139000",
+            ctx,
+            principal,
+            username=DEMO_SUB_USER,
+            password=DEMO_PASSWORD,
+            display_name="客服小美",
+            phone="13900139000",
             permissions=["orders.view", "service.chat", "aftersales.handle"],
         )
-        for name, address in (("西湖旗舰店", "杭州市西湖区文三路 100 号"),
-                              ("滨江体验店", "杭州市滨江区江南大道 88 号")):
+        for name, address in (
+            ("西湖旗舰店", "杭州市西湖区文三路 100 号"),
+            ("滨江体验店", "杭州市滨江区江南大道 88 号"),
+        ):
             accounts.create_store(ctx, shop.id, name=name, address=address)
-        accounts.add_staff(ctx, shop.id, douyin_id="dy_hexiao_01", name="核销员小王", store_ids=None)
+        accounts.add_staff(
+            ctx, shop.id, douyin_id="dy_hexiao_01", name="核销员小王", store_ids=None
+        )
         app = accounts.create_app(ctx, shop.id, "演示 ERP")
         ledger.topup(ctx, shop.id, Account.DEPOSIT, 2_000_00, "demo-deposit")
         ledger.topup(ctx, shop.id, Account.BALANCE, 5_000_00, "demo-balance")
-        notify.notice(ctx, shop.id, category="system", title="欢迎使用小店",
-                      body="演示店铺已创建:保证金 ¥2,000.00,账户余额 ¥5,000.00。", rule="X1")
+        notify.notice(
+            ctx,
+            shop.id,
+            category="system",
+            title="欢迎使用小店",
+            body="演示店铺已创建:保证金 ¥2,000.00,账户余额 ¥5,000.00。",
+            rule="X1",
+        )
         return shop.id, _info(app)
 
 

@@ -57,9 +57,7 @@ class NotFound(XiaodianError):
 
     def __init__(self, what_zh: str, what_en: str, ident: object = None) -> None:
         suffix = f" {ident}" if ident is not None else ""
-        super().__init__(
-            "not_found", f"{what_zh}{suffix}不存在", f"{what_en}{suffix} not found"
-        )
+        super().__init__("not_found", f"{what_zh}{suffix}不存在", f"{what_en}{suffix} not found")
 
 
 class AuthFailed(XiaodianError):

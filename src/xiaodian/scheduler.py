@@ -75,7 +75,10 @@ def registered_sweeps() -> list[Sweep]:
 
 def registered_jobs() -> list[Job]:
     return [
-        Job("webhooks.deliver", lambda rt: deliver_due(rt.factory, rt.settings.webhooks, wall=rt.wall)),
+        Job(
+            "webhooks.deliver",
+            lambda rt: deliver_due(rt.factory, rt.settings.webhooks, wall=rt.wall),
+        ),
         Job("api.purge_nonces", _purge_nonces),
     ]
 
@@ -95,8 +98,9 @@ class TickReport:
         return {"now": self.now.isoformat(), "ticks": self.ticks, "sweeps": self.counts}
 
 
-def run_tick(rt: Runtime, *, now: datetime | None = None,
-             sweeps: list[Sweep] | None = None) -> TickReport:
+def run_tick(
+    rt: Runtime, *, now: datetime | None = None, sweeps: list[Sweep] | None = None
+) -> TickReport:
     """Run every sweep once at ``now`` (default: the clock's now)."""
     now = now or rt.clock.now()
     report = TickReport(now=now, ticks=1)
@@ -114,8 +118,13 @@ class SettableClock(Protocol):
     def set(self, when: datetime) -> Any: ...
 
 
-def advance(rt: Runtime, seconds: int, *, sweeps: list[Sweep] | None = None,
-            on_step: Callable[[datetime], None] | None = None) -> TickReport:
+def advance(
+    rt: Runtime,
+    seconds: int,
+    *,
+    sweeps: list[Sweep] | None = None,
+    on_step: Callable[[datetime], None] | None = None,
+) -> TickReport:
     """Move a settable clock forward by ``seconds``, running every sweep at each instant
     something falls due on the way, then once at the target."""
     clock = rt.clock
@@ -144,7 +153,11 @@ def advance(rt: Runtime, seconds: int, *, sweeps: list[Sweep] | None = None,
             return report
         upcoming = _next_due(rt, sweeps, current)
         # A sweep that still reports work at `current` has a bug; never spin on it.
-        nxt = target if upcoming is None else min(max(upcoming, current + timedelta(seconds=1)), target)
+        nxt = (
+            target
+            if upcoming is None
+            else min(max(upcoming, current + timedelta(seconds=1)), target)
+        )
         settable.set(nxt)
         current = nxt
 
@@ -181,7 +194,9 @@ def worker_loop(rt: Runtime, *, once: bool = False, console: Console | None = No
 
 def _serialize_across_workers(session: Session, name: str) -> None:
     if is_postgres(session):
-        key = int.from_bytes(hashlib.sha256(f"sweep:{name}".encode()).digest()[:8], "big", signed=True)
+        key = int.from_bytes(
+            hashlib.sha256(f"sweep:{name}".encode()).digest()[:8], "big", signed=True
+        )
         session.execute(select(func.pg_advisory_xact_lock(key)))
 
 

@@ -25,14 +25,23 @@ def api_string_to_sign(method: str, path: str, timestamp: str, nonce: str, body:
     return "\n".join([method.upper(), path, timestamp, nonce, digest])
 
 
-def api_signature(secret: str, method: str, path: str, timestamp: str, nonce: str,
-                  body: bytes) -> str:
+def api_signature(
+    secret: str, method: str, path: str, timestamp: str, nonce: str, body: bytes
+) -> str:
     message = api_string_to_sign(method, path, timestamp, nonce, body)
     return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
 
 
-def signed_headers(app_key: str, secret: str, method: str, path: str, body: bytes = b"",
-                   *, timestamp: int | None = None, nonce: str | None = None) -> dict[str, str]:
+def signed_headers(
+    app_key: str,
+    secret: str,
+    method: str,
+    path: str,
+    body: bytes = b"",
+    *,
+    timestamp: int | None = None,
+    nonce: str | None = None,
+) -> dict[str, str]:
     """Headers for one signed request — what an ERP client does (see README)."""
     ts = str(int(time.time()) if timestamp is None else timestamp)
     nonce = nonce or secrets.token_hex(16)
@@ -49,8 +58,15 @@ def webhook_signature(secret: str, timestamp: str, body: bytes) -> str:
     return "v1=" + mac.hexdigest()
 
 
-def verify_webhook(secret: str, timestamp: str, body: bytes, signature: str,
-                   *, now: float | None = None, tolerance_seconds: int = 300) -> bool:
+def verify_webhook(
+    secret: str,
+    timestamp: str,
+    body: bytes,
+    signature: str,
+    *,
+    now: float | None = None,
+    tolerance_seconds: int = 300,
+) -> bool:
     """What a receiver runs: right signature, and a timestamp within the tolerance."""
     try:
         age = abs((time.time() if now is None else now) - int(timestamp))

@@ -13,7 +13,9 @@ from xiaodian.runtime import Runtime
 
 def _main(rt: Runtime, shop: Any) -> accounts.Principal:
     with rt.unit() as ctx:
-        return accounts.principal_for_user(ctx.session, accounts.get_user(ctx.session, shop.shop_id, shop.user_id))
+        return accounts.principal_for_user(
+            ctx.session, accounts.get_user(ctx.session, shop.shop_id, shop.user_id)
+        )
 
 
 def test_X2_password_login_with_argon2(rt: Runtime, shop: Any) -> None:
@@ -29,8 +31,14 @@ def test_X2_password_login_with_argon2(rt: Runtime, shop: Any) -> None:
 def test_X2_sub_account_has_only_explicit_grants(rt: Runtime, shop: Any) -> None:
     main = _main(rt, shop)
     with rt.unit() as ctx:
-        sub = accounts.create_sub_account(ctx, main, username="kefu01", password="password-1",
-                                          display_name="客服", permissions=["orders.view"])
+        sub = accounts.create_sub_account(
+            ctx,
+            main,
+            username="kefu01",
+            password="password-1",
+            display_name="客服",
+            permissions=["orders.view"],
+        )
         sub_principal = accounts.principal_for_user(ctx.session, sub)
     assert sub_principal.can("orders.view")
     with pytest.raises(PermissionDenied) as info:
@@ -46,14 +54,16 @@ def test_X2_sub_account_has_only_explicit_grants(rt: Runtime, shop: Any) -> None
 def test_X2_only_the_main_account_grants_and_creates_sub_accounts(rt: Runtime, shop: Any) -> None:
     main = _main(rt, shop)
     with rt.unit() as ctx:
-        sub = accounts.create_sub_account(ctx, main, username="kefu02", password="password-1",
-                                          display_name="客服", permissions=[])
+        sub = accounts.create_sub_account(
+            ctx, main, username="kefu02", password="password-1", display_name="客服", permissions=[]
+        )
         sub_principal = accounts.principal_for_user(ctx.session, sub)
     with pytest.raises(PermissionDenied), rt.unit() as ctx:
         accounts.grant(ctx, sub_principal, sub.id, "funds.topup")
     with pytest.raises(PermissionDenied), rt.unit() as ctx:
-        accounts.create_sub_account(ctx, sub_principal, username="kefu03", password="password-1",
-                                    display_name="x")
+        accounts.create_sub_account(
+            ctx, sub_principal, username="kefu03", password="password-1", display_name="x"
+        )
 
 
 def test_X2_a_main_account_cannot_grant_to_another_shops_user(rt: Runtime, make_shop: Any) -> None:

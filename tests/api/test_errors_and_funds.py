@@ -34,16 +34,26 @@ def test_malformed_json_is_422_not_500(client: TestClient, shop: Any) -> None:
     from xiaodian.signing import signed_headers
 
     raw = b"{not json"
-    headers = signed_headers(shop.app_key, shop.secret, "POST", "/api/v1/funds/deposit/topup",
-                             raw, timestamp=int(shop.api.rt.wall.now().timestamp()))
+    headers = signed_headers(
+        shop.app_key,
+        shop.secret,
+        "POST",
+        "/api/v1/funds/deposit/topup",
+        raw,
+        timestamp=int(shop.api.rt.wall.now().timestamp()),
+    )
     headers["Content-Type"] = "application/json"
     response = client.post("/api/v1/funds/deposit/topup", content=raw, headers=headers)
     assert response.status_code == 422
 
 
 def test_unknown_account_and_unknown_path_are_4xx(shop: Any) -> None:
-    assert shop.api.post("/api/v1/funds/escrow/topup",
-                         {"amount_fen": 1, "idempotency_key": "k"}).status_code == 422
+    assert (
+        shop.api.post(
+            "/api/v1/funds/escrow/topup", {"amount_fen": 1, "idempotency_key": "k"}
+        ).status_code
+        == 422
+    )
     missing = shop.api.get("/api/v1/nothing-here")
     assert missing.status_code == 404
     assert missing.json()["message_zh"] == "地址不存在"
@@ -65,10 +75,16 @@ def test_X3_topup_via_api_is_idempotent_and_shows_in_statement(shop: Any) -> Non
 
 def test_X3_statement_pages_with_keyset(shop: Any) -> None:
     for i in range(5):
-        shop.api.post("/api/v1/funds/balance/topup", {"amount_fen": 100 + i, "idempotency_key": f"k{i}"})
+        shop.api.post(
+            "/api/v1/funds/balance/topup", {"amount_fen": 100 + i, "idempotency_key": f"k{i}"}
+        )
     page1 = shop.api.get("/api/v1/funds/balance/entries?limit=2").json()
-    page2 = shop.api.get(f"/api/v1/funds/balance/entries?limit=2&before_id={page1['next_before_id']}").json()
-    page3 = shop.api.get(f"/api/v1/funds/balance/entries?limit=2&before_id={page2['next_before_id']}").json()
+    page2 = shop.api.get(
+        f"/api/v1/funds/balance/entries?limit=2&before_id={page1['next_before_id']}"
+    ).json()
+    page3 = shop.api.get(
+        f"/api/v1/funds/balance/entries?limit=2&before_id={page2['next_before_id']}"
+    ).json()
     amounts = [e["amount_fen"] for p in (page1, page2, page3) for e in p["items"]]
     assert amounts == [104, 103, 102, 101, 100]
     assert page3["next_before_id"] is None

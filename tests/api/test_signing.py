@@ -14,11 +14,19 @@ from xiaodian.runtime import Runtime
 from xiaodian.signing import signed_headers
 
 
-def _call(client: TestClient, shop: Any, method: str, path: str, body: bytes = b"",
-          **overrides: Any) -> Any:
+def _call(
+    client: TestClient, shop: Any, method: str, path: str, body: bytes = b"", **overrides: Any
+) -> Any:
     ts = overrides.pop("timestamp", int(shop.api.rt.wall.now().timestamp()))
-    headers = signed_headers(shop.app_key, overrides.pop("secret", shop.secret), method, path,
-                             body, timestamp=ts, nonce=overrides.pop("nonce", None))
+    headers = signed_headers(
+        shop.app_key,
+        overrides.pop("secret", shop.secret),
+        method,
+        path,
+        body,
+        timestamp=ts,
+        nonce=overrides.pop("nonce", None),
+    )
     headers.update(overrides.pop("headers", {}))
     headers["Content-Type"] = "application/json"
     return client.request(method, path, content=body, headers=headers)
@@ -32,8 +40,13 @@ def test_X2_signed_request_is_accepted(client: TestClient, shop: Any) -> None:
 
 def test_X2_signature_covers_query_string(client: TestClient, shop: Any) -> None:
     assert _call(client, shop, "GET", "/api/v1/notices?limit=5").status_code == 200
-    headers = signed_headers(shop.app_key, shop.secret, "GET", "/api/v1/notices?limit=5",
-                             timestamp=int(shop.api.rt.wall.now().timestamp()))
+    headers = signed_headers(
+        shop.app_key,
+        shop.secret,
+        "GET",
+        "/api/v1/notices?limit=5",
+        timestamp=int(shop.api.rt.wall.now().timestamp()),
+    )
     tampered = client.get("/api/v1/notices?limit=50", headers=headers)
     assert tampered.status_code == 401
     assert tampered.json()["code"] == "bad_signature"
@@ -41,8 +54,14 @@ def test_X2_signature_covers_query_string(client: TestClient, shop: Any) -> None
 
 def test_X2_tampered_body_is_refused(client: TestClient, shop: Any) -> None:
     body = json.dumps({"amount_fen": 100, "idempotency_key": "a"}).encode()
-    headers = signed_headers(shop.app_key, shop.secret, "POST", "/api/v1/funds/deposit/topup",
-                             body, timestamp=int(shop.api.rt.wall.now().timestamp()))
+    headers = signed_headers(
+        shop.app_key,
+        shop.secret,
+        "POST",
+        "/api/v1/funds/deposit/topup",
+        body,
+        timestamp=int(shop.api.rt.wall.now().timestamp()),
+    )
     headers["Content-Type"] = "application/json"
     evil = json.dumps({"amount_fen": 999999, "idempotency_key": "a"}).encode()
     response = client.post("/api/v1/funds/deposit/topup", content=evil, headers=headers)
@@ -52,8 +71,12 @@ def test_X2_tampered_body_is_refused(client: TestClient, shop: Any) -> None:
 
 def test_X2_wrong_secret_and_unknown_key_are_refused(client: TestClient, shop: Any) -> None:
     assert _call(client, shop, "GET", "/api/v1/shop", secret="nope").status_code == 401
-    headers = {"X-App-Key": "ak_unknown", "X-Timestamp": "1", "X-Nonce": "abcdefgh",
-               "X-Signature": "00"}
+    headers = {
+        "X-App-Key": "ak_unknown",
+        "X-Timestamp": "1",
+        "X-Nonce": "abcdefgh",
+        "X-Signature": "00",
+    }
     assert client.get("/api/v1/shop", headers=headers).status_code == 401
 
 
@@ -65,8 +88,9 @@ def test_X2_missing_headers_are_refused_with_bilingual_problem(client: TestClien
     assert "签名" in problem["message_zh"] and "signature" in problem["message_en"]
 
 
-def test_X2_timestamp_window_is_plus_minus_five_minutes(client: TestClient, shop: Any,
-                                                       rt: Runtime) -> None:
+def test_X2_timestamp_window_is_plus_minus_five_minutes(
+    client: TestClient, shop: Any, rt: Runtime
+) -> None:
     now = int(rt.wall.now().timestamp())
     assert _call(client, shop, "GET", "/api/v1/shop", timestamp=now - 300).status_code == 200
     assert _call(client, shop, "GET", "/api/v1/shop", timestamp=now + 300).status_code == 200
@@ -85,8 +109,14 @@ def test_X2_signature_window_reads_wall_clock_not_simulated_business_clock(
 
 def test_X2_replayed_request_is_refused(client: TestClient, shop: Any) -> None:
     body = json.dumps({"amount_fen": 100, "idempotency_key": "once"}).encode()
-    headers = signed_headers(shop.app_key, shop.secret, "POST", "/api/v1/funds/balance/topup",
-                             body, timestamp=int(shop.api.rt.wall.now().timestamp()))
+    headers = signed_headers(
+        shop.app_key,
+        shop.secret,
+        "POST",
+        "/api/v1/funds/balance/topup",
+        body,
+        timestamp=int(shop.api.rt.wall.now().timestamp()),
+    )
     headers["Content-Type"] = "application/json"
     first = client.post("/api/v1/funds/balance/topup", content=body, headers=headers)
     replay = client.post("/api/v1/funds/balance/topup", content=body, headers=headers)
@@ -104,6 +134,10 @@ def test_X2_revoked_app_is_refused(client: TestClient, shop: Any, rt: Runtime) -
 
 def test_X2_malformed_nonce_and_timestamp_are_4xx(client: TestClient, shop: Any) -> None:
     assert _call(client, shop, "GET", "/api/v1/shop", nonce="x").status_code == 401
-    headers = {"X-App-Key": shop.app_key, "X-Timestamp": "soon", "X-Nonce": "abcdefgh1",
-               "X-Signature": "00"}
+    headers = {
+        "X-App-Key": shop.app_key,
+        "X-Timestamp": "soon",
+        "X-Nonce": "abcdefgh1",
+        "X-Signature": "00",
+    }
     assert client.get("/api/v1/shop", headers=headers).status_code == 401

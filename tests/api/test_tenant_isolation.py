@@ -21,8 +21,14 @@ from xiaodian.ledger.models import Account
 from xiaodian.notify import service as notify
 from xiaodian.runtime import Runtime
 
-MARKERS = ["甲店-机密", "甲店门店-机密", "jia-hook.invalid", "甲店通知-机密", "jia_staff_secret",
-           "987654"]
+MARKERS = [
+    "甲店-机密",
+    "甲店门店-机密",
+    "jia-hook.invalid",
+    "甲店通知-机密",
+    "jia_staff_secret",
+    "987654",
+]
 
 # How to fill each path parameter from shop A's objects (extend when a context adds routes).
 ParamFiller = Callable[[dict[str, Any]], Any]
@@ -46,8 +52,11 @@ def _shop_a_objects(rt: Runtime, shop_id: int) -> dict[str, Any]:
         notify.emit(ctx, shop_id, "test.secret", {"marker": "甲店-机密"}, rule="X2")
         delivery = notify.list_deliveries(ctx.session, shop_id, limit=1)[0][0]
         return {
-            "store_id": store.id, "staff_id": staff.id, "notice_id": note.id,
-            "endpoint_id": endpoint.id, "delivery_id": delivery.id,
+            "store_id": store.id,
+            "staff_id": staff.id,
+            "notice_id": note.id,
+            "endpoint_id": endpoint.id,
+            "delivery_id": delivery.id,
         }
 
 
@@ -83,7 +92,9 @@ def test_X2_shop_b_reaches_none_of_shop_a_objects_through_any_route(
         leaked = [marker for marker in MARKERS if marker in body]
         assert not leaked, f"{method} {template} leaked {leaked} to shop B"
         if has_id:
-            assert response.status_code in (404, 422), f"{method} {template} -> {response.status_code}"
+            assert response.status_code in (404, 422), (
+                f"{method} {template} -> {response.status_code}"
+            )
         checked += 1
     assert checked == len(routes)
 
@@ -93,13 +104,19 @@ def test_X2_shop_b_reaches_none_of_shop_a_objects_through_any_route(
 
 
 def test_X2_a_buyer_sees_only_their_own_inbox(rt: Runtime, client: TestClient, shop: Any) -> None:
-    alice = client.post("/buyer/v1/register", json={"douyin_id": "alice", "nickname": "Alice"}).json()
+    alice = client.post(
+        "/buyer/v1/register", json={"douyin_id": "alice", "nickname": "Alice"}
+    ).json()
     bob = client.post("/buyer/v1/register", json={"douyin_id": "bob", "nickname": "Bob"}).json()
     with rt.unit() as ctx:
-        notify.message_buyer(ctx, buyer_id=alice["id"], shop_id=shop.shop_id, kind="text",
-                             title="给 Alice 的私信")
+        notify.message_buyer(
+            ctx, buyer_id=alice["id"], shop_id=shop.shop_id, kind="text", title="给 Alice 的私信"
+        )
     as_bob = client.get("/buyer/v1/inbox", headers={"Authorization": f"Bearer {bob['token']}"})
     as_alice = client.get("/buyer/v1/inbox", headers={"Authorization": f"Bearer {alice['token']}"})
     assert as_bob.status_code == 200 and as_bob.json()["items"] == []
     assert [m["title"] for m in as_alice.json()["items"]] == ["给 Alice 的私信"]
-    assert client.get("/buyer/v1/inbox", headers={"Authorization": "Bearer bt_forged"}).status_code == 401
+    assert (
+        client.get("/buyer/v1/inbox", headers={"Authorization": "Bearer bt_forged"}).status_code
+        == 401
+    )

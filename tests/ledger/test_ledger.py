@@ -64,12 +64,26 @@ def test_X3_balance_never_overdrawn_and_failed_move_leaves_no_trace(rt: Runtime,
         ledger.topup(ctx, shop.shop_id, Account.BALANCE, 1_000, "in")
     with rt.unit() as ctx:
         with pytest.raises(InsufficientFunds) as info:
-            ledger.move(ctx, shop.shop_id, source=Account.BALANCE, target=Account.REDPACKET_FLOAT,
-                        amount_fen=1_001, key="too-much", kind="test")
+            ledger.move(
+                ctx,
+                shop.shop_id,
+                source=Account.BALANCE,
+                target=Account.REDPACKET_FLOAT,
+                amount_fen=1_001,
+                key="too-much",
+                kind="test",
+            )
         assert "¥10.00" in info.value.message_zh
         # The caller's transaction is still usable: the failed movement rolled back alone.
-        ledger.move(ctx, shop.shop_id, source=Account.BALANCE, target=Account.REDPACKET_FLOAT,
-                    amount_fen=1_000, key="exact", kind="test")
+        ledger.move(
+            ctx,
+            shop.shop_id,
+            source=Account.BALANCE,
+            target=Account.REDPACKET_FLOAT,
+            amount_fen=1_000,
+            key="exact",
+            kind="test",
+        )
     with rt.unit() as ctx:
         assert ledger.balance(ctx.session, shop.shop_id, Account.BALANCE) == 0
         keys = set(ctx.session.scalars(select(LedgerTxn.idempotency_key)))
@@ -79,16 +93,31 @@ def test_X3_balance_never_overdrawn_and_failed_move_leaves_no_trace(rt: Runtime,
 
 def test_X3_deposit_may_go_below_zero_for_penalties(rt: Runtime, shop: Any) -> None:
     with rt.unit() as ctx:
-        ledger.move(ctx, shop.shop_id, source=Account.DEPOSIT, target=Account.PLATFORM_PENALTY,
-                    amount_fen=1_000, key="penalty", kind="late_shipment_penalty", rule="O8")
+        ledger.move(
+            ctx,
+            shop.shop_id,
+            source=Account.DEPOSIT,
+            target=Account.PLATFORM_PENALTY,
+            amount_fen=1_000,
+            key="penalty",
+            kind="late_shipment_penalty",
+            rule="O8",
+        )
         assert ledger.balance(ctx.session, shop.shop_id, Account.DEPOSIT) == -1_000
 
 
 @pytest.mark.parametrize("amount", [0, -5, 1.5, True])
 def test_X3_amount_must_be_positive_int_fen(rt: Runtime, shop: Any, amount: Any) -> None:
     with pytest.raises(ValidationFailed), rt.unit() as ctx:
-        ledger.move(ctx, shop.shop_id, source=Account.EXTERNAL, target=Account.BALANCE,
-                    amount_fen=amount, key="bad", kind="test")
+        ledger.move(
+            ctx,
+            shop.shop_id,
+            source=Account.EXTERNAL,
+            target=Account.BALANCE,
+            amount_fen=amount,
+            key="bad",
+            kind="test",
+        )
 
 
 def test_X3_ledgers_are_per_shop(rt: Runtime, make_shop: Any) -> None:
@@ -129,8 +158,15 @@ class LedgerMachine(RuleBasedStateMachine):
         request = (source.value, target.value, amount)
         try:
             with self.rt.unit() as ctx:
-                posted = ledger.move(ctx, self.shop_id, source=source, target=target,
-                                     amount_fen=amount, key=key, kind="test")
+                posted = ledger.move(
+                    ctx,
+                    self.shop_id,
+                    source=source,
+                    target=target,
+                    amount_fen=amount,
+                    key=key,
+                    kind="test",
+                )
         except Conflict as exc:
             # Either the key was used for something else, or the source would be overdrawn.
             if exc.code == "idempotency_key_reused":
@@ -168,8 +204,12 @@ def test_X3_money_conservation_stateful(rt: Runtime, make_shop: Any) -> None:
 
     run_state_machine_as_test(
         Bound,
-        settings=settings(max_examples=25, stateful_step_count=30, deadline=None,
-                          suppress_health_check=list(HealthCheck)),
+        settings=settings(
+            max_examples=25,
+            stateful_step_count=30,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+        ),
     )
 
 
@@ -186,9 +226,15 @@ def test_X3_concurrent_debits_never_overdraw_on_postgres(
         barrier.wait()
         try:
             with rt.unit() as ctx:
-                ledger.move(ctx, shop.shop_id, source=Account.BALANCE,
-                            target=Account.REDPACKET_FLOAT, amount_fen=1_000,
-                            key=f"spend-{i}", kind="test")
+                ledger.move(
+                    ctx,
+                    shop.shop_id,
+                    source=Account.BALANCE,
+                    target=Account.REDPACKET_FLOAT,
+                    amount_fen=1_000,
+                    key=f"spend-{i}",
+                    kind="test",
+                )
             results.append("ok")
         except InsufficientFunds:
             results.append("refused")

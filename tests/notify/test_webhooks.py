@@ -59,13 +59,17 @@ def receiver() -> Iterator[Receiver]:
         yield r
 
 
-def _subscribe(rt: Runtime, shop_id: int, url: str, types: list[str] | None = None) -> tuple[int, str]:
+def _subscribe(
+    rt: Runtime, shop_id: int, url: str, types: list[str] | None = None
+) -> tuple[int, str]:
     with rt.unit() as ctx:
         endpoint = notify.create_endpoint(ctx, shop_id, url=url, event_types=types)
         return endpoint.id, endpoint.secret
 
 
-def test_X1_event_is_posted_signed_and_verifiable(rt: Runtime, shop: Any, receiver: Receiver) -> None:
+def test_X1_event_is_posted_signed_and_verifiable(
+    rt: Runtime, shop: Any, receiver: Receiver
+) -> None:
     endpoint_id, secret = _subscribe(rt, shop.shop_id, receiver.url)
     with rt.unit("user:1") as ctx:
         event_id = notify.emit(ctx, shop.shop_id, "order.shipped", {"order_no": "6925"}, rule="O3")
@@ -73,10 +77,20 @@ def test_X1_event_is_posted_signed_and_verifiable(rt: Runtime, shop: Any, receiv
     assert counts == {"claimed": 1, "delivered": 1, "retrying": 0, "failed": 0}
     headers, body = receiver.received[0]
     assert headers["X-Xiaodian-Event"] == "order.shipped"
-    assert verify_webhook(secret, headers["X-Xiaodian-Timestamp"], body,
-                          headers["X-Xiaodian-Signature"], now=rt.wall.now().timestamp())
-    assert not verify_webhook("whsec_wrong", headers["X-Xiaodian-Timestamp"], body,
-                              headers["X-Xiaodian-Signature"], now=rt.wall.now().timestamp())
+    assert verify_webhook(
+        secret,
+        headers["X-Xiaodian-Timestamp"],
+        body,
+        headers["X-Xiaodian-Signature"],
+        now=rt.wall.now().timestamp(),
+    )
+    assert not verify_webhook(
+        "whsec_wrong",
+        headers["X-Xiaodian-Timestamp"],
+        body,
+        headers["X-Xiaodian-Signature"],
+        now=rt.wall.now().timestamp(),
+    )
     payload = json.loads(body)
     assert payload["id"] == event_id and payload["data"] == {"order_no": "6925"}
     assert payload["rule"] == "O3" and payload["shop_id"] == shop.shop_id
@@ -117,7 +131,9 @@ def test_X1_failed_delivery_retries_with_exponential_backoff(rt: Runtime, shop: 
         assert len(flaky.received) == 4
 
 
-def test_X1_delivery_gives_up_after_max_attempts_and_can_be_redelivered(rt: Runtime, shop: Any) -> None:
+def test_X1_delivery_gives_up_after_max_attempts_and_can_be_redelivered(
+    rt: Runtime, shop: Any
+) -> None:
     rules = rt.settings.webhooks.model_copy(update={"max_attempts": 2, "backoff_base_seconds": 1})
     with Receiver(fail_first=99, status=503) as down:
         endpoint_id, _ = _subscribe(rt, shop.shop_id, down.url)
@@ -128,7 +144,9 @@ def test_X1_delivery_gives_up_after_max_attempts_and_can_be_redelivered(rt: Runt
         assert deliver_due(rt.factory, rules, wall=rt.wall)["failed"] == 1
         rt.wall.advance(3600)  # type: ignore[attr-defined]
         assert deliver_due(rt.factory, rules, wall=rt.wall)["claimed"] == 0
-        row = shop.api.get(f"/api/v1/webhooks/{endpoint_id}/deliveries?status=failed").json()["items"][0]
+        row = shop.api.get(f"/api/v1/webhooks/{endpoint_id}/deliveries?status=failed").json()[
+            "items"
+        ][0]
         assert row["attempts"] == 2 and "503" in row["last_error"]
         again = shop.api.post(f"/api/v1/webhook_deliveries/{row['id']}/redeliver")
         assert again.json()["status"] == "pending"
@@ -146,8 +164,9 @@ def test_X1_unreachable_endpoint_is_recorded_not_raised(rt: Runtime, shop: Any) 
     assert row.last_status_code is None and "ConnectError" in row.last_error
 
 
-def test_X1_event_rolled_back_with_its_transaction_is_never_sent(rt: Runtime, shop: Any,
-                                                                 receiver: Receiver) -> None:
+def test_X1_event_rolled_back_with_its_transaction_is_never_sent(
+    rt: Runtime, shop: Any, receiver: Receiver
+) -> None:
     _subscribe(rt, shop.shop_id, receiver.url)
     with pytest.raises(RuntimeError), rt.unit() as ctx:
         notify.emit(ctx, shop.shop_id, "order.shipped", {}, rule="O3")
@@ -161,8 +180,9 @@ def test_X1_two_workers_deliver_each_event_exactly_once_on_postgres(
 ) -> None:
     _subscribe(rt, shop.shop_id, receiver.url)
     with rt.unit() as ctx:
-        notify.emit_many(ctx, [notify.NewEvent(shop.shop_id, "order.paid", {"n": i}, "O1")
-                               for i in range(120)])
+        notify.emit_many(
+            ctx, [notify.NewEvent(shop.shop_id, "order.paid", {"n": i}, "O1") for i in range(120)]
+        )
     rules = rt.settings.webhooks.model_copy(update={"batch_size": 7})
     barrier = threading.Barrier(2)
 
@@ -195,4 +215,6 @@ def test_X1_notices_unread_count_and_mark_read(rt: Runtime, shop: Any) -> None:
 def test_X1_backoff_is_capped(rt: Runtime) -> None:
     rules = rt.settings.webhooks
     assert backoff_seconds(rules, 30) == rules.backoff_max_seconds
-    assert timedelta(seconds=backoff_seconds(rules, 1)).total_seconds() == rules.backoff_base_seconds
+    assert (
+        timedelta(seconds=backoff_seconds(rules, 1)).total_seconds() == rules.backoff_base_seconds
+    )

@@ -44,17 +44,27 @@ def _due_notices_sweep(shop_id: int) -> Sweep:
         fined = 0
         for notice_id, due in rows:
             if datetime.fromisoformat(due) <= ctx.now:
-                ledger.move(ctx, shop_id, source=Account.DEPOSIT, target=Account.PLATFORM_PENALTY,
-                            amount_fen=1, key=f"fine:{notice_id}", kind="test_fine",
-                            memo=ctx.now.isoformat())
-                ctx.session.execute(update(Notice).where(Notice.id == notice_id).values(read_at=ctx.now))
+                ledger.move(
+                    ctx,
+                    shop_id,
+                    source=Account.DEPOSIT,
+                    target=Account.PLATFORM_PENALTY,
+                    amount_fen=1,
+                    key=f"fine:{notice_id}",
+                    kind="test_fine",
+                    memo=ctx.now.isoformat(),
+                )
+                ctx.session.execute(
+                    update(Notice).where(Notice.id == notice_id).values(read_at=ctx.now)
+                )
                 fined += 1
         return {"fined": fined}
 
     def next_due(session: Any, now: datetime) -> datetime | None:
         dues = session.scalars(
-            select(Notice.link).where(Notice.shop_id == shop_id, Notice.read_at.is_(None),
-                                      Notice.category == "due")
+            select(Notice.link).where(
+                Notice.shop_id == shop_id, Notice.read_at.is_(None), Notice.category == "due"
+            )
         ).all()
         return min((datetime.fromisoformat(d) for d in dues), default=None)
 
@@ -64,13 +74,22 @@ def _due_notices_sweep(shop_id: int) -> Sweep:
 def _schedule(rt: Runtime, shop_id: int, *offsets: timedelta) -> None:
     with rt.unit() as ctx:
         for offset in offsets:
-            ctx.session.add(Notice(shop_id=shop_id, category="due", title="due",
-                                   link=(START + offset).isoformat(), created_at=ctx.now))
+            ctx.session.add(
+                Notice(
+                    shop_id=shop_id,
+                    category="due",
+                    title="due",
+                    link=(START + offset).isoformat(),
+                    created_at=ctx.now,
+                )
+            )
 
 
 def _fine_times(rt: Runtime) -> list[str]:
     with rt.unit() as ctx:
-        return sorted(ctx.session.scalars(select(LedgerTxn.memo).where(LedgerTxn.kind == "test_fine")))
+        return sorted(
+            ctx.session.scalars(select(LedgerTxn.memo).where(LedgerTxn.kind == "test_fine"))
+        )
 
 
 def test_advance_runs_each_sweep_at_the_instant_it_falls_due(rt: Runtime, shop: Any) -> None:
@@ -100,8 +119,9 @@ def test_advance_refuses_backwards_and_system_clock(rt: Runtime, settings: Setti
     with pytest.raises(Exception) as info:
         scheduler.advance(rt, -5, sweeps=[])
     assert getattr(info.value, "code", "") == "clock_backwards"
-    system_rt = Runtime(settings=settings, engine=rt.engine, factory=rt.factory,
-                        clock=scheduler_clock_system())
+    system_rt = Runtime(
+        settings=settings, engine=rt.engine, factory=rt.factory, clock=scheduler_clock_system()
+    )
     with pytest.raises(Exception) as info:
         scheduler.advance(system_rt, 60, sweeps=[])
     assert getattr(info.value, "code", "") == "clock_not_simulated"
@@ -125,8 +145,9 @@ def test_simulated_clock_is_shared_through_the_database(rt: Runtime) -> None:
 
 def test_sim_advance_endpoint_moves_the_persisted_clock(rt: Runtime, settings: Settings) -> None:
     sim_settings = settings.model_copy(update={"clock_mode": "simulated"})
-    sim_rt = Runtime(settings=sim_settings, engine=rt.engine, factory=rt.factory,
-                     clock=SimulatedClock(rt.engine))
+    sim_rt = Runtime(
+        settings=sim_settings, engine=rt.engine, factory=rt.factory, clock=SimulatedClock(rt.engine)
+    )
     with TestClient(create_app(sim_rt)) as client:
         before = datetime.fromisoformat(client.get("/sim/clock").json()["now"])
         answer = client.post("/sim/clock/advance", json={"seconds": 86400})
@@ -189,8 +210,12 @@ def test_two_workers_ticking_at_once_never_double_apply_on_postgres(
     reports: list[Any] = []
 
     def worker() -> None:
-        own = Runtime(settings=rt.settings, engine=rt.engine,
-                      factory=make_sessionmaker(rt.engine), clock=rt.clock)
+        own = Runtime(
+            settings=rt.settings,
+            engine=rt.engine,
+            factory=make_sessionmaker(rt.engine),
+            clock=rt.clock,
+        )
         barrier.wait()
         reports.append(scheduler.run_tick(own, now=at, sweeps=[sweep]))
 

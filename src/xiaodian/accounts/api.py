@@ -30,8 +30,10 @@ def get_shop(ctx: CtxDep, principal: AppPrincipal) -> ShopOut:
 
 @router.get("/api/v1/stores", response_model=list[StoreOut], tags=["shop 店铺"])
 def list_stores(ctx: CtxDep, principal: AppPrincipal) -> list[StoreOut]:
-    return [StoreOut.model_validate(s, from_attributes=True)
-            for s in service.list_stores(ctx.session, principal.shop_id)]
+    return [
+        StoreOut.model_validate(s, from_attributes=True)
+        for s in service.list_stores(ctx.session, principal.shop_id)
+    ]
 
 
 @router.post("/api/v1/stores", response_model=StoreOut, status_code=201, tags=["shop 店铺"])
@@ -74,26 +76,36 @@ def revoke_staff(staff_id: int, ctx: CtxDep, principal: AppPrincipal) -> StaffOu
     return _staff_out(ctx, service.revoke_staff(ctx, principal.shop_id, staff_id))
 
 
-@router.post("/buyer/v1/register", response_model=BuyerRegisterOut, status_code=201,
-             tags=["buyer 买家"])
+@router.post(
+    "/buyer/v1/register", response_model=BuyerRegisterOut, status_code=201, tags=["buyer 买家"]
+)
 def register_buyer(body: BuyerRegisterIn, ctx: CtxDep) -> BuyerRegisterOut:
     """A buyer signs up (sandbox): returns the bearer token for the buyer API."""
     buyer, token = service.create_buyer(
         ctx, douyin_id=body.douyin_id, nickname=body.nickname, phone=body.phone
     )
-    return BuyerRegisterOut(id=buyer.id, douyin_id=buyer.douyin_id, nickname=buyer.nickname,
-                            verified=buyer.verified, token=token)
+    return BuyerRegisterOut(
+        id=buyer.id,
+        douyin_id=buyer.douyin_id,
+        nickname=buyer.nickname,
+        verified=buyer.verified,
+        token=token,
+    )
 
 
 @router.get("/buyer/v1/me", response_model=BuyerOut, tags=["buyer 买家"])
 def buyer_me(buyer: BuyerDep) -> BuyerOut:
-    return BuyerOut(id=buyer.id, douyin_id=buyer.douyin_id, nickname=buyer.nickname,
-                    verified=buyer.verified)
+    return BuyerOut(
+        id=buyer.id, douyin_id=buyer.douyin_id, nickname=buyer.nickname, verified=buyer.verified
+    )
 
 
 def _staff_out(ctx: Ctx, staff: Staff) -> StaffOut:
     return StaffOut(
-        id=staff.id, douyin_id=staff.douyin_id, name=staff.name,
+        id=staff.id,
+        douyin_id=staff.douyin_id,
+        name=staff.name,
         store_ids=service.staff_store_ids(ctx.session, staff),
-        created_at=staff.created_at, revoked_at=staff.revoked_at,
+        created_at=staff.created_at,
+        revoked_at=staff.revoked_at,
     )

@@ -113,13 +113,21 @@ def get_shop(session: Session, shop_id: int) -> Shop:
 
 
 def create_sub_account(
-    ctx: Ctx, principal: Principal, *, username: str, password: str, display_name: str,
-    phone: str = "", permissions: list[str] | None = None,
+    ctx: Ctx,
+    principal: Principal,
+    *,
+    username: str,
+    password: str,
+    display_name: str,
+    phone: str = "",
+    permissions: list[str] | None = None,
 ) -> User:
     _require_main(principal)
     errors = _user_errors(username, password, phone)
     if errors:
-        raise ValidationFailed("invalid_user", "子账号信息有误", "Invalid sub-account", errors=errors)
+        raise ValidationFailed(
+            "invalid_user", "子账号信息有误", "Invalid sub-account", errors=errors
+        )
     _require_free_username(ctx.session, username)
     user = User(
         shop_id=principal.shop_id,
@@ -153,7 +161,9 @@ def grant(ctx: Ctx, principal: Principal, user_id: int, permission: str) -> None
     _require_main(principal)
     if permission not in PERMISSIONS:
         raise ValidationFailed(
-            "unknown_permission", f"未知权限 {permission}", f"Unknown permission {permission}",
+            "unknown_permission",
+            f"未知权限 {permission}",
+            f"Unknown permission {permission}",
             field="permission",
         )
     user = get_user(ctx.session, principal.shop_id, user_id)
@@ -221,11 +231,14 @@ _DUMMY_HASH = _hasher.hash("not-a-real-password")
 def create_store(ctx: Ctx, shop_id: int, *, name: str, address: str = "") -> Store:
     if not name.strip() or len(name) > 60:
         raise ValidationFailed(
-            "invalid_store", "门店名称必填,最多60字", "Store name is required, ≤ 60 chars",
+            "invalid_store",
+            "门店名称必填,最多60字",
+            "Store name is required, ≤ 60 chars",
             field="name",
         )
-    store = Store(shop_id=shop_id, name=name.strip(), address=address.strip()[:200],
-                  created_at=ctx.now)
+    store = Store(
+        shop_id=shop_id, name=name.strip(), address=address.strip()[:200], created_at=ctx.now
+    )
     ctx.session.add(store)
     ctx.session.flush()
     return store
@@ -243,7 +256,12 @@ def get_store(session: Session, shop_id: int, store_id: int) -> Store:
 
 
 def add_staff(
-    ctx: Ctx, shop_id: int, *, douyin_id: str, name: str = "", store_ids: list[int] | None,
+    ctx: Ctx,
+    shop_id: int,
+    *,
+    douyin_id: str,
+    name: str = "",
+    store_ids: list[int] | None,
 ) -> Staff:
     """C5: add a verifier by Douyin ID; ``store_ids=None`` means all stores."""
     douyin_id = douyin_id.strip()
@@ -262,13 +280,18 @@ def add_staff(
         )
     if store_ids is not None and not store_ids:
         raise ValidationFailed(
-            "invalid_scope", "请至少选择一个门店,或选择全部门店",
-            "Choose at least one store, or all stores", field="store_ids",
+            "invalid_scope",
+            "请至少选择一个门店,或选择全部门店",
+            "Choose at least one store, or all stores",
+            field="store_ids",
         )
     stores = [get_store(ctx.session, shop_id, sid) for sid in (store_ids or [])]
     staff = Staff(
-        shop_id=shop_id, douyin_id=douyin_id, name=name.strip()[:60],
-        all_stores=store_ids is None, created_at=ctx.now,
+        shop_id=shop_id,
+        douyin_id=douyin_id,
+        name=name.strip()[:60],
+        all_stores=store_ids is None,
+        created_at=ctx.now,
     )
     ctx.session.add(staff)
     ctx.session.flush()
@@ -326,7 +349,9 @@ def create_app(ctx: Ctx, shop_id: int, name: str) -> ApiApp:
 
 
 def list_apps(session: Session, shop_id: int) -> list[ApiApp]:
-    return list(session.scalars(select(ApiApp).where(ApiApp.shop_id == shop_id).order_by(ApiApp.id)))
+    return list(
+        session.scalars(select(ApiApp).where(ApiApp.shop_id == shop_id).order_by(ApiApp.id))
+    )
 
 
 def revoke_app(ctx: Ctx, shop_id: int, app_id: int) -> ApiApp:
@@ -354,8 +379,12 @@ def create_buyer(
         raise Conflict("buyer_exists", f"抖音号 {douyin_id} 已存在", f"{douyin_id} exists")
     token = "bt_" + secrets.token_urlsafe(24)
     buyer = Buyer(
-        douyin_id=douyin_id, nickname=nickname[:60], phone=phone, verified=verified,
-        token_hash=_token_hash(token), created_at=ctx.now,
+        douyin_id=douyin_id,
+        nickname=nickname[:60],
+        phone=phone,
+        verified=verified,
+        token_hash=_token_hash(token),
+        created_at=ctx.now,
     )
     ctx.session.add(buyer)
     ctx.session.flush()
@@ -413,11 +442,17 @@ def _require_free_username(session: Session, username: str) -> None:
 def _user_errors(username: str, password: str, phone: str) -> list[dict[str, str]]:
     errors = []
     if not _USERNAME.match(username or ""):
-        errors.append(_field("username", "用户名为3-64位字母、数字或 _.@-",
-                             "Username: 3–64 letters, digits or _.@-"))
+        errors.append(
+            _field(
+                "username",
+                "用户名为3-64位字母、数字或 _.@-",
+                "Username: 3–64 letters, digits or _.@-",
+            )
+        )
     if len(password or "") < 8:
         errors.append(_field("password", "密码至少8位", "Password needs ≥ 8 characters"))
     if phone and not _PHONE.match(phone):
-        errors.append(_field("phone", "手机号应为11位数字,以1开头",
-                             "Phone must be 11 digits starting with 1"))
+        errors.append(
+            _field("phone", "手机号应为11位数字,以1开头", "Phone must be 11 digits starting with 1")
+        )
     return errors

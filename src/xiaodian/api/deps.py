@@ -71,9 +71,13 @@ async def _signed_app(request: Request) -> Principal:
     path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     with transaction(rt.factory) as session:
         app = accounts.app_by_key(session, app_key)
-        expected = api_signature(app.secret, request.method, path, timestamp, nonce, body) if app else ""
+        expected = (
+            api_signature(app.secret, request.method, path, timestamp, nonce, body) if app else ""
+        )
         if app is None or not _equal(expected, signature):
-            raise AuthFailed("bad_signature", "签名无效或应用不存在", "Invalid signature or unknown app")
+            raise AuthFailed(
+                "bad_signature", "签名无效或应用不存在", "Invalid signature or unknown app"
+            )
         principal = Principal(shop_id=app.shop_id, app_id=app.id)
     _remember_nonce(rt, app_key, nonce, now + timedelta(seconds=window * 2))
     request.state.actor = principal.actor
@@ -117,7 +121,9 @@ class Page:
     def __init__(
         self,
         request: Request,
-        before_id: Annotated[int | None, Query(ge=1, description="return items older than this id")] = None,
+        before_id: Annotated[
+            int | None, Query(ge=1, description="return items older than this id")
+        ] = None,
         limit: Annotated[int | None, Query(ge=1, le=1000, description="page size")] = None,
     ) -> None:
         api = get_rt(request).settings.api

@@ -24,20 +24,31 @@ def get_balances(ctx: CtxDep, principal: AppPrincipal) -> BalancesOut:
 
 
 @router.get("/{account}/entries", response_model=EntriesPage)
-def get_entries(account: AccountName, ctx: CtxDep, principal: AppPrincipal,
-                page: PageDep) -> EntriesPage:
+def get_entries(
+    account: AccountName, ctx: CtxDep, principal: AppPrincipal, page: PageDep
+) -> EntriesPage:
     rows = service.entries(
         ctx.session, principal.shop_id, account, before_id=page.before_id, limit=page.limit
     )
     items = [
         EntryOut(
-            id=e.id, txn_id=t.id, account=e.account_code, amount_fen=e.amount_fen,
-            balance_after_fen=e.balance_after_fen, kind=t.kind, rule=t.rule, memo=t.memo,
-            ref_type=t.ref_type, ref_id=t.ref_id, created_at=e.created_at,
+            id=e.id,
+            txn_id=t.id,
+            account=e.account_code,
+            amount_fen=e.amount_fen,
+            balance_after_fen=e.balance_after_fen,
+            kind=t.kind,
+            rule=t.rule,
+            memo=t.memo,
+            ref_type=t.ref_type,
+            ref_id=t.ref_id,
+            created_at=e.created_at,
         )
         for e, t in rows
     ]
-    return EntriesPage(items=items, next_before_id=items[-1].id if len(items) == page.limit else None)
+    return EntriesPage(
+        items=items, next_before_id=items[-1].id if len(items) == page.limit else None
+    )
 
 
 @router.post("/{account}/topup", response_model=TxnOut)
@@ -46,7 +57,9 @@ def topup(account: AccountName, body: TopupIn, ctx: CtxDep, principal: AppPrinci
     principal.require("funds.topup")
     posted = service.topup(ctx, principal.shop_id, account, body.amount_fen, body.idempotency_key)
     return TxnOut(
-        txn_id=posted.txn.id, replayed=posted.replayed, kind=posted.txn.kind,
+        txn_id=posted.txn.id,
+        replayed=posted.replayed,
+        kind=posted.txn.kind,
         created_at=posted.txn.created_at,
         balance_after_fen=service.balance(ctx.session, principal.shop_id, account),
     )

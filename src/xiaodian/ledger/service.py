@@ -105,13 +105,22 @@ def move(
     """Move a positive amount from one account of the shop to another."""
     if not isinstance(amount_fen, int) or isinstance(amount_fen, bool) or amount_fen <= 0:
         raise ValidationFailed(
-            "invalid_amount", "金额必须是正整数(分)", "Amount must be a positive integer (fen)",
+            "invalid_amount",
+            "金额必须是正整数(分)",
+            "Amount must be a positive integer (fen)",
             field="amount_fen",
         )
     legs = [Leg(source, -amount_fen), Leg(target, amount_fen)]
     return post(
-        ctx, shop_id, key=key, kind=kind, legs=legs, rule=rule, memo=memo,
-        ref_type=ref_type, ref_id=ref_id,
+        ctx,
+        shop_id,
+        key=key,
+        kind=kind,
+        legs=legs,
+        rule=rule,
+        memo=memo,
+        ref_type=ref_type,
+        ref_id=ref_id,
     )
 
 
@@ -119,14 +128,23 @@ def topup(ctx: Ctx, shop_id: int, account: str, amount_fen: int, key: str) -> Po
     """Money comes in from outside (bank card, payment provider) to the balance or deposit."""
     if account not in (Account.BALANCE, Account.DEPOSIT):
         raise ValidationFailed(
-            "invalid_account", "只能充值到账户余额或保证金", "Top up the balance or the deposit only",
+            "invalid_account",
+            "只能充值到账户余额或保证金",
+            "Top up the balance or the deposit only",
             field="account",
         )
     kind = "deposit_topup" if account == Account.DEPOSIT else "balance_topup"
     memo = "保证金充值" if account == Account.DEPOSIT else "账户余额充值"
     return move(
-        ctx, shop_id, source=Account.EXTERNAL, target=account, amount_fen=amount_fen,
-        key=key, kind=kind, memo=memo, rule="X3",
+        ctx,
+        shop_id,
+        source=Account.EXTERNAL,
+        target=account,
+        amount_fen=amount_fen,
+        key=key,
+        kind=kind,
+        memo=memo,
+        rule="X3",
     )
 
 
@@ -200,7 +218,9 @@ def audit(session: Session, shop_id: int | None = None) -> list[str]:
 
 def _check_legs(legs: list[Leg]) -> None:
     if len(legs) < 2:
-        raise ValidationFailed("invalid_legs", "一笔资金变动至少两条分录", "A movement needs ≥ 2 legs")
+        raise ValidationFailed(
+            "invalid_legs", "一笔资金变动至少两条分录", "A movement needs ≥ 2 legs"
+        )
     for leg in legs:
         if not isinstance(leg.amount_fen, int) or leg.amount_fen == 0:
             raise ValidationFailed(

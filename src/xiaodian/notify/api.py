@@ -3,6 +3,7 @@ inbox (X1)."""
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -26,8 +27,8 @@ from xiaodian.notify.schemas import (
 )
 
 router = APIRouter()
-NOTICES = ["notices 站内通知"]
-HOOKS = ["webhooks"]
+NOTICES: list[str | Enum] = ["notices 站内通知"]
+HOOKS: list[str | Enum] = ["webhooks"]
 
 
 def _next(ids: list[int], limit: int) -> int | None:
@@ -35,10 +36,19 @@ def _next(ids: list[int], limit: int) -> int | None:
 
 
 @router.get("/api/v1/notices", response_model=NoticesPage, tags=NOTICES)
-def list_notices(ctx: CtxDep, principal: AppPrincipal, page: PageDep,
-                 unread_only: Annotated[bool, Query()] = False) -> NoticesPage:
-    rows = service.list_notices(ctx.session, principal.shop_id, unread_only=unread_only,
-                                before_id=page.before_id, limit=page.limit)
+def list_notices(
+    ctx: CtxDep,
+    principal: AppPrincipal,
+    page: PageDep,
+    unread_only: Annotated[bool, Query()] = False,
+) -> NoticesPage:
+    rows = service.list_notices(
+        ctx.session,
+        principal.shop_id,
+        unread_only=unread_only,
+        before_id=page.before_id,
+        limit=page.limit,
+    )
     return NoticesPage(
         items=[NoticeOut.model_validate(n, from_attributes=True) for n in rows],
         unread=service.unread_count(ctx.session, principal.shop_id),
@@ -60,10 +70,19 @@ def read_all(ctx: CtxDep, principal: AppPrincipal) -> dict[str, int]:
 
 
 @router.get("/api/v1/events", response_model=EventsPage, tags=HOOKS)
-def list_events(ctx: CtxDep, principal: AppPrincipal, page: PageDep,
-                type_prefix: Annotated[str | None, Query(max_length=64)] = None) -> EventsPage:
-    rows = service.list_events(ctx.session, principal.shop_id, type_prefix=type_prefix,
-                               before_id=page.before_id, limit=page.limit)
+def list_events(
+    ctx: CtxDep,
+    principal: AppPrincipal,
+    page: PageDep,
+    type_prefix: Annotated[str | None, Query(max_length=64)] = None,
+) -> EventsPage:
+    rows = service.list_events(
+        ctx.session,
+        principal.shop_id,
+        type_prefix=type_prefix,
+        before_id=page.before_id,
+        limit=page.limit,
+    )
     return EventsPage(
         items=[EventOut.model_validate(e, from_attributes=True) for e in rows],
         next_before_id=_next([e.id for e in rows], page.limit),
@@ -78,8 +97,9 @@ def list_endpoints(ctx: CtxDep, principal: AppPrincipal) -> list[EndpointOut]:
 @router.post("/api/v1/webhooks", response_model=EndpointCreated, status_code=201, tags=HOOKS)
 def create_endpoint(body: EndpointIn, ctx: CtxDep, principal: AppPrincipal) -> EndpointCreated:
     principal.require("settings.manage")
-    endpoint = service.create_endpoint(ctx, principal.shop_id, url=body.url,
-                                       event_types=body.event_types)
+    endpoint = service.create_endpoint(
+        ctx, principal.shop_id, url=body.url, event_types=body.event_types
+    )
     return EndpointCreated(**_endpoint_out(endpoint).model_dump(), secret=endpoint.secret)
 
 
@@ -89,27 +109,49 @@ def get_endpoint(endpoint_id: int, ctx: CtxDep, principal: AppPrincipal) -> Endp
 
 
 @router.patch("/api/v1/webhooks/{endpoint_id}", response_model=EndpointOut, tags=HOOKS)
-def patch_endpoint(endpoint_id: int, body: EndpointPatch, ctx: CtxDep,
-                   principal: AppPrincipal) -> EndpointOut:
+def patch_endpoint(
+    endpoint_id: int, body: EndpointPatch, ctx: CtxDep, principal: AppPrincipal
+) -> EndpointOut:
     principal.require("settings.manage")
-    endpoint = service.update_endpoint(ctx, principal.shop_id, endpoint_id, url=body.url,
-                                       event_types=body.event_types, active=body.active)
+    endpoint = service.update_endpoint(
+        ctx,
+        principal.shop_id,
+        endpoint_id,
+        url=body.url,
+        event_types=body.event_types,
+        active=body.active,
+    )
     return _endpoint_out(endpoint)
 
 
-@router.get("/api/v1/webhooks/{endpoint_id}/deliveries", response_model=DeliveriesPage,
-            tags=HOOKS)
-def list_deliveries(endpoint_id: int, ctx: CtxDep, principal: AppPrincipal, page: PageDep,
-                    status: Annotated[str | None, Query(pattern="^(pending|delivered|failed)$")] = None,
-                    ) -> DeliveriesPage:
+@router.get("/api/v1/webhooks/{endpoint_id}/deliveries", response_model=DeliveriesPage, tags=HOOKS)
+def list_deliveries(
+    endpoint_id: int,
+    ctx: CtxDep,
+    principal: AppPrincipal,
+    page: PageDep,
+    status: Annotated[str | None, Query(pattern="^(pending|delivered|failed)$")] = None,
+) -> DeliveriesPage:
     service.get_endpoint(ctx.session, principal.shop_id, endpoint_id)
-    rows = service.list_deliveries(ctx.session, principal.shop_id, endpoint_id=endpoint_id,
-                                   status=status, before_id=page.before_id, limit=page.limit)
+    rows = service.list_deliveries(
+        ctx.session,
+        principal.shop_id,
+        endpoint_id=endpoint_id,
+        status=status,
+        before_id=page.before_id,
+        limit=page.limit,
+    )
     items = [
         DeliveryOut(
-            id=d.id, endpoint_id=d.endpoint_id, event_id=d.event_id, event_type=e.type,
-            status=d.status, attempts=d.attempts, next_attempt_at=d.next_attempt_at,
-            last_status_code=d.last_status_code, last_error=d.last_error,
+            id=d.id,
+            endpoint_id=d.endpoint_id,
+            event_id=d.event_id,
+            event_type=e.type,
+            status=d.status,
+            attempts=d.attempts,
+            next_attempt_at=d.next_attempt_at,
+            last_status_code=d.last_status_code,
+            last_error=d.last_error,
             delivered_at=d.delivered_at,
         )
         for d, e in rows
@@ -135,5 +177,10 @@ def buyer_inbox(ctx: CtxDep, buyer: BuyerDep, page: PageDep) -> InboxPage:
 
 def _endpoint_out(endpoint: WebhookEndpoint) -> EndpointOut:
     types = ["*"] if endpoint.event_types == "*" else endpoint.event_types.strip(",").split(",")
-    return EndpointOut(id=endpoint.id, url=endpoint.url, event_types=types,
-                       active=endpoint.active, created_at=endpoint.created_at)
+    return EndpointOut(
+        id=endpoint.id,
+        url=endpoint.url,
+        event_types=types,
+        active=endpoint.active,
+        created_at=endpoint.created_at,
+    )

@@ -33,12 +33,23 @@ class NewEvent:
 
 
 def notice(
-    ctx: Ctx, shop_id: int, *, category: str, title: str, body: str = "", link: str = "",
+    ctx: Ctx,
+    shop_id: int,
+    *,
+    category: str,
+    title: str,
+    body: str = "",
+    link: str = "",
     rule: str | None = None,
 ) -> Notice:
     row = Notice(
-        shop_id=shop_id, category=category, title=title[:120], body=body, link=link,
-        rule=rule, created_at=ctx.now,
+        shop_id=shop_id,
+        category=category,
+        title=title[:120],
+        body=body,
+        link=link,
+        rule=rule,
+        created_at=ctx.now,
     )
     ctx.session.add(row)
     ctx.session.flush()
@@ -57,7 +68,11 @@ def notice_many(ctx: Ctx, rows: list[dict[str, Any]]) -> int:
 
 
 def list_notices(
-    session: Session, shop_id: int, *, unread_only: bool = False, before_id: int | None = None,
+    session: Session,
+    shop_id: int,
+    *,
+    unread_only: bool = False,
+    before_id: int | None = None,
     limit: int = 20,
 ) -> list[Notice]:
     query = select(Notice).where(Notice.shop_id == shop_id).order_by(Notice.id.desc()).limit(limit)
@@ -98,12 +113,25 @@ def get_notice(session: Session, shop_id: int, notice_id: int) -> Notice:
 
 
 def message_buyer(
-    ctx: Ctx, *, buyer_id: int, shop_id: int, kind: str, title: str, body: str = "",
-    payload: dict[str, Any] | None = None, rule: str | None = None,
+    ctx: Ctx,
+    *,
+    buyer_id: int,
+    shop_id: int,
+    kind: str,
+    title: str,
+    body: str = "",
+    payload: dict[str, Any] | None = None,
+    rule: str | None = None,
 ) -> BuyerMessage:
     row = BuyerMessage(
-        buyer_id=buyer_id, shop_id=shop_id, kind=kind, title=title[:120], body=body,
-        payload=payload or {}, rule=rule, created_at=ctx.now,
+        buyer_id=buyer_id,
+        shop_id=shop_id,
+        kind=kind,
+        title=title[:120],
+        body=body,
+        payload=payload or {},
+        rule=rule,
+        created_at=ctx.now,
     )
     ctx.session.add(row)
     ctx.session.flush()
@@ -122,7 +150,11 @@ def message_buyers(ctx: Ctx, rows: list[dict[str, Any]]) -> int:
 
 
 def inbox(
-    session: Session, buyer_id: int, *, shop_id: int | None = None, before_id: int | None = None,
+    session: Session,
+    buyer_id: int,
+    *,
+    shop_id: int | None = None,
+    before_id: int | None = None,
     limit: int = 20,
 ) -> list[BuyerMessage]:
     query = (
@@ -156,8 +188,12 @@ def emit_many(ctx: Ctx, events: list[NewEvent]) -> list[int]:
         insert(Event).returning(Event.id, sort_by_parameter_order=True),
         [
             {
-                "shop_id": e.shop_id, "type": e.type, "payload": e.payload, "rule": e.rule,
-                "actor": ctx.actor, "occurred_at": ctx.now,
+                "shop_id": e.shop_id,
+                "type": e.type,
+                "payload": e.payload,
+                "rule": e.rule,
+                "actor": ctx.actor,
+                "occurred_at": ctx.now,
             }
             for e in events
         ],
@@ -174,9 +210,14 @@ def emit_many(ctx: Ctx, events: list[NewEvent]) -> list[int]:
     if endpoints:
         deliveries = [
             {
-                "shop_id": event.shop_id, "endpoint_id": endpoint.id, "event_id": event_id,
-                "status": "pending", "attempts": 0, "next_attempt_at": None,
-                "last_error": "", "created_at": ctx.now,
+                "shop_id": event.shop_id,
+                "endpoint_id": endpoint.id,
+                "event_id": event_id,
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": None,
+                "last_error": "",
+                "created_at": ctx.now,
             }
             for event_id, event in zip(ids, events, strict=True)
             for endpoint in endpoints
@@ -192,8 +233,12 @@ def subscribes(event_types: str, type_: str) -> bool:
 
 
 def list_events(
-    session: Session, shop_id: int, *, type_prefix: str | None = None,
-    before_id: int | None = None, limit: int = 20,
+    session: Session,
+    shop_id: int,
+    *,
+    type_prefix: str | None = None,
+    before_id: int | None = None,
+    limit: int = 20,
 ) -> list[Event]:
     query = select(Event).where(Event.shop_id == shop_id).order_by(Event.id.desc()).limit(limit)
     if type_prefix:
@@ -211,8 +256,12 @@ def create_endpoint(
 ) -> WebhookEndpoint:
     _check_url(url)
     endpoint = WebhookEndpoint(
-        shop_id=shop_id, url=url.strip(), secret="whsec_" + secrets.token_urlsafe(24),
-        event_types=_normalize_types(event_types), active=True, created_at=ctx.now,
+        shop_id=shop_id,
+        url=url.strip(),
+        secret="whsec_" + secrets.token_urlsafe(24),
+        event_types=_normalize_types(event_types),
+        active=True,
+        created_at=ctx.now,
     )
     ctx.session.add(endpoint)
     ctx.session.flush()
@@ -220,8 +269,13 @@ def create_endpoint(
 
 
 def update_endpoint(
-    ctx: Ctx, shop_id: int, endpoint_id: int, *, url: str | None = None,
-    event_types: list[str] | None = None, active: bool | None = None,
+    ctx: Ctx,
+    shop_id: int,
+    endpoint_id: int,
+    *,
+    url: str | None = None,
+    event_types: list[str] | None = None,
+    active: bool | None = None,
 ) -> WebhookEndpoint:
     endpoint = get_endpoint(ctx.session, shop_id, endpoint_id)
     if url is not None:
@@ -253,8 +307,13 @@ def list_endpoints(session: Session, shop_id: int) -> list[WebhookEndpoint]:
 
 
 def list_deliveries(
-    session: Session, shop_id: int, *, endpoint_id: int | None = None,
-    status: str | None = None, before_id: int | None = None, limit: int = 20,
+    session: Session,
+    shop_id: int,
+    *,
+    endpoint_id: int | None = None,
+    status: str | None = None,
+    before_id: int | None = None,
+    limit: int = 20,
 ) -> list[tuple[WebhookDelivery, Event]]:
     query = (
         select(WebhookDelivery, Event)
@@ -319,7 +378,9 @@ def _normalize_types(event_types: list[str] | None) -> str:
     for item in cleaned:
         if "," in item or len(item) > 64:
             raise ValidationFailed(
-                "invalid_event_type", f"事件类型无效:{item}", f"Invalid event type {item}",
+                "invalid_event_type",
+                f"事件类型无效:{item}",
+                f"Invalid event type {item}",
                 field="event_types",
             )
     return "," + ",".join(cleaned) + ","

@@ -37,11 +37,16 @@ class Attempt:
 
 def backoff_seconds(rules: WebhookRules, attempts: int) -> int:
     """Wait before the next try after ``attempts`` failed tries: base · 2^(attempts−1), capped."""
-    return int(min(rules.backoff_base_seconds * 2 ** max(attempts - 1, 0), rules.backoff_max_seconds))
+    return int(
+        min(rules.backoff_base_seconds * 2 ** max(attempts - 1, 0), rules.backoff_max_seconds)
+    )
 
 
 def deliver_due(
-    factory: sessionmaker[Session], rules: WebhookRules, *, wall: Clock | None = None,
+    factory: sessionmaker[Session],
+    rules: WebhookRules,
+    *,
+    wall: Clock | None = None,
     client: httpx.Client | None = None,
 ) -> dict[str, int]:
     """One pass: claim due deliveries, send them, record outcomes. Returns counts."""
@@ -126,7 +131,10 @@ def _send(http: httpx.Client, attempt: Attempt, now: datetime) -> tuple[int | No
 
 
 def _record(
-    session: Session, rules: WebhookRules, attempt: Attempt, outcome: tuple[int | None, str],
+    session: Session,
+    rules: WebhookRules,
+    attempt: Attempt,
+    outcome: tuple[int | None, str],
     now: datetime,
 ) -> str:
     status_code, error = outcome
@@ -139,7 +147,9 @@ def _record(
         values.update(status="failed")
     else:
         result = "retrying"
-        values.update(next_attempt_at=now + timedelta(seconds=backoff_seconds(rules, attempt.attempts)))
+        values.update(
+            next_attempt_at=now + timedelta(seconds=backoff_seconds(rules, attempt.attempts))
+        )
     session.execute(
         update(WebhookDelivery)
         .where(WebhookDelivery.id == attempt.delivery_id)
