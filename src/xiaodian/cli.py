@@ -63,6 +63,28 @@ def db_upgrade() -> None:
     console.print(f"[green]✓[/] schema is current on {settings.database_url}")
 
 
+@app.command("config")
+def show_config(
+    markdown: Annotated[bool, typer.Option(help="print a Markdown table (as in README)")] = False,
+) -> None:
+    """Print every setting: environment variable, current value, meaning."""
+    from xiaodian.config import describe
+
+    rows = [
+        (variable, "(set)" if variable.endswith("SECRET_KEY") and value else str(value), meaning)
+        for variable, value, meaning in describe(get_settings())
+    ]
+    if markdown:
+        print("| variable | default | meaning |\n| --- | --- | --- |")
+        for variable, value, meaning in rows:
+            print(f"| `{variable}` | `{value}` | {meaning} |")
+        return
+    table = Table("variable", "value", "meaning")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="bind address")] = None,

@@ -65,6 +65,16 @@ class CouponRules(BaseModel):
     verify_cancel_window_minutes: int = Field(60, description="C7 (default): cancel window")
     verify_token_ttl_seconds: int = Field(300, description="C7: prepare → verify token life")
     image_max_bytes: int = Field(1024 * 1024, description="C1: images must be < 1 MB")
+    image_max_pixels: int = Field(
+        4096 * 4096, description="C1: decompression-bomb guard, width × height at most"
+    )
+    product_aspect_tolerance_permille: int = Field(
+        10, description="C1: product image aspect may differ from 686:176 by at most ‰"
+    )
+    code_length: int = Field(12, description="C4: claim code length (no-ambiguity alphabet)")
+    scan_image_max_bytes: int = Field(
+        8 * 1024 * 1024, description="C6: a scanned photo/screenshot must be smaller than"
+    )
 
 
 class ApiRules(BaseModel):
@@ -114,3 +124,15 @@ class Settings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+def describe(model: BaseModel, prefix: str = "XIAODIAN_") -> list[tuple[str, object, str]]:
+    """(environment variable, current value, description) for every setting, groups flattened."""
+    rows: list[tuple[str, object, str]] = []
+    for name, field in type(model).model_fields.items():
+        value = getattr(model, name)
+        if isinstance(value, BaseModel):
+            rows.extend(describe(value, f"{prefix}{name.upper()}__"))
+        else:
+            rows.append((f"{prefix}{name.upper()}", value, field.description or ""))
+    return rows
