@@ -1,0 +1,184 @@
+"""Image checks for coupons (C1) and QR/barcode detection inside images (C2 rule 5).
+
+Rules, and the choices made where the article is loose:
+
+* Format is judged by **content**, never by file name: Pillow must identify the bytes as JPEG or
+  PNG ("jpg/jpeg/png"); anything else (GIF, WebP, a renamed PDF, garbage) is refused.
+* Size: "< 1 MB" is strict — ``len(data) < image_max_bytes`` (1,048,576): exactly 1 MB is
+  refused, 1 MB − 1 byte accepted.
+* Product image: the article *recommends* 686×176. Exactly 686×176 passes silently; another size
+  whose aspect ratio is within ``product_aspect_tolerance_permille`` (default 1 %) of 686:176 is
+  accepted **with a warning** (it will be scaled, not stretched); any other aspect is refused,
+  because showing it at 686:176 would stretch it (C2 rule 3: 无拉伸变形).
+* Logo: exactly 132×132 ("分辨率132*132").
+* Decompression bombs: the header's width × height must not exceed ``image_max_pixels``
+  (checked before any pixel is decoded); Pillow's own DecompressionBombError/Warning are
+  caught as well. We do not lower the process-global ``Image.MAX_IMAGE_PIXELS``: other contexts
+  share the interpreter, and the explicit check here is stricter than Pillow's default.
+* Corrupt or truncated files fail ``load()`` and are refused with a clear field error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import zxingcpp
+from PIL import Image, UnidentifiedImageError
+
+from xiaodian.config import CouponRules
+from xiaodian.errors import field_error
+
+PRODUCT_SIZE = (686, 176)
+LOGO_SIZE = (132, 132)
+_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png"}
+
+
+@dataclass
+class CheckedImage:
+    data: bytes
+    sha256: str
+    content_type: str
+    width: int
+    height: int
+    image: Image.Image  # decoded, for moderation (QR detection)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _mb(limit: int) -> str:
+    return f"{limit / (1024 * 1024):g} MB"
+
+
+def check_image(
+    data: bytes | None,
+    field_name: str,
+    label: str,
+    rules: CouponRules,
+    max_bytes: int | None = None,
+) -> tuple[CheckedImage | None, list[dict[str, Any]]]:
+    """Decode and check one uploaded image; return it, or the field errors."""
+    limit = rules.image_max_bytes if max_bytes is None else max_bytes
+    if not data:
+        return None, [field_error(field_name, f"请上传{label}", f"{field_name} is required")]
+    if len(data) >= limit:
+        return None, [
+            field_error(
+                field_name,
+                f"{label}大小须小于 {_mb(limit)}(当前 {len(data)} 字节)",
+                f"{field_name} must be smaller than {_mb(limit)} ({len(data)} bytes given)",
+            )
+        ]
+    bad_format = field_error(
+        field_name,
+        f"{label}须为 jpg、jpeg 或 png 图片",
+        f"{field_name} must be a JPEG or PNG image",
+    )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            probe = Image.open(io.BytesIO(data))
+            if probe.format not in _FORMATS:
+                return None, [bad_format]
+            width, height = probe.size
+            if width <= 0 or height <= 0 or width * height > rules.image_max_pixels:
+                return None, [
+                    field_error(
+                        field_name,
+                        f"{label}尺寸异常({width}×{height})",
+                        f"{field_name} has implausible dimensions {width}×{height}",
+                    )
+                ]
+            probe.load()
+            image = probe.convert("RGB")
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        return None, [
+            field_error(field_name, f"{label}像素过多,已拒绝", f"{field_name} has too many pixels")
+        ]
+    except UnidentifiedImageError:
+        return None, [bad_format]
+    except (OSError, ValueError, SyntaxError):
+        return None, [
+            field_error(
+                field_name,
+                f"{label}文件已损坏或不完整",
+                f"{field_name} is corrupt or truncated",
+            )
+        ]
+    checked = CheckedImage(
+        data=data,
+        sha256=hashlib.sha256(data).hexdigest(),
+        content_type=_FORMATS[str(probe.format)],
+        width=width,
+        height=height,
+        image=image,
+    )
+    return checked, []
+
+
+def check_product_image(
+    data: bytes | None, rules: CouponRules
+) -> tuple[CheckedImage | None, list[dict[str, Any]]]:
+    """C1 product image: JPEG/PNG, < 1 MB, aspect 686:176 (other sizes warned, see module)."""
+    checked, errors = check_image(data, "product_image", "商品图片", rules)
+    if checked is None:
+        return None, errors
+    w, h = checked.width, checked.height
+    if (w, h) == PRODUCT_SIZE:
+        return checked, []
+    target = PRODUCT_SIZE[0] / PRODUCT_SIZE[1]
+    deviation = abs(w / h - target) / target
+    if deviation * 1000 > rules.product_aspect_tolerance_permille:
+        return None, [
+            field_error(
+                "product_image",
+                f"商品图片比例须为 686:176(推荐 686×176 像素),当前 {w}×{h} 会被拉伸变形",
+                f"product_image must have the 686:176 aspect (686×176 recommended); "
+                f"{w}×{h} would be stretched",
+            )
+        ]
+    checked.warnings.append(
+        field_error(
+            "product_image",
+            f"商品图片为 {w}×{h},推荐 686×176 像素(比例一致,将按比例缩放)",
+            f"product_image is {w}×{h}; 686×176 is recommended (same aspect, will be scaled)",
+        )
+    )
+    return checked, []
+
+
+def check_logo(
+    data: bytes | None, rules: CouponRules
+) -> tuple[CheckedImage | None, list[dict[str, Any]]]:
+    """C1 merchant logo: JPEG/PNG, < 1 MB, exactly 132×132."""
+    checked, errors = check_image(data, "logo", "商家logo", rules)
+    if checked is None:
+        return None, errors
+    if (checked.width, checked.height) != LOGO_SIZE:
+        return None, [
+            field_error(
+                "logo",
+                f"商家logo分辨率须为 132×132(当前 {checked.width}×{checked.height})",
+                f"logo must be exactly 132×132 ({checked.width}×{checked.height} given)",
+            )
+        ]
+    return checked, []
+
+
+def find_codes(image: Image.Image) -> list[str]:
+    """Texts of every QR code / barcode zxing-cpp finds in the image (C2 rule 5, C6 scan)."""
+    try:
+        results = zxingcpp.read_barcodes(image)
+    except Exception:
+        return []
+    return [str(result.text) for result in results]
+
+
+def decode_upload(data: bytes, rules: CouponRules) -> Image.Image | None:
+    """Decode an uploaded photo/screenshot (C6 scan-to-verify); None when it is not an image."""
+    checked, _errors = check_image(
+        data, "image", "图片", rules, max_bytes=rules.scan_image_max_bytes
+    )
+    return checked.image if checked else None
