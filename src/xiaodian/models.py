@@ -2,6 +2,7 @@
 
 from xiaodian.accounts import models as accounts_models
 from xiaodian.clock import SimClockRow
+from xiaodian.coupons import models as coupons_models
 from xiaodian.db import Base
 from xiaodian.ledger import models as ledger_models
 from xiaodian.notify import models as notify_models
