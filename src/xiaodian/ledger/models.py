@@ -28,6 +28,7 @@ class Account(StrEnum):
     PLATFORM_FEES = "platform_fees"  # fees the merchant pays (e.g. interception, A2.3)
     REDPACKET_FLOAT = "redpacket_float"  # 红包: issued, not yet spent or reclaimed (R1–R5)
     ORDER_ESCROW = "order_escrow"  # 待结算: buyer payments held until settlement or refund
+    BUYER_PLATFORM_BALANCE = "buyer_platform_balance"  # 平台余额: refunds by the fallback (O5)
 
 
 ACCOUNT_LABELS: dict[str, str] = {
@@ -38,6 +39,7 @@ ACCOUNT_LABELS: dict[str, str] = {
     Account.PLATFORM_FEES: "平台服务费",
     Account.REDPACKET_FLOAT: "已发放红包",
     Account.ORDER_ESCROW: "待结算货款",
+    Account.BUYER_PLATFORM_BALANCE: "买家平台余额(退款)",
 }
 
 # Accounts that may never be overdrawn; every other account may go below zero.

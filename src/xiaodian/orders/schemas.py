@@ -1,0 +1,237 @@
+"""API shapes for orders (SPEC §3). Money is int fen; times are aware UTC on the wire (a time
+given without an offset is read as Asia/Shanghai, the merchant's calendar)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from xiaodian.orders.models import AfterSale, OrderStatus
+
+_SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+ViolationState = Literal["none", "violated", "max_judged"]
+
+
+class OrderFilter(BaseModel):
+    """O1: what the merchant filters orders by. ``service.filtered_query`` turns it into one
+    SELECT; O2 export streams exactly that SELECT. Time ranges are [from, to)."""
+
+    status: OrderStatus | None = Field(None, description="订单状态")
+    order_no: str | None = Field(None, min_length=1, max_length=19, description="订单号")
+    product: str | None = Field(
+        None, min_length=1, max_length=60, description="商品: an id (digits) or a title substring"
+    )
+    buyer_name: str | None = Field(None, min_length=1, max_length=60, description="买家姓名(前缀)")
+    buyer_phone: str | None = Field(None, min_length=4, max_length=20, description="买家手机号")
+    created_from: datetime | None = Field(None, description="下单时间 from (inclusive)")
+    created_to: datetime | None = Field(None, description="下单时间 to (exclusive)")
+    paid_from: datetime | None = Field(None, description="支付时间 from")
+    paid_to: datetime | None = Field(None, description="支付时间 to")
+    shipped_from: datetime | None = Field(None, description="发货时间 from")
+    shipped_to: datetime | None = Field(None, description="发货时间 to")
+    after_sale: AfterSale | None = Field(None, description="售后状态")
+    violation: ViolationState | None = Field(
+        None, description="违规状态: none 无违规, violated 有发货超时, max_judged 已判定3次"
+    )
+
+    @field_validator(
+        "created_from", "created_to", "paid_from", "paid_to", "shipped_from", "shipped_to"
+    )
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=_SHANGHAI)
+        return value
+
+    @field_validator("order_no", "product", "buyer_name", "buyer_phone")
+    @classmethod
+    def _strip(cls, value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
+
+    @model_validator(mode="after")
+    def _ranges(self) -> OrderFilter:
+        bad = [
+            name
+            for name in ("created", "paid", "shipped")
+            if (lo := getattr(self, f"{name}_from")) is not None
+            and (hi := getattr(self, f"{name}_to")) is not None
+            and lo >= hi
+        ]
+        if bad:
+            raise ValueError(f"time range must have from < to: {', '.join(bad)}")
+        return self
+
+
+class ProductIn(BaseModel):
+    title: str = Field(min_length=1, max_length=120)
+    price_fen: int = Field(ge=0, le=10**10)
+    stock: int = Field(ge=0, le=10**9)
+    ship_within_hours: int | None = Field(
+        None, ge=1, le=24 * 90, description="O4: promise override (e.g. pre-sale)"
+    )
+
+
+class ProductOut(BaseModel):
+    id: int
+    title: str
+    price_fen: int
+    stock: int
+    ship_within_hours: int | None
+    effective_ship_within_hours: int
+    banned: bool
+    banned_at: datetime | None
+    ban_reason: str
+
+
+class ProductsPage(BaseModel):
+    items: list[ProductOut]
+    next_before_id: int | None
+
+
+class OrderItemIn(BaseModel):
+    product_id: int = Field(ge=1)
+    qty: int = Field(ge=1, le=999)
+
+
+class PlaceOrderIn(BaseModel):
+    shop_id: int = Field(ge=1)
+    items: list[OrderItemIn] = Field(min_length=1, max_length=50)
+    address: str = Field(min_length=2, max_length=300)
+    payment_route: str = Field(description="wechat | alipay | douyin_pay | bank_card")
+    discount_fen: int = Field(0, ge=0)
+    receiver_name: str | None = Field(None, min_length=1, max_length=60)
+    receiver_phone: str | None = Field(None, pattern=r"^1\d{10}$")
+
+
+class OrderItemOut(BaseModel):
+    product_id: int
+    title: str
+    qty: int
+    unit_price_fen: int
+    amount_fen: int
+
+
+class OrderSummary(BaseModel):
+    id: int
+    order_no: str
+    status: str
+    status_label: str
+    buyer_name: str
+    buyer_phone: str = Field(description="masked in lists: 138****0001")
+    payment_route: str
+    goods_fen: int
+    discount_fen: int
+    paid_fen: int
+    refunded_fen: int
+    after_sale: str
+    violation_count: int
+    created_at: datetime
+    paid_at: datetime | None
+    ship_by: datetime | None
+    shipped_at: datetime | None
+    carrier: str | None
+    tracking_no: str | None
+    closed_at: datetime | None
+    close_reason: str
+
+
+class OrdersPage(BaseModel):
+    items: list[OrderSummary]
+    next_before_id: int | None
+
+
+class HistoryOut(BaseModel):
+    from_status: str | None
+    to_status: str
+    rule: str | None
+    actor: str
+    note: str
+    at: datetime
+
+
+class RefundOut(BaseModel):
+    id: int
+    amount_fen: int
+    reason: str
+    rule: str | None
+    original_route: str
+    route: str
+    fell_back: bool
+    failure_reason: str
+    created_at: datetime
+
+
+class ViolationOut(BaseModel):
+    id: int
+    order_id: int
+    order_no: str
+    seq: int
+    due_at: datetime
+    judged_at: datetime
+    penalty_day: datetime
+    penalty_fen: int
+    penalty_status: str
+    penalty_status_label: str
+    penalty_decided_at: datetime | None
+    ledger_txn_id: int | None
+
+
+class ViolationsPage(BaseModel):
+    items: list[ViolationOut]
+    next_before_id: int | None
+
+
+class OrderDetail(OrderSummary):
+    buyer_id: int
+    address: str
+    completed_at: datetime | None
+    refund_agreed_at: datetime | None
+    next_judge_at: datetime | None
+    auto_close_at: datetime | None
+    items: list[OrderItemOut]
+    history: list[HistoryOut]
+    refunds: list[RefundOut]
+    violations: list[ViolationOut]
+
+
+class ShipIn(BaseModel):
+    carrier: str = Field(min_length=1, max_length=20, description="快递公司: code or name")
+    tracking_no: str = Field(min_length=1, max_length=40, description="快递单号")
+
+
+class ShipRowOut(BaseModel):
+    row: int
+    order_no: str
+    carrier: str
+    tracking_no: str
+    result: Literal["shipped", "error"]
+    code: str = ""
+    message_zh: str = ""
+    message_en: str = ""
+
+
+class ShipBatchOut(BaseModel):
+    total: int
+    shipped: int
+    errors: int
+    rows: list[ShipRowOut]
+
+
+class DailyCount(BaseModel):
+    day: str  # YYYY-MM-DD, Asia/Shanghai
+    judgments: int
+
+
+class RatingOut(BaseModel):
+    window_days: int
+    window_start: datetime
+    window_end: datetime
+    late_orders: int
+    base_orders: int
+    late_rate: float = Field(description="late_orders / base_orders (0 when no base)")
+    judgments: int
+    daily: list[DailyCount]
