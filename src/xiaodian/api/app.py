@@ -26,6 +26,7 @@ API_MODULES: tuple[str, ...] = (
     "xiaodian.ledger.api",
     "xiaodian.notify.api",
     "xiaodian.orders.api",
+    "xiaodian.orders.export_api",
     "xiaodian.aftersales.api",
     "xiaodian.redpackets.api",
     "xiaodian.luckybags.api",
