@@ -100,3 +100,22 @@ def active_coupon(rt: Runtime, shop_id: int, **overrides: Any) -> int:
 def after(rt: Runtime, **kwargs: float) -> None:
     clock: Any = rt.clock
     clock.set(clock.now() + timedelta(**kwargs))
+
+
+def wide_runtime(rt: Runtime, connections: int = 55) -> Runtime:
+    """The same database and clock with a pool big enough for ``connections`` parallel real
+    connections (the default pool holds 30)."""
+    from xiaodian.db import make_engine, make_sessionmaker
+
+    engine = make_engine(
+        rt.engine.url.render_as_string(hide_password=False),
+        pool_size=connections,
+        max_overflow=0,
+    )
+    return Runtime(
+        settings=rt.settings,
+        engine=engine,
+        factory=make_sessionmaker(engine),
+        clock=rt.clock,
+        wall=rt.wall,
+    )
