@@ -1,0 +1,541 @@
+"""Time-driven order rules (SPEC §3): late-shipment judgment (O4/O6/O7), deposit penalties,
+product bans and review flags (O8), auto-close with refund (O5).
+
+Each sweep is idempotent and reads only due rows through an index on its deadline column;
+it returns counts. ``next_due`` tells the scheduler the next instant it will have work, so a
+simulated clock lands exactly on each deadline and every judgment is stamped with it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, case, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from xiaodian.clock import local_day_start, to_local
+from xiaodian.context import Ctx
+from xiaodian.db import insert_ignore, is_postgres
+from xiaodian.ledger import service as ledger
+from xiaodian.ledger.models import Account
+from xiaodian.money import yuan_label
+from xiaodian.notify import service as notify
+from xiaodian.notify.service import NewEvent
+from xiaodian.orders.models import (
+    Order,
+    OrderItem,
+    OrderStatus,
+    OrderStatusChange,
+    OrderViolation,
+    PenaltyStatus,
+    Product,
+    ShopReviewFlag,
+)
+from xiaodian.orders.service import _refund
+from xiaodian.scheduler import Sweep
+
+
+def next_local_day(when: datetime, tz: str) -> datetime:
+    """Start (UTC) of the calendar day in ``tz`` after the one containing ``when``."""
+    return local_day_start(local_day_start(when, tz) + timedelta(hours=36), tz)
+
+
+# ----- O6/O7 judgment, O8 bans and review flags --------------------------------------------
+
+
+def judge_late_shipments(ctx: Ctx) -> dict[str, int]:
+    """O6: every paid, unshipped order whose deadline has passed is judged late once, at this
+    tick (one violation on the order and the shop). O7: the next deadline is 24 h after the
+    judgment, while the order is unshipped and no refund was agreed; at most 3 judgments.
+    O8: an order judged more than 2 times gets its products banned (商品封禁); an order judged
+    the maximum times and still unresolved flags the shop for platform review."""
+    rules = ctx.settings.orders
+    now, session = ctx.now, ctx.session
+    rejudge_at = now + timedelta(hours=rules.rejudge_after_hours)
+    # One set-based UPDATE. RETURNING gives the new count; last_due_at keeps the deadline that
+    # fell due (the SET reads the old next_judge_at). On PostgreSQL a concurrent shipment holds
+    # the row lock and the WHERE is re-checked, so a shipped order is never judged.
+    judged = session.execute(
+        update(Order)
+        .where(
+            Order.next_judge_at <= now,
+            Order.status == OrderStatus.AWAITING_SHIPMENT,
+            Order.refund_agreed_at.is_(None),
+            Order.violation_count < rules.max_judgments,
+        )
+        .values(
+            violation_count=Order.violation_count + 1,
+            last_judged_at=now,
+            last_due_at=Order.next_judge_at,
+            next_judge_at=case(
+                (Order.violation_count + 1 >= rules.max_judgments, None), else_=rejudge_at
+            ),
+        )
+        .returning(
+            Order.id, Order.shop_id, Order.order_no, Order.violation_count, Order.last_due_at
+        )
+        .execution_options(synchronize_session=False)
+    ).all()
+    if not judged:
+        return {"judged": 0, "banned_products": 0, "review_flags": 0}
+    penalty_day = next_local_day(now, ctx.settings.timezone)
+    rows = [
+        {
+            "shop_id": shop_id,
+            "order_id": order_id,
+            "seq": count,
+            "due_at": due_at,
+            "judged_at": now,
+            "penalty_day": penalty_day,
+            "penalty_fen": rules.penalty_fen,
+            "penalty_status": PenaltyStatus.PENDING,
+        }
+        for order_id, shop_id, _no, count, due_at in judged
+    ]
+    violation_ids = (
+        session.execute(
+            insert(OrderViolation).returning(OrderViolation.id, sort_by_parameter_order=True),
+            rows,
+        )
+        .scalars()
+        .all()
+    )
+
+    events = [
+        NewEvent(
+            shop_id,
+            "order.late_judged",
+            {
+                "order_id": order_id,
+                "order_no": order_no,
+                "violation_id": vid,
+                "seq": count,
+                "due_at": due_at.isoformat() if due_at else None,
+                "judged_at": now.isoformat(),
+                "penalty_day": penalty_day.isoformat(),
+            },
+            "O7" if count > 1 else "O6",
+        )
+        for (order_id, shop_id, order_no, count, due_at), vid in zip(
+            judged, violation_ids, strict=True
+        )
+    ]
+    per_shop: dict[int, list[str]] = defaultdict(list)
+    for _oid, shop_id, order_no, _count, _due in judged:
+        per_shop[shop_id].append(order_no)
+    notices = [
+        {
+            "shop_id": shop_id,
+            "category": "violation",
+            "rule": "O6",
+            "title": f"发货超时判定:{len(numbers)} 笔订单",
+            "body": (
+                f"以下订单已超过承诺发货时间仍未发货,被判定发货超时各1次:"
+                f"{'、'.join(numbers[:20])}{' 等' if len(numbers) > 20 else ''}。"
+                f"每次判定将于次日扣除保证金 {yuan_label(rules.penalty_fen)}"
+                f"(单笔订单最多扣2次,店铺单日最多扣 {yuan_label(rules.shop_daily_cap_fen)});"
+                f"请在24小时内完成发货或与消费者协商退款,否则将再次判定。"
+            ),
+            "link": "/console/orders/violations",
+        }
+        for shop_id, numbers in per_shop.items()
+    ]
+
+    banned = _ban_products(ctx, now)
+    for product_id, shop_id, title, order_id in banned:
+        events.append(
+            NewEvent(
+                shop_id,
+                "product.banned",
+                {
+                    "product_id": product_id,
+                    "title": title,
+                    "order_id": order_id,
+                },
+                "O8",
+            )
+        )
+        notices.append(
+            {
+                "shop_id": shop_id,
+                "category": "violation",
+                "rule": "O8",
+                "title": f"商品封禁:{title}"[:120],
+                "body": (
+                    f"订单发货超时累计超过{rules.ban_when_judgments_over}次,"
+                    f"商品「{title}」已被封禁。"
+                ),
+                "link": "/console/orders/violations",
+            }
+        )
+
+    flags: list[dict[str, Any]] = [
+        {
+            "shop_id": shop_id,
+            "order_id": order_id,
+            "status": "open",
+            "decision": "",
+            "decided_by": "",
+            "note": "",
+            "created_at": now,
+            "reason": f"订单 {order_no} 已被判定发货超时{count}次仍未发货或协商退款",
+        }
+        for order_id, shop_id, order_no, count, _due in judged
+        if count >= rules.max_judgments
+    ]
+    insert_ignore(session, ShopReviewFlag.__table__, flags)
+    for flag in flags:
+        events.append(
+            NewEvent(
+                flag["shop_id"],
+                "shop.review_flagged",
+                {
+                    "order_id": flag["order_id"],
+                    "reason": flag["reason"],
+                },
+                "O8",
+            )
+        )
+        notices.append(
+            {
+                "shop_id": flag["shop_id"],
+                "category": "violation",
+                "rule": "O8",
+                "title": "店铺进入平台审核(停业/清退风险)",
+                "body": flag["reason"] + ",平台将视情况处理。",
+                "link": "/console/orders/violations",
+            }
+        )
+    notify.emit_many(ctx, events)
+    notify.notice_many(ctx, notices)
+    return {"judged": len(judged), "banned_products": len(banned), "review_flags": len(flags)}
+
+
+def _ban_products(ctx: Ctx, now: datetime) -> list[tuple[int, int, str, int]]:
+    """O8: ban every product of an order judged more than ``ban_when_judgments_over`` times at
+    this tick (set-based; products already banned stay as they are)."""
+    over = ctx.settings.orders.ban_when_judgments_over
+    offending = (
+        select(func.min(OrderItem.order_id))
+        .join(
+            OrderViolation,
+            and_(
+                OrderViolation.order_id == OrderItem.order_id,
+                OrderViolation.shop_id == OrderItem.shop_id,
+            ),
+        )
+        .where(
+            OrderItem.product_id == Product.id,
+            OrderItem.shop_id == Product.shop_id,
+            OrderViolation.judged_at == now,
+            OrderViolation.seq > over,
+        )
+        .scalar_subquery()
+    )
+    rows = ctx.session.execute(
+        update(Product)
+        .where(Product.banned_at.is_(None), offending.is_not(None))
+        .values(
+            banned_at=now,
+            ban_order_id=offending,
+            ban_reason=f"订单发货超时累计超过{over}次(O8 商品封禁)",
+        )
+        .returning(Product.id, Product.shop_id, Product.title, Product.ban_order_id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    return [(pid, sid, title, int(oid or 0)) for pid, sid, title, oid in rows]
+
+
+def next_judgment_due(session: Session, now: datetime) -> datetime | None:
+    value: datetime | None = session.scalar(select(func.min(Order.next_judge_at)))
+    return value
+
+
+# ----- O8 penalties ------------------------------------------------------------------------
+
+
+def deduct_penalties(ctx: Ctx) -> dict[str, int]:
+    """O8: on the calendar day after a judgment, in one batch, deduct 10 yuan from the deposit
+    (DEPOSIT → PLATFORM_PENALTY, one ledger transaction per deduction, key
+    ``late-penalty:<violation_id>``). An order is deducted at most 2 times; a shop at most
+    500 yuan per day — what exceeds is recorded as waived, never carried over."""
+    rules = ctx.settings.orders
+    session, now = ctx.session, ctx.now
+    due_query = (
+        select(OrderViolation)
+        .where(
+            OrderViolation.penalty_status == PenaltyStatus.PENDING,
+            OrderViolation.penalty_day <= now,
+        )
+        # Oldest judgments first, then by order: which judgments fit under the daily cap is
+        # deterministic.
+        .order_by(
+            OrderViolation.shop_id,
+            OrderViolation.penalty_day,
+            OrderViolation.judged_at,
+            OrderViolation.order_id,
+            OrderViolation.seq,
+        )
+    )
+    if is_postgres(session):
+        due_query = due_query.with_for_update(skip_locked=True)
+    due = list(session.scalars(due_query))
+    if not due:
+        return {"deducted": 0, "waived_order_cap": 0, "waived_shop_cap": 0}
+
+    order_ids = {v.order_id for v in due}
+    deducted_per_order: dict[int, int] = defaultdict(int)
+    for order_id, count in session.execute(
+        select(OrderViolation.order_id, func.count())
+        .where(
+            OrderViolation.penalty_status == PenaltyStatus.DEDUCTED,
+            OrderViolation.order_id.in_(order_ids),
+        )
+        .group_by(OrderViolation.order_id)
+    ):
+        deducted_per_order[order_id] = int(count)
+    shop_days = {(v.shop_id, v.penalty_day) for v in due}
+    deducted_per_shop_day: dict[tuple[int, datetime], int] = defaultdict(int)
+    for shop_id, day, total in session.execute(
+        select(
+            OrderViolation.shop_id, OrderViolation.penalty_day, func.sum(OrderViolation.penalty_fen)
+        )
+        .where(
+            OrderViolation.penalty_status == PenaltyStatus.DEDUCTED,
+            OrderViolation.shop_id.in_({s for s, _ in shop_days}),
+            OrderViolation.penalty_day.in_({d for _, d in shop_days}),
+        )
+        .group_by(OrderViolation.shop_id, OrderViolation.penalty_day)
+    ):
+        deducted_per_shop_day[(shop_id, day)] = int(total or 0)
+
+    order_nos = dict(
+        session.execute(select(Order.id, Order.order_no).where(Order.id.in_(order_ids))).all()
+    )
+    counts = {"deducted": 0, "waived_order_cap": 0, "waived_shop_cap": 0}
+    decided: list[dict[str, Any]] = []
+    events: list[NewEvent] = []
+    per_shop: dict[int, dict[str, int]] = defaultdict(lambda: {"n": 0, "fen": 0, "waived": 0})
+    for v in due:
+        day_key = (v.shop_id, v.penalty_day)
+        txn_id = None
+        if deducted_per_order[v.order_id] >= rules.max_deductions_per_order:
+            status = PenaltyStatus.WAIVED_ORDER_CAP
+        elif deducted_per_shop_day[day_key] + v.penalty_fen > rules.shop_daily_cap_fen:
+            status = PenaltyStatus.WAIVED_SHOP_CAP
+        else:
+            status = PenaltyStatus.DEDUCTED
+            posted = ledger.move(
+                ctx,
+                v.shop_id,
+                source=Account.DEPOSIT,
+                target=Account.PLATFORM_PENALTY,
+                amount_fen=v.penalty_fen,
+                key=f"late-penalty:{v.id}",
+                kind="late_penalty",
+                rule="O8",
+                memo=f"发货超时扣除保证金:订单 {order_nos.get(v.order_id, '')} 第{v.seq}次判定",
+                ref_type="order_violation",
+                ref_id=v.id,
+            )
+            txn_id = posted.txn.id
+            deducted_per_order[v.order_id] += 1
+            deducted_per_shop_day[day_key] += v.penalty_fen
+        counts[status.value] += 1
+        decided.append(
+            {
+                "id": v.id,
+                "penalty_status": status,
+                "penalty_decided_at": now,
+                "ledger_txn_id": txn_id,
+            }
+        )
+        summary = per_shop[v.shop_id]
+        if status == PenaltyStatus.DEDUCTED:
+            summary["n"] += 1
+            summary["fen"] += v.penalty_fen
+        else:
+            summary["waived"] += 1
+        events.append(
+            NewEvent(
+                v.shop_id,
+                "order.penalty_deducted"
+                if status == PenaltyStatus.DEDUCTED
+                else "order.penalty_waived",
+                {
+                    "violation_id": v.id,
+                    "order_id": v.order_id,
+                    "order_no": order_nos.get(v.order_id, ""),
+                    "seq": v.seq,
+                    "amount_fen": v.penalty_fen if status == PenaltyStatus.DEDUCTED else 0,
+                    "status": status.value,
+                    "ledger_txn_id": txn_id,
+                    "penalty_day": v.penalty_day.isoformat(),
+                },
+                "O8",
+            )
+        )
+    session.execute(update(OrderViolation), decided)
+    notify.emit_many(ctx, events)
+    notify.notice_many(
+        ctx,
+        [
+            {
+                "shop_id": shop_id,
+                "category": "funds",
+                "rule": "O8",
+                "title": f"保证金扣款:发货超时 {s['n']} 笔,共 {yuan_label(s['fen'])}",
+                "body": (
+                    f"{to_local(now, ctx.settings.timezone):%Y-%m-%d} 统一扣款:扣除保证金 "
+                    f"{s['n']} 笔共 {yuan_label(s['fen'])};{s['waived']} 笔因单笔订单扣款2次或"
+                    f"店铺单日 {yuan_label(rules.shop_daily_cap_fen)} 上限不予扣除。"
+                ),
+                "link": "/console/orders/violations",
+            }
+            for shop_id, s in per_shop.items()
+        ],
+    )
+    return counts
+
+
+def next_penalty_due(session: Session, now: datetime) -> datetime | None:
+    value: datetime | None = session.scalar(
+        select(func.min(OrderViolation.penalty_day)).where(
+            OrderViolation.penalty_status == PenaltyStatus.PENDING
+        )
+    )
+    return value
+
+
+# ----- O5 auto-close -----------------------------------------------------------------------
+
+
+def auto_close(ctx: Ctx) -> dict[str, int]:
+    """O5: an order not shipped and not refunded 150 days after it was placed closes; the paid
+    amount is refunded by the original route, falling back to the platform balance (recorded
+    on the refund and the order). Unpaid orders close without a refund."""
+    session, now = ctx.session, ctx.now
+    # Unpaid orders: nothing to refund — one set-based UPDATE.
+    unpaid = session.execute(
+        update(Order)
+        .where(Order.auto_close_at <= now, Order.status == OrderStatus.PENDING_PAYMENT)
+        .values(
+            status=OrderStatus.CLOSED,
+            closed_at=now,
+            close_reason="auto_closed",
+            auto_close_at=None,
+            next_judge_at=None,
+        )
+        .returning(Order.id, Order.shop_id, Order.order_no)
+        .execution_options(synchronize_session=False)
+    ).all()
+    if unpaid:
+        session.execute(
+            insert(OrderStatusChange),
+            [
+                {
+                    "shop_id": shop_id,
+                    "order_id": oid,
+                    "from_status": OrderStatus.PENDING_PAYMENT,
+                    "to_status": OrderStatus.CLOSED,
+                    "rule": "O5",
+                    "actor": ctx.actor,
+                    "note": "下单150天未支付,自动关闭",
+                    "at": now,
+                }
+                for oid, shop_id, _no in unpaid
+            ],
+        )
+    # Paid, unshipped: each refund is a call to the payment provider.
+    paid_query = (
+        select(Order)
+        .where(Order.auto_close_at <= now, Order.status == OrderStatus.AWAITING_SHIPMENT)
+        .order_by(Order.auto_close_at, Order.id)
+    )
+    if is_postgres(session):
+        paid_query = paid_query.with_for_update(skip_locked=True)
+    refunded = fell_back = 0
+    events: list[NewEvent] = []
+    notices: list[dict[str, Any]] = []
+    for order in session.scalars(paid_query):
+        remaining = order.paid_fen - order.refunded_fen
+        note = ""
+        if remaining > 0:
+            row = _refund(
+                ctx,
+                order,
+                remaining,
+                "下单150天未发货未退款,订单自动关闭",
+                "O5",
+                close_reason="auto_closed",
+            )
+            refunded += 1
+            fell_back += int(row.fell_back)
+            note = (
+                f",已退款 {yuan_label(remaining)} 至{'平台余额' if row.fell_back else '原支付渠道'}"
+            )
+        if order.status != OrderStatus.CLOSED:
+            order.closed_at, order.close_reason = now, "auto_closed"
+            order.next_judge_at = order.auto_close_at = None
+            session.add(
+                OrderStatusChange(
+                    shop_id=order.shop_id,
+                    order_id=order.id,
+                    from_status=order.status,
+                    to_status=OrderStatus.CLOSED,
+                    rule="O5",
+                    actor=ctx.actor,
+                    note="下单150天未发货,自动关闭",
+                    at=now,
+                )
+            )
+            order.status = OrderStatus.CLOSED
+        events.append(
+            NewEvent(
+                order.shop_id,
+                "order.closed",
+                {
+                    "order_id": order.id,
+                    "order_no": order.order_no,
+                    "reason": "auto_closed",
+                    "refunded_fen": remaining,
+                },
+                "O5",
+            )
+        )
+        notices.append(
+            {
+                "shop_id": order.shop_id,
+                "category": "order",
+                "rule": "O5",
+                "title": f"订单 {order.order_no} 已自动关闭",
+                "body": f"下单150天内未发货且未退款,订单自动关闭{note}。",
+                "link": f"/console/orders/{order.id}",
+            }
+        )
+    events.extend(
+        NewEvent(
+            shop_id,
+            "order.closed",
+            {"order_id": oid, "order_no": no, "reason": "auto_closed", "refunded_fen": 0},
+            "O5",
+        )
+        for oid, shop_id, no in unpaid
+    )
+    notify.emit_many(ctx, events)
+    notify.notice_many(ctx, notices)
+    return {"closed": len(events), "refunded": refunded, "fell_back": fell_back}
+
+
+def next_auto_close_due(session: Session, now: datetime) -> datetime | None:
+    value: datetime | None = session.scalar(select(func.min(Order.auto_close_at)))
+    return value
+
+
+SWEEPS = [
+    Sweep("orders.judge_late", "O6", judge_late_shipments, next_judgment_due),
+    Sweep("orders.deduct_penalties", "O8", deduct_penalties, next_penalty_due),
+    Sweep("orders.auto_close", "O5", auto_close, next_auto_close_due),
+]
