@@ -1624,3 +1624,37 @@ def recent_verifications(session: Session, shop_id: int, limit: int = 20) -> lis
             .limit(limit)
         )
     )
+
+
+@dataclass
+class Prepared:
+    claim: Claim
+    coupon: Coupon
+    usable_store_ids: list[int]
+    refusal: CouponRefused | None
+    token: str
+    token_expires_at: datetime
+
+
+def prepare(ctx: Ctx, shop_id: int, code_text: str, staff_id: int | None = None) -> Prepared:
+    """C7 prepare: what the code is, where it can be used (by this staff member), whether it
+    can be verified now, and a short-lived verify token."""
+    claim_row = find_claim(ctx.session, shop_id, code_text)
+    staff = accounts.get_staff(ctx.session, shop_id, staff_id) if staff_id is not None else None
+    usable = usable_store_ids(ctx.session, claim_row, staff)
+    refusal: CouponRefused | None
+    if usable:
+        store = accounts.get_store(ctx.session, shop_id, usable[0])
+        refusal = check_verifiable(ctx, claim_row, store, staff)
+    elif staff is not None and staff.revoked_at is not None:
+        refusal = _staff_revoked(staff)
+    else:
+        refusal = _refuse(
+            "store_out_of_staff_scope" if staff is not None else "store_out_of_campaign_scope",
+            "没有可核销该券的门店",
+            "No store where this code can be verified",
+            "C6",
+        )
+    token, expires = make_verify_token(ctx, shop_id, claim_row.id)
+    coupon = get_coupon(ctx.session, shop_id, claim_row.coupon_id)
+    return Prepared(claim_row, coupon, usable, refusal, token, expires)

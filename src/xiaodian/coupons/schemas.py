@@ -1,0 +1,347 @@
+"""API shapes for coupons (C1–C7). Images travel base64-encoded inside the signed JSON body
+(the open-API signature covers the body bytes, so JSON keeps signing simple for ERPs)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from xiaodian.coupons import service
+from xiaodian.coupons.models import (
+    Campaign,
+    CampaignCoupon,
+    CampaignStatus,
+    Claim,
+    Coupon,
+    CouponStatus,
+    Verification,
+)
+
+_B64_MAX = 4_000_000  # characters; the decoded image is checked against the 1 MB rule
+
+
+class CouponIn(BaseModel):
+    """C1 通用券. Every field is required; they are optional here only so that the service
+    can report every missing field at once."""
+
+    title: str | None = Field(None, description="卡券标题, ≤ 15 characters")
+    merchant_name: str | None = Field(None, description="商家名称, ≤ 10 characters")
+    product_image_base64: str | None = Field(
+        None, max_length=_B64_MAX, description="JPEG/PNG, 686×176, < 1 MB"
+    )
+    logo_base64: str | None = Field(
+        None, max_length=_B64_MAX, description="JPEG/PNG, 132×132, < 1 MB"
+    )
+    condition_kind: Literal["discount", "amount_off"] | None = None
+    discount_percent: int | None = Field(None, description="95 = 95折 (pay 95 %)")
+    discount_cap_fen: int | None = Field(None, description="最多减, fen")
+    threshold_fen: int | None = Field(None, description="满, fen (0 = no threshold)")
+    amount_off_fen: int | None = Field(None, description="减, fen")
+    store_ids: list[int] | None = Field(None, description="usable stores; null = all")
+    usage_text: str | None = Field(None, description="使用条件 text")
+    validity_kind: Literal["fixed", "relative"] | None = None
+    valid_from: datetime | None = None
+    valid_until: datetime | None = Field(None, description="inclusive: the last valid instant")
+    valid_days: int | None = Field(None, description="relative: valid N days from claim")
+    service_phone: str | None = Field(None, description="客服电话")
+    claim_instructions: str | None = Field(None, description="领取说明")
+
+
+class ReasonOut(BaseModel):
+    rule: str | None = None
+    code: str | None = None
+    field: str | None = None
+    message_zh: str
+    message_en: str
+
+
+class CouponOut(BaseModel):
+    id: int
+    status: str
+    status_label: str
+    title: str
+    merchant_name: str
+    product_image_url: str
+    logo_url: str
+    condition_kind: str
+    condition_summary: str
+    discount_percent: int | None
+    discount_cap_fen: int | None
+    threshold_fen: int | None
+    amount_off_fen: int | None
+    store_ids: list[int] | None
+    usage_text: str
+    validity_kind: str
+    valid_from: datetime | None
+    valid_until: datetime | None
+    valid_days: int | None
+    service_phone: str
+    claim_instructions: str
+    warnings: list[ReasonOut]
+    created_at: datetime
+    review_due_at: datetime
+    reviewed_at: datetime | None
+    reject_reasons: list[ReasonOut] = Field(description="only once status is rejected")
+
+
+def image_url(shop_id: int, sha: str) -> str:
+    return f"/media/coupons/{shop_id}/{sha}"
+
+
+def coupon_out(coupon: Coupon) -> CouponOut:
+    return CouponOut(
+        id=coupon.id,
+        status=coupon.status,
+        status_label=CouponStatus.LABELS[coupon.status],
+        title=coupon.title,
+        merchant_name=coupon.merchant_name,
+        product_image_url=image_url(coupon.shop_id, coupon.product_image_sha),
+        logo_url=image_url(coupon.shop_id, coupon.logo_sha),
+        condition_kind=coupon.condition_kind,
+        condition_summary=service.condition_summary(coupon),
+        discount_percent=coupon.discount_percent,
+        discount_cap_fen=coupon.discount_cap_fen,
+        threshold_fen=coupon.threshold_fen,
+        amount_off_fen=coupon.amount_off_fen,
+        store_ids=coupon.store_ids,
+        usage_text=coupon.usage_text,
+        validity_kind=coupon.validity_kind,
+        valid_from=coupon.valid_from,
+        valid_until=coupon.valid_until,
+        valid_days=coupon.valid_days,
+        service_phone=coupon.service_phone,
+        claim_instructions=coupon.claim_instructions,
+        warnings=[ReasonOut(**w) for w in coupon.warnings or []],
+        created_at=coupon.created_at,
+        review_due_at=coupon.review_due_at,
+        reviewed_at=coupon.reviewed_at,
+        reject_reasons=[ReasonOut(**r) for r in coupon.reject_reasons or []]
+        if coupon.status == CouponStatus.REJECTED
+        else [],
+    )
+
+
+class ReviewIn(BaseModel):
+    decision: Literal["approve", "reject"]
+    reason: str = Field("", max_length=500)
+
+
+class CampaignIn(BaseModel):
+    name: str | None = None
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    store_ids: list[int] | None = Field(None, description="null = all stores (不限门店)")
+    coupon_ids: list[int] = Field(default_factory=list)
+    per_user_limit: int | None = Field(None, description="每人限领, per coupon")
+    total_limit: int | None = Field(None, description="发放总量, per coupon")
+
+
+class CampaignPatch(BaseModel):
+    name: str | None = None
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    per_user_limit: int | None = None
+    total_limit: int | None = None
+
+
+class CampaignCouponOut(BaseModel):
+    coupon_id: int
+    title: str
+    claimed: int
+
+
+class CampaignOut(BaseModel):
+    id: int
+    name: str
+    status: str
+    status_label: str
+    starts_at: datetime
+    ends_at: datetime
+    store_ids: list[int] | None
+    per_user_limit: int
+    total_limit: int
+    coupons: list[CampaignCouponOut]
+    online_at: datetime | None
+    offline_at: datetime | None
+    offline_reason: str | None
+
+
+def campaign_out(
+    campaign: Campaign, stores: list[int] | None, coupons: list[tuple[CampaignCoupon, Coupon]]
+) -> CampaignOut:
+    return CampaignOut(
+        id=campaign.id,
+        name=campaign.name,
+        status=campaign.status,
+        status_label=CampaignStatus.LABELS[campaign.status],
+        starts_at=campaign.starts_at,
+        ends_at=campaign.ends_at,
+        store_ids=stores,
+        per_user_limit=campaign.per_user_limit,
+        total_limit=campaign.total_limit,
+        coupons=[
+            CampaignCouponOut(coupon_id=c.id, title=c.title, claimed=cc.claimed)
+            for cc, c in coupons
+        ],
+        online_at=campaign.online_at,
+        offline_at=campaign.offline_at,
+        offline_reason=campaign.offline_reason,
+    )
+
+
+class HomepageCouponOut(BaseModel):
+    campaign_id: int
+    campaign_name: str
+    coupon_id: int
+    title: str
+    merchant_name: str
+    condition_summary: str
+    usage_text: str
+    claim_instructions: str
+    service_phone: str
+    product_image_url: str
+    logo_url: str
+    per_user_limit: int
+    remaining: int
+    ends_at: datetime
+
+
+class ClaimIn(BaseModel):
+    campaign_id: int
+    coupon_id: int
+
+
+class ClaimOut(BaseModel):
+    id: int
+    code: str
+    code_display: str
+    qr_payload: str
+    qr_url: str
+    status: str
+    coupon_id: int
+    campaign_id: int
+    title: str
+    valid_from: datetime
+    valid_until: datetime
+    claimed_at: datetime
+    verified_at: datetime | None
+
+
+def claim_out(claim: Claim, coupon: Coupon) -> ClaimOut:
+    return ClaimOut(
+        id=claim.id,
+        code=claim.code,
+        code_display=service.format_code(claim.code),
+        qr_payload=service.qr_payload(claim.code),
+        qr_url=f"/buyer/v1/claims/{claim.id}/qr.png",
+        status=claim.status,
+        coupon_id=claim.coupon_id,
+        campaign_id=claim.campaign_id,
+        title=coupon.title,
+        valid_from=claim.valid_from,
+        valid_until=claim.valid_until,
+        claimed_at=claim.claimed_at,
+        verified_at=claim.verified_at,
+    )
+
+
+class StaffTokenOut(BaseModel):
+    staff_id: int
+    token: str = Field(description="bearer token for the staff app API (/staff/v1); shown once")
+
+
+class StaffMeOut(BaseModel):
+    id: int
+    shop_id: int
+    douyin_id: str
+    name: str
+    store_ids: list[int] | None
+
+
+class CodeIn(BaseModel):
+    code: str = Field(min_length=1, max_length=200, description="券码, or the scanned QR payload")
+
+
+class StaffVerifyIn(BaseModel):
+    code: str = Field(min_length=1, max_length=200)
+    store_id: int
+
+
+class PrepareIn(BaseModel):
+    code: str | None = Field(None, max_length=200, description="券码 as typed")
+    qr_payload: str | None = Field(None, max_length=500, description="scanned QR text")
+    staff_id: int | None = Field(None, description="limit usable stores to this staff's scope")
+
+
+class RefusalOut(BaseModel):
+    code: str
+    message_zh: str
+    message_en: str
+
+
+class VerificationOut(BaseModel):
+    id: int
+    claim_id: int
+    code: str
+    store_id: int
+    staff_id: int | None
+    channel: str
+    status: str
+    client_request_id: str | None
+    verified_at: datetime
+    cancelled_at: datetime | None
+    cancel_deadline: datetime
+    replayed: bool = False
+
+
+def verification_out(
+    v: Verification, code: str, window_minutes: int, replayed: bool = False
+) -> VerificationOut:
+    from datetime import timedelta
+
+    return VerificationOut(
+        id=v.id,
+        claim_id=v.claim_id,
+        code=code,
+        store_id=v.store_id,
+        staff_id=v.staff_id,
+        channel=v.channel,
+        status=v.status,
+        client_request_id=v.client_request_id,
+        verified_at=v.verified_at,
+        cancelled_at=v.cancelled_at,
+        cancel_deadline=v.verified_at + timedelta(minutes=window_minutes),
+        replayed=replayed,
+    )
+
+
+class PrepareOut(BaseModel):
+    claim: ClaimOut
+    coupon: CouponOut
+    usable_store_ids: list[int]
+    usable: bool
+    refusal: RefusalOut | None
+    verify_token: str
+    verify_token_expires_at: datetime
+
+
+class V2VerifyIn(BaseModel):
+    verify_token: str = Field(min_length=1, max_length=200)
+    store_id: int
+    client_request_id: str = Field(min_length=1, max_length=64, description="idempotency key")
+    staff_id: int | None = None
+
+
+class V2CancelIn(BaseModel):
+    verification_id: int
+
+
+class ClaimQueryOut(BaseModel):
+    claim: ClaimOut
+    verifications: list[VerificationOut]
+
+
+def refusal_out(exc: Any) -> RefusalOut:
+    return RefusalOut(code=exc.code, message_zh=exc.message_zh, message_en=exc.message_en)
