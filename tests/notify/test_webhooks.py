@@ -218,3 +218,27 @@ def test_X1_backoff_is_capped(rt: Runtime) -> None:
     assert (
         timedelta(seconds=backoff_seconds(rules, 1)).total_seconds() == rules.backoff_base_seconds
     )
+
+
+def test_X1_in_process_subscribers_run_inside_the_emitting_transaction(
+    rt: Runtime, shop: Any
+) -> None:
+    seen: list[tuple[str, int]] = []
+
+    @notify.subscribe("test.reacted")
+    def react(ctx: Any, event: notify.EmittedEvent) -> None:
+        seen.append((event.type, event.payload["n"]))
+        notify.notice(ctx, event.shop_id, category="system", title=f"reacted {event.payload['n']}")
+
+    try:
+        with rt.unit() as ctx:
+            notify.emit(ctx, shop.shop_id, "test.reacted", {"n": 1}, rule="X1")
+        with pytest.raises(RuntimeError), rt.unit() as ctx:
+            notify.emit(ctx, shop.shop_id, "test.reacted", {"n": 2}, rule="X1")
+            raise RuntimeError("rolled back together with its reaction")
+    finally:
+        notify._SUBSCRIBERS.pop("test.reacted", None)
+    assert seen == [("test.reacted", 1), ("test.reacted", 2)]
+    with rt.unit() as ctx:
+        titles = [n.title for n in notify.list_notices(ctx.session, shop.shop_id)]
+    assert titles == ["reacted 1"]

@@ -3,11 +3,17 @@
 ``emit`` / ``emit_many`` record a domain event (naming the SPEC rule that caused it) and, in
 the same transaction, queue one webhook delivery per subscribed endpoint: an event is never
 lost between "it happened" and "it will be sent" (transactional outbox).
+
+Contexts also react to each other's events in-process: a context's ``subscribers.py`` marks
+functions with ``@subscribe("order.refunded")``; they run inside the emitting transaction, so
+the reaction commits or rolls back with the change that caused it.
 """
 
 from __future__ import annotations
 
+import importlib
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,6 +33,53 @@ class NewEvent:
     type: str
     payload: dict[str, Any]
     rule: str | None = None
+
+
+@dataclass(frozen=True)
+class EmittedEvent:
+    id: int
+    shop_id: int
+    type: str
+    payload: dict[str, Any]
+    rule: str | None
+
+
+Subscriber = Callable[[Ctx, EmittedEvent], None]
+_SUBSCRIBERS: dict[str, list[Subscriber]] = {}
+# Contexts whose subscribers.py is loaded before the first event is emitted.
+SUBSCRIBER_MODULES = (
+    "xiaodian.orders.subscribers",
+    "xiaodian.aftersales.subscribers",
+    "xiaodian.redpackets.subscribers",
+    "xiaodian.luckybags.subscribers",
+    "xiaodian.coupons.subscribers",
+)
+_loaded = False
+
+
+def subscribe(type_: str) -> Callable[[Subscriber], Subscriber]:
+    """Register an in-process reaction to a domain event type (runs in the emitting txn)."""
+
+    def register(fn: Subscriber) -> Subscriber:
+        handlers = _SUBSCRIBERS.setdefault(type_, [])
+        if fn not in handlers:
+            handlers.append(fn)
+        return fn
+
+    return register
+
+
+def _load_subscribers() -> None:
+    global _loaded
+    if _loaded:
+        return
+    for name in SUBSCRIBER_MODULES:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if not (exc.name and name.startswith(exc.name)):
+                raise
+    _loaded = True
 
 
 # ----- in-site notices (站内通知) -----------------------------------------------------------
@@ -225,7 +278,17 @@ def emit_many(ctx: Ctx, events: list[NewEvent]) -> list[int]:
         ]
         if deliveries:
             session.execute(insert(WebhookDelivery), deliveries)
+    _dispatch(ctx, ids, events)
     return ids
+
+
+def _dispatch(ctx: Ctx, ids: list[int], events: list[NewEvent]) -> None:
+    _load_subscribers()
+    for event_id, event in zip(ids, events, strict=True):
+        for handler in _SUBSCRIBERS.get(event.type, ()):
+            handler(
+                ctx, EmittedEvent(event_id, event.shop_id, event.type, event.payload, event.rule)
+            )
 
 
 def subscribes(event_types: str, type_: str) -> bool:
