@@ -1,0 +1,314 @@
+"""Console pages for coupons: 卡券中心 (create, list), 卡券审核 (human review queue),
+卡券投放 (店铺主页领券 campaigns), 卡券核销 (PC verification by code or uploaded QR image),
+and the buyer's 店铺主页领券 page. Routes stay thin: parse the form, call one service
+function, render or redirect with a flash."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, File, Request, UploadFile
+from fastapi.responses import RedirectResponse, Response
+
+from xiaodian.accounts import service as accounts
+from xiaodian.coupons import service
+from xiaodian.coupons.api import homepage_items
+from xiaodian.coupons.models import CampaignStatus, CouponStatus
+from xiaodian.coupons.schemas import image_url
+from xiaodian.errors import XiaodianError
+from xiaodian.money import parse_yuan
+from xiaodian.web.auth import ConsoleCtx, CsrfForm, flash, require_main
+from xiaodian.web.render import render
+
+router = APIRouter(include_in_schema=False)
+
+
+def _int(text: str) -> int | None:
+    try:
+        return int(text.strip())
+    except (ValueError, AttributeError):
+        return None
+
+
+def _fen(text: str) -> int | None:
+    try:
+        return parse_yuan(text) if text.strip() else None
+    except XiaodianError:
+        return None
+
+
+def _day(text: str, tz: str, *, end: bool) -> datetime | None:
+    try:
+        day = date.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    moment = time(23, 59, 59) if end else time(0, 0, 0)
+    return datetime.combine(day, moment, tzinfo=ZoneInfo(tz))
+
+
+def _local(text: str, tz: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text.strip()).replace(tzinfo=ZoneInfo(tz))
+    except ValueError:
+        return None
+
+
+def _ids(form: Any, name: str) -> list[int]:
+    return [int(v) for v in form.getlist(name) if isinstance(v, str) and v.isdigit()]
+
+
+def _read(upload: UploadFile | None, limit: int) -> bytes | None:
+    if upload is None or not upload.filename:
+        return None
+    return upload.file.read(limit)
+
+
+# ----- 卡券中心 ----------------------------------------------------------------------------
+
+
+def _center(request: Request, console: Any, **extra: Any) -> Response:
+    session = console.ctx.session
+    coupons = service.list_coupons(session, console.shop_id, limit=200)
+    return render(
+        request,
+        "coupons/center.html",
+        coupons=coupons,
+        labels=CouponStatus.LABELS,
+        stores=accounts.list_stores(session, console.shop_id),
+        summary=service.condition_summary,
+        image_url=image_url,
+        form=extra.pop("form", {}),
+        errors=extra.pop("errors", []),
+        **extra,
+    )
+
+
+@router.get("/console/coupons")
+def center(request: Request, console: ConsoleCtx) -> Response:
+    console.principal.require("coupons.manage")
+    return _center(request, console)
+
+
+@router.post("/console/coupons")
+def create(
+    request: Request,
+    console: ConsoleCtx,
+    form: CsrfForm,
+    product_image: Annotated[UploadFile | None, File()] = None,
+    logo: Annotated[UploadFile | None, File()] = None,
+) -> Response:
+    """C1 创建卡券 (通用券): every failing field is shown next to the form at once."""
+    console.principal.require("coupons.manage")
+    f = {k: str(v) for k, v in form.items() if isinstance(v, str)}
+    tz = console.ctx.settings.timezone
+    limit = console.ctx.settings.coupons.image_max_bytes + 1
+    restricted = f.get("store_scope") == "chosen"
+    draft = service.CouponDraft(
+        title=f.get("title"),
+        merchant_name=f.get("merchant_name"),
+        product_image=_read(product_image, limit),
+        logo=_read(logo, limit),
+        condition_kind=f.get("condition_kind"),
+        discount_percent=_int(f.get("discount_percent", "")),
+        discount_cap_fen=_fen(f.get("discount_cap", "")),
+        threshold_fen=_fen(f.get("threshold", "")),
+        amount_off_fen=_fen(f.get("amount_off", "")),
+        store_ids=_ids(form, "store_ids") if restricted else None,
+        usage_text=f.get("usage_text"),
+        validity_kind=f.get("validity_kind"),
+        valid_from=_day(f.get("valid_from", ""), tz, end=False),
+        valid_until=_day(f.get("valid_until", ""), tz, end=True),
+        valid_days=_int(f.get("valid_days", "")),
+        service_phone=f.get("service_phone"),
+        claim_instructions=f.get("claim_instructions"),
+    )
+    try:
+        coupon = service.create_coupon(console.ctx, console.shop_id, draft)
+    except XiaodianError as exc:
+        console.ctx.session.rollback()
+        return _center(request, console, form=f, errors=exc.errors or [exc.to_problem()])
+    note = "(" + ";".join(w["message_zh"] for w in coupon.warnings) + ")" if coupon.warnings else ""
+    flash(request, f"卡券「{coupon.title}」已提交审核,审核中,大约需要30分钟{note}")
+    return RedirectResponse("/console/coupons", status_code=303)
+
+
+# ----- 卡券审核 ----------------------------------------------------------------------------
+
+
+@router.get("/console/coupons/review")
+def review_page(request: Request, console: ConsoleCtx) -> Response:
+    console.principal.require("coupons.manage")
+    queue = service.review_queue(console.ctx.session, console.shop_id)
+    return render(
+        request,
+        "coupons/review.html",
+        queue=queue,
+        summary=service.condition_summary,
+        image_url=image_url,
+    )
+
+
+@router.post("/console/coupons/review/{coupon_id}")
+def review(
+    coupon_id: int,
+    request: Request,
+    console: ConsoleCtx,
+    form: CsrfForm,
+) -> Response:
+    """C2 human review by the operator (the main account)."""
+    require_main(console.principal)
+    approve = form.get("decision") == "approve"
+    coupon = service.decide_review(
+        console.ctx,
+        console.shop_id,
+        coupon_id,
+        approve=approve,
+        reason=str(form.get("reason") or ""),
+    )
+    label = CouponStatus.LABELS[coupon.status]
+    flash(request, f"已{'通过' if approve else '驳回'}「{coupon.title}」,当前状态:{label}")
+    return RedirectResponse("/console/coupons/review", status_code=303)
+
+
+# ----- 卡券投放 → 店铺主页领券 ---------------------------------------------------------------
+
+
+@router.get("/console/coupons/campaigns")
+def campaigns(request: Request, console: ConsoleCtx) -> Response:
+    console.principal.require("coupons.manage")
+    session = console.ctx.session
+    rows = [
+        (c, service.campaign_store_ids(session, c), service.campaign_coupons(session, c))
+        for c in service.list_campaigns(session, console.shop_id)
+    ]
+    return render(
+        request,
+        "coupons/campaigns.html",
+        rows=rows,
+        labels=CampaignStatus.LABELS,
+        stores={s.id: s.name for s in accounts.list_stores(session, console.shop_id)},
+        active=service.list_coupons(
+            session, console.shop_id, status=CouponStatus.ACTIVE, limit=200
+        ),
+        shop_id=console.shop_id,
+    )
+
+
+@router.post("/console/coupons/campaigns")
+def create_campaign(request: Request, console: ConsoleCtx, form: CsrfForm) -> Response:
+    """C3 创建活动: name, time, stores (all or chosen), active coupons, limits."""
+    console.principal.require("coupons.manage")
+    tz = console.ctx.settings.timezone
+    chosen = form.get("store_scope") == "chosen"
+    campaign = service.create_campaign(
+        console.ctx,
+        console.shop_id,
+        service.CampaignDraft(
+            name=str(form.get("name") or ""),
+            starts_at=_local(str(form.get("starts_at") or ""), tz),
+            ends_at=_local(str(form.get("ends_at") or ""), tz),
+            store_ids=_ids(form, "store_ids") if chosen else None,
+            coupon_ids=_ids(form, "coupon_ids"),
+            per_user_limit=_int(str(form.get("per_user_limit") or "")),
+            total_limit=_int(str(form.get("total_limit") or "")),
+        ),
+    )
+    flash(request, f"活动「{campaign.name}」已创建,{CampaignStatus.LABELS[campaign.status]}")
+    return RedirectResponse("/console/coupons/campaigns", status_code=303)
+
+
+@router.post("/console/coupons/campaigns/{campaign_id}/offline")
+def offline(campaign_id: int, request: Request, console: ConsoleCtx, _form: CsrfForm) -> Response:
+    console.principal.require("coupons.manage")
+    campaign = service.take_offline(console.ctx, console.shop_id, campaign_id)
+    flash(request, f"活动「{campaign.name}」已下线")
+    return RedirectResponse("/console/coupons/campaigns", status_code=303)
+
+
+# ----- 卡券核销 (使用电脑核销) ----------------------------------------------------------------
+
+
+def _verify_page(request: Request, console: Any, **extra: Any) -> Response:
+    session = console.ctx.session
+    window = console.ctx.settings.coupons.verify_cancel_window_minutes
+    recent = service.recent_verifications(session, console.shop_id)
+    codes = {
+        v.claim_id: service.get_claim(session, console.shop_id, v.claim_id).code for v in recent
+    }
+    return render(
+        request,
+        "coupons/verify.html",
+        stores=accounts.list_stores(session, console.shop_id),
+        recent=recent,
+        codes=codes,
+        fmt=service.format_code,
+        now=console.ctx.now,
+        deadline=lambda v: v.verified_at + timedelta(minutes=window),
+        **extra,
+    )
+
+
+@router.get("/console/coupons/verify")
+def verify_page(request: Request, console: ConsoleCtx) -> Response:
+    console.principal.require("coupons.verify")
+    return _verify_page(request, console)
+
+
+@router.post("/console/coupons/verify")
+def verify(
+    request: Request,
+    console: ConsoleCtx,
+    form: CsrfForm,
+    image: Annotated[UploadFile | None, File()] = None,
+) -> Response:
+    """C6 电脑核销: enter the code, or upload a photo/screenshot of the buyer's QR."""
+    console.principal.require("coupons.verify")
+    store_id = _int(str(form.get("store_id") or "")) or 0
+    code = str(form.get("code") or "")
+    limit = console.ctx.settings.coupons.scan_image_max_bytes + 1
+    data = _read(image, limit)
+    try:
+        if data:
+            result = service.verify_scan(
+                console.ctx,
+                console.shop_id,
+                image_bytes=data,
+                store_id=store_id,
+                staff_id=None,
+                channel="console_scan",
+            )
+        else:
+            result = service.verify(
+                console.ctx, console.shop_id, code=code, store_id=store_id, channel="console"
+            )
+    except XiaodianError as exc:
+        console.ctx.session.rollback()
+        return _verify_page(request, console, refusal=exc, code=code)
+    flash(request, f"核销成功:券码 {service.format_code(result.claim.code)}")
+    return RedirectResponse("/console/coupons/verify", status_code=303)
+
+
+@router.post("/console/coupons/verify/{verification_id}/cancel")
+def cancel(
+    verification_id: int, request: Request, console: ConsoleCtx, _form: CsrfForm
+) -> Response:
+    """C7: undo a verification within the window."""
+    console.principal.require("coupons.verify")
+    service.cancel_verification(console.ctx, console.shop_id, verification_id)
+    flash(request, "已撤销核销,券码恢复可用")
+    return RedirectResponse("/console/coupons/verify", status_code=303)
+
+
+# ----- buyer: 店铺主页领券 ------------------------------------------------------------------
+
+
+@router.get("/shops/{shop_id}/coupons")
+def shop_home(shop_id: int, request: Request) -> Response:
+    """The buyer's view of the shop homepage coupons (C4); claiming uses the buyer API."""
+    rt = request.app.state.rt
+    with rt.unit("anonymous") as ctx:
+        shop = accounts.get_shop(ctx.session, shop_id)
+        items = homepage_items(ctx, shop_id)
+        return render(request, "coupons/shop_home.html", shop=shop, items=items)
