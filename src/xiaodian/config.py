@@ -31,7 +31,11 @@ class LuckyBagRules(BaseModel):
 
     redeem_window_days: int = Field(7, description="L2 (default): redemption window, days")
     risk_max_wins_per_address: int = Field(3, description="L3 (default): wins per address")
+    risk_max_wins_per_device: int = Field(3, description="L3 (default): wins per device")
     risk_window_days: int = Field(30, description="L3 (default): look-back for win counts")
+    draw_seed: str = Field(
+        "xiaodian", description="L1: seed mixed with each lucky bag id so draws replay"
+    )
 
 
 class OrderRules(BaseModel):
