@@ -109,7 +109,9 @@ def test_O6_O7_O8_O5_A6_simulation_over_150_days(rt: Runtime, shop: Any, shopper
         }
         per_order = Counter(v.order_id for v in rows if v.penalty_status == "deducted")
         assert max(per_order.values()) == 2
-        txns = ctx.session.scalars(select(LedgerTxn).where(LedgerTxn.kind == "late_penalty")).all()
+        txns = ctx.session.scalars(
+            select(LedgerTxn).where(LedgerTxn.kind == "late_shipment_penalty")
+        ).all()
         deducted = [v for v in rows if v.penalty_status == "deducted"]
         assert sorted(t.idempotency_key for t in txns) == sorted(
             f"late-penalty:{v.id}" for v in deducted

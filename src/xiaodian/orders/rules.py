@@ -334,7 +334,7 @@ def deduct_penalties(ctx: Ctx) -> dict[str, int]:
                 target=Account.PLATFORM_PENALTY,
                 amount_fen=v.penalty_fen,
                 key=f"late-penalty:{v.id}",
-                kind="late_penalty",
+                kind="late_shipment_penalty",
                 rule="O8",
                 memo=f"发货超时扣除保证金:订单 {order_nos.get(v.order_id, '')} 第{v.seq}次判定",
                 ref_type="order_violation",

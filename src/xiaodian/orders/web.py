@@ -1,0 +1,228 @@
+"""Console pages for orders (SPEC §3): 订单管理 list with filters (O1), detail and ship form
+(O3), 批量发货 upload with per-row results (O3), 违规处理 (O6–O8) and 店铺评级 (O9) with a
+server-rendered SVG chart of daily judgments."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
+
+from xiaodian.errors import XiaodianError
+from xiaodian.orders import service
+from xiaodian.orders.carriers import CARRIERS
+from xiaodian.orders.models import (
+    AFTER_SALE_LABELS,
+    PENALTY_LABELS,
+    ROUTE_LABELS,
+    STATUS_LABELS,
+)
+from xiaodian.orders.schemas import OrderFilter
+from xiaodian.orders.service import Rating
+from xiaodian.web.auth import ConsoleCtx, CsrfForm, flash
+from xiaodian.web.render import render
+
+router = APIRouter(prefix="/console/orders", include_in_schema=False)
+
+PAGE_SIZE = 20
+FILTER_FIELDS = tuple(OrderFilter.model_fields)
+VIOLATION_LABELS = {"none": "无违规", "violated": "有发货超时", "max_judged": "已判定3次"}
+
+
+def _labels() -> dict[str, Any]:
+    return {
+        "status_labels": STATUS_LABELS,
+        "after_sale_labels": AFTER_SALE_LABELS,
+        "penalty_labels": PENALTY_LABELS,
+        "route_labels": ROUTE_LABELS,
+        "violation_labels": VIOLATION_LABELS,
+    }
+
+
+@router.get("")
+def order_list(
+    request: Request, console: ConsoleCtx, before_id: Annotated[int | None, Query(ge=1)] = None
+) -> Response:
+    """O1 订单管理: filters in the query string; invalid filters are listed, not a 500."""
+    console.principal.require("orders.view")
+    raw = {k: v for k, v in request.query_params.items() if k in FILTER_FIELDS and v.strip()}
+    errors: list[str] = []
+    try:
+        filters = OrderFilter.model_validate(raw)
+    except ValidationError as exc:
+        errors = [
+            f"{'.'.join(str(p) for p in e['loc']) or '时间范围'}:{e['msg']}" for e in exc.errors()
+        ]
+        filters = OrderFilter()
+    rows = service.search_orders(
+        console.ctx.session, console.shop_id, filters, before_id=before_id, limit=PAGE_SIZE + 1
+    )
+    page = rows[:PAGE_SIZE]
+    return render(
+        request,
+        "orders/list.html",
+        orders=page,
+        values=raw,
+        errors=errors,
+        next_before_id=page[-1].id if len(rows) > PAGE_SIZE else None,
+        first_page=before_id is None,
+        extra=urlencode(raw) if not errors else "",
+        **_labels(),
+    )
+
+
+@router.get("/violations")
+def violations(
+    request: Request,
+    console: ConsoleCtx,
+    before_id: Annotated[int | None, Query(ge=1)] = None,
+    penalty_status: str = "",
+) -> Response:
+    """订单-违规处理: each 发货超时判定 with its deadline, judgment time and penalty status."""
+    console.principal.require("orders.view")
+    status = penalty_status if penalty_status in PENALTY_LABELS else None
+    rows = service.list_violations(
+        console.ctx.session,
+        console.shop_id,
+        penalty_status=status,
+        before_id=before_id,
+        limit=PAGE_SIZE + 1,
+    )
+    page = rows[:PAGE_SIZE]
+    return render(
+        request,
+        "orders/violations.html",
+        rows=page,
+        penalty_status=status or "",
+        next_before_id=page[-1][0].id if len(rows) > PAGE_SIZE else None,
+        first_page=before_id is None,
+        extra=urlencode({"penalty_status": status}) if status else "",
+        flags=service.list_review_flags(console.ctx.session, console.shop_id),
+        rules=console.ctx.settings.orders,
+        **_labels(),
+    )
+
+
+@router.get("/rating")
+def rating(request: Request, console: ConsoleCtx) -> Response:
+    """O9 店铺评级: late-shipment rate over the rolling window, daily judgments as SVG."""
+    console.principal.require("orders.view")
+    result = service.rating(
+        console.ctx.session, console.shop_id, console.ctx.now, console.ctx.settings
+    )
+    return render(request, "orders/rating.html", rating=result, chart=chart(result))
+
+
+@router.get("/ship_batch")
+def ship_batch_form(request: Request, console: ConsoleCtx) -> Response:
+    console.principal.require("orders.ship")
+    return render(request, "orders/ship_batch.html", result=None, carriers=CARRIERS)
+
+
+@router.post("/ship_batch")
+async def ship_batch(request: Request, console: ConsoleCtx, form: CsrfForm) -> Response:
+    """O3 批量发货: upload CSV/XLSX; each row shipped or rejected with its reason."""
+    console.principal.require("orders.ship")
+    upload = form.get("file")
+    error = ""
+    rows: list[service.ShipRow] | None = None
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        error = "请选择要上传的 CSV 或 XLSX 文件"
+    else:
+        content = await upload.read(service.BATCH_MAX_BYTES + 1)
+        try:
+            with console.ctx.session.begin_nested():
+                rows = service.ship_batch(console.ctx, console.shop_id, upload.filename, content)
+        except XiaodianError as exc:
+            error = exc.message_zh
+    result = None
+    if rows is not None:
+        shipped = sum(1 for r in rows if r.result == "shipped")
+        result = {"rows": rows, "shipped": shipped, "errors": len(rows) - shipped}
+    return render(
+        request,
+        "orders/ship_batch.html",
+        result=result,
+        error=error,
+        carriers=CARRIERS,
+        status_code=200 if not error else 422,
+    )
+
+
+@router.get("/{order_id:int}")
+def order_detail(order_id: int, request: Request, console: ConsoleCtx) -> Response:
+    console.principal.require("orders.view")
+    session = console.ctx.session
+    order = service.get_order(session, console.shop_id, order_id)
+    return render(
+        request,
+        "orders/detail.html",
+        order=order,
+        items=service.order_items(session, order),
+        history=service.order_history(session, order),
+        refunds=service.order_refunds(session, order),
+        violations=service.order_violations(session, order),
+        carriers=CARRIERS,
+        can_ship=console.principal.can("orders.ship"),
+        **_labels(),
+    )
+
+
+@router.post("/{order_id:int}/ship")
+def ship(
+    order_id: int,
+    request: Request,
+    console: ConsoleCtx,
+    _form: CsrfForm,
+    carrier: Annotated[str, Form()] = "",
+    tracking_no: Annotated[str, Form()] = "",
+) -> Response:
+    """O3: ship with carrier + tracking number; a refusal is shown with its reason."""
+    console.principal.require("orders.ship")
+    try:
+        with console.ctx.session.begin_nested():
+            order = service.ship_order(
+                console.ctx, console.shop_id, order_id, carrier=carrier, tracking_no=tracking_no
+            )
+        flash(request, f"订单 {order.order_no} 已发货", "ok")
+    except XiaodianError as exc:
+        reasons = ";".join(e["message_zh"] for e in exc.errors) or exc.message_zh
+        flash(request, f"发货失败:{reasons}", "error")
+    return RedirectResponse(f"/console/orders/{order_id}", status_code=303)
+
+
+def chart(r: Rating, width: int = 640, height: int = 180) -> dict[str, Any]:
+    """Bar geometry for the daily-judgments SVG (server-rendered; no JS)."""
+    days = r.daily
+    top = max([n for _, n in days] + [1])
+    pad_l, pad_b, pad_t = 32, 24, 10
+    inner_w, inner_h = width - pad_l - 8, height - pad_b - pad_t
+    step = inner_w / max(len(days), 1)
+    bars = []
+    for i, (day, n) in enumerate(days):
+        h = inner_h * n / top
+        bars.append(
+            {
+                "x": round(pad_l + i * step + 1, 1),
+                "y": round(pad_t + inner_h - h, 1),
+                "w": round(max(step - 2, 1), 1),
+                "h": round(h, 1),
+                "day": day,
+                "n": n,
+                "label": day[5:] if i % 5 == 0 or i == len(days) - 1 else "",
+                "lx": round(pad_l + i * step + step / 2, 1),
+            }
+        )
+    return {
+        "width": width,
+        "height": height,
+        "bars": bars,
+        "top": top,
+        "pad_l": pad_l,
+        "base_y": pad_t + inner_h,
+        "pad_t": pad_t,
+    }
