@@ -146,3 +146,14 @@ def insert_ignore(session: Session, table: Any, rows: list[dict[str, Any]]) -> N
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
         session.execute(sqlite_insert(table).on_conflict_do_nothing(), rows)
+
+
+def get_owned(session: Session, model: Any, shop_id: int, ident: int, what: tuple[str, str]) -> Any:
+    """The row of ``model`` with primary key ``ident`` if it belongs to ``shop_id``; otherwise
+    NotFound — another shop's object is indistinguishable from a missing one (X2)."""
+    from xiaodian.errors import NotFound
+
+    row = session.get(model, ident)
+    if row is None or row.shop_id != shop_id:
+        raise NotFound(what[0], what[1], ident)
+    return row

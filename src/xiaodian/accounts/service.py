@@ -26,6 +26,7 @@ from xiaodian.accounts.models import (
     User,
 )
 from xiaodian.context import Ctx
+from xiaodian.db import get_owned
 from xiaodian.errors import AuthFailed, Conflict, NotFound, PermissionDenied, ValidationFailed
 from xiaodian.errors import field_error as _field
 
@@ -150,9 +151,7 @@ def list_users(session: Session, shop_id: int) -> list[User]:
 
 
 def get_user(session: Session, shop_id: int, user_id: int) -> User:
-    user = session.get(User, user_id)
-    if user is None or user.shop_id != shop_id:
-        raise NotFound("账号", "Account", user_id)
+    user: User = get_owned(session, User, shop_id, user_id, ("账号", "Account"))
     return user
 
 
@@ -249,9 +248,7 @@ def list_stores(session: Session, shop_id: int) -> list[Store]:
 
 
 def get_store(session: Session, shop_id: int, store_id: int) -> Store:
-    store = session.get(Store, store_id)
-    if store is None or store.shop_id != shop_id:
-        raise NotFound("门店", "Store", store_id)
+    store: Store = get_owned(session, Store, shop_id, store_id, ("门店", "Store"))
     return store
 
 
@@ -309,9 +306,7 @@ def revoke_staff(ctx: Ctx, shop_id: int, staff_id: int) -> Staff:
 
 
 def get_staff(session: Session, shop_id: int, staff_id: int) -> Staff:
-    staff = session.get(Staff, staff_id)
-    if staff is None or staff.shop_id != shop_id:
-        raise NotFound("核销人员", "Staff", staff_id)
+    staff: Staff = get_owned(session, Staff, shop_id, staff_id, ("核销人员", "Staff"))
     return staff
 
 
@@ -355,9 +350,7 @@ def list_apps(session: Session, shop_id: int) -> list[ApiApp]:
 
 
 def revoke_app(ctx: Ctx, shop_id: int, app_id: int) -> ApiApp:
-    app = ctx.session.get(ApiApp, app_id)
-    if app is None or app.shop_id != shop_id:
-        raise NotFound("应用", "App", app_id)
+    app: ApiApp = get_owned(ctx.session, ApiApp, shop_id, app_id, ("应用", "App"))
     if app.revoked_at is None:
         app.revoked_at = ctx.now
     return app

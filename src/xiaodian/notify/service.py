@@ -23,7 +23,8 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from xiaodian.context import Ctx
-from xiaodian.errors import NotFound, ValidationFailed
+from xiaodian.db import get_owned
+from xiaodian.errors import ValidationFailed
 from xiaodian.notify.models import BuyerMessage, Event, Notice, WebhookDelivery, WebhookEndpoint
 
 
@@ -156,9 +157,7 @@ def mark_read(ctx: Ctx, shop_id: int, notice_id: int | None = None) -> int:
 
 
 def get_notice(session: Session, shop_id: int, notice_id: int) -> Notice:
-    row = session.get(Notice, notice_id)
-    if row is None or row.shop_id != shop_id:
-        raise NotFound("通知", "Notice", notice_id)
+    row: Notice = get_owned(session, Notice, shop_id, notice_id, ("通知", "Notice"))
     return row
 
 
@@ -353,9 +352,9 @@ def update_endpoint(
 
 
 def get_endpoint(session: Session, shop_id: int, endpoint_id: int) -> WebhookEndpoint:
-    endpoint = session.get(WebhookEndpoint, endpoint_id)
-    if endpoint is None or endpoint.shop_id != shop_id:
-        raise NotFound("Webhook 地址", "Webhook endpoint", endpoint_id)
+    endpoint: WebhookEndpoint = get_owned(
+        session, WebhookEndpoint, shop_id, endpoint_id, ("Webhook 地址", "Webhook endpoint")
+    )
     return endpoint
 
 
@@ -395,9 +394,9 @@ def list_deliveries(
 
 
 def get_delivery(session: Session, shop_id: int, delivery_id: int) -> WebhookDelivery:
-    row = session.get(WebhookDelivery, delivery_id)
-    if row is None or row.shop_id != shop_id:
-        raise NotFound("投递记录", "Delivery", delivery_id)
+    row: WebhookDelivery = get_owned(
+        session, WebhookDelivery, shop_id, delivery_id, ("投递记录", "Delivery")
+    )
     return row
 
 
