@@ -23,7 +23,7 @@ def test_C1_C2_C3_C4_C6_console_flow(
     rt: Runtime,
     shop: Any,
     client: TestClient,
-    live_server: str,
+    live_server: str,  # noqa: F811
     browser_page: Any,  # noqa: F811
     tmp_path: Any,
 ) -> None:
