@@ -39,6 +39,11 @@ PARAMS: dict[str, ParamFiller] = {
     "store_id": lambda a: a["store_id"],
     "staff_id": lambda a: a["staff_id"],
     "account": lambda a: "deposit",
+    "product_id": lambda a: a["product_id"],
+    "order_id": lambda a: a["order_id"],
+    "coupon_id": lambda a: a["coupon_id"],
+    "campaign_id": lambda a: a["campaign_id"],
+    "claim_id": lambda a: a["claim_id"],
 }
 
 
@@ -51,13 +56,61 @@ def _shop_a_objects(rt: Runtime, shop_id: int) -> dict[str, Any]:
         ledger.topup(ctx, shop_id, Account.DEPOSIT, 987_654, "jia-deposit")
         notify.emit(ctx, shop_id, "test.secret", {"marker": "甲店-机密"}, rule="X2")
         delivery = notify.list_deliveries(ctx.session, shop_id, limit=1)[0][0]
-        return {
+        objects = {
             "store_id": store.id,
             "staff_id": staff.id,
             "notice_id": note.id,
             "endpoint_id": endpoint.id,
             "delivery_id": delivery.id,
         }
+    objects.update(_orders_of(rt, shop_id))
+    objects.update(_coupons_of(rt, shop_id, objects["store_id"]))
+    return objects
+
+
+def _orders_of(rt: Runtime, shop_id: int) -> dict[str, Any]:
+    from xiaodian.orders import service as orders
+
+    with rt.unit() as ctx:
+        product = orders.create_product(ctx, shop_id, title="甲店商品-机密", price_fen=990, stock=5)
+        buyer, _ = accounts.create_buyer(
+            ctx, douyin_id="jia_buyer", nickname="甲买家机密", phone="13900000001"
+        )
+        order = orders.place_order(
+            ctx,
+            buyer,
+            shop_id,
+            items=[(product.id, 1)],
+            address="甲店买家地址",
+            payment_route="wechat",
+            receiver_name="甲买家机密",
+        )
+        orders.pay_order(ctx, buyer.id, order.id)
+        return {"product_id": product.id, "order_id": order.id, "buyer_id": buyer.id}
+
+
+def _coupons_of(rt: Runtime, shop_id: int, store_id: int) -> dict[str, Any]:
+    from datetime import timedelta
+
+    from xiaodian.coupons import service as coupons
+
+    from ..coupons.helpers import active_coupon
+
+    coupon_id = active_coupon(rt, shop_id, merchant_name="甲店-机密")
+    with rt.unit() as ctx:
+        draft = coupons.CampaignDraft(
+            name="甲店活动-机密",
+            starts_at=ctx.now,
+            ends_at=ctx.now + timedelta(days=3),
+            store_ids=[store_id],
+            coupon_ids=[coupon_id],
+            per_user_limit=1,
+            total_limit=10,
+        )
+        campaign = coupons.create_campaign(ctx, shop_id, draft)
+        buyer, _ = accounts.create_buyer(ctx, douyin_id="jia_coupon_buyer", nickname="领券人")
+        claim = coupons.claim(ctx, shop_id, buyer.id, campaign_id=campaign.id, coupon_id=coupon_id)
+        return {"coupon_id": coupon_id, "campaign_id": campaign.id, "claim_id": claim.id}
 
 
 def _api_routes(client: TestClient) -> list[tuple[str, str]]:
