@@ -164,7 +164,12 @@ def test_O1_bad_filters_list_every_failing_field(shop: Any) -> None:
 
 def test_O1_X2_another_shops_order_is_not_found(make_shop: Any, shopper: Any) -> None:
     a, b = make_shop(), make_shop()
-    order_id = shopper.order(a.shop_id, shopper.product(a.shop_id))
+    product_id = shopper.product(a.shop_id)
+    order_id = shopper.order(a.shop_id, product_id)
+    assert b.api.get(f"/api/v1/products/{product_id}").status_code == 404
+    assert b.api.get("/api/v1/products").json()["items"] == []
+    assert b.api.get(f"/api/v1/orders/violations?order_id={order_id}").json()["items"] == []
+    assert b.api.get("/api/v1/orders/rating").json()["base_orders"] == 0
     assert b.api.get(f"/api/v1/orders/{order_id}").status_code == 404
     assert b.api.get("/api/v1/orders").json()["items"] == []
     response = b.api.post(
