@@ -54,6 +54,12 @@ class OrderRules(BaseModel):
     export_code_max_attempts: int = Field(5, description="O2: wrong tries before lock")
     export_batch_rows: int = Field(5000, description="O2: rows fetched per batch")
     export_dir: str = Field("./var/exports", description="O2: where export files are written")
+    export_code_resend_seconds: int = Field(
+        60, description="O2 (default): a new SMS code per phone at most every N s"
+    )
+    export_lease_seconds: int = Field(
+        600, description="O2: a running export silent this long is taken over by a worker"
+    )
 
 
 class AfterSalesRules(BaseModel):

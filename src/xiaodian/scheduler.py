@@ -80,6 +80,10 @@ def registered_jobs() -> list[Job]:
             lambda rt: deliver_due(rt.factory, rt.settings.webhooks, wall=rt.wall),
         ),
         Job("api.purge_nonces", _purge_nonces),
+        Job(
+            "orders.export",
+            lambda rt: importlib.import_module("xiaodian.orders.export").run_due_exports(rt),
+        ),
     ]
 
 

@@ -1,0 +1,981 @@
+"""O2 导出查询订单: export exactly the orders the current filter selects, in the background,
+downloadable only after phone verification (手机验证).
+
+Flow
+----
+1. ``create_export`` stores the filter (``OrderFilter`` as JSON) and the format (csv | xlsx) in
+   an export record (导出记录), status 排队中.
+2. The worker job ``orders.export`` (``run_due_exports``) claims queued records — ``FOR UPDATE
+   SKIP LOCKED`` on PostgreSQL, so two workers never run one export — and writes the file:
+   batches of ``settings.orders.export_batch_rows`` orders, keyset on ``id`` (newest first, the
+   order of the order list), each batch read in its own short transaction, progress committed
+   after every batch. The file is written as ``*.part`` and renamed when complete: a record is
+   已完成 only with a whole file; any error marks it 失败 with the reason and removes the part.
+   Done → 站内通知 "订单导出已完成" and event ``orders.export.completed``.
+3. ``request_code`` sends a 6-digit code by SMS to the acting account's phone (the shop's phone
+   when the account has none, and for API apps). Only HMAC-SHA256(salt, code) is stored.
+4. ``authorize_download`` checks the code: valid for ``export_code_ttl_seconds`` (inclusive: a
+   code is still good at exactly 300 s, expired at 301 s), ``export_code_max_attempts`` wrong
+   tries then locked (a new code must be requested), single use; a new code may be requested
+   once every ``export_code_resend_seconds`` per phone.
+
+The file's columns are ``HEADERS``. Times are Asia/Shanghai (``settings.timezone``), money is
+yuan with two decimals from int fen. The buyer's phone is exported in full: this is the
+merchant's own data for shipping and after-sales, and the download itself is phone-verified.
+CSV is UTF-8 with a BOM (Excel/WPS detect the encoding) and text cells that would start a
+formula (= + - @) are prefixed with ' (CSV injection); XLSX (XlsxWriter, constant_memory)
+writes strings as strings, so it needs no such guard, and amounts as numbers formatted 0.00.
+
+Performance: on PostgreSQL the CSV is formatted by the database (to_char … AT TIME ZONE, CASE
+labels, numeric money) and streamed with ``COPY (<filtered query>) TO STDOUT`` straight into the
+file, one COPY per batch; the XLSX rows come pre-formatted from the same query. On SQLite rows
+are formatted in Python. Peak memory does not depend on the row count (one batch at a time;
+the batch boundaries are one id per batch).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import hmac
+import io
+import os
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import (
+    Numeric,
+    Select,
+    String,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.orm import Session
+
+from xiaodian.accounts.models import Shop, User
+from xiaodian.accounts.service import Principal
+from xiaodian.clock import to_local
+from xiaodian.config import Settings
+from xiaodian.context import Ctx
+from xiaodian.db import is_postgres, transaction
+from xiaodian.errors import Conflict, NotFound, ValidationFailed, XiaodianError
+from xiaodian.notify import service as notify
+from xiaodian.notify.sms import SmsGateway
+from xiaodian.notify.sms import gateway as default_sms
+from xiaodian.orders.carriers import CARRIERS
+from xiaodian.orders.export_models import (
+    EXPORT_FORMATS,
+    EXPORT_STATUS_LABELS,
+    ExportCode,
+    ExportStatus,
+    OrderExport,
+)
+from xiaodian.orders.models import AFTER_SALE_LABELS, STATUS_LABELS, Order, OrderItem
+from xiaodian.orders.schemas import OrderFilter
+from xiaodian.orders.service import filtered_query
+from xiaodian.runtime import Runtime
+
+HEADERS: tuple[str, ...] = (
+    "订单号",
+    "下单时间",
+    "支付时间",
+    "发货时间",
+    "订单状态",
+    "售后状态",
+    "商品",
+    "数量",
+    "买家",
+    "手机号",
+    "收货地址",
+    "商品金额",
+    "优惠",
+    "实付金额",
+    "快递公司",
+    "快递单号",
+    "违规次数",
+)
+MONEY_COLUMNS = (11, 12, 13)
+INT_COLUMNS = (7, 16)
+ITEM_SEPARATOR = "；"
+TIME_FORMAT_SQL = "YYYY-MM-DD HH24:MI:SS"
+TIME_FORMAT_PY = "%Y-%m-%d %H:%M:%S"
+BOM = "\ufeff".encode()
+CARRIER_NAMES: dict[str, str] = {c.code: c.name for c in CARRIERS}
+XLSX_MAX_DATA_ROWS = 1_048_575  # a sheet holds 1,048,576 rows, one is the header
+_FORMULA_START = ("=", "+", "-", "@")
+
+
+class TooManyRequests(Conflict):
+    status = 429
+
+
+# ----- export records ----------------------------------------------------------------------
+
+
+def create_export(
+    ctx: Ctx, principal: Principal, filters: OrderFilter, fmt: str = "csv"
+) -> OrderExport:
+    """导出查询订单: queue an export of exactly what ``filters`` selects (O2)."""
+    principal.require("orders.export")
+    fmt = (fmt or "").strip().lower()
+    if fmt not in EXPORT_FORMATS:
+        raise ValidationFailed(
+            "invalid_format",
+            "导出格式只能是 CSV 或 XLSX",
+            "Export format must be csv or xlsx",
+            field="format",
+            rule="O2",
+        )
+    record = OrderExport(
+        shop_id=principal.shop_id,
+        filter=filters.model_dump(mode="json", exclude_none=True),
+        format=fmt,
+        status=ExportStatus.QUEUED,
+        rows_done=0,
+        file_path="",
+        created_by=principal.actor,
+        created_at=ctx.now,
+        attempts=0,
+        error="",
+    )
+    ctx.session.add(record)
+    ctx.session.flush()
+    notify.emit(
+        ctx,
+        principal.shop_id,
+        "orders.export.created",
+        {"export_id": record.id, "format": fmt, "filter": record.filter},
+        rule="O2",
+    )
+    return record
+
+
+def get_export(session: Session, shop_id: int, export_id: int) -> OrderExport:
+    record = session.get(OrderExport, export_id)
+    if record is None or record.shop_id != shop_id:
+        raise NotFound("导出记录", "Export record", export_id)
+    return record
+
+
+def list_exports(
+    session: Session, shop_id: int, *, before_id: int | None = None, limit: int = 20
+) -> list[OrderExport]:
+    query = (
+        select(OrderExport)
+        .where(OrderExport.shop_id == shop_id)
+        .order_by(OrderExport.id.desc())
+        .limit(limit)
+    )
+    if before_id is not None:
+        query = query.where(OrderExport.id < before_id)
+    return list(session.scalars(query))
+
+
+def has_running(session: Session, shop_id: int) -> bool:
+    return (
+        session.scalar(
+            select(OrderExport.id)
+            .where(
+                OrderExport.shop_id == shop_id,
+                OrderExport.status.in_((ExportStatus.QUEUED, ExportStatus.RUNNING)),
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def status_label(record: OrderExport) -> str:
+    return EXPORT_STATUS_LABELS.get(record.status, record.status)
+
+
+def progress_percent(record: OrderExport) -> int:
+    if record.status == ExportStatus.DONE:
+        return 100
+    if not record.rows_total:
+        return 0
+    return min(99, record.rows_done * 100 // record.rows_total)
+
+
+def stored_filter(record: OrderExport) -> OrderFilter:
+    return OrderFilter.model_validate(record.filter)
+
+
+def download_name(record: OrderExport) -> str:
+    return f"订单导出_{record.id}.{record.format}"
+
+
+# ----- phone verification (手机验证) --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SentCode:
+    code_id: int
+    phone: str
+    expires_at: datetime
+
+
+def request_code(
+    ctx: Ctx,
+    principal: Principal,
+    export_id: int,
+    *,
+    sms: SmsGateway | None = None,
+) -> SentCode:
+    """获取验证码: a new 6-digit code for this export, sent by SMS (O2)."""
+    principal.require("orders.export")
+    record = get_export(ctx.session, principal.shop_id, export_id)
+    _require_done(record)
+    phone = _phone_for(ctx.session, principal)
+    rules = ctx.settings.orders
+    last = ctx.session.scalar(
+        select(func.max(ExportCode.created_at)).where(
+            ExportCode.shop_id == principal.shop_id, ExportCode.phone == phone
+        )
+    )
+    if last is not None:
+        wait = int(
+            (last + timedelta(seconds=rules.export_code_resend_seconds) - ctx.now).total_seconds()
+        )
+        if wait > 0:
+            raise TooManyRequests(
+                "code_throttled",
+                f"验证码发送太频繁,请{wait}秒后再试",
+                f"A code was sent recently; try again in {wait} s",
+                rule="O2",
+            )
+    code = f"{secrets.randbelow(10**6):06d}"
+    salt = secrets.token_hex(16)
+    row = ExportCode(
+        shop_id=principal.shop_id,
+        export_id=record.id,
+        phone=phone,
+        requested_by=principal.actor,
+        salt=salt,
+        code_hash=_hash_code(salt, code),
+        created_at=ctx.now,
+        expires_at=ctx.now + timedelta(seconds=rules.export_code_ttl_seconds),
+        attempts=0,
+    )
+    ctx.session.add(row)
+    ctx.session.flush()
+    (sms or default_sms()).send(
+        ctx,
+        phone,
+        "export_code",
+        {
+            "export_id": record.id,
+            "code": code,
+            "minutes": max(1, rules.export_code_ttl_seconds // 60),
+        },
+        shop_id=principal.shop_id,
+    )
+    return SentCode(code_id=row.id, phone=phone, expires_at=row.expires_at)
+
+
+def authorize_download(ctx: Ctx, principal: Principal, export_id: int, code: str) -> Path:
+    """Check the code for this export; on success it is used up and the file path returned.
+
+    A wrong try is committed before the refusal is raised, so the count survives the
+    rollback of the request's unit of work."""
+    principal.require("orders.export")
+    record = get_export(ctx.session, principal.shop_id, export_id)
+    _require_done(record)
+    code = (code or "").strip()
+    row = ctx.session.scalars(
+        select(ExportCode)
+        .where(ExportCode.shop_id == principal.shop_id, ExportCode.export_id == record.id)
+        .order_by(ExportCode.id.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        raise ValidationFailed(
+            "code_required",
+            "请先获取手机验证码",
+            "Request a verification code first",
+            field="code",
+            rule="O2",
+        )
+    rules = ctx.settings.orders
+    if row.used_at is not None:
+        raise ValidationFailed(
+            "code_used",
+            "验证码已使用,请重新获取",
+            "This code was already used; request a new one",
+            field="code",
+            rule="O2",
+        )
+    if row.locked_at is not None:
+        raise _locked(rules.export_code_max_attempts)
+    if ctx.now > row.expires_at:
+        raise ValidationFailed(
+            "code_expired",
+            "验证码已过期,请重新获取",
+            "The code has expired; request a new one",
+            field="code",
+            rule="O2",
+        )
+    if not (
+        len(code) == 6 and code.isdigit() and _equal(_hash_code(row.salt, code), row.code_hash)
+    ):
+        raise _wrong_try(ctx, row, rules.export_code_max_attempts)
+    used = ctx.session.execute(
+        update(ExportCode)
+        .where(
+            ExportCode.id == row.id,
+            ExportCode.used_at.is_(None),
+            ExportCode.locked_at.is_(None),
+        )
+        .values(used_at=ctx.now)
+        .execution_options(synchronize_session=False)
+    )
+    if int(getattr(used, "rowcount", 0) or 0) != 1:
+        raise ValidationFailed(
+            "code_used",
+            "验证码已使用,请重新获取",
+            "This code was already used; request a new one",
+            field="code",
+            rule="O2",
+        )
+    path = Path(record.file_path)
+    if not path.is_file():
+        raise Conflict(
+            "export_file_missing",
+            "导出文件已不存在,请重新导出",
+            "The export file no longer exists; export again",
+            rule="O2",
+        )
+    notify.emit(
+        ctx,
+        principal.shop_id,
+        "orders.export.downloaded",
+        {"export_id": record.id, "by": principal.actor},
+        rule="O2",
+    )
+    return path
+
+
+def _wrong_try(ctx: Ctx, row: ExportCode, max_attempts: int) -> XiaodianError:
+    attempts = ctx.session.execute(
+        update(ExportCode)
+        .where(ExportCode.id == row.id)
+        .values(attempts=ExportCode.attempts + 1)
+        .returning(ExportCode.attempts)
+        .execution_options(synchronize_session=False)
+    ).scalar_one()
+    if attempts >= max_attempts:
+        ctx.session.execute(
+            update(ExportCode)
+            .where(ExportCode.id == row.id, ExportCode.locked_at.is_(None))
+            .values(locked_at=ctx.now)
+            .execution_options(synchronize_session=False)
+        )
+    ctx.session.commit()
+    if attempts >= max_attempts:
+        return _locked(max_attempts)
+    left = max_attempts - attempts
+    return ValidationFailed(
+        "code_wrong",
+        f"验证码错误,还可尝试{left}次",
+        f"Wrong code; {left} tries left",
+        field="code",
+        errors=[{"field": "code", "tries_left": left}],
+        rule="O2",
+    )
+
+
+def _locked(max_attempts: int) -> XiaodianError:
+    return ValidationFailed(
+        "code_locked",
+        f"验证码已错误{max_attempts}次被锁定,请重新获取",
+        f"Too many wrong tries ({max_attempts}); the code is locked, request a new one",
+        field="code",
+        rule="O2",
+    )
+
+
+def _require_done(record: OrderExport) -> None:
+    if record.status != ExportStatus.DONE:
+        raise Conflict(
+            "export_not_ready",
+            f"导出尚未完成(当前状态:{status_label(record)}),完成后才能下载",
+            f"The export is not finished (status {record.status}); download when it is done",
+            rule="O2",
+        )
+
+
+def _phone_for(session: Session, principal: Principal) -> str:
+    phone = ""
+    if principal.user_id is not None:
+        user = session.get(User, principal.user_id)
+        phone = user.phone if user is not None and user.shop_id == principal.shop_id else ""
+    if not phone:
+        shop = session.get(Shop, principal.shop_id)
+        phone = shop.phone if shop is not None else ""
+    if not phone:
+        raise Conflict(
+            "no_phone",
+            "账号未绑定手机号,无法进行手机验证",
+            "No phone number is bound to this account or shop; phone verification impossible",
+            rule="O2",
+        )
+    return phone
+
+
+def _hash_code(salt: str, code: str) -> str:
+    return hmac.new(salt.encode(), code.encode(), hashlib.sha256).hexdigest()
+
+
+def _equal(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode(), b.encode())
+
+
+# ----- the background job ------------------------------------------------------------------
+
+
+def run_due_exports(rt: Runtime, *, only_id: int | None = None) -> dict[str, int]:
+    """Job ``orders.export``: run every queued export (and any whose worker died)."""
+    counts = {"claimed": 0, "done": 0, "failed": 0}
+    while True:
+        export_id = _claim(rt, only_id)
+        if export_id is None:
+            return counts
+        counts["claimed"] += 1
+        counts["done" if run_export(rt, export_id) else "failed"] += 1
+
+
+def _claim(rt: Runtime, only_id: int | None) -> int | None:
+    wall = rt.wall.now()
+    stale = wall - timedelta(seconds=rt.settings.orders.export_lease_seconds)
+    with transaction(rt.factory) as session:
+        query = (
+            select(OrderExport.id)
+            .where(
+                or_(
+                    OrderExport.status == ExportStatus.QUEUED,
+                    and_(
+                        OrderExport.status == ExportStatus.RUNNING,
+                        OrderExport.heartbeat_at < stale,
+                    ),
+                )
+            )
+            .order_by(OrderExport.id)
+            .limit(1)
+        )
+        if only_id is not None:
+            query = query.where(OrderExport.id == only_id)
+        if is_postgres(session):
+            query = query.with_for_update(skip_locked=True)
+        export_id = session.scalar(query)
+        if export_id is None:
+            return None
+        session.execute(
+            update(OrderExport)
+            .where(OrderExport.id == export_id)
+            .values(
+                status=ExportStatus.RUNNING,
+                started_at=rt.clock.now(),
+                heartbeat_at=wall,
+                rows_done=0,
+                attempts=OrderExport.attempts + 1,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return int(export_id)
+
+
+class _Abandoned(Exception):
+    """The record is no longer ours (re-claimed after our lease ran out)."""
+
+
+def run_export(rt: Runtime, export_id: int) -> bool:
+    """Write the file of one claimed export; True when done, False when it failed."""
+    with transaction(rt.factory) as session:
+        record = session.get(OrderExport, export_id)
+        assert record is not None
+        shop_id, fmt, raw_filter = record.shop_id, record.format, dict(record.filter)
+    final = export_path(rt.settings, shop_id, export_id, fmt)
+    part = final.with_name(final.name + f".{secrets.token_hex(4)}.part")
+    try:
+        filters = OrderFilter.model_validate(raw_filter)
+        final.parent.mkdir(parents=True, exist_ok=True)
+
+        def progress(done: int, total: int) -> None:
+            _heartbeat(rt, export_id, done, total)
+
+        rows = write_export(rt, shop_id, filters, fmt, part, progress=progress)
+        size = part.stat().st_size
+        os.replace(part, final)
+        with rt.unit("system") as ctx:
+            changed = ctx.session.execute(
+                update(OrderExport)
+                .where(OrderExport.id == export_id, OrderExport.status == ExportStatus.RUNNING)
+                .values(
+                    status=ExportStatus.DONE,
+                    rows_done=rows,
+                    rows_total=rows,
+                    row_count=rows,
+                    file_path=str(final),
+                    file_size=size,
+                    finished_at=ctx.now,
+                    heartbeat_at=rt.wall.now(),
+                    error="",
+                )
+                .execution_options(synchronize_session=False)
+            )
+            if int(getattr(changed, "rowcount", 0) or 0) != 1:
+                raise _Abandoned()
+            notify.notice(
+                ctx,
+                shop_id,
+                category="orders",
+                title="订单导出已完成",
+                body=f"导出记录 #{export_id}({fmt.upper()},{rows} 条订单)已完成,"
+                "完成手机验证即可下载。",
+                link="/console/orders/exports",
+                rule="O2",
+            )
+            notify.emit(
+                ctx,
+                shop_id,
+                "orders.export.completed",
+                {"export_id": export_id, "format": fmt, "rows": rows, "file_size": size},
+                rule="O2",
+            )
+        return True
+    except _Abandoned:
+        part.unlink(missing_ok=True)
+        return False
+    except Exception as exc:  # recorded on the record: a failed export never looks done
+        part.unlink(missing_ok=True)
+        _fail(rt, export_id, shop_id, exc)
+        return False
+
+
+def export_path(settings: Settings, shop_id: int, export_id: int, fmt: str) -> Path:
+    return (
+        Path(settings.orders.export_dir).resolve() / f"shop-{shop_id}" / f"export-{export_id}.{fmt}"
+    )
+
+
+def _heartbeat(rt: Runtime, export_id: int, done: int, total: int) -> None:
+    with transaction(rt.factory) as session:
+        changed = session.execute(
+            update(OrderExport)
+            .where(OrderExport.id == export_id, OrderExport.status == ExportStatus.RUNNING)
+            .values(rows_done=done, rows_total=total, heartbeat_at=rt.wall.now())
+            .execution_options(synchronize_session=False)
+        )
+        if int(getattr(changed, "rowcount", 0) or 0) != 1:
+            raise _Abandoned()
+
+
+def _fail(rt: Runtime, export_id: int, shop_id: int, exc: Exception) -> None:
+    if isinstance(exc, XiaodianError):
+        reason = exc.message_zh
+    elif isinstance(exc, ValidationError):
+        reason = f"筛选条件无效:{exc.error_count()} 项错误"
+    else:
+        reason = f"{type(exc).__name__}: {exc}"
+    with rt.unit("system") as ctx:
+        ctx.session.execute(
+            update(OrderExport)
+            .where(OrderExport.id == export_id)
+            .values(status=ExportStatus.FAILED, finished_at=ctx.now, error=reason[:2000])
+            .execution_options(synchronize_session=False)
+        )
+        notify.notice(
+            ctx,
+            shop_id,
+            category="orders",
+            title="订单导出失败",
+            body=f"导出记录 #{export_id} 失败:{reason[:200]}。请重新导出。",
+            link="/console/orders/exports",
+            rule="O2",
+        )
+        notify.emit(
+            ctx,
+            shop_id,
+            "orders.export.failed",
+            {"export_id": export_id, "error": reason[:200]},
+            rule="O2",
+        )
+
+
+# ----- writing the file --------------------------------------------------------------------
+
+Progress = Callable[[int, int], None]
+
+
+def write_export(
+    rt: Runtime,
+    shop_id: int,
+    filters: OrderFilter,
+    fmt: str,
+    path: Path,
+    *,
+    progress: Progress | None = None,
+) -> int:
+    """Write every order ``filtered_query(shop_id, filters)`` selects to ``path``; returns
+    the number of orders written. Used by the job, the CLI and the benchmark."""
+    total, ranges = batch_ranges(rt, shop_id, filters)
+    postgres = is_postgres(rt.engine)
+    if fmt == "csv" and postgres:
+        return _write_csv_copy(rt, shop_id, filters, path, total, ranges, progress)
+    rows = _pg_rows if postgres else _py_rows
+    if fmt == "csv":
+        return _write_csv_rows(rt, shop_id, filters, path, total, ranges, rows, progress)
+    return _write_xlsx(rt, shop_id, filters, path, total, ranges, rows, progress)
+
+
+def batch_ranges(
+    rt: Runtime, shop_id: int, filters: OrderFilter
+) -> tuple[int, list[tuple[int, int]]]:
+    """The total, and [low, high) id ranges of ``export_batch_rows`` selected orders each,
+    newest first, from one pass over the selected ids (one id per batch is kept)."""
+    batch = max(1, rt.settings.orders.export_batch_rows)
+    ids = filtered_query(shop_id, filters).with_only_columns(Order.id).subquery()
+    numbered = select(
+        ids.c.id,
+        func.row_number().over(order_by=ids.c.id.desc()).label("rn"),
+        func.count().over().label("total"),
+    ).subquery()
+    query = (
+        select(numbered.c.id, numbered.c.rn, numbered.c.total)
+        .where(
+            or_(numbered.c.rn == 1, numbered.c.rn % batch == 0, numbered.c.rn == numbered.c.total)
+        )
+        .order_by(numbered.c.rn)
+    )
+    with transaction(rt.factory) as session:
+        marks = [(int(i), int(rn), int(total)) for i, rn, total in session.execute(query)]
+    if not marks:
+        return 0, []
+    total = marks[0][2]
+    ranges: list[tuple[int, int]] = []
+    high = marks[0][0] + 1
+    for order_id, rn, _ in marks:
+        if rn % batch == 0 or rn == total:
+            ranges.append((order_id, high))
+            high = order_id
+    return total, ranges
+
+
+def _in_range(query: Any, low: int, high: int) -> Any:
+    return query.where(Order.id >= low, Order.id < high)
+
+
+# --- PostgreSQL: formatted by the database ---
+
+
+def formatted_select(shop_id: int, filters: OrderFilter, tz: str, *, csv_safe: bool) -> Select[Any]:
+    """The export columns computed in SQL (PostgreSQL) over exactly ``filtered_query``."""
+
+    def local(column: Any) -> Any:
+        return func.to_char(func.timezone(tz, column), TIME_FORMAT_SQL)
+
+    def money(column: Any) -> Any:
+        return cast(cast(column, Numeric) / 100, Numeric(20, 2))
+
+    def text(column: Any) -> Any:
+        if not csv_safe:
+            return column
+        return case(
+            (func.left(column, 1).in_(_FORMULA_START), "'" + column),
+            else_=column,
+        )
+
+    items = (
+        select(
+            func.string_agg(
+                OrderItem.title + "×" + cast(OrderItem.qty, String),
+                aggregate_order_by(literal(ITEM_SEPARATOR), OrderItem.id),
+            ).label("goods"),
+            func.sum(OrderItem.qty).label("qty"),
+        )
+        .where(OrderItem.shop_id == Order.shop_id, OrderItem.order_id == Order.id)
+        .lateral("export_items")
+    )
+    columns = (
+        Order.order_no,
+        local(Order.created_at),
+        local(Order.paid_at),
+        local(Order.shipped_at),
+        case(STATUS_LABELS, value=Order.status, else_=Order.status),
+        case(AFTER_SALE_LABELS, value=Order.after_sale, else_=Order.after_sale),
+        text(items.c.goods),
+        items.c.qty,
+        text(Order.buyer_name),
+        Order.buyer_phone,
+        text(Order.address),
+        money(Order.goods_fen),
+        money(Order.discount_fen),
+        money(Order.paid_fen),
+        case(CARRIER_NAMES, value=Order.carrier, else_=Order.carrier),
+        Order.tracking_no,
+        Order.violation_count,
+    )
+    return (
+        filtered_query(shop_id, filters)
+        .with_only_columns(*columns, maintain_column_froms=False)
+        .select_from(Order)
+        .join(items, true())
+    )
+
+
+def _compiled(rt: Runtime, query: Select[Any]) -> tuple[str, dict[str, Any]]:
+    """SQL text with psycopg placeholders and its parameters: values are never inlined into
+    the text; psycopg quotes them (COPY takes no server-side parameters)."""
+    compiled = query.compile(dialect=rt.engine.dialect, compile_kwargs={"render_postcompile": True})
+    return str(compiled), dict(compiled.params)
+
+
+def _write_csv_copy(
+    rt: Runtime,
+    shop_id: int,
+    filters: OrderFilter,
+    path: Path,
+    total: int,
+    ranges: list[tuple[int, int]],
+    progress: Progress | None,
+) -> int:
+    base = formatted_select(shop_id, filters, rt.settings.timezone, csv_safe=True)
+    done = 0
+    raw = rt.engine.raw_connection()
+    try:
+        dbapi: Any = raw.driver_connection
+        with path.open("wb") as out:
+            out.write(BOM + _csv_line(HEADERS))
+            for low, high in ranges:
+                sql, params = _compiled(rt, _in_range(base, low, high))
+                with dbapi.cursor() as cursor:
+                    with cursor.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", params) as copy:
+                        for chunk in copy:
+                            out.write(chunk)
+                    done += max(0, cursor.rowcount)
+                dbapi.commit()
+                if progress:
+                    progress(done, total)
+            _sync(out)
+    finally:
+        raw.close()
+    return done
+
+
+def _pg_rows(
+    rt: Runtime, session: Session, shop_id: int, filters: OrderFilter, low: int, high: int
+) -> Iterator[tuple[Any, ...]]:
+    base = formatted_select(shop_id, filters, rt.settings.timezone, csv_safe=False)
+    for row in session.execute(_in_range(base, low, high)):
+        yield tuple(row)
+
+
+# --- SQLite (and any engine): formatted in Python ---
+
+
+def _py_rows(
+    rt: Runtime, session: Session, shop_id: int, filters: OrderFilter, low: int, high: int
+) -> Iterator[tuple[Any, ...]]:
+    tz = rt.settings.timezone
+    query = _in_range(
+        filtered_query(shop_id, filters).with_only_columns(
+            Order.id,
+            Order.order_no,
+            Order.created_at,
+            Order.paid_at,
+            Order.shipped_at,
+            Order.status,
+            Order.after_sale,
+            Order.buyer_name,
+            Order.buyer_phone,
+            Order.address,
+            Order.goods_fen,
+            Order.discount_fen,
+            Order.paid_fen,
+            Order.carrier,
+            Order.tracking_no,
+            Order.violation_count,
+            maintain_column_froms=False,
+        ),
+        low,
+        high,
+    )
+    orders = session.execute(query).all()
+    goods: dict[int, list[str]] = {}
+    qty: dict[int, int] = {}
+    for order_id, title, n in session.execute(
+        select(OrderItem.order_id, OrderItem.title, OrderItem.qty)
+        .where(OrderItem.shop_id == shop_id, OrderItem.order_id >= low, OrderItem.order_id < high)
+        .order_by(OrderItem.order_id, OrderItem.id)
+    ):
+        goods.setdefault(order_id, []).append(f"{title}×{n}")
+        qty[order_id] = qty.get(order_id, 0) + n
+
+    def when(value: datetime | None) -> str | None:
+        return None if value is None else to_local(value, tz).strftime(TIME_FORMAT_PY)
+
+    for o in orders:
+        yield (
+            o.order_no,
+            when(o.created_at),
+            when(o.paid_at),
+            when(o.shipped_at),
+            STATUS_LABELS.get(o.status, o.status),
+            AFTER_SALE_LABELS.get(o.after_sale, o.after_sale),
+            ITEM_SEPARATOR.join(goods[o.id]) if o.id in goods else None,
+            qty.get(o.id),
+            o.buyer_name,
+            o.buyer_phone,
+            o.address,
+            fen_to_yuan(o.goods_fen),
+            fen_to_yuan(o.discount_fen),
+            fen_to_yuan(o.paid_fen),
+            CARRIER_NAMES.get(o.carrier, o.carrier) if o.carrier else None,
+            o.tracking_no,
+            o.violation_count,
+        )
+
+
+def fen_to_yuan(fen: int) -> Decimal:
+    """Exact: 123450 → Decimal('1234.50'), -5 → Decimal('-0.05')."""
+    return Decimal(int(fen)).scaleb(-2)
+
+
+RowSource = Callable[[Runtime, Session, int, OrderFilter, int, int], Iterator[tuple[Any, ...]]]
+
+
+def _batches(
+    rt: Runtime,
+    shop_id: int,
+    filters: OrderFilter,
+    ranges: list[tuple[int, int]],
+    rows: RowSource,
+) -> Iterator[list[tuple[Any, ...]]]:
+    """One batch per range, each read in its own short transaction."""
+    for low, high in ranges:
+        with transaction(rt.factory) as session:
+            batch = list(rows(rt, session, shop_id, filters, low, high))
+        yield batch
+
+
+def _csv_text(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def _csv_line(values: tuple[Any, ...]) -> bytes:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(values)
+    return buffer.getvalue().encode()
+
+
+def _write_csv_rows(
+    rt: Runtime,
+    shop_id: int,
+    filters: OrderFilter,
+    path: Path,
+    total: int,
+    ranges: list[tuple[int, int]],
+    rows: RowSource,
+    progress: Progress | None,
+) -> int:
+    done = 0
+    text_columns = (6, 8, 10)
+    with path.open("w", encoding="utf-8-sig", newline="") as out:
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(HEADERS)
+        for batch in _batches(rt, shop_id, filters, ranges, rows):
+            for row in batch:
+                values = list(row)
+                for i in text_columns:
+                    values[i] = _csv_text(values[i])
+                writer.writerow(values)
+            done += len(batch)
+            if progress:
+                progress(done, total)
+        out.flush()
+        _sync(out)
+    return done
+
+
+def _write_xlsx(
+    rt: Runtime,
+    shop_id: int,
+    filters: OrderFilter,
+    path: Path,
+    total: int,
+    ranges: list[tuple[int, int]],
+    rows: RowSource,
+    progress: Progress | None,
+) -> int:
+    import xlsxwriter
+
+    book = xlsxwriter.Workbook(
+        str(path),
+        {"constant_memory": True, "strings_to_numbers": False, "strings_to_formulas": False},
+    )
+    header_fmt = book.add_format({"bold": True, "bg_color": "#F2F3F5"})
+    money_fmt = book.add_format({"num_format": "0.00"})
+    widths = (22, 20, 20, 20, 10, 12, 40, 6, 12, 14, 40, 12, 10, 12, 10, 18, 8)
+    sheet_no = 0
+
+    def new_sheet() -> Any:
+        nonlocal sheet_no
+        sheet_no += 1
+        sheet = book.add_worksheet("订单" if sheet_no == 1 else f"订单{sheet_no}")
+        for col, width in enumerate(widths):
+            sheet.set_column(col, col, width, money_fmt if col in MONEY_COLUMNS else None)
+        for col, title in enumerate(HEADERS):
+            sheet.write_string(0, col, title, header_fmt)
+        sheet.freeze_panes(1, 0)
+        return sheet
+
+    sheet = new_sheet()
+    r = 0
+    done = 0
+    try:
+        for batch in _batches(rt, shop_id, filters, ranges, rows):
+            write_string = sheet.write_string
+            write_number = sheet.write_number
+            for row in batch:
+                if r == XLSX_MAX_DATA_ROWS:
+                    sheet, r = new_sheet(), 0
+                    write_string, write_number = sheet.write_string, sheet.write_number
+                r += 1
+                for col, value in enumerate(row):
+                    if value is None:
+                        continue
+                    if col in MONEY_COLUMNS:
+                        write_number(r, col, value, money_fmt)
+                    elif col in INT_COLUMNS:
+                        write_number(r, col, value)
+                    else:
+                        write_string(r, col, value)
+            done += len(batch)
+            if progress:
+                progress(done, total)
+    finally:
+        book.close()
+    with path.open("rb+") as out:
+        _sync(out)
+    return done
+
+
+def _sync(handle: Any) -> None:
+    handle.flush()
+    os.fsync(handle.fileno())
