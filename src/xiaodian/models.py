@@ -5,10 +5,12 @@ from xiaodian.clock import SimClockRow
 from xiaodian.coupons import models as coupons_models
 from xiaodian.db import Base
 from xiaodian.ledger import models as ledger_models
+from xiaodian.luckybags import models as luckybags_models
 from xiaodian.notify import models as notify_models
 from xiaodian.notify import sms as notify_sms
 from xiaodian.orders import export_models as orders_export_models
 from xiaodian.orders import models as orders_models
+from xiaodian.service import models as service_models
 
 metadata = Base.metadata
 

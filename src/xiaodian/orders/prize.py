@@ -1,0 +1,120 @@
+"""Prize orders: the 0-yuan order a redeemed lucky-bag win becomes (L2), shipped like any order.
+
+A prize order is an ordinary ``Order`` so that it shows in order management (O1), ships by a
+tracking number (O3), has a ship-by time computed exactly as for a paid order (O4), and is
+judged late (O6/O7), penalized (O8) and auto-closed (O5) by the same sweeps. It is "paid" the
+moment it is created, with 0 fen, by the payment route ``prize`` (no gateway call, no escrow:
+there is no money to move).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import update
+
+from xiaodian.accounts.models import Buyer
+from xiaodian.context import Ctx
+from xiaodian.errors import Conflict
+from xiaodian.notify import service as notify
+from xiaodian.orders.models import AfterSale, Order, OrderItem, OrderStatus, Product
+from xiaodian.orders.service import (
+    _event,
+    _history,
+    _new_order_no,
+    _rowcount,
+    effective_ship_hours,
+    get_product,
+)
+
+PRIZE_ROUTE = "prize"
+PRIZE_ROUTE_LABEL = "福袋奖品(0元)"
+
+
+def create_prize_order(
+    ctx: Ctx,
+    shop_id: int,
+    buyer: Buyer,
+    product_id: int,
+    *,
+    address: str,
+    receiver_name: str,
+    receiver_phone: str,
+    source: dict[str, Any],
+) -> Order:
+    """L2: a 0-yuan order for one unit of ``product_id``, awaiting shipment from now.
+
+    Stock is taken atomically (conditional UPDATE, as ``place_order`` does); a banned product
+    (O8 商品封禁) cannot be given either. ``source`` (e.g. the win id) goes into the events."""
+    session = ctx.session
+    product = get_product(session, shop_id, product_id)
+    if product.banned_at is not None:
+        raise Conflict(
+            "product_banned",
+            f"奖品「{product.title}」已被封禁,暂不可兑换",
+            f"Prize product {product_id} is banned",
+            rule="O8",
+        )
+    taken = _rowcount(
+        session.execute(
+            update(Product)
+            .where(
+                Product.id == product_id,
+                Product.shop_id == shop_id,
+                Product.stock >= 1,
+                Product.banned_at.is_(None),
+            )
+            .values(stock=Product.stock - 1)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    if taken != 1:
+        raise Conflict(
+            "out_of_stock",
+            f"奖品「{product.title}」库存不足,请联系商家",
+            f"Prize product {product_id} is out of stock",
+        )
+    session.refresh(product)
+    hours = effective_ship_hours(product, ctx.settings)
+    ship_by = ctx.now + timedelta(hours=hours)
+    order = Order(
+        shop_id=shop_id,
+        order_no=_new_order_no(session, ctx.now),
+        buyer_id=buyer.id,
+        buyer_name=receiver_name.strip()[:60],
+        buyer_phone=receiver_phone.strip(),
+        address=address.strip()[:300],
+        payment_route=PRIZE_ROUTE,
+        goods_fen=0,
+        discount_fen=0,
+        paid_fen=0,
+        refunded_fen=0,
+        status=OrderStatus.AWAITING_SHIPMENT,
+        after_sale=AfterSale.NONE,
+        violation_count=0,
+        close_reason="",
+        created_at=ctx.now,
+        paid_at=ctx.now,
+        ship_by=ship_by,
+        next_judge_at=ship_by,
+        auto_close_at=ctx.now + timedelta(days=ctx.settings.orders.auto_close_days),
+    )
+    session.add(order)
+    session.flush()
+    session.add(
+        OrderItem(
+            shop_id=shop_id,
+            order_id=order.id,
+            product_id=product.id,
+            title=product.title,
+            qty=1,
+            unit_price_fen=0,
+            amount_fen=0,
+        )
+    )
+    _history(ctx, order, None, OrderStatus.AWAITING_SHIPMENT, "O4", f"福袋兑奖,{hours}小时内发货")
+    payload = {**_event(order), "prize": True, **source}
+    notify.emit(ctx, shop_id, "order.placed", payload, rule="L2")
+    notify.emit(ctx, shop_id, "order.paid", {**payload, "ship_by": ship_by.isoformat()}, rule="O4")
+    return order
