@@ -19,6 +19,8 @@ from xiaodian.accounts import service as accounts
 from xiaodian.ledger import service as ledger
 from xiaodian.ledger.models import Account
 from xiaodian.notify import service as notify
+from xiaodian.orders import export as orders_export
+from xiaodian.orders.schemas import OrderFilter
 from xiaodian.runtime import Runtime
 
 MARKERS = [
@@ -39,6 +41,7 @@ PARAMS: dict[str, ParamFiller] = {
     "store_id": lambda a: a["store_id"],
     "staff_id": lambda a: a["staff_id"],
     "account": lambda a: "deposit",
+    "export_id": lambda a: a["export_id"],
     "product_id": lambda a: a["product_id"],
     "order_id": lambda a: a["order_id"],
     "coupon_id": lambda a: a["coupon_id"],
@@ -56,12 +59,19 @@ def _shop_a_objects(rt: Runtime, shop_id: int) -> dict[str, Any]:
         ledger.topup(ctx, shop_id, Account.DEPOSIT, 987_654, "jia-deposit")
         notify.emit(ctx, shop_id, "test.secret", {"marker": "甲店-机密"}, rule="X2")
         delivery = notify.list_deliveries(ctx.session, shop_id, limit=1)[0][0]
+        export = orders_export.create_export(
+            ctx,
+            accounts.Principal(shop_id=shop_id, app_id=0),
+            OrderFilter(buyer_name="甲店-机密"),
+            "csv",
+        )
         objects = {
             "store_id": store.id,
             "staff_id": staff.id,
             "notice_id": note.id,
             "endpoint_id": endpoint.id,
             "delivery_id": delivery.id,
+            "export_id": export.id,
         }
     objects.update(_orders_of(rt, shop_id))
     objects.update(_coupons_of(rt, shop_id, objects["store_id"]))

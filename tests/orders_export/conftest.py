@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import browser, browser_page, live_server  # noqa: F401 (fixtures)
-from tests.orders.conftest import Shopper, shopper  # noqa: F401 (fixture)
+from tests.orders.conftest import Shopper
 from xiaodian.accounts.models import Buyer
 from xiaodian.config import Settings
 from xiaodian.orders import service
@@ -31,16 +32,16 @@ class Mixed:
     ids: list[int]
 
 
-def make_mixed_orders(rt: Runtime, shopper: Shopper, shop_id: int) -> Mixed:
-    cup = shopper.product(shop_id, title="保温杯 500ml", price_fen=5_900)
-    tea = shopper.product(shop_id, title="西湖龙井, \"特级\"", price_fen=32_805)
+def make_mixed_orders(rt: Runtime, people: Shopper, shop_id: int) -> Mixed:
+    cup = people.product(shop_id, title="保温杯 500ml", price_fen=5_900)
+    tea = people.product(shop_id, title='西湖龙井, "特级"', price_fen=32_805)
     ids = [
-        shopper.order(shop_id, cup, pay=False, name="张三", phone="13812345678"),
-        shopper.order(shop_id, cup, qty=2, name="李四", phone="13900001111"),
-        shopper.order(shop_id, tea, name="=HYPERLINK(1)", phone="13700002222"),
-        shopper.order(shop_id, tea, qty=3, name="王五", phone="13600003333"),
+        people.order(shop_id, cup, pay=False, name="张三", phone="13812345678"),
+        people.order(shop_id, cup, qty=2, name="李四", phone="13900001111"),
+        people.order(shop_id, tea, name="=HYPERLINK(1)", phone="13700002222"),
+        people.order(shop_id, tea, qty=3, name="王五", phone="13600003333"),
     ]
-    buyer_id, _ = shopper.buyer("赵六", "13500004444")
+    buyer_id, _ = people.buyer("赵六", "13500004444")
     with rt.unit(f"buyer:{buyer_id}") as ctx:
         buyer = ctx.session.get(Buyer, buyer_id)
         assert buyer is not None
@@ -61,6 +62,11 @@ def make_mixed_orders(rt: Runtime, shopper: Shopper, shop_id: int) -> Mixed:
         service.ship_order(ctx, shop_id, ids[1], carrier="顺丰", tracking_no="SF1234567890123")
         service.set_after_sale(ctx, shop_id, ids[3], "in_progress", "A1")
     return Mixed(shop_id=shop_id, ids=sorted(ids, reverse=True))
+
+
+@pytest.fixture
+def shopper(rt: Runtime) -> Shopper:
+    return Shopper(rt, itertools.count(1))
 
 
 @pytest.fixture

@@ -25,8 +25,9 @@ API_MODULES: tuple[str, ...] = (
     "xiaodian.accounts.api",
     "xiaodian.ledger.api",
     "xiaodian.notify.api",
-    "xiaodian.orders.api",
+    # Before orders.api: its /api/v1/orders/{order_id} would otherwise shadow /orders/exports.
     "xiaodian.orders.export_api",
+    "xiaodian.orders.api",
     "xiaodian.aftersales.api",
     "xiaodian.redpackets.api",
     "xiaodian.luckybags.api",
