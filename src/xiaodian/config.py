@@ -63,9 +63,25 @@ class OrderRules(BaseModel):
 
 
 class AfterSalesRules(BaseModel):
-    """SPEC §4 (A3)."""
+    """SPEC §4 (A1–A6)."""
 
     merchant_sla_hours: int = Field(48, description="A3: merchant must act within, hours")
+    interception_fee_fen: int = Field(
+        300, description="A2.3 (default): fee the carrier charges per successful interception"
+    )
+    interception_response_hours: int = Field(
+        2, description="A2.3 (default): local carrier answers an interception request after"
+    )
+    small_amount_default_fen: int = Field(
+        1000, description="A2.2 (default): threshold proposed when the strategy is created"
+    )
+    evidence_dir: str = Field(
+        "./var/aftersales", description="A1/A4: where evidence uploads are stored"
+    )
+    evidence_max_bytes: int = Field(
+        5 * 1024 * 1024, description="A1/A4: an evidence file must be at most this size"
+    )
+    evidence_max_files: int = Field(9, description="A1/A4: evidence files per request/party")
 
 
 class CouponRules(BaseModel):

@@ -1,6 +1,7 @@
 """Every context's tables, imported once so the metadata (and Alembic) sees them all."""
 
 from xiaodian.accounts import models as accounts_models
+from xiaodian.aftersales import models as aftersales_models
 from xiaodian.clock import SimClockRow
 from xiaodian.coupons import models as coupons_models
 from xiaodian.db import Base
