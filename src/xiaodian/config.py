@@ -24,6 +24,10 @@ class RedPacketRules(BaseModel):
     max_extensions: int = Field(1, description="R6 (default): extensions allowed per packet")
     remind_lead_hours: int = Field(24, description="R7 (default): reminder lead time, hours")
     expiring_soon_hours: int = Field(24, description="R8: '即将过期' when ending within, hours")
+    max_validity_days: int = Field(30, description="R2: longest validity chosen at issuance")
+    max_amount_fen: int = Field(100_000_00, description="R1: largest single packet, fen")
+    max_batch_rows: int = Field(1000, description="R1: buyers per batch issuance at most")
+    usage_chart_days: int = Field(30, description="R8: days shown in the usage-rate chart")
 
 
 class LuckyBagRules(BaseModel):

@@ -1,0 +1,295 @@
+"""API shapes for shop red packets (SPEC §1, R1–R8)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from xiaodian.config import Settings
+from xiaodian.redpackets.models import DISPLAY_LABELS, RedPacket, RedPacketLog
+from xiaodian.redpackets.service import (
+    IssueResult,
+    ItemResult,
+    Totals,
+    UsagePoint,
+    display_status,
+)
+
+
+class IssueIn(BaseModel):
+    buyer_douyin_ids: list[str] = Field(
+        min_length=1, description="R1: one buyer or a batch (抖音号; at most max_batch_rows)"
+    )
+    amount_fen: int = Field(ge=1, description="R1: amount of each packet, fen")
+    validity_seconds: int | None = Field(
+        None, ge=1, description="R2: validity from issuance; default 3 days (259200)"
+    )
+    request_id: str | None = Field(
+        None, min_length=1, max_length=80, description="retrying with it issues once"
+    )
+    note: str = Field("", max_length=200)
+
+
+class IssueRowOut(BaseModel):
+    row: int
+    douyin_id: str
+    ok: bool
+    redpacket_id: int | None
+    code: str
+    message_zh: str
+    message_en: str
+
+
+class IssueOut(BaseModel):
+    batch_id: int
+    issued: int
+    rejected: int
+    total_fen: int
+    replayed: bool
+    rows: list[IssueRowOut]
+
+
+class RedPacketOut(BaseModel):
+    id: int
+    buyer_id: int
+    amount_fen: int
+    remaining_fen: int
+    spent_fen: int
+    reclaimed_fen: int
+    returned_to_balance_fen: int
+    status: str = Field(description="valid | expiring | expired | reclaimed | used_up")
+    status_label: str
+    validity_seconds: int
+    issued_at: datetime
+    expires_at: datetime
+    extension_count: int
+    remind_at: datetime | None
+    reminded_at: datetime | None
+
+
+class StatusTotalOut(BaseModel):
+    status: str
+    label: str
+    count: int
+    amount_fen: int
+    remaining_fen: int
+
+
+class TotalsOut(BaseModel):
+    count: int
+    issued_fen: int
+    spent_fen: int
+    remaining_fen: int
+    reclaimed_fen: int
+    returned_to_balance_fen: int
+    usage_permille: int = Field(description="R8 使用率 = spent / issued, ‰")
+    by_status: list[StatusTotalOut]
+
+
+class RedPacketsPage(BaseModel):
+    items: list[RedPacketOut]
+    next_before_id: int | None
+    totals: TotalsOut
+
+
+class LogOut(BaseModel):
+    kind: str
+    amount_fen: int
+    order_id: int | None
+    rule: str
+    note: str
+    actor: str
+    at: datetime
+
+
+class RedPacketDetail(RedPacketOut):
+    history: list[LogOut]
+
+
+class ExtendIn(BaseModel):
+    extension_seconds: int = Field(
+        ge=1, description="R6: at most the packet's original validity length"
+    )
+
+
+class BulkIn(BaseModel):
+    ids: list[int] = Field(min_length=1, description="at most max_batch_rows")
+
+
+class BulkExtendIn(BulkIn):
+    extension_seconds: int = Field(ge=1)
+
+
+class ItemResultOut(BaseModel):
+    redpacket_id: int
+    ok: bool
+    code: str
+    message_zh: str
+    message_en: str
+
+
+class BulkOut(BaseModel):
+    succeeded: int
+    failed: int
+    results: list[ItemResultOut]
+
+
+class UsagePointOut(BaseModel):
+    day: str
+    issued_fen: int
+    spent_fen: int
+    usage_permille: int
+
+
+class StatsOut(BaseModel):
+    totals: TotalsOut
+    usage: list[UsagePointOut]
+
+
+class SettingsIn(BaseModel):
+    remind_lead_hours: int | None = Field(
+        None, ge=1, le=720, description="R7: reminder lead; null = the default (24 h)"
+    )
+
+
+class SettingsOut(BaseModel):
+    remind_lead_hours: int
+
+
+class CheckoutItemIn(BaseModel):
+    product_id: int = Field(ge=1)
+    qty: int = Field(ge=1, le=9999)
+
+
+class CheckoutIn(BaseModel):
+    items: list[CheckoutItemIn] = Field(min_length=1, max_length=50)
+    address: str = Field(min_length=2, max_length=300)
+    payment_route: str = Field(description="wechat | alipay | douyin_pay | bank_card")
+    redpacket_id: int | None = Field(None, ge=1, description="R3: the packet to use")
+    redpacket_amount_fen: int | None = Field(
+        None, ge=1, description="R3: how much of it; default as much as possible"
+    )
+    receiver_name: str | None = Field(None, min_length=1, max_length=60)
+    receiver_phone: str | None = Field(None, pattern=r"^1\d{10}$")
+
+
+class CheckoutOut(BaseModel):
+    order_id: int
+    order_no: str
+    goods_fen: int
+    discount_fen: int = Field(description="paid by the red packet")
+    to_pay_fen: int = Field(description="what the buyer pays next with POST …/pay")
+    redpacket_id: int | None
+    redpacket_remaining_fen: int | None
+
+
+class BuyerRedPacketOut(BaseModel):
+    id: int
+    shop_id: int
+    amount_fen: int
+    remaining_fen: int
+    status: str
+    status_label: str
+    expires_at: datetime
+
+
+def packet_out(packet: RedPacket, now: datetime, settings: Settings) -> RedPacketOut:
+    status = display_status(packet, now, settings)
+    return RedPacketOut(
+        id=packet.id,
+        buyer_id=packet.buyer_id,
+        amount_fen=packet.amount_fen,
+        remaining_fen=packet.remaining_fen,
+        spent_fen=packet.spent_fen,
+        reclaimed_fen=packet.reclaimed_fen,
+        returned_to_balance_fen=packet.returned_to_balance_fen,
+        status=status,
+        status_label=DISPLAY_LABELS[status],
+        validity_seconds=packet.validity_seconds,
+        issued_at=packet.issued_at,
+        expires_at=packet.expires_at,
+        extension_count=packet.extension_count,
+        remind_at=packet.remind_at,
+        reminded_at=packet.reminded_at,
+    )
+
+
+def detail_out(
+    packet: RedPacket, logs: list[RedPacketLog], now: datetime, settings: Settings
+) -> RedPacketDetail:
+    return RedPacketDetail(
+        **packet_out(packet, now, settings).model_dump(),
+        history=[
+            LogOut(
+                kind=log.kind,
+                amount_fen=log.amount_fen,
+                order_id=log.order_id,
+                rule=log.rule,
+                note=log.note,
+                actor=log.actor,
+                at=log.at,
+            )
+            for log in logs
+        ],
+    )
+
+
+def issue_out(result: IssueResult) -> IssueOut:
+    return IssueOut(
+        batch_id=result.batch.id,
+        issued=result.batch.issued_count,
+        rejected=result.batch.rejected_count,
+        total_fen=result.batch.total_fen,
+        replayed=result.replayed,
+        rows=[IssueRowOut(**row.as_dict()) for row in result.rows],
+    )
+
+
+def totals_out(t: Totals) -> TotalsOut:
+    return TotalsOut(
+        count=t.count,
+        issued_fen=t.issued_fen,
+        spent_fen=t.spent_fen,
+        remaining_fen=t.remaining_fen,
+        reclaimed_fen=t.reclaimed_fen,
+        returned_to_balance_fen=t.returned_to_balance_fen,
+        usage_permille=t.usage_permille,
+        by_status=[
+            StatusTotalOut(
+                status=s.status,
+                label=s.label,
+                count=s.count,
+                amount_fen=s.amount_fen,
+                remaining_fen=s.remaining_fen,
+            )
+            for s in t.by_status
+        ],
+    )
+
+
+def bulk_out(results: list[ItemResult]) -> BulkOut:
+    ok = sum(1 for r in results if r.ok)
+    return BulkOut(
+        succeeded=ok,
+        failed=len(results) - ok,
+        results=[
+            ItemResultOut(
+                redpacket_id=r.redpacket_id,
+                ok=r.ok,
+                code=r.code,
+                message_zh=r.message_zh,
+                message_en=r.message_en,
+            )
+            for r in results
+        ],
+    )
+
+
+def usage_out(points: list[UsagePoint]) -> list[UsagePointOut]:
+    return [
+        UsagePointOut(
+            day=p.day, issued_fen=p.issued_fen, spent_fen=p.spent_fen, usage_permille=p.permille
+        )
+        for p in points
+    ]
