@@ -39,7 +39,10 @@ def demo_server(tmp_path: Path) -> Iterator[tuple[str, str]]:
     with log.open("w") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "xiaodian.cli", "demo", "--port", str(port)],
-            stdout=out, stderr=subprocess.STDOUT, env=env, cwd=tmp_path,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=tmp_path,
         )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -74,7 +77,9 @@ def test_X2_demo_command_serves_console_and_signed_api(demo_server: tuple[str, s
     path = "/api/v1/funds"
     headers = signed_headers(app_key.group(1), secret.group(1), "GET", path)
     funds = httpx.get(base + path, headers=headers).json()
-    assert funds["deposit_fen"] == 200_000 and funds["balance_fen"] >= 0
+    # 2,000 yuan deposited; the demo's overdue orders may already have been penalised (O8).
+    assert 0 < funds["deposit_fen"] <= 200_000 and funds["balance_fen"] >= 0
+    assert sum(funds["accounts"].values()) == 0
 
     with httpx.Client(base_url=base, follow_redirects=True) as browser:
         login_page = browser.get("/console/login")

@@ -64,21 +64,38 @@ def _require_browser() -> bool:
     return os.environ.get("XIAODIAN_REQUIRE_BROWSER") == "1"
 
 
+# One Playwright driver and one Chromium per test process. Modules that import the
+# ``browser`` fixture register their own copy of it; a second sync_playwright() in the same
+# thread would fail ("Sync API inside the asyncio loop"), so every copy shares this one.
+_SHARED: dict[str, Any] = {}
+
+
+def _shared_browser(config: pytest.Config) -> Any:
+    if "browser" not in _SHARED:
+        from playwright.sync_api import sync_playwright
+
+        driver = sync_playwright().start()
+        _SHARED["driver"] = driver
+        _SHARED["browser"] = driver.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+
+        def stop() -> None:
+            _SHARED.pop("browser").close()
+            _SHARED.pop("driver").stop()
+
+        config.add_cleanup(stop)
+    return _SHARED["browser"]
+
+
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
+def browser(pytestconfig: pytest.Config) -> Any:
     if not CHROMIUM.exists():
         message = f"{CHROMIUM} not found: install Debian's chromium to run browser tests"
         if _require_browser():
             pytest.fail(message + " (XIAODIAN_REQUIRE_BROWSER=1)")
         pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        yield chromium
-        chromium.close()
+    return _shared_browser(pytestconfig)
 
 
 @pytest.fixture

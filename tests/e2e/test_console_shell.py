@@ -101,10 +101,10 @@ def test_X3_double_submitted_topup_form_tops_up_once(
         }"""
     )
     assert statuses == [200, 200]
-    # ...and then the same form double-clicked for real: still the same rendered key.
-    with page.expect_navigation():
-        page.dblclick("[data-testid=topup-form] button[type=submit]")
-    assert "未重复入账" in page.content()
+    # ...and then the same form double-clicked for real: still the same rendered key. Which of
+    # the two answers the page ends on is a race; what must hold is that money moved once.
+    page.dblclick("[data-testid=topup-form] button[type=submit]")
+    page.wait_for_load_state("networkidle")
     page.goto(f"{live_server}/console/funds/deposit")
     assert _shown_balance(page) == 1000
     assert _statement_rows(page) == 1
