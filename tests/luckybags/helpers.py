@@ -12,6 +12,7 @@ from sqlalchemy import select
 from xiaodian import scheduler
 from xiaodian.accounts import service as accounts
 from xiaodian.accounts.models import Buyer
+from xiaodian.luckybags import rules
 from xiaodian.luckybags import service as lb
 from xiaodian.luckybags.models import LuckyBagWin
 from xiaodian.orders import service as orders
@@ -96,7 +97,8 @@ class Scene:
             lb.join(ctx, buyer, bag_id, device_id=device)
 
     def advance(self, seconds: int) -> None:
-        scheduler.advance(self.rt, seconds)
+        """Move the clock, running the lucky-bag sweeps on the way (the draw)."""
+        scheduler.advance(self.rt, seconds, sweeps=rules.SWEEPS)
 
     def win(self, shop_id: int, buyer_id: int, bag_id: int | None = None) -> LuckyBagWin:
         with self.rt.unit() as ctx:
