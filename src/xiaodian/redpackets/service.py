@@ -1065,8 +1065,8 @@ def extend(ctx: Ctx, shop_id: int, packet_id: int, extension_seconds: int) -> Re
     if extension_seconds > packet.validity_seconds:
         raise ValidationFailed(
             "extension_too_long",
-            f"延长时长 {_duration(extension_seconds)} 不能超过原有效期时长 "
-            f"{_duration(packet.validity_seconds)}",
+            f"延长时长 {duration_label(extension_seconds)} 不能超过原有效期时长 "
+            f"{duration_label(packet.validity_seconds)}",
             f"The extension ({extension_seconds} s) may not exceed the original validity "
             f"({packet.validity_seconds} s)",
             field="extension_seconds",
@@ -1272,7 +1272,7 @@ def _local(ctx: Ctx, when: datetime) -> str:
     return to_local(when, ctx.settings.timezone).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _duration(seconds: int) -> str:
+def duration_label(seconds: int) -> str:
     days, rest = divmod(seconds, DAY)
     hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)
