@@ -44,9 +44,11 @@ PARAMS: dict[str, ParamFiller] = {
     "export_id": lambda a: a["export_id"],
     "product_id": lambda a: a["product_id"],
     "order_id": lambda a: a["order_id"],
+    "request_id": lambda a: a["aftersale_request_id"],
     "coupon_id": lambda a: a["coupon_id"],
     "campaign_id": lambda a: a["campaign_id"],
     "claim_id": lambda a: a["claim_id"],
+    "redpacket_id": lambda a: a["redpacket_id"],
 }
 
 
@@ -74,8 +76,21 @@ def _shop_a_objects(rt: Runtime, shop_id: int) -> dict[str, Any]:
             "export_id": export.id,
         }
     objects.update(_orders_of(rt, shop_id))
+    objects.update(_aftersales_of(rt, shop_id))
     objects.update(_coupons_of(rt, shop_id, objects["store_id"]))
+    objects.update(_redpackets_of(rt, shop_id))
     return objects
+
+
+def _redpackets_of(rt: Runtime, shop_id: int) -> dict[str, Any]:
+    from xiaodian.redpackets import service as redpackets
+
+    with rt.unit() as ctx:
+        ledger.topup(ctx, shop_id, Account.BALANCE, 50_00, "jia-redpacket-funds")
+        result = redpackets.issue(
+            ctx, shop_id, buyer_douyin_ids=["jia_buyer"], amount_fen=10_00, note="甲店-机密"
+        )
+        return {"redpacket_id": result.rows[0].redpacket_id}
 
 
 def _orders_of(rt: Runtime, shop_id: int) -> dict[str, Any]:
@@ -121,6 +136,27 @@ def _coupons_of(rt: Runtime, shop_id: int, store_id: int) -> dict[str, Any]:
         buyer, _ = accounts.create_buyer(ctx, douyin_id="jia_coupon_buyer", nickname="领券人")
         claim = coupons.claim(ctx, shop_id, buyer.id, campaign_id=campaign.id, coupon_id=coupon_id)
         return {"coupon_id": coupon_id, "campaign_id": campaign.id, "claim_id": claim.id}
+
+
+def _aftersales_of(rt: Runtime, shop_id: int) -> dict[str, Any]:
+    from xiaodian.aftersales import service as aftersales
+    from xiaodian.orders import service as orders
+
+    with rt.unit() as ctx:
+        product = orders.create_product(ctx, shop_id, title="甲店售后-机密", price_fen=990, stock=5)
+        buyer, _ = accounts.create_buyer(ctx, douyin_id="jia_aftersale_buyer", nickname="甲售后")
+        order = orders.place_order(
+            ctx, buyer, shop_id, items=[(product.id, 1)], address="甲店买家地址",
+            payment_route="wechat", receiver_phone="13900000002",
+        )
+        orders.pay_order(ctx, buyer.id, order.id)
+        orders.ship_order(ctx, shop_id, order.id, carrier="SF", tracking_no="SF1234567890123")
+        item = orders.order_items(ctx.session, order)[0]
+        req = aftersales.apply(
+            ctx, buyer, order.id, kind="shipped_refund", amount_fen=990, reason="other",
+            items=[aftersales.ItemQty(item.id, 1)], note="甲店-机密",
+        )
+        return {"aftersale_request_id": req.id}
 
 
 def _api_routes(client: TestClient) -> list[tuple[str, str]]:
