@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import random
 from datetime import timedelta
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 
 from xiaodian.accounts import service as accounts
 from xiaodian.accounts.models import Buyer
 from xiaodian.config import get_settings
+from xiaodian.db import is_postgres
 from xiaodian.errors import XiaodianError
 from xiaodian.orders import payments, service
 from xiaodian.orders.models import (
@@ -150,6 +152,7 @@ def bulk_seed(
                 ctx, douyin_id="bench_buyer", nickname="压测买家", phone="13800000000"
             )
         buyer_id = buyer.id
+        next_id = (ctx.session.scalar(select(func.max(Order.id))) or 0) + 1
         base = (
             ctx.session.scalar(
                 select(func.count()).select_from(Order).where(Order.shop_id == shop_id)
@@ -191,6 +194,7 @@ def bulk_seed(
                 phone = f"13{n % 10}{n:08d}"[-11:]
                 order_rows.append(
                     {
+                        "id": next_id + n,
                         "shop_id": shop_id,
                         "order_no": f"9{shop_id:04d}{base + n:014d}",
                         "buyer_id": buyer_id,
@@ -228,7 +232,7 @@ def bulk_seed(
                 item_rows.append(
                     {
                         "shop_id": shop_id,
-                        "order_id": 0,
+                        "order_id": next_id + n,
                         "product_id": product.id,
                         "title": product.title,
                         "qty": qty,
@@ -237,18 +241,74 @@ def bulk_seed(
                     }
                 )
             with rt.unit("seed") as ctx:
-                ids = (
-                    ctx.session.execute(
-                        insert(Order).returning(Order.id, sort_by_parameter_order=True), order_rows
-                    )
-                    .scalars()
-                    .all()
-                )
-                for item, order_id in zip(item_rows, ids, strict=True):
-                    item["order_id"] = order_id
+                # Explicit ids: no RETURNING, so the multi-row INSERTs stay batched.
+                ctx.session.execute(insert(Order), order_rows)
                 ctx.session.execute(insert(OrderItem), item_rows)
             if bar and task is not None:
                 bar.advance(task, len(order_rows))
+        if is_postgres(rt.engine):
+            with rt.engine.begin() as conn:
+                conn.execute(
+                    text(
+                        "SELECT setval(pg_get_serial_sequence('orders', 'id'), max(id)) FROM orders"
+                    )
+                )
     finally:
         if bar:
             bar.stop()
+
+
+@app.command("export")
+def export_orders(
+    output: Annotated[Path, typer.Option("--output", "-o", help="file to write (.csv/.xlsx)")],
+    shop_id: Annotated[int, typer.Option(help="the shop whose orders to export")] = 1,
+    fmt: Annotated[str, typer.Option("--format", help="csv | xlsx")] = "csv",
+    status: Annotated[str | None, typer.Option(help="订单状态, e.g. awaiting_shipment")] = None,
+    order_no: Annotated[str | None, typer.Option(help="订单号")] = None,
+    product: Annotated[str | None, typer.Option(help="商品 id or title part")] = None,
+    buyer_name: Annotated[str | None, typer.Option(help="买家姓名 prefix")] = None,
+    buyer_phone: Annotated[str | None, typer.Option(help="买家手机号 (or its last digits)")] = None,
+    after_sale: Annotated[str | None, typer.Option(help="售后状态")] = None,
+    violation: Annotated[str | None, typer.Option(help="none | violated | max_judged")] = None,
+    created_from: Annotated[str | None, typer.Option(help="下单时间 from (Asia/Shanghai)")] = None,
+    created_to: Annotated[str | None, typer.Option(help="下单时间 to (exclusive)")] = None,
+) -> None:
+    """O2 导出查询订单 from the command line (operator on the server: no SMS step), with the
+    same filter, columns and streaming as the console export."""
+    from pydantic import ValidationError
+
+    from xiaodian.orders import export as orders_export
+    from xiaodian.orders.schemas import OrderFilter
+
+    raw = {
+        "status": status,
+        "order_no": order_no,
+        "product": product,
+        "buyer_name": buyer_name,
+        "buyer_phone": buyer_phone,
+        "after_sale": after_sale,
+        "violation": violation,
+        "created_from": created_from,
+        "created_to": created_to,
+    }
+    try:
+        filters = OrderFilter.model_validate({k: v for k, v in raw.items() if v is not None})
+    except ValidationError as exc:
+        for error in exc.errors():
+            console.print(f"[red]✗ {'.'.join(map(str, error['loc']))}: {error['msg']}[/]")
+        raise typer.Exit(code=2) from None
+    fmt = fmt.lower()
+    if fmt not in ("csv", "xlsx"):
+        console.print("[red]✗ 导出格式只能是 csv 或 xlsx[/]  (format must be csv or xlsx)")
+        raise typer.Exit(code=2)
+    rt = _rt()
+    part = output.with_name(output.name + ".part")
+    with Progress(console=console) as bar:
+        task = bar.add_task("导出订单", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        rows = orders_export.write_export(rt, shop_id, filters, fmt, part, progress=progress)
+    part.replace(output)
+    console.print(f"[green]✓[/] {rows} orders → {output} ({output.stat().st_size:,} bytes)")

@@ -94,15 +94,8 @@ def judge_late_shipments(ctx: Ctx) -> dict[str, int]:
         }
         for order_id, shop_id, _no, count, due_at in judged
     ]
-    violation_ids = (
-        session.execute(
-            insert(OrderViolation).returning(OrderViolation.id, sort_by_parameter_order=True),
-            rows,
-        )
-        .scalars()
-        .all()
-    )
-
+    # Plain executemany, no RETURNING: a judgment is identified by (order_id, seq).
+    session.execute(insert(OrderViolation), rows)
     events = [
         NewEvent(
             shop_id,
@@ -110,7 +103,6 @@ def judge_late_shipments(ctx: Ctx) -> dict[str, int]:
             {
                 "order_id": order_id,
                 "order_no": order_no,
-                "violation_id": vid,
                 "seq": count,
                 "due_at": due_at.isoformat() if due_at else None,
                 "judged_at": now.isoformat(),
@@ -118,9 +110,7 @@ def judge_late_shipments(ctx: Ctx) -> dict[str, int]:
             },
             "O7" if count > 1 else "O6",
         )
-        for (order_id, shop_id, order_no, count, due_at), vid in zip(
-            judged, violation_ids, strict=True
-        )
+        for order_id, shop_id, order_no, count, due_at in judged
     ]
     per_shop: dict[int, list[str]] = defaultdict(list)
     for _oid, shop_id, order_no, _count, _due in judged:
@@ -208,7 +198,7 @@ def judge_late_shipments(ctx: Ctx) -> dict[str, int]:
                 "link": "/console/orders/violations",
             }
         )
-    notify.emit_many(ctx, events)
+    _emit_chunked(ctx, events)
     notify.notice_many(ctx, notices)
     return {"judged": len(judged), "banned_products": len(banned), "review_flags": len(flags)}
 
@@ -378,7 +368,7 @@ def deduct_penalties(ctx: Ctx) -> dict[str, int]:
             )
         )
     session.execute(update(OrderViolation), decided)
-    notify.emit_many(ctx, events)
+    _emit_chunked(ctx, events)
     notify.notice_many(
         ctx,
         [
@@ -524,7 +514,7 @@ def auto_close(ctx: Ctx) -> dict[str, int]:
         )
         for oid, shop_id, no in unpaid
     )
-    notify.emit_many(ctx, events)
+    _emit_chunked(ctx, events)
     notify.notice_many(ctx, notices)
     return {"closed": len(events), "refunded": refunded, "fell_back": fell_back}
 
@@ -532,6 +522,13 @@ def auto_close(ctx: Ctx) -> dict[str, int]:
 def next_auto_close_due(session: Session, now: datetime) -> datetime | None:
     value: datetime | None = session.scalar(select(func.min(Order.auto_close_at)))
     return value
+
+
+def _emit_chunked(ctx: Ctx, events: list[NewEvent], size: int = 1000) -> None:
+    """emit_many in slices: a bulk INSERT … RETURNING of a very large list is slow on SQLite
+    (results are spliced batch by batch), while slices keep it linear."""
+    for start in range(0, len(events), size):
+        notify.emit_many(ctx, events[start : start + size])
 
 
 SWEEPS = [
