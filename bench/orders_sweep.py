@@ -10,7 +10,7 @@ their ship-by time, then measures:
 3. a tick with nothing due (the cost every idle tick pays).
 
     python -m bench.orders_sweep --orders 1000000 --due 100000 \
-        [--db postgresql+psycopg://xiaodian:xiaodian@127.0.0.1/xiaodian_bench]
+        [--db postgresql+psycopg://xiaodian:xiaodian@127.0.0.1/xiaodian_orders_bench]
 """
 
 from __future__ import annotations
@@ -100,9 +100,10 @@ def hand_written(rt: Runtime, shop_id: int) -> float:
         )
         conn.execute(
             text(
-                "UPDATE orders SET violation_count = violation_count + 1, last_judged_at = :now, "
-                "last_due_at = next_judge_at, next_judge_at = CASE WHEN violation_count + 1 >= :max "
-                "THEN NULL ELSE :next END WHERE shop_id = :shop AND next_judge_at <= :now "
+                "UPDATE orders SET violation_count = violation_count + 1, "
+                "last_judged_at = :now, last_due_at = next_judge_at, "
+                "next_judge_at = CASE WHEN violation_count + 1 >= :max THEN NULL ELSE :next END"
+                " WHERE shop_id = :shop AND next_judge_at <= :now "
                 "AND status = 'awaiting_shipment' AND refund_agreed_at IS NULL "
                 "AND violation_count < :max"
             ),
