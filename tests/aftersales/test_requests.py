@@ -25,7 +25,7 @@ from xiaodian.runtime import Runtime
 def test_A1_amount_above_paid_for_items_is_refused_with_maximum(world: World, shop: Any) -> None:
     cup, pot = world.product(shop.shop_id, 3_000), world.product(shop.shop_id, 7_000)
     order = world.order(shop.shop_id, [(cup, 1), (pot, 1)], discount_fen=1_000)  # paid 9,000
-    (cup_item, _), (pot_item, _) = world.items(shop.shop_id, order)
+    (cup_item, _), (_pot_item, _) = world.items(shop.shop_id, order)
     # The cup's share of what was paid: 9,000 × 3,000 / 10,000 = 2,700.
     with pytest.raises(ValidationFailed) as err:
         world.apply(shop.shop_id, order, 2_701, items=[(cup_item, 1)])

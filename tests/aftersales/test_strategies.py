@@ -174,7 +174,7 @@ def test_A2_interception_covers_one_of_two_packages_fully_fires(
     world.topup(shop.shop_id, 10_000)
     cup, pot = world.product(shop.shop_id), world.product(shop.shop_id, title="茶壶")
     order = world.order(shop.shop_id, [(cup, 1), (pot, 1)], verified=True)
-    (cup_item, _), (pot_item, _) = world.items(shop.shop_id, order)
+    (_cup_item, _), (pot_item, _) = world.items(shop.shop_id, order)
     with rt.unit("user:1") as ctx:
         logistics.split(
             ctx,

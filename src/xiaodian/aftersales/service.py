@@ -239,6 +239,7 @@ def save_evidence(
     filename: str,
     data: bytes,
     request_id: int | None = None,
+    uploaded_by: str | None = None,
 ) -> Evidence:
     rules = ctx.settings.aftersales
     content_type, ext = check_evidence_file(
@@ -270,7 +271,7 @@ def save_evidence(
         shop_id=shop_id,
         request_id=request_id,
         party=party,
-        uploaded_by=ctx.actor,
+        uploaded_by=uploaded_by or ctx.actor,
         filename=(_SAFE_NAME.sub("_", filename).strip("_") or f"evidence.{ext}")[:120],
         content_type=content_type,
         size_bytes=len(data),
@@ -286,7 +287,14 @@ def save_evidence(
 
 def buyer_upload(ctx: Ctx, buyer: Buyer, order_id: int, filename: str, data: bytes) -> Evidence:
     order = orders.buyer_order(ctx.session, buyer.id, order_id)
-    return save_evidence(ctx, order.shop_id, party="buyer", filename=filename, data=data)
+    return save_evidence(
+        ctx,
+        order.shop_id,
+        party="buyer",
+        filename=filename,
+        data=data,
+        uploaded_by=f"buyer:{buyer.id}",
+    )
 
 
 def merchant_upload(
