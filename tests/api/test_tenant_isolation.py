@@ -49,6 +49,10 @@ PARAMS: dict[str, ParamFiller] = {
     "campaign_id": lambda a: a["campaign_id"],
     "claim_id": lambda a: a["claim_id"],
     "redpacket_id": lambda a: a["redpacket_id"],
+    "live_id": lambda a: a["live_id"],
+    "lucky_bag_id": lambda a: a["lucky_bag_id"],
+    "win_id": lambda a: a["win_id"],
+    "conversation_id": lambda a: a["conversation_id"],
 }
 
 
@@ -79,6 +83,7 @@ def _shop_a_objects(rt: Runtime, shop_id: int) -> dict[str, Any]:
     objects.update(_aftersales_of(rt, shop_id))
     objects.update(_coupons_of(rt, shop_id, objects["store_id"]))
     objects.update(_redpackets_of(rt, shop_id))
+    objects.update(_luckybags_of(rt, shop_id))
     return objects
 
 
@@ -168,6 +173,43 @@ def _aftersales_of(rt: Runtime, shop_id: int) -> dict[str, Any]:
             note="甲店-机密",
         )
         return {"aftersale_request_id": req.id}
+
+
+def _luckybags_of(rt: Runtime, shop_id: int) -> dict[str, Any]:
+    """A live stream, a drawn lucky bag with one win, and a 飞鸽 conversation of shop A."""
+    from datetime import timedelta
+
+    from xiaodian import scheduler
+    from xiaodian.luckybags import rules as lb_rules
+    from xiaodian.luckybags import service as lb
+    from xiaodian.orders import service as orders
+    from xiaodian.service import service as cs
+
+    with rt.unit() as ctx:
+        product = orders.create_product(ctx, shop_id, title="甲店福袋-机密", price_fen=1, stock=5)
+        live = lb.schedule_live(
+            ctx, shop_id, title="甲店-机密", start=ctx.now, end=ctx.now + timedelta(hours=2)
+        )
+        lb.start_live(ctx, shop_id, live.id)
+        bag = lb.create_lucky_bag(
+            ctx,
+            shop_id,
+            live_id=live.id,
+            product_id=product.id,
+            winners=1,
+            draw_at=ctx.now + timedelta(minutes=1),
+            title="甲店-机密",
+        )
+        buyer, _ = accounts.create_buyer(ctx, douyin_id="jia_lucky_fan", nickname="甲店-机密")
+        lb.join(ctx, buyer, bag.id)
+        conversation = cs.start_conversation(
+            ctx, buyer, shop_id, channel="douyin", text="甲店-机密"
+        )
+        ids = {"live_id": live.id, "lucky_bag_id": bag.id, "conversation_id": conversation.id}
+    scheduler.advance(rt, 60, sweeps=lb_rules.SWEEPS)
+    with rt.unit() as ctx:
+        ids["win_id"] = lb.list_wins(ctx.session, shop_id, ctx.now)[0].id
+    return ids
 
 
 def _api_routes(client: TestClient) -> list[tuple[str, str]]:
