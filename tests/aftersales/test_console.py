@@ -1,0 +1,103 @@
+"""Console pages over HTTP: 售后工作台 search and batch (A3), detail reject with 举证 upload
+(A4), 售后小助手 for the main account and a granted sub-account only (A2)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from tests.aftersales.conftest import World, png_bytes
+from tests.web.conftest import console_login, page_token
+from xiaodian.accounts import service as accounts
+from xiaodian.runtime import Runtime
+
+
+def _sub_account(rt: Runtime, shop: Any, permissions: list[str]) -> None:
+    with rt.unit() as ctx:
+        main = accounts.principal_for_user(
+            ctx.session, accounts.get_user(ctx.session, shop.shop_id, shop.user_id)
+        )
+        accounts.create_sub_account(
+            ctx,
+            main,
+            username="as_kefu",
+            password="secret-pass-1",
+            display_name="客服",
+            phone="13900000009",
+            permissions=permissions,
+        )
+
+
+def test_A2_console_assistant_main_account_creates_strategy(
+    client: TestClient, shop: Any, world: World
+) -> None:
+    console_login(client, shop.username, shop.password)
+    page = client.get("/console/aftersales/assistant")
+    assert page.status_code == 200 and "ERP取消发货自动退" in page.text and "未创建" in page.text
+    token = page_token(client, "/console/aftersales/assistant")
+    saved = client.post(
+        "/console/aftersales/assistant",
+        data={"csrf_token": token, "code": "small_amount", "enabled": "on", "threshold": "12.34"},
+        follow_redirects=True,
+    )
+    assert "策略已保存" in saved.text and 'value="12.34"' in saved.text
+    pid = world.product(shop.shop_id)
+    req = world.apply(shop.shop_id, world.order(shop.shop_id, [(pid, 1)]), 1_234)
+    assert req.status == "refunded" and req.decided_rule == "A2.2"
+
+
+def test_A2_console_assistant_sub_account_needs_grant(
+    client: TestClient, rt: Runtime, shop: Any
+) -> None:
+    _sub_account(rt, shop, ["aftersales.handle"])
+    console_login(client, "as_kefu", "secret-pass-1")
+    assert client.get("/console/aftersales").status_code == 200
+    assert client.get("/console/aftersales/assistant").status_code == 403
+    with rt.unit() as ctx:
+        main = accounts.principal_for_user(
+            ctx.session, accounts.get_user(ctx.session, shop.shop_id, shop.user_id)
+        )
+        sub = next(u for u in accounts.list_users(ctx.session, shop.shop_id) if not u.is_main)
+        accounts.grant(ctx, main, sub.id, "aftersales.assistant")
+    assert client.get("/console/aftersales/assistant").status_code == 200
+
+
+def test_A3_A4_console_workbench_batch_and_reject_with_evidence(
+    client: TestClient, rt: Runtime, shop: Any, world: World
+) -> None:
+    pid = world.product(shop.shop_id)
+    a = world.apply(shop.shop_id, world.order(shop.shop_id, [(pid, 1)], name="李雷"), 100)
+    b = world.apply(shop.shop_id, world.order(shop.shop_id, [(pid, 1)], name="韩梅梅"), 200)
+    c = world.apply(shop.shop_id, world.order(shop.shop_id, [(pid, 1)], name="王五"), 300)
+    console_login(client, shop.username, shop.password)
+    page = client.get("/console/aftersales")
+    assert "已发货仅退款待处理 (3)" in page.text and "48小时0分" in page.text
+    found = client.get("/console/aftersales?buyer_name=韩")
+    assert (
+        f'data-request-id="{b.id}"' in found.text and f'data-request-id="{a.id}"' not in found.text
+    )
+    token = page_token(client, "/console/aftersales")
+    done = client.post(
+        "/console/aftersales/batch",
+        data={"csrf_token": token, "action": "agree", "request_ids": [str(a.id), str(b.id)]},
+        follow_redirects=True,
+    )
+    assert "批量同意退款:成功 2 单,失败 0 单" in done.text
+    assert world.request(shop.shop_id, a.id).status == "refunded"
+    token = page_token(client, f"/console/aftersales/{c.id}")
+    refused = client.post(
+        f"/console/aftersales/{c.id}/reject",
+        data={"csrf_token": token, "reason": "fresh_food"},
+        follow_redirects=True,
+    )
+    assert "拒绝售后须选择拒绝原因并上传对应的举证材料" in refused.text
+    assert world.request(shop.shop_id, c.id).status == "pending"
+    ok = client.post(
+        f"/console/aftersales/{c.id}/reject",
+        data={"csrf_token": token, "reason": "fresh_food"},
+        files={"files": ("photo.png", png_bytes(), "image/png")},
+        follow_redirects=True,
+    )
+    assert "已拒绝售后申请" in ok.text and "photo.png" in ok.text
+    assert world.request(shop.shop_id, c.id).status == "rejected"
