@@ -836,6 +836,12 @@ def _refuse_spend(packet: RedPacket, amount: int, now: datetime) -> None:
 # ----- R3 giving back: refunds, closing; completion ----------------------------------------
 
 
+def _order_id(payload: dict[str, Any]) -> int | None:
+    """The order an orders event is about (events without one concern no packet)."""
+    value = payload.get("order_id")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def _spend_of(session: Session, shop_id: int, order_id: int) -> RedPacketSpend | None:
     return session.scalars(
         select(RedPacketSpend).where(
@@ -848,11 +854,11 @@ def on_order_refunded(ctx: Ctx, shop_id: int, payload: dict[str, Any]) -> int:
     """R3: a refund of an order that used a packet gives back the proportional used part:
     cumulatively ``floor(used × refunded / paid)`` (never more than used; all of it on a full
     refund). Returns the fen given back by this refund."""
-    order_id = int(payload["order_id"])
-    spend = _spend_of(ctx.session, shop_id, order_id)
+    order_id = _order_id(payload)
+    spend = _spend_of(ctx.session, shop_id, order_id) if order_id else None
     if spend is None:
         return 0
-    order = orders.get_order(ctx.session, shop_id, order_id)
+    order = orders.get_order(ctx.session, shop_id, spend.order_id)
     if order.paid_fen <= 0:
         return 0
     refunded = min(order.refunded_fen, order.paid_fen)
@@ -868,8 +874,8 @@ def on_order_refunded(ctx: Ctx, shop_id: int, payload: dict[str, Any]) -> int:
 def on_order_closed(ctx: Ctx, shop_id: int, payload: dict[str, Any]) -> int:
     """R3 (decision): a closed order — unpaid, or closed with its payment refunded — gives
     back every part of the packet amount not given back yet."""
-    order_id = int(payload["order_id"])
-    spend = _spend_of(ctx.session, shop_id, order_id)
+    order_id = _order_id(payload)
+    spend = _spend_of(ctx.session, shop_id, order_id) if order_id else None
     if spend is None:
         return 0
     spend.closed_at = ctx.now
@@ -882,7 +888,8 @@ def on_order_closed(ctx: Ctx, shop_id: int, payload: dict[str, Any]) -> int:
 def on_order_completed(ctx: Ctx, shop_id: int, payload: dict[str, Any]) -> None:
     """R3 (decision): on completion the used part is the merchant's revenue; it stays in
     ORDER_ESCROW (待结算货款) with the rest of the order, as orders does not settle escrow."""
-    spend = _spend_of(ctx.session, shop_id, int(payload["order_id"]))
+    order_id = _order_id(payload)
+    spend = _spend_of(ctx.session, shop_id, order_id) if order_id else None
     if spend is None or spend.completed_at is not None:
         return
     spend.completed_at = ctx.now
