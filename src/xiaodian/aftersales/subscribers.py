@@ -18,6 +18,8 @@ from xiaodian.notify.service import EmittedEvent, subscribe
 @subscribe("order.shipped")
 def _order_shipped(ctx: Ctx, event: EmittedEvent) -> None:
     payload = event.payload
+    if not {"order_id", "carrier", "tracking_no"} <= set(payload):
+        return  # not an orders shipment (e.g. a hand-made test event)
     order_id = int(payload["order_id"])
     logistics.create_first_package(
         ctx, event.shop_id, order_id, str(payload["carrier"]), str(payload["tracking_no"])
@@ -28,12 +30,14 @@ def _order_shipped(ctx: Ctx, event: EmittedEvent) -> None:
 @subscribe("aftersale.created")
 @subscribe("aftersale.modified")
 def _evaluate(ctx: Ctx, event: EmittedEvent) -> None:
-    if event.payload.get("status") == "pending":
+    if event.payload.get("status") == "pending" and "request_id" in event.payload:
         strategies.evaluate(ctx, event.shop_id, int(event.payload["request_id"]))
 
 
 @subscribe("package.shipment_cancelled")
 def _cancelled(ctx: Ctx, event: EmittedEvent) -> None:
+    if "order_id" not in event.payload:
+        return
     strategies.on_shipment_cancelled(ctx, event.shop_id, int(event.payload["order_id"]))
 
 
@@ -52,6 +56,8 @@ def _interception_failed(ctx: Ctx, event: EmittedEvent) -> None:
 @subscribe("package.refused")
 def _refused(ctx: Ctx, event: EmittedEvent) -> None:
     p = event.payload
+    if not {"order_id", "package_id"} <= set(p):
+        return
     strategies.on_package_final(
         ctx, event.shop_id, int(p["order_id"]), int(p["package_id"]), "refused"
     )
@@ -60,6 +66,8 @@ def _refused(ctx: Ctx, event: EmittedEvent) -> None:
 @subscribe("package.delivered")
 def _delivered(ctx: Ctx, event: EmittedEvent) -> None:
     p = event.payload
+    if not {"order_id", "package_id"} <= set(p):
+        return
     strategies.on_package_final(
         ctx, event.shop_id, int(p["order_id"]), int(p["package_id"]), "delivered"
     )
