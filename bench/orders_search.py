@@ -19,9 +19,13 @@ from typing import Any
 from sqlalchemy import text
 
 from bench.orders_sweep import NOW, build, new_shop
+from xiaodian.clock import ManualClock
+from xiaodian.config import Settings
+from xiaodian.db import make_engine, make_sessionmaker
 from xiaodian.orders import service
 from xiaodian.orders.cli import bulk_seed
 from xiaodian.orders.schemas import OrderFilter
+from xiaodian.runtime import Runtime
 
 FILTERS: dict[str, dict[str, Any]] = {
     "no filter": {},
@@ -48,22 +52,32 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--db", default="")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="search the biggest shop already in --db (e.g. after orders_sweep)",
+    )
     args = parser.parse_args()
     url = args.db or f"sqlite:///{tempfile.mkdtemp()}/bench_search.db"
-    rt = build(url)
-    shop_id = new_shop(rt, "search")
-    started = time.perf_counter()
-    bulk_seed(rt, shop_id, args.orders, due=args.orders // 100)
-    print(
-        f"database: {rt.engine.dialect.name}; seeded {args.orders:,} orders in "
-        f"{time.perf_counter() - started:.1f}s"
-    )
-    if rt.engine.dialect.name == "postgresql":
-        with rt.engine.begin() as conn:
-            conn.execute(text("ANALYZE"))
+    if args.reuse:
+        rt = reuse(url)
+        with rt.engine.connect() as conn:
+            shop_id, count = conn.execute(
+                text("SELECT shop_id, count(*) FROM orders GROUP BY shop_id ORDER BY 2 DESC")
+            ).first()
+            total = conn.execute(text("SELECT count(*) FROM orders")).scalar_one()
+        print(f"database: {rt.engine.dialect.name}; shop {shop_id}: {count:,} of {total:,}")
     else:
-        with rt.engine.begin() as conn:
-            conn.execute(text("ANALYZE"))
+        rt = build(url)
+        shop_id = new_shop(rt, "search")
+        started = time.perf_counter()
+        bulk_seed(rt, shop_id, args.orders, due=args.orders // 100)
+        print(
+            f"database: {rt.engine.dialect.name}; seeded {args.orders:,} orders in "
+            f"{time.perf_counter() - started:.1f}s"
+        )
+    with rt.engine.begin() as conn:
+        conn.execute(text("ANALYZE"))
     print(f"{'filter':28} {'rows':>4} {'p50 ms':>8} {'p95 ms':>8} {'raw p95':>8} {'ratio':>6}")
     for name, raw in FILTERS.items():
         filters = OrderFilter.model_validate(raw)
@@ -88,6 +102,16 @@ def main() -> None:
             f"{p(timings, 0.95):8.2f} {p(anchor, 0.95):8.2f} "
             f"{p(timings, 0.95) / max(p(anchor, 0.95), 1e-9):6.2f}"
         )
+
+
+def reuse(url: str) -> Runtime:
+    engine = make_engine(url)
+    return Runtime(
+        settings=Settings(database_url=url),
+        engine=engine,
+        factory=make_sessionmaker(engine),
+        clock=ManualClock(NOW),
+    )
 
 
 def _driver_params(compiled: Any, rt: Any) -> Any:

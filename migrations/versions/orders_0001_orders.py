@@ -92,6 +92,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_orders_shop_shipped', ['shop_id', 'shipped_at'], unique=False)
         batch_op.create_index('ix_orders_shop_status', ['shop_id', 'status', 'id'], unique=False)
         batch_op.create_index('ix_orders_shop_violations', ['shop_id', 'violation_count', 'id'], unique=False)
+        batch_op.create_index('ix_orders_shop_violated', ['shop_id', 'id'], unique=False, postgresql_where=sa.text('violation_count > 0'), sqlite_where=sa.text('violation_count > 0'))
 
     op.create_table('products',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -238,6 +239,7 @@ def downgrade() -> None:
     op.drop_table('products')
     with op.batch_alter_table('orders', schema=None) as batch_op:
         batch_op.drop_index('ix_orders_shop_violations')
+        batch_op.drop_index('ix_orders_shop_violated', postgresql_where=sa.text('violation_count > 0'), sqlite_where=sa.text('violation_count > 0'))
         batch_op.drop_index('ix_orders_shop_status')
         batch_op.drop_index('ix_orders_shop_shipped')
         batch_op.drop_index('ix_orders_shop_ship_by')

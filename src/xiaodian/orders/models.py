@@ -25,6 +25,7 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -123,6 +124,14 @@ class Order(Base):
         Index("ix_orders_shop_buyer_name", "shop_id", "buyer_name"),
         Index("ix_orders_shop_after_sale", "shop_id", "after_sale", "id"),
         Index("ix_orders_shop_violations", "shop_id", "violation_count", "id"),
+        # "有发货超时" is a small subset: a partial index keeps its newest-first page O(page).
+        Index(
+            "ix_orders_shop_violated",
+            "shop_id",
+            "id",
+            postgresql_where=text("violation_count > 0"),
+            sqlite_where=text("violation_count > 0"),
+        ),
         # Sweep deadlines (O6/O7, O5): the sweeps read only due rows.
         Index("ix_orders_next_judge_at", "next_judge_at"),
         Index("ix_orders_auto_close_at", "auto_close_at"),

@@ -399,6 +399,8 @@ def filtered_query(shop_id: int, filters: OrderFilter) -> Select[Order]:
     elif f.violation == "violated":
         conditions.append(Order.violation_count > 0)
     elif f.violation == "max_judged":
+        # The first term lets SQLite use the partial index ix_orders_shop_violated too.
+        conditions.append(Order.violation_count > 0)
         conditions.append(Order.violation_count >= _MAX_JUDGMENTS_FILTER)
     return select(Order).where(and_(*conditions)).order_by(Order.id.desc())
 
