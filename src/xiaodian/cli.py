@@ -154,6 +154,54 @@ def tick(
         console.print(f"  {name}: {counts}")
 
 
+@app.command()
+def simulate(
+    days: Annotated[int, typer.Option(min=1, max=400, help="how many days to replay")] = 10,
+    step: Annotated[str, typer.Option(help="report granularity, e.g. 1d, 6h")] = "1d",
+) -> None:
+    """Simulated clock only: replay DAYS of platform rules, a row per step of what each rule
+    did (judgments, deductions, expiries, reminders, reviews, …)."""
+    from rich.progress import Progress
+
+    rt = _runtime()
+    try:
+        seconds = parse_duration(step)
+    except ValueError as exc:
+        console.print(f"[red]✗ {exc}[/]")
+        raise typer.Exit(2) from exc
+    if seconds <= 0:
+        console.print("[red]✗ --step must be positive[/]")
+        raise typer.Exit(2)
+    steps = max(1, (days * 86400) // seconds)
+    table = Table("until (Asia/Shanghai)", "ticks", "what the rules did")
+    try:
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task(f"replaying {days} days", total=steps)
+            for _ in range(steps):
+                report = scheduler.advance(rt, seconds)
+                table.add_row(_local(rt, report.now), str(report.ticks), _summary(report.counts))
+                progress.advance(task)
+    except XiaodianError as exc:
+        _fail(exc)
+    console.print(table)
+
+
+def _local(rt: Runtime, when: Any) -> str:
+    from xiaodian.clock import to_local
+
+    return str(to_local(when, rt.settings.timezone).strftime("%Y-%m-%d %H:%M"))
+
+
+def _summary(counts: dict[str, dict[str, int]]) -> str:
+    parts = [
+        f"{name} {key}={value}"
+        for name, values in counts.items()
+        for key, value in values.items()
+        if value
+    ]
+    return "; ".join(parts) or "—"
+
+
 @shop_app.command("create")
 def shop_create(
     name: Annotated[str, typer.Option(help="shop name")],

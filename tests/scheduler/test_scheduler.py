@@ -229,3 +229,29 @@ def test_two_workers_ticking_at_once_never_double_apply_on_postgres(
     with rt.unit() as ctx:
         assert ledger.balance(ctx.session, shop.shop_id, Account.DEPOSIT) == -40
         assert ctx.session.scalar(select(func.count()).select_from(LedgerTxn)) == 40
+
+
+def test_cli_simulate_replays_days_with_a_row_per_step(tmp_path: Path, monkeypatch: Any) -> None:
+    from typer.testing import CliRunner
+
+    from xiaodian.cli import app
+    from xiaodian.config import get_settings
+
+    url = f"sqlite:///{tmp_path / 'sim.db'}"
+    monkeypatch.setenv("XIAODIAN_DATABASE_URL", url)
+    monkeypatch.setenv("XIAODIAN_CLOCK_MODE", "simulated")
+    monkeypatch.setenv("COLUMNS", "200")
+    get_settings.cache_clear()
+    try:
+        runner = CliRunner()
+        clock = SimulatedClock(make_engine(url))
+        assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+        before = clock.now()
+        result = runner.invoke(app, ["simulate", "--days", "2", "--step", "12h"])
+        assert result.exit_code == 0, result.output
+        assert clock.now() - before == timedelta(days=2)
+        assert result.output.count("│ 20") == 4  # four 12-hour rows
+        refused = runner.invoke(app, ["simulate", "--days", "1", "--step", "0s"])
+        assert refused.exit_code == 2
+    finally:
+        get_settings.cache_clear()
