@@ -12,6 +12,7 @@ the reaction commits or rolls back with the change that caused it.
 from __future__ import annotations
 
 import importlib
+import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,11 +20,11 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from xiaodian.context import Ctx
-from xiaodian.db import get_owned
+from xiaodian.db import UTCDateTime, get_owned, is_postgres
 from xiaodian.errors import ValidationFailed
 from xiaodian.notify.models import BuyerMessage, Event, Notice, WebhookDelivery, WebhookEndpoint
 
@@ -42,6 +43,17 @@ class EmittedEvent:
     shop_id: int
     type: str
     payload: dict[str, Any]
+    rule: str | None
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """An inserted event; ``payload`` is fetched back only for types someone subscribes to."""
+
+    id: int
+    shop_id: int
+    type: str
+    payload: dict[str, Any] | None
     rule: str | None
 
 
@@ -232,62 +244,99 @@ def emit(
 
 
 def emit_many(ctx: Ctx, events: list[NewEvent]) -> list[int]:
-    """Record events and queue their webhook deliveries, in the caller's transaction."""
+    """Record events and queue their webhook deliveries, in the caller's transaction.
+
+    Set-based whatever the count: the batch travels as one JSON parameter that the database
+    expands (``jsonb_array_elements`` / ``json_each``), and the fan-out to subscribed
+    endpoints is one ``INSERT … SELECT`` joined to ``webhook_endpoints``. Returns the new
+    event ids in ascending order; in-process subscribers get each event as it was stored."""
     if not events:
         return []
-    session = ctx.session
-    rows = session.execute(
-        insert(Event).returning(Event.id, sort_by_parameter_order=True),
-        [
-            {
-                "shop_id": e.shop_id,
-                "type": e.type,
-                "payload": e.payload,
-                "rule": e.rule,
-                "actor": ctx.actor,
-                "occurred_at": ctx.now,
-            }
-            for e in events
-        ],
-    ).all()
-    ids = [row[0] for row in rows]
-    shops = {e.shop_id for e in events}
-    endpoints = list(
-        session.scalars(
-            select(WebhookEndpoint).where(
-                WebhookEndpoint.shop_id.in_(shops), WebhookEndpoint.active.is_(True)
-            )
-        )
-    )
-    if endpoints:
-        deliveries = [
-            {
-                "shop_id": event.shop_id,
-                "endpoint_id": endpoint.id,
-                "event_id": event_id,
-                "status": "pending",
-                "attempts": 0,
-                "next_attempt_at": None,
-                "last_error": "",
-                "created_at": ctx.now,
-            }
-            for event_id, event in zip(ids, events, strict=True)
-            for endpoint in endpoints
-            if endpoint.shop_id == event.shop_id and subscribes(endpoint.event_types, event.type)
-        ]
-        if deliveries:
-            session.execute(insert(WebhookDelivery), deliveries)
-    _dispatch(ctx, ids, events)
-    return ids
-
-
-def _dispatch(ctx: Ctx, ids: list[int], events: list[NewEvent]) -> None:
     _load_subscribers()
-    for event_id, event in zip(ids, events, strict=True):
-        for handler in _SUBSCRIBERS.get(event.type, ()):
-            handler(
-                ctx, EmittedEvent(event_id, event.shop_id, event.type, event.payload, event.rule)
-            )
+    batch = json.dumps(
+        [{"s": e.shop_id, "t": e.type, "p": e.payload, "r": e.rule} for e in events],
+        ensure_ascii=False,
+        separators=(",", ":"),
+        default=str,
+    )
+    insert_events = _insert_events_pg if is_postgres(ctx.session) else _insert_events_sqlite
+    stored = insert_events(ctx, batch, sorted(_SUBSCRIBERS))
+    for row in stored:
+        if row.payload is not None:
+            event = EmittedEvent(row.id, row.shop_id, row.type, row.payload, row.rule)
+            for handler in _SUBSCRIBERS.get(row.type, ()):
+                handler(ctx, event)
+    return [row.id for row in stored]
+
+
+# A fan-out row per (event, active endpoint of its shop that subscribes to its type).
+_FAN_OUT = """
+    INSERT INTO webhook_deliveries
+        (shop_id, endpoint_id, event_id, status, attempts, next_attempt_at, last_error, created_at)
+    SELECT ev.shop_id, w.id, ev.id, 'pending', 0, NULL, '', :now
+    FROM {source} AS ev
+    JOIN webhook_endpoints AS w
+      ON w.shop_id = ev.shop_id AND w.active
+     AND (w.event_types = '*' OR instr(w.event_types, ',' || ev.type || ',') > 0)
+"""
+
+
+def _insert_events_pg(ctx: Ctx, batch: str, subscribed: list[str]) -> list[_Stored]:
+    statement = text(
+        """
+        WITH src AS (
+            SELECT (e->>'s')::bigint AS shop_id, e->>'t' AS type, (e->'p')::json AS payload,
+                   e->>'r' AS rule, n
+            FROM jsonb_array_elements(CAST(:batch AS jsonb)) WITH ORDINALITY AS t(e, n)
+        ), ev AS (
+            INSERT INTO events (shop_id, type, payload, rule, actor, occurred_at)
+            SELECT shop_id, type, payload, rule, :actor, :now FROM src ORDER BY n
+            RETURNING id, shop_id, type, payload, rule
+        ), fan AS ("""
+        + _FAN_OUT.format(source="ev").replace(
+            "instr(w.event_types, ',' || ev.type || ',')",
+            "strpos(w.event_types, ',' || ev.type || ',')",
+        )
+        + """)
+        SELECT id, shop_id, type, rule,
+               CASE WHEN type = ANY(CAST(:subscribed AS text[])) THEN payload END AS payload
+        FROM ev ORDER BY id
+        """
+    ).bindparams(bindparam("now", type_=UTCDateTime()))
+    rows = ctx.session.execute(
+        statement, {"batch": batch, "actor": ctx.actor, "now": ctx.now, "subscribed": subscribed}
+    )
+    return [_Stored(r.id, r.shop_id, r.type, r.payload, r.rule) for r in rows]
+
+
+def _insert_events_sqlite(ctx: Ctx, batch: str, subscribed: list[str]) -> list[_Stored]:
+    session = ctx.session
+    inserted = session.execute(
+        text(
+            """
+            INSERT INTO events (shop_id, type, payload, rule, actor, occurred_at)
+            SELECT json_extract(value, '$.s'), json_extract(value, '$.t'),
+                   json_extract(value, '$.p'), json_extract(value, '$.r'), :actor, :now
+            FROM json_each(:batch) ORDER BY key
+            RETURNING id, shop_id, type, rule, payload
+            """
+        ).bindparams(bindparam("now", type_=UTCDateTime())),
+        {"batch": batch, "actor": ctx.actor, "now": ctx.now},
+    ).all()
+    rows = sorted(inserted, key=lambda r: r.id)
+    # SQLite has one writer (BEGIN IMMEDIATE), so this id range holds exactly this batch.
+    source = "(SELECT id, shop_id, type FROM events WHERE id BETWEEN :first AND :last)"
+    session.execute(
+        text(_FAN_OUT.format(source=source)).bindparams(bindparam("now", type_=UTCDateTime())),
+        {"now": ctx.now, "first": rows[0].id, "last": rows[-1].id},
+    )
+    wanted = set(subscribed)
+    return [
+        _Stored(
+            r.id, r.shop_id, r.type, json.loads(r.payload) if r.type in wanted else None, r.rule
+        )
+        for r in rows
+    ]
 
 
 def subscribes(event_types: str, type_: str) -> bool:
