@@ -9,7 +9,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from sqlalchemy.orm import Session
-from starlette.datastructures import UploadFile as StarletteUpload
 
 from xiaodian.aftersales import logistics, strategies
 from xiaodian.aftersales import service as aftersales
@@ -49,9 +48,9 @@ from xiaodian.aftersales.schemas import (
     WithdrawIn,
 )
 from xiaodian.aftersales.service import ItemQty, RequestFilter
-from xiaodian.api.deps import AppPrincipal, BuyerDep, CtxDep, PageDep
+from xiaodian.api.deps import AppPrincipal, BuyerDep, CtxDep, PageDep, read_upload
 from xiaodian.context import Ctx
-from xiaodian.errors import ValidationFailed, field_error
+from xiaodian.errors import ValidationFailed
 from xiaodian.orders import service as orders
 
 router = APIRouter(tags=["aftersales 售后"])
@@ -346,25 +345,11 @@ def sim_interception_fault(
 # ----- shapes ------------------------------------------------------------------------------
 
 
-async def _read_upload(request: Request, ctx: Ctx) -> tuple[str, bytes, dict[str, Any]]:
-    try:
-        form = await request.form(max_files=1, max_fields=5)
-    except Exception as exc:  # malformed multipart is bad input, never a 500
-        raise ValidationFailed(
-            "bad_upload", "上传内容格式错误", "Malformed multipart upload", field="file"
-        ) from exc
-    upload = form.get("file")
-    if not isinstance(upload, StarletteUpload):
-        raise ValidationFailed(
-            "file_missing",
-            "请上传文件(字段 file)",
-            "Upload a file (field 'file')",
-            field="file",
-            errors=[field_error("file", "必填", "required")],
-        )
-    data = await upload.read(ctx.settings.aftersales.evidence_max_bytes + 1)
-    fields = {k: v for k, v in form.items() if isinstance(v, str)}
-    return upload.filename or "upload", data, fields
+async def _read_upload(request: Request, ctx: Ctx) -> tuple[str, bytes, dict[str, str]]:
+    upload = await read_upload(
+        request, max_bytes=ctx.settings.aftersales.evidence_max_bytes, max_fields=5
+    )
+    return upload.filename, upload.content, upload.fields
 
 
 def _latest_request(ctx: Ctx, shop_id: int, order_id: int) -> AfterSaleRequest | None:

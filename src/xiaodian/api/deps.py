@@ -5,18 +5,20 @@ from __future__ import annotations
 import hmac
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
 from sqlalchemy.exc import IntegrityError
+from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from xiaodian.accounts import service as accounts
 from xiaodian.accounts.models import ApiNonce, Buyer
 from xiaodian.accounts.service import Principal
 from xiaodian.context import Ctx
 from xiaodian.db import transaction
-from xiaodian.errors import AuthFailed
+from xiaodian.errors import AuthFailed, ValidationFailed, field_error
 from xiaodian.runtime import Runtime
 from xiaodian.signing import api_signature
 
@@ -132,3 +134,33 @@ class Page:
 
 
 PageDep = Annotated[Page, Depends()]
+
+
+@dataclass(frozen=True)
+class Upload:
+    filename: str
+    content: bytes  # at most max_bytes + 1: the caller decides what "too large" means
+    fields: dict[str, str]
+
+
+async def read_upload(request: Request, *, max_bytes: int, max_fields: int = 10) -> Upload:
+    """The one file of a multipart request (field ``file``) and its text fields. Malformed or
+    missing uploads are bad input (422), never a 500. Reads at most ``max_bytes + 1`` bytes."""
+    try:
+        form = await request.form(max_files=1, max_fields=max_fields)
+    except Exception as exc:  # the multipart parser raises several types for bad input
+        raise ValidationFailed(
+            "bad_upload", "上传内容格式错误", "Malformed multipart upload", field="file"
+        ) from exc
+    upload = form.get("file")
+    if not isinstance(upload, StarletteUploadFile):
+        raise ValidationFailed(
+            "file_missing",
+            "请上传文件(字段 file)",
+            "Upload a file (field 'file')",
+            field="file",
+            errors=[field_error("file", "必填", "required")],
+        )
+    content = await upload.read(max_bytes + 1)
+    fields = {key: value for key, value in form.items() if isinstance(value, str)}
+    return Upload(filename=upload.filename or "upload", content=content, fields=fields)

@@ -8,10 +8,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from sqlalchemy.orm import Session
-from starlette.datastructures import UploadFile as StarletteUpload
 
-from xiaodian.api.deps import AppPrincipal, BuyerDep, CtxDep, PageDep
-from xiaodian.errors import ValidationFailed, field_error
+from xiaodian.api.deps import AppPrincipal, BuyerDep, CtxDep, PageDep, read_upload
 from xiaodian.orders import service
 from xiaodian.orders.models import (
     PENALTY_LABELS,
@@ -157,23 +155,8 @@ async def ship_batch(request: Request, ctx: CtxDep, principal: AppPrincipal) -> 
 
     The form is read here, after the signature check has read (and verified) the raw body."""
     principal.require("orders.ship")
-    try:
-        form = await request.form(max_files=1, max_fields=10)
-    except Exception as exc:  # malformed multipart is bad input, never a 500
-        raise ValidationFailed(
-            "bad_upload", "上传内容格式错误", "Malformed multipart upload", field="file"
-        ) from exc
-    upload = form.get("file")
-    if not isinstance(upload, StarletteUpload):
-        raise ValidationFailed(
-            "file_missing",
-            "请上传文件(字段 file)",
-            "Upload a file (field 'file')",
-            field="file",
-            errors=[field_error("file", "必填", "required")],
-        )
-    content = await upload.read(service.BATCH_MAX_BYTES + 1)
-    rows = service.ship_batch(ctx, principal.shop_id, upload.filename or "", content)
+    upload = await read_upload(request, max_bytes=service.BATCH_MAX_BYTES)
+    rows = service.ship_batch(ctx, principal.shop_id, upload.filename, upload.content)
     return batch_out(rows)
 
 
