@@ -12,10 +12,21 @@ from xiaodian.orders import service as orders
 from xiaodian.runtime import Runtime
 
 
-def read_csv(path: Path) -> tuple[bytes, list[list[str]]]:
-    raw = path.read_bytes()
-    text = raw.decode("utf-8-sig")
-    return raw[:3], list(csv.reader(io.StringIO(text, newline="")))
+def unwrap(cell: str) -> str:
+    """A CSV cell as a spreadsheet shows it: the export writes long all-digit ids (订单号,
+    快递单号) as the text formula ="<digits>" so Excel/WPS/Calc keep every digit."""
+    if len(cell) > 3 and cell.startswith('="') and cell.endswith('"'):
+        return cell[2:-1]
+    return cell
+
+
+def read_csv(path: Path, *, raw: bool = False) -> tuple[bytes, list[list[str]]]:
+    """The first 3 bytes (the BOM) and the rows; cells ``unwrap``ped unless ``raw``."""
+    data = path.read_bytes()
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+    if not raw:
+        rows = [[unwrap(cell) for cell in row] for row in rows]
+    return data[:3], rows
 
 
 def read_xlsx(path: Path) -> list[list[str]]:

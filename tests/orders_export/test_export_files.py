@@ -97,6 +97,37 @@ def test_O2_csv_bom_headers_money_and_shanghai_times(rt: Runtime, mixed: Mixed) 
     assert by_no[orders[mixed.ids[1]].order_no][5] == "售后中"
 
 
+def test_O2_csv_writes_long_digit_ids_as_text_formulas(rt: Runtime, mixed: Mixed) -> None:
+    """A bare 19-digit 订单号 opens in Excel/WPS/Calc as 2.61102703526773E+18: the CSV writes
+    all-digit ids longer than 11 characters as ="<digits>" (a quoted CSV field, its quotes
+    doubled), so the spreadsheet shows a text with every digit. Other cells are left as they
+    are; the XLSX holds plain strings."""
+    from xiaodian.orders import service
+
+    with rt.unit("user:1") as ctx:  # the newest order: a 15-digit 中通 number
+        service.ship_order(
+            ctx, mixed.shop_id, mixed.ids[0], carrier="中通", tracking_no="731234567890123"
+        )
+        orders = {o.id: o for o in ctx.session.scalars(select(Order))}
+    numbers = [orders[i].order_no for i in mixed.ids]
+    assert all(len(n) == 19 and n.isdigit() for n in numbers)
+    path = Path(_export(rt, mixed.shop_id, {}, "csv").file_path)
+    text = path.read_bytes().decode("utf-8-sig")
+    for number in numbers:
+        assert f'\n"=""{number}""",' in text
+    assert ',"=""731234567890123""",' in text
+    assert ",SF1234567890123," in text and '=""SF' not in text  # letters: left as is
+    assert ",13500004444," in text  # the 11-digit phone fits in 15 digits: a plain cell
+    _, raw = read_csv(path, raw=True)
+    by_no = {r[0]: r for r in raw[1:]}
+    assert by_no[f'="{numbers[0]}"'][15] == '="731234567890123"'
+    assert by_no[f'="{numbers[3]}"'][15] == "SF1234567890123"
+    assert by_no[f'="{numbers[4]}"'][15] == ""  # unshipped: still empty
+    xlsx = read_xlsx(Path(_export(rt, mixed.shop_id, {}, "xlsx").file_path))
+    assert [r[0] for r in xlsx[1:]] == numbers  # XLSX: plain strings, unchanged
+    assert xlsx[1][15] == "731234567890123"
+
+
 def test_O2_xlsx_cells_match_the_csv(rt: Runtime, mixed: Mixed) -> None:
     csv_rows = read_csv(Path(_export(rt, mixed.shop_id, {}, "csv").file_path))[1]
     xlsx_rows = read_xlsx(Path(_export(rt, mixed.shop_id, {}, "xlsx").file_path))

@@ -8,7 +8,9 @@ A few orders with Chinese text, quotes/commas, a newline in an address, a would-
 money and times are exported through the real export code (``create_export`` + the job),
 then ``soffice --headless --convert-to csv`` reads each file as a user's Calc would (UTF-8
 locale, default import) and writes it back as UTF-8 CSV "as shown"; the result must hold the
-Chinese header, the same order numbers, times and texts, and the same money values."""
+Chinese header, the same order numbers, times and texts, and the same money values. The CSV
+writes the 19-digit 订单号 as the text formula ="<digits>", so a default open keeps every
+digit (a bare number would keep 15)."""
 
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from tests.orders_export.conftest import Mixed
-from tests.orders_export.helpers import read_csv, run_job
+from tests.orders_export.helpers import read_csv, run_job, unwrap
 from xiaodian.accounts.service import Principal
 from xiaodian.orders import export
 from xiaodian.orders.export_models import ExportStatus, OrderExport
@@ -38,7 +40,8 @@ CSV_OUT = "csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,true"
 # --infilter skips that detection and reads the system 8-bit charset: mojibake for any UTF-8
 # CSV, a headless-only artefact.)
 CSV_IN = "Text - txt - csv (StarCalc):44,34,,1"
-# The same with the first column (订单号) typed as Text (format 2), as a user can choose there.
+# The same with the first column (订单号) typed as Text (format 2), as a user could choose there
+# before the CSV wrote it as ="<digits>".
 CSV_IN_ORDER_NO_AS_TEXT = CSV_IN + ",1/2"
 MONEY = tuple(export.MONEY_COLUMNS)
 ORDER_NO = 0
@@ -142,21 +145,25 @@ def test_O2_csv_opens_in_libreoffice_with_chinese_text_and_money(
     _same_except(rows[1:], source[1:], skip=(ORDER_NO, *MONEY))
     assert _money(rows[1:]) == _money(source[1:])  # Calc reads yuan as numbers: 715.1 == 715.10
     assert any(r[8] == "'=HYPERLINK(1)" for r in rows)  # the guard kept it a text, not a formula
-    # With 订单号 imported as Text (Calc's import dialog), every order number is exact.
+    # A default open keeps every digit of 订单号: Calc evaluates ="<digits>" to a text.
+    assert [r[ORDER_NO] for r in rows[1:]] == numbers
+    _same_except(rows, source, skip=MONEY)
+    # Forcing 订单号 to Text in the import dialog is no longer needed; it would show the
+    # formula itself, ="<digits>", still with every digit.
     as_text = _convert(soffice, path, tmp_path, infilter=CSV_IN_ORDER_NO_AS_TEXT)
-    assert [r[ORDER_NO] for r in as_text[1:]] == numbers
-    _same_except(as_text, source, skip=MONEY)
+    assert [r[ORDER_NO] for r in as_text[1:]] == [f'="{n}"' for n in numbers]
+    assert [unwrap(r[ORDER_NO]) for r in as_text[1:]] == numbers
+    _same_except(as_text, source, skip=(ORDER_NO, *MONEY))
 
 
-@pytest.mark.xfail(
-    reason="known limitation: a default CSV open in Calc (and Excel) reads the 19-digit 订单号 "
-    "as a number and keeps 15 significant digits (2.61102703526773E+018); the CSV writer in "
-    "orders/export.py would have to mark it as text. XLSX is unaffected.",
-    strict=False,
-)
 def test_O2_csv_order_numbers_survive_a_default_open_in_libreoffice(
     rt: Runtime, mixed: Mixed, tmp_path: Path, soffice: str
 ) -> None:
+    # A bare 19-digit number would open as 2.61102703526773E+018 (15 significant digits);
+    # the CSV writes ="<digits>", which Calc (like Excel and WPS) evaluates to the text.
     path, _, numbers = _source(rt, mixed, tmp_path)
+    _, raw = read_csv(path, raw=True)
+    assert [r[ORDER_NO] for r in raw[1:]] == [f'="{n}"' for n in numbers]
     rows = _convert(soffice, path, tmp_path, infilter=CSV_IN)
     assert [r[ORDER_NO] for r in rows[1:]] == numbers
+    assert all(len(n) == 19 for n in numbers)

@@ -23,8 +23,16 @@ The file's columns are ``HEADERS``. Times are Asia/Shanghai (``settings.timezone
 yuan with two decimals from int fen. The buyer's phone is exported in full: this is the
 merchant's own data for shipping and after-sales, and the download itself is phone-verified.
 CSV is UTF-8 with a BOM (Excel/WPS detect the encoding) and text cells that would start a
-formula (= + - @) are prefixed with ' (CSV injection); XLSX (XlsxWriter, constant_memory)
-writes strings as strings, so it needs no such guard, and amounts as numbers formatted 0.00.
+formula (= + - @) are prefixed with ' (CSV injection). A CSV has no cell types, so Excel, WPS
+and LibreOffice Calc read an all-digit cell as a number and keep 15 significant digits: the
+19-digit 订单号 would open as 2.61102703526773E+18. So the order number and the tracking number
+(快递单号) are written as the text formula ="<digits>" when they are all ASCII digits and longer
+than 11 characters (``_LONG_DIGITS_MIN``; the 11-digit phone fits in 15 digits and stays as is):
+the spreadsheets evaluate it to a text and keep every digit. Only pure digits are wrapped, so
+this cannot carry an injection; the csv module and COPY quote the field and double its
+quotes (=""261…"" inside the field's quotes), which is correct CSV. XLSX
+(XlsxWriter, constant_memory) writes strings as strings, so it needs neither guard, and amounts
+as numbers formatted 0.00.
 
 Performance: on PostgreSQL the CSV is formatted by the database (to_char … AT TIME ZONE, CASE
 labels, numeric money) and streamed with ``COPY (<filtered query>) TO STDOUT`` straight into the
@@ -117,6 +125,11 @@ BOM = "\ufeff".encode()
 CARRIER_NAMES: dict[str, str] = {c.code: c.name for c in CARRIERS}
 XLSX_MAX_DATA_ROWS = 1_048_575  # a sheet holds 1,048,576 rows, one is the header
 _FORMULA_START = ("=", "+", "-", "@")
+# All-digit ids at least this long are written to CSV as ="<digits>" (see the module docstring).
+_LONG_DIGITS_MIN = 12
+_LONG_DIGITS_SQL = f"^[0-9]{{{_LONG_DIGITS_MIN},}}$"
+ORDER_NO_COLUMN = 0
+TRACKING_COLUMN = 15
 
 
 class TooManyRequests(Conflict):
@@ -699,6 +712,16 @@ def formatted_select(shop_id: int, filters: OrderFilter, tz: str, *, csv_safe: b
             else_=column,
         )
 
+    def long_digits(column: Any) -> Any:
+        # ="<digits>": Excel/WPS/Calc evaluate it to a text and keep every digit (a bare
+        # number keeps 15). Set-based like the rest, so COPY streams it; only pure digits.
+        if not csv_safe:
+            return column
+        return case(
+            (column.regexp_match(_LONG_DIGITS_SQL), '="' + column + '"'),
+            else_=column,
+        )
+
     items = (
         select(
             func.string_agg(
@@ -711,7 +734,7 @@ def formatted_select(shop_id: int, filters: OrderFilter, tz: str, *, csv_safe: b
         .lateral("export_items")
     )
     columns = (
-        Order.order_no,
+        long_digits(Order.order_no),
         local(Order.created_at),
         local(Order.paid_at),
         local(Order.shipped_at),
@@ -726,7 +749,7 @@ def formatted_select(shop_id: int, filters: OrderFilter, tz: str, *, csv_safe: b
         money(Order.discount_fen),
         money(Order.paid_fen),
         case(CARRIER_NAMES, value=Order.carrier, else_=Order.carrier),
-        Order.tracking_no,
+        long_digits(Order.tracking_no),
         Order.violation_count,
     )
     return (
@@ -878,6 +901,20 @@ def _csv_text(value: Any) -> Any:
     return value
 
 
+def _csv_long_digits(value: Any) -> Any:
+    """An all-digit id longer than 11 characters as the text formula ="<digits>": Excel/WPS/
+    Calc evaluate it to a text and keep every digit (a bare number keeps 15). Only pure ASCII
+    digits are wrapped, so nothing else can reach the formula."""
+    if (
+        isinstance(value, str)
+        and len(value) >= _LONG_DIGITS_MIN
+        and value.isascii()
+        and value.isdigit()
+    ):
+        return f'="{value}"'
+    return value
+
+
 def _csv_line(values: tuple[Any, ...]) -> bytes:
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerow(values)
@@ -896,6 +933,7 @@ def _write_csv_rows(
 ) -> int:
     done = 0
     text_columns = (6, 8, 10)
+    id_columns = (ORDER_NO_COLUMN, TRACKING_COLUMN)
     with path.open("w", encoding="utf-8-sig", newline="") as out:
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(HEADERS)
@@ -904,6 +942,8 @@ def _write_csv_rows(
                 values = list(row)
                 for i in text_columns:
                     values[i] = _csv_text(values[i])
+                for i in id_columns:
+                    values[i] = _csv_long_digits(values[i])
                 writer.writerow(values)
             done += len(batch)
             if progress:
