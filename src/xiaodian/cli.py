@@ -6,7 +6,6 @@ Each context may add its own command group in ``xiaodian/<context>/cli.py`` (a T
 
 from __future__ import annotations
 
-import importlib
 import json
 import sys
 from pathlib import Path
@@ -21,6 +20,7 @@ from xiaodian import scheduler
 from xiaodian.accounts import service as accounts
 from xiaodian.clock import parse_duration
 from xiaodian.config import Settings, get_settings
+from xiaodian.contexts import optional_module
 from xiaodian.errors import XiaodianError
 from xiaodian.runtime import Runtime, upgrade
 from xiaodian.signing import signed_headers
@@ -322,15 +322,9 @@ def demo(
 
 def _mount_context_clis() -> None:
     for name in CONTEXT_CLIS:
-        try:
-            module: Any = importlib.import_module(f"xiaodian.{name}.cli")
-        except ModuleNotFoundError as exc:
-            if exc.name and f"xiaodian.{name}".startswith(exc.name):
-                continue
-            if exc.name == f"xiaodian.{name}.cli":
-                continue
-            raise
-        app.add_typer(module.app, name=name)
+        module = optional_module(f"xiaodian.{name}.cli")
+        if module is not None:
+            app.add_typer(module.app, name=name)
 
 
 _mount_context_clis()

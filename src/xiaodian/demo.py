@@ -6,7 +6,6 @@ they run in the order of ``CONTEXT_SEEDS`` (orders first: the others build on or
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from rich.console import Console
@@ -15,6 +14,7 @@ from sqlalchemy import select
 
 from xiaodian.accounts import service as accounts
 from xiaodian.accounts.models import ApiApp, User
+from xiaodian.contexts import present
 from xiaodian.ledger import service as ledger
 from xiaodian.ledger.models import Account
 from xiaodian.notify import service as notify
@@ -33,7 +33,7 @@ def ensure_demo(rt: Runtime, console: Console | None = None) -> dict[str, Any]:
         if user is not None:
             app = ctx.session.scalars(select(ApiApp).where(ApiApp.shop_id == user.shop_id)).first()
             return _info(app)
-    seeds = [m for m in (_seed_module(name) for name in CONTEXT_SEEDS) if m is not None]
+    seeds = present(tuple(f"xiaodian.{name}.demo" for name in CONTEXT_SEEDS))
     with Progress(console=console, transient=False) as progress:
         task = progress.add_task("创建演示店铺 demo shop", total=1 + len(seeds))
         shop_id, app_info = _create_shop(rt)
@@ -95,12 +95,3 @@ def _info(app: ApiApp | None) -> dict[str, Any]:
         "app_key": app.app_key if app else "",
         "secret": app.secret if app else "",
     }
-
-
-def _seed_module(name: str) -> Any:
-    try:
-        return importlib.import_module(f"xiaodian.{name}.demo")
-    except ModuleNotFoundError as exc:
-        if exc.name and f"xiaodian.{name}.demo".startswith(exc.name):
-            return None
-        raise

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from xiaodian.accounts.models import ApiNonce
 from xiaodian.context import Ctx
+from xiaodian.contexts import present
 from xiaodian.db import is_postgres, transaction
 from xiaodian.errors import Conflict
 from xiaodian.notify.webhooks import deliver_due
@@ -61,16 +62,7 @@ SWEEP_MODULES: tuple[str, ...] = (
 
 
 def registered_sweeps() -> list[Sweep]:
-    sweeps: list[Sweep] = []
-    for module_name in SWEEP_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and module_name.startswith(exc.name):
-                continue  # that context is not built yet
-            raise
-        sweeps.extend(module.SWEEPS)
-    return sweeps
+    return [sweep for module in present(SWEEP_MODULES) for sweep in module.SWEEPS]
 
 
 def registered_jobs() -> list[Job]:

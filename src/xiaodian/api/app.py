@@ -3,7 +3,6 @@ controls (/sim, simulated clock only), the web console (/console), problem+json 
 
 from __future__ import annotations
 
-import importlib
 import logging
 from typing import Any
 
@@ -12,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from xiaodian.contexts import optional_module, present
 from xiaodian.errors import XiaodianError
 from xiaodian.runtime import Runtime
 
@@ -50,13 +50,11 @@ def create_app(rt: Runtime | None = None) -> FastAPI:
     )
     app.state.rt = rt
     _install_error_handlers(app)
-    for name in API_MODULES:
-        module = _optional(name)
-        if module is not None:
-            app.include_router(module.router)
-        if module is not None and rt.simulated and hasattr(module, "sim_router"):
+    for module in present(API_MODULES):
+        app.include_router(module.router)
+        if rt.simulated and hasattr(module, "sim_router"):
             app.include_router(module.sim_router)
-    web = _optional(WEB_MODULE)
+    web = optional_module(WEB_MODULE)
     if web is not None:
         web.install(app, rt)
 
@@ -65,15 +63,6 @@ def create_app(rt: Runtime | None = None) -> FastAPI:
         return RedirectResponse("/console/" if web is not None else "/docs")
 
     return app
-
-
-def _optional(module_name: str) -> Any:
-    try:
-        return importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name and module_name.startswith(exc.name):
-            return None  # that context is not built yet
-        raise
 
 
 def problem(status: int, body: dict[str, Any]) -> JSONResponse:

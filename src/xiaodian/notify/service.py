@@ -11,7 +11,6 @@ the reaction commits or rolls back with the change that caused it.
 
 from __future__ import annotations
 
-import importlib
 import json
 import secrets
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from sqlalchemy import bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from xiaodian.context import Ctx
+from xiaodian.contexts import present
 from xiaodian.db import UTCDateTime, get_owned, is_postgres
 from xiaodian.errors import ValidationFailed
 from xiaodian.notify.models import BuyerMessage, Event, Notice, WebhookDelivery, WebhookEndpoint
@@ -86,12 +86,7 @@ def _load_subscribers() -> None:
     global _loaded
     if _loaded:
         return
-    for name in SUBSCRIBER_MODULES:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if not (exc.name and name.startswith(exc.name)):
-                raise
+    present(SUBSCRIBER_MODULES)  # importing a subscribers module registers its handlers
     _loaded = True
 
 

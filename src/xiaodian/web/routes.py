@@ -6,15 +6,14 @@ has console pages exposes ``router`` in its ``web.py``; the ones already built a
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
-from types import ModuleType
 
 from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
 from xiaodian.accounts.service import installation_secret
+from xiaodian.contexts import present
 from xiaodian.db import transaction
 from xiaodian.runtime import Runtime
 from xiaodian.web import funds, home, notices
@@ -53,10 +52,8 @@ def install(app: FastAPI, rt: Runtime) -> None:
     )
     app.mount("/console/static", StaticFiles(directory=STATIC_DIR), name="console-static")
     app.include_router(shell_router(), include_in_schema=False)
-    for name in CONTEXT_WEB_MODULES:
-        module = _optional(name)
-        if module is not None:
-            app.include_router(module.router, include_in_schema=False)
+    for module in present(CONTEXT_WEB_MODULES):
+        app.include_router(module.router, include_in_schema=False)
     install_error_handlers(app)
 
 
@@ -65,12 +62,3 @@ def _cookie_secret(rt: Runtime) -> str:
         return rt.settings.secret_key
     with transaction(rt.factory) as session:
         return installation_secret(session)
-
-
-def _optional(module_name: str) -> ModuleType | None:
-    try:
-        return importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name and module_name.startswith(exc.name):
-            return None  # that context has no console pages yet
-        raise
