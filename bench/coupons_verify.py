@@ -1,0 +1,853 @@
+"""Benchmark P3: coupon verification (C6/C7) over HTTP through the signed API v2.
+
+What it does, in one run, on PostgreSQL:
+
+1. Seeds a shop, a store, a signed API app, an active coupon, two online campaigns and
+   ``2 × --codes`` unused claims (``COPY`` into ``coupon_claims`` in the shape ``service.claim``
+   writes, plus the per-buyer claim counters and the campaign-coupon issuance counter).
+2. Starts the real application (``create_app`` on a ``Runtime`` against that database) with
+   uvicorn in a subprocess (``--workers`` processes; default 2 = the machine's cores) and lets
+   ``--clients`` concurrent asyncio clients (one ``httpx.AsyncClient`` pool, one connection per
+   client, every request signed with ``signed_headers``) verify the first set of codes the way
+   a store system does: ``POST /api/v2/verification/prepare`` (the code as typed) then
+   ``POST /api/v2/verification/verify`` (verify token + store + ``client_request_id``).
+   ``--dup-rate`` (default 10 %) of the codes are sent twice on purpose: half as a POS retry
+   (the *same* verify body, same ``client_request_id``, fired twice concurrently), half as a
+   second verification of the same code by another client with a *new* request id, queued a
+   few places later so that it usually runs while the first one is in flight. The clients
+   always call verify after prepare, even when prepare says ``usable: false`` (the guard is
+   what is measured, not client politeness).
+3. Asserts by query that no claim was verified twice (verification rows per claim ≤ 1, every
+   verified claim has exactly one verification row, rows == client-observed successes).
+4. The anchor, same run, same uvicorn setup, same PostgreSQL, same clients and duplicate mix,
+   on the second (fresh) set of codes: a bare FastAPI app defined below whose one endpoint
+   runs the equivalent single statement ``UPDATE coupon_claims SET status='verified' …
+   WHERE code = :code AND shop_id = :shop AND status = 'unused' RETURNING id`` — the
+   framework + driver ceiling. Requests are signed the same way (the client pays the same
+   cost per request) but the anchor does not check the signature.
+
+Prints a summary table: requests, successes, refusals by code, verifications/s, latency
+p50/p95/p99 per verification and per HTTP request, CPU use, and the ratio app / anchor.
+
+    .venv/bin/python -m bench.coupons_verify [--codes 100000] [--clients 200] [--workers 2] \
+        [--quick] [--db postgresql+psycopg://xiaodian:xiaodian@127.0.0.1/xiaodian_bench_p3]
+
+The database is wiped (DROP SCHEMA public CASCADE) at the start: give it its own database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import contextlib
+import json
+import multiprocessing
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from pydantic import BaseModel
+from sqlalchemy import text
+from starlette.requests import Request
+
+from xiaodian.clock import ManualClock, SystemClock
+from xiaodian.config import Settings
+from xiaodian.db import make_engine, make_sessionmaker
+from xiaodian.runtime import Runtime, upgrade
+from xiaodian.signing import signed_headers
+
+DEFAULT_DB = "postgresql+psycopg://xiaodian:xiaodian@127.0.0.1/xiaodian_bench_p3"
+ROOT = Path(__file__).resolve().parents[1]
+CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # = coupons.service.CODE_ALPHABET
+PREPARE = "/api/v2/verification/prepare"
+VERIFY = "/api/v2/verification/verify"
+ANCHOR = "/anchor/verify"
+
+
+# ===== the servers (imported by uvicorn in each worker process) ==============================
+
+
+def _env_engine_kwargs() -> dict[str, Any]:
+    return {
+        "pool_size": int(os.environ["XIAODIAN_BENCH_POOL"]),
+        "max_overflow": int(os.environ["XIAODIAN_BENCH_OVERFLOW"]),
+    }
+
+
+class Admission:
+    """Admission control in front of the app (what a reverse proxy's per-upstream ``max_conns``
+    does): at most ``limit`` requests inside the app per worker process, the rest wait in line
+    (the wait is part of the measured latency). Needed because a request's session keeps its
+    pooled connection across several thread-pool hops (route, response serialisation, commit)
+    and the signed-app check takes a connection on the event loop: with more requests in
+    flight than pooled connections the process stalls until the pool timeout (30 s; observed
+    without this at 200 clients, pool 20). ``limit`` = pool − 1 leaves one connection for the
+    event loop."""
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app, self.limit = app, limit
+        self.gate: asyncio.Semaphore | None = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self.gate is None:
+            self.gate = asyncio.Semaphore(self.limit)
+        async with self.gate:
+            await self.app(scope, receive, send)
+
+
+def server_app() -> Any:
+    """uvicorn --factory entry: the real app or the anchor, per XIAODIAN_BENCH_MODE."""
+    url = os.environ["XIAODIAN_BENCH_URL"]
+    limit = int(os.environ["XIAODIAN_BENCH_ADMIT"])
+    if os.environ["XIAODIAN_BENCH_MODE"] == "anchor":
+        app = anchor_app(url)
+        return Admission(app, limit) if limit else app
+    from xiaodian.api import deps
+    from xiaodian.api.app import create_app
+
+    engine = make_engine(url, **_env_engine_kwargs())
+    rt = Runtime(
+        settings=Settings(database_url=url),
+        engine=engine,
+        factory=make_sessionmaker(engine),
+        clock=SystemClock(),
+    )
+    app = create_app(rt)
+    if os.environ.get("XIAODIAN_BENCH_AUTH_IN_THREAD") == "1":
+        app.dependency_overrides[deps._signed_app] = _signed_app_in_thread
+    return Admission(app, limit) if limit else app
+
+
+async def _signed_app_in_thread(request: Request) -> Any:
+    """``--auth-in-thread`` (an experiment, not the shipped app): the same ``_signed_app``
+    check, run on a worker thread instead of the event loop. The shipped dependency is
+    ``async`` and does its two short transactions (app lookup, nonce insert) *on the loop*: the
+    loop is blocked for each, and when the pool is empty it blocks in the checkout while the
+    threads that hold the connections wait for the loop to run their commit — a stall until
+    the pool timeout (30 s)."""
+    from starlette.concurrency import run_in_threadpool
+
+    from xiaodian.api import deps
+
+    await request.body()  # read on the loop; Starlette caches it on the request
+    return await run_in_threadpool(_drive, deps._signed_app(request))
+
+
+def _drive(coro: Any) -> Any:
+    """Run a coroutine that never suspends (its only await is the cached body) to the end."""
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        return done.value
+    coro.close()
+    raise RuntimeError("the signed-app check suspended")
+
+
+class AnchorIn(BaseModel):
+    code: str
+    client_request_id: str
+
+
+def anchor_app(url: str) -> Any:
+    """The framework ceiling: FastAPI + a sync endpoint (thread pool, like the app's routes) +
+    the same engine/pool, running the one conditional UPDATE a verification needs."""
+    from fastapi import FastAPI
+    from fastapi.responses import JSONResponse
+
+    engine = make_engine(url, **_env_engine_kwargs())
+    shop_id = int(os.environ["XIAODIAN_BENCH_SHOP"])
+    statement = text(
+        "UPDATE coupon_claims SET status = 'verified', verified_at = now() "
+        "WHERE code = :code AND shop_id = :shop AND status = 'unused' RETURNING id"
+    )
+    app = FastAPI()
+
+    @app.post(ANCHOR)
+    def verify(body: AnchorIn) -> Any:
+        with engine.begin() as conn:
+            row = conn.execute(statement, {"code": body.code, "shop": shop_id}).first()
+        if row is None:
+            return JSONResponse({"code": "already_verified"}, status_code=409)
+        return {"claim_id": row[0]}
+
+    return app
+
+
+# ===== seeding ================================================================================
+
+
+@dataclass
+class World:
+    shop_id: int
+    store_id: int
+    app_key: str
+    secret: str
+    app_campaign: int
+    anchor_campaign: int
+    codes: dict[str, list[str]]  # "app", "anchor", "app_warm", "anchor_warm"
+
+
+def _new_codes(count: int, rng: random.Random, seen: set[str]) -> list[str]:
+    out: list[str] = []
+    while len(out) < count:
+        code = "".join(rng.choices(CODE_ALPHABET, k=12))
+        if code not in seen:
+            seen.add(code)
+            out.append(code)
+    return out
+
+
+def seed(url: str, codes: int, warm: int) -> World:
+    from tests.coupons.helpers import draft
+
+    from xiaodian.accounts import service as accounts
+    from xiaodian.coupons import service
+
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    upgrade(engine)
+    now = datetime.now(UTC).replace(microsecond=0)
+    clock = ManualClock(now - timedelta(hours=3))
+    rt = Runtime(
+        settings=Settings(database_url=url),
+        engine=engine,
+        factory=make_sessionmaker(engine),
+        clock=clock,
+    )
+    with rt.unit("user:1") as ctx:
+        shop, _user = accounts.create_shop(
+            ctx, name="好物小店", username="bench_p3", password="bench-pass-1", phone="13800000000"
+        )
+        shop_id = shop.id
+        store_id = accounts.create_store(ctx, shop_id, name="西湖店").id
+        app = accounts.create_app(ctx, shop_id, "POS 门店系统")
+        app_key, secret = app.app_key, app.secret
+        # A deployment that has run before has its installation secret (C7 verify tokens are
+        # signed with it); creating it here avoids the first-request race on its INSERT.
+        accounts.installation_secret(ctx.session)
+        buyer_ids = [
+            accounts.create_buyer(ctx, douyin_id=f"bench_buyer_{i}", nickname=f"买家{i}")[0].id
+            for i in range(100)
+        ]
+        coupon = service.create_coupon(ctx, shop_id, draft())
+        assert not coupon.auto_reasons, coupon.auto_reasons
+        coupon_id, due = coupon.id, coupon.review_due_at
+    clock.set(due)
+    with rt.unit("user:1") as ctx:
+        service.decide_review(ctx, shop_id, coupon_id, approve=True)
+    clock.set(now)
+    campaigns = []
+    with rt.unit("user:1") as ctx:
+        for name in ("P3 核销压测", "P3 基线"):
+            campaigns.append(
+                service.create_campaign(
+                    ctx,
+                    shop_id,
+                    service.CampaignDraft(
+                        name=name,
+                        starts_at=now,
+                        ends_at=now + timedelta(days=30),
+                        store_ids=None,
+                        coupon_ids=[coupon_id],
+                        per_user_limit=10_000_000,
+                        total_limit=10_000_000,
+                    ),
+                ).id
+            )
+    rng, seen = random.Random(20260607), set()
+    sets = {
+        "app": (_new_codes(codes, rng, seen), campaigns[0]),
+        "app_warm": (_new_codes(warm, rng, seen), campaigns[0]),
+        "anchor": (_new_codes(codes, rng, seen), campaigns[1]),
+        "anchor_warm": (_new_codes(warm, rng, seen), campaigns[1]),
+    }
+    with rt.unit() as ctx:  # "N days from claim", claimed an hour ago
+        coupon = service.get_coupon(ctx.session, shop_id, coupon_id)
+        valid_from, valid_until = service.claim_validity(coupon, now - timedelta(hours=1))
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        with cursor.copy(
+            "COPY coupon_claims (shop_id, code, campaign_id, coupon_id, buyer_id, status, "
+            "valid_from, valid_until, claimed_at) FROM STDIN"
+        ) as copy:
+            n = 0
+            for code_list, campaign_id in sets.values():
+                for code in code_list:
+                    copy.write_row(
+                        (
+                            shop_id,
+                            code,
+                            campaign_id,
+                            coupon_id,
+                            buyer_ids[n % len(buyer_ids)],
+                            "unused",
+                            valid_from,
+                            valid_until,
+                            valid_from,
+                        )
+                    )
+                    n += 1
+        raw.commit()
+    finally:
+        raw.close()
+    with engine.begin() as conn:  # the counters service.claim keeps (C4)
+        conn.execute(
+            text(
+                "INSERT INTO coupon_claim_counters "
+                "(campaign_coupon_id, buyer_id, shop_id, claimed) "
+                "SELECT cc.id, c.buyer_id, c.shop_id, count(*) FROM coupon_claims c "
+                "JOIN coupon_campaign_coupons cc ON cc.campaign_id = c.campaign_id "
+                "AND cc.coupon_id = c.coupon_id GROUP BY cc.id, c.buyer_id, c.shop_id"
+            )
+        )
+        conn.execute(
+            text(
+                "UPDATE coupon_campaign_coupons cc SET claimed = (SELECT count(*) FROM "
+                "coupon_claims c WHERE c.campaign_id = cc.campaign_id "
+                "AND c.coupon_id = cc.coupon_id)"
+            )
+        )
+        conn.execute(text("ANALYZE"))
+    engine.dispose()
+    return World(
+        shop_id=shop_id,
+        store_id=store_id,
+        app_key=app_key,
+        secret=secret,
+        app_campaign=campaigns[0],
+        anchor_campaign=campaigns[1],
+        codes={k: v[0] for k, v in sets.items()},
+    )
+
+
+# ===== the workload ===========================================================================
+
+
+@dataclass
+class Item:
+    code: str
+    request_id: str
+    retry: bool = False  # fire the verify twice concurrently with the same request id
+    duplicate: bool = False  # a second verification of a code already sent (new request id)
+
+
+def workload(codes: list[str], dup_rate: float, clients: int, rng: random.Random) -> list[Item]:
+    items = [Item(code, f"pos-{code}") for code in codes]
+    dups = rng.sample(range(len(items)), int(len(items) * dup_rate))
+    half = len(dups) // 2
+    for i in dups[:half]:
+        items[i].retry = True
+    later: dict[int, list[Item]] = collections.defaultdict(list)
+    for i in dups[half:]:
+        code = items[i].code
+        # A few places later: usually in flight at the same time as the first attempt.
+        later[i + rng.randint(1, clients)].append(Item(code, f"pos2-{code}", duplicate=True))
+    out: list[Item] = []
+    for i, item in enumerate(items):
+        out.append(item)
+        out.extend(later.pop(i, []))
+    for rest in later.values():
+        out.extend(rest)
+    return out
+
+
+@dataclass
+class Phase:
+    name: str
+    attempts: int = 0  # verification attempts (items + concurrent retries)
+    requests: int = 0
+    successes: int = 0  # new verifications (HTTP 200, not replayed)
+    replayed: int = 0
+    refusals: collections.Counter[str] = field(default_factory=collections.Counter)
+    prepare_unusable: collections.Counter[str] = field(default_factory=collections.Counter)
+    errors: collections.Counter[str] = field(default_factory=collections.Counter)
+    request_latency: list[float] = field(default_factory=list)
+    verification_latency: list[float] = field(default_factory=list)
+    won: collections.Counter[str] = field(default_factory=collections.Counter)
+    elapsed: float = 0.0
+    stopped_early: bool = False
+    client_cpu: float = 0.0
+    server_cpu: float = 0.0
+
+
+class Client:
+    """One store-system client: its own ``httpx.AsyncClient`` (keep-alive; two connections so a
+    retry can overlap the first send)."""
+
+    def __init__(self, base: str, world: World, phase: Phase) -> None:
+        self.world, self.phase = world, phase
+        self.http = httpx.AsyncClient(
+            base_url=base,
+            limits=httpx.Limits(max_connections=2, max_keepalive_connections=2),
+            timeout=httpx.Timeout(60.0),
+        )
+
+    async def post(self, path: str, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        headers = signed_headers(self.world.app_key, self.world.secret, "POST", path, body)
+        headers["Content-Type"] = "application/json"
+        started = time.perf_counter()
+        try:
+            response = await self.http.post(path, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            self.phase.errors[type(exc).__name__] += 1
+            return 0, {}
+        finally:
+            self.phase.request_latency.append(time.perf_counter() - started)
+            self.phase.requests += 1
+        try:
+            data = response.json()
+        except ValueError:
+            data = {}
+        return response.status_code, data
+
+    def outcome(self, code: str, status: int, data: dict[str, Any]) -> None:
+        if status == 200 and data.get("replayed"):
+            self.phase.replayed += 1
+        elif status == 200:
+            self.phase.successes += 1
+            self.phase.won[code] += 1
+        elif status:
+            self.phase.refusals[f"{status} {data.get('code', '?')}"] += 1
+
+    async def app_verification(self, item: Item) -> None:
+        status, p = await self.post(PREPARE, {"code": item.code})
+        if status != 200:
+            if status:
+                self.phase.refusals[f"prepare {status} {p.get('code', '?')}"] += 1
+            return
+        if not p["usable"]:
+            self.phase.prepare_unusable[p["refusal"]["code"]] += 1
+        body = {
+            "verify_token": p["verify_token"],
+            "store_id": self.world.store_id,
+            "client_request_id": item.request_id,
+        }
+        sends = [self.post(VERIFY, body) for _ in range(2 if item.retry else 1)]
+        for status, data in await asyncio.gather(*sends):
+            self.outcome(item.code, status, data)
+
+    async def anchor_verification(self, item: Item) -> None:
+        body = {"code": item.code, "client_request_id": item.request_id}
+        sends = [self.post(ANCHOR, body) for _ in range(2 if item.retry else 1)]
+        for status, data in await asyncio.gather(*sends):
+            self.outcome(item.code, status, data)
+
+
+async def drive(
+    base: str,
+    world: World,
+    items: list[Item],
+    clients: int,
+    phase: Phase,
+    anchor: bool,
+    limit: float,
+) -> None:
+    queue = iter(items)
+    deadline = time.perf_counter() + limit
+
+    async def one_client() -> None:
+        client = Client(base, world, phase)
+        run = client.anchor_verification if anchor else client.app_verification
+        try:
+            for item in queue:  # a shared iterator: each item is taken by exactly one client
+                if time.perf_counter() > deadline:
+                    phase.stopped_early = True
+                    return
+                started = time.perf_counter()
+                phase.attempts += 2 if item.retry else 1
+                await run(item)
+                phase.verification_latency.append(time.perf_counter() - started)
+        finally:
+            await client.http.aclose()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one_client() for _ in range(clients)))
+    phase.elapsed = time.perf_counter() - started
+
+
+def _client_process(job: tuple[Any, ...]) -> Phase:
+    base, world, items, clients, name, anchor, limit = job
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the pool ends its workers with SIGTERM
+    phase = Phase(name)
+    cpu = time.process_time()
+    asyncio.run(drive(base, world, items, clients, phase, anchor, limit))
+    phase.client_cpu = time.process_time() - cpu
+    return phase
+
+
+def drive_processes(
+    base: str, world: World, items: list[Item], args: argparse.Namespace, name: str, anchor: bool
+) -> Phase:
+    """The clients spread over ``--client-procs`` processes (one Python process cannot sign,
+    send and parse fast enough for 200 clients); items dealt round-robin, results merged."""
+    procs = max(1, min(args.client_procs, args.clients))
+    jobs = [
+        (
+            base,
+            world,
+            items[i::procs],
+            args.clients // procs + (i < args.clients % procs),
+            name,
+            anchor,
+            args.max_seconds,
+        )
+        for i in range(procs)
+    ]
+    started = time.perf_counter()
+    with multiprocessing.get_context("fork").Pool(procs) as pool:
+        parts = pool.map(_client_process, jobs)
+    merged = Phase(name, elapsed=time.perf_counter() - started)
+    for part in parts:
+        merged.attempts += part.attempts
+        merged.requests += part.requests
+        merged.successes += part.successes
+        merged.replayed += part.replayed
+        merged.refusals.update(part.refusals)
+        merged.prepare_unusable.update(part.prepare_unusable)
+        merged.errors.update(part.errors)
+        merged.request_latency += part.request_latency
+        merged.verification_latency += part.verification_latency
+        merged.won.update(part.won)
+        merged.stopped_early |= part.stopped_early
+        merged.client_cpu += part.client_cpu
+    return merged
+
+
+# ===== server process and CPU accounting ======================================================
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _tree(pid: int) -> list[int]:
+    pids, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        pids.append(p)
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    todo.extend(int(c) for c in f.read().split())
+        except OSError:
+            pass
+    return pids
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                parts = f.read().rsplit(")", 1)[1].split()
+            total += (int(parts[11]) + int(parts[12])) / tick
+        except OSError:
+            pass
+    return total
+
+
+class Server:
+    def __init__(self, mode: str, url: str, world: World, args: argparse.Namespace) -> None:
+        workers, pool, admit = args.workers, args.pool, args.admit
+        self.port = _free_port()
+        env = {
+            **os.environ,
+            "XIAODIAN_BENCH_MODE": mode,
+            "XIAODIAN_BENCH_URL": url,
+            "XIAODIAN_BENCH_SHOP": str(world.shop_id),
+            "XIAODIAN_BENCH_POOL": str(pool),
+            "XIAODIAN_BENCH_OVERFLOW": "0",
+            "XIAODIAN_BENCH_ADMIT": str(admit),
+            "XIAODIAN_BENCH_AUTH_IN_THREAD": "1" if args.auth_in_thread else "0",
+        }
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "bench.coupons_verify:server_app",
+                "--factory",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                str(workers),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+            cwd=ROOT,
+            env=env,
+            start_new_session=True,  # its own process group: stop() ends every worker
+        )
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.workers = workers
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"server exited with {self.proc.returncode}")
+            alive = len(_tree(self.proc.pid)) - (1 if self.workers > 1 else 0)
+            try:
+                httpx.get(self.base + "/__ready", timeout=2.0)
+                if alive >= self.workers:
+                    time.sleep(1.5)  # the other worker(s) finish importing
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        raise SystemExit("server did not start")
+
+    def cpu(self) -> float:
+        return _cpu_seconds(_tree(self.proc.pid))
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGINT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=10)
+        # stalled workers (or orphans of a killed master): the whole group
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
+
+def run_phase(
+    name: str,
+    mode: str,
+    url: str,
+    world: World,
+    items: list[Item],
+    warm: list[Item],
+    args: argparse.Namespace,
+) -> tuple[Phase, Phase]:
+    server = Server(mode, url, world, args)
+    try:
+        server.wait_ready()
+        anchor = mode == "anchor"
+        warmed = drive_processes(server.base, world, warm, args, "warm-up", anchor)
+        cpu0 = server.cpu()
+        phase = drive_processes(server.base, world, items, args, name, anchor)
+        phase.server_cpu = server.cpu() - cpu0
+        return phase, warmed
+    finally:
+        server.stop()
+
+
+# ===== checks and report ======================================================================
+
+
+def checks(
+    url: str, world: World, app: Phase, anchor: Phase, warm: tuple[Phase, Phase]
+) -> dict[str, int]:
+    """Counted by query after both phases (asserted by ``assert_checks`` after the report)."""
+    engine = make_engine(url)
+    q = {
+        # verification rows per claim ≤ 1 (there are no cancellations in this run)
+        "claims with >1 verification row": "SELECT count(*) FROM (SELECT claim_id FROM "
+        "coupon_verifications GROUP BY claim_id HAVING count(*) > 1) t",
+        "verification rows": "SELECT count(*) FROM coupon_verifications",
+        "app claims verified": "SELECT count(*) FROM coupon_claims WHERE campaign_id = :app "
+        "AND status = 'verified'",
+        "app verified claims without exactly 1 row": "SELECT count(*) FROM coupon_claims c "
+        "WHERE c.campaign_id = :app AND c.status = 'verified' AND (c.verification_id IS NULL "
+        "OR (SELECT count(*) FROM coupon_verifications v WHERE v.claim_id = c.id) <> 1)",
+        "rows whose claim is not verified": "SELECT count(*) FROM coupon_verifications v "
+        "JOIN coupon_claims c ON c.id = v.claim_id WHERE c.status <> 'verified' "
+        "OR c.verification_id <> v.id",
+        "anchor claims verified": "SELECT count(*) FROM coupon_claims WHERE campaign_id = "
+        ":anchor AND status = 'verified'",
+        "events coupon.verified": "SELECT count(*) FROM events WHERE type = 'coupon.verified'",
+    }
+    params = {"app": world.app_campaign, "anchor": world.anchor_campaign}
+    with engine.connect() as conn:
+        out = {k: int(conn.execute(text(sql), params).scalar_one()) for k, sql in q.items()}
+    engine.dispose()
+    out["codes won twice (client view, app)"] = sum(1 for n in app.won.values() if n > 1)
+    out["codes won twice (client view, anchor)"] = sum(1 for n in anchor.won.values() if n > 1)
+    return out
+
+
+def assert_checks(
+    out: dict[str, int], app: Phase, anchor: Phase, warm: tuple[Phase, Phase]
+) -> None:
+    assert out["claims with >1 verification row"] == 0, out
+    assert out["app verified claims without exactly 1 row"] == 0, out
+    assert out["rows whose claim is not verified"] == 0, out
+    assert out["codes won twice (client view, app)"] == 0, out
+    assert out["codes won twice (client view, anchor)"] == 0, out
+    # every success the clients saw is one verified claim and one row (warm-up included)
+    assert out["verification rows"] == app.successes + warm[0].successes, out
+    assert out["app claims verified"] == out["verification rows"], out
+    assert out["anchor claims verified"] == anchor.successes + warm[1].successes, out
+    print("all checks passed: no claim verified twice")
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+def report(app: Phase, anchor: Phase, found: dict[str, int], args: argparse.Namespace) -> None:
+    def rate(p: Phase) -> float:
+        return p.successes / p.elapsed if p.elapsed else 0.0
+
+    rows: list[tuple[str, str, str]] = [
+        ("verification attempts", f"{app.attempts:,}", f"{anchor.attempts:,}"),
+        ("HTTP requests", f"{app.requests:,}", f"{anchor.requests:,}"),
+        ("new verifications (200)", f"{app.successes:,}", f"{anchor.successes:,}"),
+        ("idempotent replays (200, replayed)", f"{app.replayed:,}", f"{anchor.replayed:,}"),
+    ]
+    keys = sorted(set(app.refusals) | set(anchor.refusals))
+    rows += [(f"refused: {k}", f"{app.refusals[k]:,}", f"{anchor.refusals[k]:,}") for k in keys]
+    for k, v in sorted(app.prepare_unusable.items()):
+        rows.append((f"prepare said usable=false: {k}", f"{v:,}", "-"))
+    for k in sorted(set(app.errors) | set(anchor.errors)):
+        rows.append((f"transport error: {k}", f"{app.errors[k]:,}", f"{anchor.errors[k]:,}"))
+    rows += [
+        ("elapsed s", f"{app.elapsed:.1f}", f"{anchor.elapsed:.1f}"),
+        ("verifications/s", f"{rate(app):,.0f}", f"{rate(anchor):,.0f}"),
+        (
+            "HTTP requests/s",
+            f"{app.requests / app.elapsed:,.0f}",
+            f"{anchor.requests / anchor.elapsed:,.0f}",
+        ),
+    ]
+    for q in (0.5, 0.95, 0.99):
+        rows.append(
+            (
+                f"verification latency p{int(q * 100)} ms",
+                f"{pct(app.verification_latency, q):.1f}",
+                f"{pct(anchor.verification_latency, q):.1f}",
+            )
+        )
+    for q in (0.5, 0.95, 0.99):
+        rows.append(
+            (
+                f"HTTP request latency p{int(q * 100)} ms",
+                f"{pct(app.request_latency, q):.1f}",
+                f"{pct(anchor.request_latency, q):.1f}",
+            )
+        )
+    rows += [
+        (
+            "server CPU (cores busy, avg)",
+            f"{app.server_cpu / app.elapsed:.2f}",
+            f"{anchor.server_cpu / anchor.elapsed:.2f}",
+        ),
+        (
+            "client CPU (cores busy, avg)",
+            f"{app.client_cpu / app.elapsed:.2f}",
+            f"{anchor.client_cpu / anchor.elapsed:.2f}",
+        ),
+        ("stopped at --max-seconds", str(app.stopped_early), str(anchor.stopped_early)),
+    ]
+    width = max(len(r[0]) for r in rows)
+    print()
+    print(f"{'':{width}}  {'app (API v2)':>14}  {'anchor (1 UPDATE)':>17}")
+    for label, a, b in rows:
+        print(f"{label:{width}}  {a:>14}  {b:>17}")
+    print()
+    for k, v in found.items():
+        print(f"check: {k:45} {v:>10,}")
+    ratio = rate(app) / rate(anchor) if rate(anchor) else float("nan")
+    print()
+    print(
+        f"app {rate(app):,.0f} verifications/s; anchor {rate(anchor):,.0f} verifications/s; "
+        f"ratio {ratio:.1%} (goal ≥ 70%)"
+    )
+    print(f"double verifications: {found['claims with >1 verification row']}")
+
+
+def _terminate(_signum: int, _frame: Any) -> None:
+    raise SystemExit("terminated")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--codes", type=int, default=100_000)
+    parser.add_argument("--clients", type=int, default=200)
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument("--pool", type=int, default=20, help="DB pool size per worker process")
+    parser.add_argument(
+        "--admit",
+        type=int,
+        default=-1,
+        help="requests admitted at once per worker (default pool - 1; 0 = no limit)",
+    )
+    parser.add_argument(
+        "--auth-in-thread",
+        action="store_true",
+        help="experiment: run the signed-app check on a thread, not the event loop",
+    )
+    parser.add_argument("--client-procs", type=int, default=2, help="client processes")
+    parser.add_argument("--dup-rate", type=float, default=0.10)
+    parser.add_argument("--max-seconds", type=float, default=120.0, help="cap per phase")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 5000 codes")
+    parser.add_argument("--db", default=DEFAULT_DB)
+    args = parser.parse_args()
+    if args.quick:
+        args.codes = min(args.codes, 5000)
+    if args.admit < 0:
+        args.admit = max(1, args.pool - 1)
+    signal.signal(signal.SIGTERM, _terminate)  # let the finally blocks stop the server
+    url = args.db
+    if not url.startswith("postgresql"):
+        raise SystemExit("P3 runs on PostgreSQL (--db postgresql+psycopg://…)")
+    load = os.getloadavg()
+    print(
+        f"P3 coupon verification over HTTP: {args.codes:,} codes, {args.clients} clients, "
+        f"uvicorn --workers {args.workers}, pool {args.pool}/process (overflow 0), "
+        f"admission {args.admit or 'unlimited'}/process, {args.client_procs} client processes, "
+        f"auth on "
+        f"{'a thread (experiment)' if args.auth_in_thread else 'the event loop (as shipped)'}, "
+        f"duplicates {args.dup_rate:.0%}; {os.cpu_count()} CPUs, "
+        f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+    )
+    started = time.perf_counter()
+    warm = args.clients * 2
+    world = seed(url, args.codes, warm)
+    print(f"seeded {2 * (args.codes + warm):,} claims in {time.perf_counter() - started:.1f}s")
+    rng = random.Random(7)
+    app_items = workload(world.codes["app"], args.dup_rate, args.clients, rng)
+    anchor_items = workload(world.codes["anchor"], args.dup_rate, args.clients, rng)
+    app_warm = [Item(c, f"warm-{c}") for c in world.codes["app_warm"]]
+    anchor_warm = [Item(c, f"warm-{c}") for c in world.codes["anchor_warm"]]
+    app, app_warmed = run_phase("app", "app", url, world, app_items, app_warm, args)
+    print(f"app phase done in {app.elapsed:.1f}s")
+    anchor, anchor_warmed = run_phase(
+        "anchor", "anchor", url, world, anchor_items, anchor_warm, args
+    )
+    print(f"anchor phase done in {anchor.elapsed:.1f}s")
+    warmed = (app_warmed, anchor_warmed)
+    found = checks(url, world, app, anchor, warmed)
+    report(app, anchor, found, args)
+    assert_checks(found, app, anchor, warmed)
+    print(f"total run {time.perf_counter() - started:.0f}s")
+
+
+if __name__ == "__main__":
+    main()
