@@ -16,4 +16,18 @@ from xiaodian.service import models as service_models
 
 metadata = Base.metadata
 
-__all__ = ["SimClockRow", "accounts_models", "ledger_models", "metadata", "notify_models"]
+__all__ = [
+    "SimClockRow",
+    "accounts_models",
+    "aftersales_models",
+    "coupons_models",
+    "ledger_models",
+    "luckybags_models",
+    "metadata",
+    "notify_models",
+    "notify_sms",
+    "orders_export_models",
+    "orders_models",
+    "redpackets_models",
+    "service_models",
+]
