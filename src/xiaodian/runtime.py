@@ -12,13 +12,16 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from xiaodian.clock import Clock, SimulatedClock, SystemClock
 from xiaodian.config import Settings, get_settings
 from xiaodian.context import Ctx
 from xiaodian.db import make_engine, make_sessionmaker, transaction
+
+# One advisory-lock id for migrations ("xiaodian" in ASCII, +1).
+MIGRATION_LOCK = 0x78696164_69616E01
 
 
 @dataclass
@@ -73,5 +76,15 @@ def upgrade(engine: Engine, revision: str = "heads") -> None:
     """Bring the schema to ``revision`` (idempotent; the app runs it on start).
 
     Each bounded context owns a branch of migrations rooted at the foundation revision, so
-    the default target is every head."""
-    command.upgrade(alembic_config(engine), revision)
+    the default target is every head. On PostgreSQL several processes starting at once take
+    turns (a session advisory lock): the first migrates, the others find the schema current."""
+    if engine.dialect.name != "postgresql":
+        command.upgrade(alembic_config(engine), revision)
+        return
+    with engine.connect() as lock:
+        lock.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+        try:
+            command.upgrade(alembic_config(engine), revision)
+        finally:
+            lock.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
+            lock.commit()

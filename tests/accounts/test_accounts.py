@@ -121,3 +121,27 @@ def test_X2_buyer_registration_and_token(client: Any) -> None:
     assert me.json()["nickname"] == "小王"
     again = client.post("/buyer/v1/register", json={"douyin_id": "dy_buyer", "nickname": "x"})
     assert again.status_code == 409 and again.json()["code"] == "buyer_exists"
+
+
+@pytest.mark.postgres_only
+def test_X2_processes_starting_together_share_one_installation_secret(
+    pg_only: None, rt: Runtime
+) -> None:
+    import threading
+
+    from xiaodian.db import transaction
+
+    barrier = threading.Barrier(8)
+    secrets_seen: list[str] = []
+
+    def start() -> None:
+        barrier.wait()
+        with transaction(rt.factory) as session:
+            secrets_seen.append(accounts.installation_secret(session))
+
+    threads = [threading.Thread(target=start) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(secrets_seen) == 8 and len(set(secrets_seen)) == 1

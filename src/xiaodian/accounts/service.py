@@ -26,7 +26,7 @@ from xiaodian.accounts.models import (
     User,
 )
 from xiaodian.context import Ctx
-from xiaodian.db import get_owned
+from xiaodian.db import get_owned, insert_ignore
 from xiaodian.errors import AuthFailed, Conflict, NotFound, PermissionDenied, ValidationFailed
 from xiaodian.errors import field_error as _field
 
@@ -407,12 +407,20 @@ def _token_hash(token: str) -> str:
 
 def installation_secret(session: Session) -> str:
     """The cookie-signing secret: XIAODIAN_SECRET_KEY if set, else generated once and kept."""
-    row = session.get(SystemState, "secret_key")
-    if row is None:
-        row = SystemState(key="secret_key", value=secrets.token_urlsafe(48))
-        session.add(row)
-        session.flush()
-    return row.value
+    query = select(SystemState.value).where(SystemState.key == "secret_key")
+    value = session.scalar(query)
+    if value is None:
+        # Several processes may start at once on a fresh database: the first insert wins,
+        # the others read what it wrote.
+        insert_ignore(
+            session,
+            SystemState.__table__,
+            [{"key": "secret_key", "value": secrets.token_urlsafe(48)}],
+        )
+        value = session.scalar(query)
+    if value is None:  # pragma: no cover - the insert above guarantees a row
+        raise RuntimeError("installation secret missing")
+    return value
 
 
 # ----- helpers -----------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from typing import Annotated
 
 from fastapi import Depends, Query, Request
 from sqlalchemy.exc import IntegrityError
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from xiaodian.accounts import service as accounts
@@ -71,18 +72,29 @@ async def _signed_app(request: Request) -> Principal:
         )
     body = await request.body()
     path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    # The database work runs on the thread pool: blocking the event loop on a commit would
+    # stall every request of this worker (and deadlock it once the pool is exhausted).
+    principal = await run_in_threadpool(
+        _check_signature, rt, request.method, path, (app_key, timestamp, nonce, signature), body
+    )
+    request.state.actor = principal.actor
+    return principal
+
+
+def _check_signature(
+    rt: Runtime, method: str, path: str, signed: tuple[str, str, str, str], body: bytes
+) -> Principal:
+    app_key, timestamp, nonce, signature = signed
     with transaction(rt.factory) as session:
         app = accounts.app_by_key(session, app_key)
-        expected = (
-            api_signature(app.secret, request.method, path, timestamp, nonce, body) if app else ""
-        )
+        expected = api_signature(app.secret, method, path, timestamp, nonce, body) if app else ""
         if app is None or not _equal(expected, signature):
             raise AuthFailed(
                 "bad_signature", "签名无效或应用不存在", "Invalid signature or unknown app"
             )
         principal = Principal(shop_id=app.shop_id, app_id=app.id)
-    _remember_nonce(rt, app_key, nonce, now + timedelta(seconds=window * 2))
-    request.state.actor = principal.actor
+    window = rt.settings.api.signature_window_seconds
+    _remember_nonce(rt, app_key, nonce, rt.wall.now() + timedelta(seconds=window * 2))
     return principal
 
 
