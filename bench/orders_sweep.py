@@ -57,8 +57,21 @@ def new_shop(rt: Runtime, name: str) -> int:
         return shop.id
 
 
+# The sweep's event payload, built by the database (PostgreSQL only; SQLite's anchor leaves
+# it empty).
+PG_EVENT_PAYLOAD = (
+    "json_build_object('order_id', o.id, 'order_no', o.order_no, 'seq', o.violation_count + 1,"
+    " 'due_at', to_char(o.next_judge_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS+00:00'),"
+    " 'judged_at', to_char(CAST(:now AS timestamptz) AT TIME ZONE 'UTC',"
+    " 'YYYY-MM-DD\"T\"HH24:MI:SS+00:00'),"
+    " 'penalty_day', to_char(CAST(:day AS timestamptz) AT TIME ZONE 'UTC',"
+    " 'YYYY-MM-DD\"T\"HH24:MI:SS+00:00'))"
+)
+
+
 def hand_written(rt: Runtime, shop_id: int) -> float:
-    """The same writes as the judgment sweep, in three plain statements."""
+    """The same writes as the judgment sweep, in three plain statements: the violation rows,
+    the events with the same payload (on PostgreSQL), the order UPDATE."""
     rules_ = rt.settings.orders
     penalty_day = local_day_start(
         local_day_start(NOW, "Asia/Shanghai") + timedelta(hours=36), "Asia/Shanghai"
@@ -72,6 +85,7 @@ def hand_written(rt: Runtime, shop_id: int) -> float:
         "day": penalty_day,
     }
     is_pg = rt.engine.dialect.name == "postgresql"
+    payload = PG_EVENT_PAYLOAD if is_pg else "'{}'"
     if not is_pg:  # SQLite keeps naive UTC
         params = {
             k: v.replace(tzinfo=None) if isinstance(v, datetime) else v for k, v in params.items()
@@ -92,9 +106,10 @@ def hand_written(rt: Runtime, shop_id: int) -> float:
         conn.execute(
             text(
                 "INSERT INTO events (shop_id, type, payload, rule, actor, occurred_at) "
-                "SELECT o.shop_id, 'order.late_judged', '{}', 'O6', 'system', :now "
-                "FROM orders o WHERE o.shop_id = :shop AND o.next_judge_at <= :now "
-                "AND o.status = 'awaiting_shipment'"
+                "SELECT o.shop_id, 'order.late_judged', " + payload + ", 'O6', 'system', "
+                ":now FROM orders o WHERE o.shop_id = :shop AND o.next_judge_at <= :now "
+                "AND o.status = 'awaiting_shipment' AND o.refund_agreed_at IS NULL "
+                "AND o.violation_count < :max"
             ),
             params,
         )

@@ -12,12 +12,12 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, insert, select, update
+from sqlalchemy import BigInteger, String, and_, case, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from xiaodian.clock import local_day_start, to_local
 from xiaodian.context import Ctx
-from xiaodian.db import insert_ignore, is_postgres
+from xiaodian.db import UTCDateTime, insert_ignore, is_postgres
 from xiaodian.ledger import service as ledger
 from xiaodian.ledger.models import Account
 from xiaodian.money import yuan_label
@@ -53,49 +53,10 @@ def judge_late_shipments(ctx: Ctx) -> dict[str, int]:
     the maximum times and still unresolved flags the shop for platform review."""
     rules = ctx.settings.orders
     now, session = ctx.now, ctx.session
-    rejudge_at = now + timedelta(hours=rules.rejudge_after_hours)
-    # One set-based UPDATE. RETURNING gives the new count; last_due_at keeps the deadline that
-    # fell due (the SET reads the old next_judge_at). On PostgreSQL a concurrent shipment holds
-    # the row lock and the WHERE is re-checked, so a shipped order is never judged.
-    judged = session.execute(
-        update(Order)
-        .where(
-            Order.next_judge_at <= now,
-            Order.status == OrderStatus.AWAITING_SHIPMENT,
-            Order.refund_agreed_at.is_(None),
-            Order.violation_count < rules.max_judgments,
-        )
-        .values(
-            violation_count=Order.violation_count + 1,
-            last_judged_at=now,
-            last_due_at=Order.next_judge_at,
-            next_judge_at=case(
-                (Order.violation_count + 1 >= rules.max_judgments, None), else_=rejudge_at
-            ),
-        )
-        .returning(
-            Order.id, Order.shop_id, Order.order_no, Order.violation_count, Order.last_due_at
-        )
-        .execution_options(synchronize_session=False)
-    ).all()
+    penalty_day = next_local_day(now, ctx.settings.timezone)
+    judged = _judge_and_record(ctx, penalty_day)
     if not judged:
         return {"judged": 0, "banned_products": 0, "review_flags": 0}
-    penalty_day = next_local_day(now, ctx.settings.timezone)
-    rows = [
-        {
-            "shop_id": shop_id,
-            "order_id": order_id,
-            "seq": count,
-            "due_at": due_at,
-            "judged_at": now,
-            "penalty_day": penalty_day,
-            "penalty_fen": rules.penalty_fen,
-            "penalty_status": PenaltyStatus.PENDING,
-        }
-        for order_id, shop_id, _no, count, due_at in judged
-    ]
-    # Plain executemany, no RETURNING: a judgment is identified by (order_id, seq).
-    session.execute(insert(OrderViolation), rows)
     events = [
         NewEvent(
             shop_id,
@@ -201,6 +162,86 @@ def judge_late_shipments(ctx: Ctx) -> dict[str, int]:
     _emit_chunked(ctx, events)
     notify.notice_many(ctx, notices)
     return {"judged": len(judged), "banned_products": len(banned), "review_flags": len(flags)}
+
+
+def _judge_and_record(ctx: Ctx, penalty_day: datetime) -> list[Any]:
+    """O6/O7 in one set-based step: count the judgment on every due order and write its
+    violation row (penalty pending for ``penalty_day``). Returns (id, shop_id, order_no,
+    count, due_at) per judged order.
+
+    One UPDATE; RETURNING gives the new count, and last_due_at keeps the deadline that fell
+    due (the SET reads the old next_judge_at). On PostgreSQL a concurrent shipment holds the
+    row lock and the WHERE is re-checked, so a shipped order is never judged. There the
+    violations are inserted by the same statement (a data-modifying CTE), so no row travels
+    to Python and back; SQLite has no DML in WITH and gets an executemany, cheap in-process."""
+    rules = ctx.settings.orders
+    now = ctx.now
+    rejudge_at = now + timedelta(hours=rules.rejudge_after_hours)
+    judge = (
+        update(Order)
+        .where(
+            Order.next_judge_at <= now,
+            Order.status == OrderStatus.AWAITING_SHIPMENT,
+            Order.refund_agreed_at.is_(None),
+            Order.violation_count < rules.max_judgments,
+        )
+        .values(
+            violation_count=Order.violation_count + 1,
+            last_judged_at=now,
+            last_due_at=Order.next_judge_at,
+            next_judge_at=case(
+                (Order.violation_count + 1 >= rules.max_judgments, None), else_=rejudge_at
+            ),
+        )
+        .returning(
+            Order.id, Order.shop_id, Order.order_no, Order.violation_count, Order.last_due_at
+        )
+    )
+    if is_postgres(ctx.session):
+        judged = judge.cte("judged")
+        record = insert(OrderViolation).from_select(
+            [
+                "shop_id",
+                "order_id",
+                "seq",
+                "due_at",
+                "judged_at",
+                "penalty_day",
+                "penalty_fen",
+                "penalty_status",
+            ],
+            select(
+                judged.c.shop_id,
+                judged.c.id,
+                judged.c.violation_count,
+                judged.c.last_due_at,
+                literal(now, UTCDateTime()),
+                literal(penalty_day, UTCDateTime()),
+                literal(rules.penalty_fen, BigInteger()),
+                literal(PenaltyStatus.PENDING.value, String()),
+            ),
+        )
+        statement = select(judged).add_cte(record.cte("recorded"))
+        return list(ctx.session.execute(statement).all())
+    rows = ctx.session.execute(judge.execution_options(synchronize_session=False)).all()
+    if rows:
+        ctx.session.execute(
+            insert(OrderViolation),
+            [
+                {
+                    "shop_id": shop_id,
+                    "order_id": order_id,
+                    "seq": count,
+                    "due_at": due_at,
+                    "judged_at": now,
+                    "penalty_day": penalty_day,
+                    "penalty_fen": rules.penalty_fen,
+                    "penalty_status": PenaltyStatus.PENDING,
+                }
+                for order_id, shop_id, _no, count, due_at in rows
+            ],
+        )
+    return list(rows)
 
 
 def _ban_products(ctx: Ctx, now: datetime) -> list[tuple[int, int, str, int]]:
@@ -524,9 +565,11 @@ def next_auto_close_due(session: Session, now: datetime) -> datetime | None:
     return value
 
 
-def _emit_chunked(ctx: Ctx, events: list[NewEvent], size: int = 1000) -> None:
+def _emit_chunked(ctx: Ctx, events: list[NewEvent]) -> None:
     """emit_many in slices: a bulk INSERT … RETURNING of a very large list is slow on SQLite
-    (results are spliced batch by batch), while slices keep it linear."""
+    (results are spliced batch by batch), while slices keep it linear. PostgreSQL expands one
+    JSON batch server-side, so larger slices only save round trips there."""
+    size = 20_000 if is_postgres(ctx.session) else 1000
     for start in range(0, len(events), size):
         notify.emit_many(ctx, events[start : start + size])
 
