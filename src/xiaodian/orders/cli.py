@@ -4,6 +4,7 @@ the local gateway) and a fast bulk seeder for benchmarks."""
 from __future__ import annotations
 
 import random
+import secrets
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,7 +16,7 @@ from rich.table import Table
 from sqlalchemy import func, insert, select, text
 
 from xiaodian.accounts import service as accounts
-from xiaodian.accounts.models import Buyer
+from xiaodian.accounts.models import Buyer, Shop
 from xiaodian.config import get_settings
 from xiaodian.db import is_postgres
 from xiaodian.errors import XiaodianError
@@ -111,14 +112,41 @@ def fault(
 
 @app.command("seed")
 def seed(
-    orders: Annotated[int, typer.Option("--orders", help="how many orders")] = 100_000,
-    shop_id: Annotated[int, typer.Option(help="shop to fill (must exist)")] = 1,
-    due: Annotated[int, typer.Option(help="of which unshipped and past ship-by now")] = 0,
-    batch: Annotated[int, typer.Option(help="rows per INSERT")] = 10_000,
+    orders: Annotated[int, typer.Option("--orders", help="how many orders", min=1)] = 100_000,
+    shop_id: Annotated[
+        int | None, typer.Option(help="shop to fill (default: a new shop 压测店铺)")
+    ] = None,
+    due: Annotated[int, typer.Option(help="of which unshipped and past ship-by now", min=0)] = 0,
+    batch: Annotated[int, typer.Option(help="rows per INSERT", min=100)] = 10_000,
 ) -> None:
     """Bulk-insert orders for benchmarks (bypasses the services; realistic column values)."""
     rt = _rt()
-    bulk_seed(rt, shop_id, orders, due=due, batch=batch, progress=True)
+    if shop_id is None:
+        shop_id = _new_seed_shop(rt)
+    elif not _shop_exists(rt, shop_id):
+        console.print(f"[red]✗ 店铺 {shop_id} 不存在[/]  (shop {shop_id} does not exist)")
+        raise typer.Exit(code=2)
+    bulk_seed(rt, shop_id, orders, due=min(due, orders), batch=batch, progress=True)
+    console.print(f"[green]✓[/] {orders:,} orders in shop {shop_id}")
+
+
+def _shop_exists(rt: Runtime, shop_id: int) -> bool:
+    with rt.factory() as session:
+        return session.get(Shop, shop_id) is not None
+
+
+def _new_seed_shop(rt: Runtime) -> int:
+    """A fresh shop for seeded orders; prints its login so the console can show them."""
+    password = secrets.token_urlsafe(12)
+    with rt.unit("seed") as ctx:
+        number = (ctx.session.scalar(select(func.count()).select_from(Shop)) or 0) + 1
+        username = f"seed{number}_{secrets.token_hex(3)}"
+        shop, _user = accounts.create_shop(
+            ctx, name=f"压测店铺 {number}", username=username, password=password
+        )
+        shop_id = shop.id
+    console.print(f"新店铺 new shop {shop_id}: 登录 login {username} / {password}")
+    return shop_id
 
 
 def bulk_seed(
