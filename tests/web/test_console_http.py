@@ -306,3 +306,31 @@ def test_X2_other_shop_cannot_change_this_shops_objects_by_id(
         assert session.get_one(Staff, a["staff"]).revoked_at is None
         assert session.get_one(Notice, a["notice"]).read_at is None
         assert list(session.scalars(select(Grant).where(Grant.user_id == a["sub"]))) == []
+
+
+# ----- secrets shown once (post/redirect/get) ----------------------------------------------
+
+
+def test_X2_new_app_and_webhook_secrets_show_once_and_a_refresh_creates_nothing(
+    client: TestClient, rt: Runtime, shop: ShopFixture
+) -> None:
+    console_login(client, shop.username, shop.password)
+    for page, form, testid in (
+        ("/console/settings/apps", {"name": "仓储ERP"}, "app-secret"),
+        ("/console/settings/webhooks", {"url": "https://erp.example/prg"}, "webhook-secret"),
+    ):
+        created = client.post(
+            page, data={**form, "csrf_token": page_token(client, page)}, follow_redirects=False
+        )
+        assert created.status_code == 303 and created.headers["location"] == page
+        shown = client.get(page)  # what the browser loads after the POST
+        assert f'data-testid="{testid}"' in shown.text
+        refreshed = client.get(page)  # F5 on that page: a GET, not the POST again
+        assert f'data-testid="{testid}"' not in refreshed.text
+    with rt.unit() as ctx:
+        apps = accounts.list_apps(ctx.session, shop.shop_id)
+        assert [app.name for app in apps].count("仓储ERP") == 1
+        endpoints = notify.list_endpoints(ctx.session, shop.shop_id)
+        assert [e.url for e in endpoints] == ["https://erp.example/prg"]
+        secret = next(app.secret for app in apps if app.name == "仓储ERP")
+    assert secret not in client.get("/console/settings/apps").text

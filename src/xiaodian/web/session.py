@@ -20,6 +20,7 @@ from xiaodian.notify import service as notify
 USER_KEY = "user_id"
 CSRF_KEY = "csrf"
 FLASH_KEY = "flash"
+SHOW_ONCE_KEY = "show_once"
 
 
 @dataclass(frozen=True)
@@ -80,3 +81,18 @@ def flash(request: Request, message: str, kind: str = "ok") -> None:
     pending = list(request.session.get(FLASH_KEY) or [])
     pending.append([kind if kind in ("ok", "error") else "ok", message])
     request.session[FLASH_KEY] = pending
+
+
+def show_once(request: Request, what: str, object_id: int) -> None:
+    """Mark ``object_id`` for the next GET of its page only (post/redirect/get for secrets:
+    the redirect carries no secret, and a refresh neither re-creates nor re-shows it)."""
+    pending = dict(request.session.get(SHOW_ONCE_KEY) or {})
+    pending[what] = object_id
+    request.session[SHOW_ONCE_KEY] = pending
+
+
+def take_shown_once(request: Request, what: str) -> int | None:
+    pending = dict(request.session.get(SHOW_ONCE_KEY) or {})
+    object_id = pending.pop(what, None)
+    request.session[SHOW_ONCE_KEY] = pending
+    return object_id if isinstance(object_id, int) else None

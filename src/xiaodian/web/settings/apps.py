@@ -12,6 +12,7 @@ from xiaodian.accounts.models import ApiApp
 from xiaodian.errors import NotFound
 from xiaodian.web.auth import Console, ConsoleCtx, CsrfForm, flash, require_main
 from xiaodian.web.render import render
+from xiaodian.web.session import show_once, take_shown_once
 
 router = APIRouter(prefix="/console/settings/apps", include_in_schema=False)
 
@@ -19,7 +20,8 @@ router = APIRouter(prefix="/console/settings/apps", include_in_schema=False)
 @router.get("")
 def apps_page(request: Request, console: ConsoleCtx) -> Response:
     console.principal.require("settings.manage")
-    return _page(request, console)
+    created = _just_created(request, console)
+    return _page(request, console, revealed=created, just_created=created is not None)
 
 
 @router.post("")
@@ -29,11 +31,12 @@ def create_app(
     _form: CsrfForm,
     name: Annotated[str, Form()] = "",
 ) -> Response:
-    """The secret is shown on this response only: a redirect would have to carry it."""
+    """Post/redirect/get: the next page shows the new secret once (a refresh creates nothing)."""
     console.principal.require("settings.manage")
     app = accounts.create_app(console.ctx, console.shop_id, name)
     flash(request, f"已创建应用 {app.name}")
-    return _page(request, console, revealed=app, just_created=True)
+    show_once(request, "app", app.id)
+    return RedirectResponse("/console/settings/apps", status_code=303)
 
 
 @router.post("/{app_id}/reveal")
@@ -48,6 +51,12 @@ def revoke_app(app_id: int, request: Request, console: ConsoleCtx, _form: CsrfFo
     app = accounts.revoke_app(console.ctx, console.shop_id, app_id)
     flash(request, f"已停用应用 {app.name},其签名请求将被拒绝")
     return RedirectResponse("/console/settings/apps", status_code=303)
+
+
+def _just_created(request: Request, console: Console) -> ApiApp | None:
+    app_id = take_shown_once(request, "app")
+    apps = accounts.list_apps(console.ctx.session, console.shop_id) if app_id else []
+    return next((app for app in apps if app.id == app_id), None)
 
 
 def _own_app(console: Console, app_id: int) -> ApiApp:
@@ -66,5 +75,4 @@ def _page(
         apps=accounts.list_apps(console.ctx.session, console.shop_id),
         revealed=revealed,
         just_created=just_created,
-        status_code=201 if just_created else 200,
     )

@@ -11,6 +11,7 @@ from xiaodian.notify import service as notify
 from xiaodian.notify.models import WebhookEndpoint
 from xiaodian.web.auth import Console, ConsoleCtx, CsrfForm, flash
 from xiaodian.web.render import render
+from xiaodian.web.session import show_once, take_shown_once
 
 router = APIRouter(prefix="/console/settings/webhooks", include_in_schema=False)
 
@@ -21,7 +22,12 @@ STATUS_LABELS = {"pending": "待投递", "delivered": "已送达", "failed": "�
 @router.get("")
 def webhooks_page(request: Request, console: ConsoleCtx) -> Response:
     console.principal.require("settings.manage")
-    return _list_page(request, console)
+    created_id = take_shown_once(request, "webhook")
+    created = None
+    if created_id is not None:
+        endpoints = notify.list_endpoints(console.ctx.session, console.shop_id)
+        created = next((e for e in endpoints if e.id == created_id), None)
+    return _list_page(request, console, created=created)
 
 
 @router.post("")
@@ -32,13 +38,14 @@ def create_endpoint(
     url: Annotated[str, Form()] = "",
     event_types: Annotated[str, Form()] = "",
 ) -> Response:
-    """The signing secret is shown on this response only."""
+    """Post/redirect/get: the next page shows the signing secret once (a refresh adds nothing)."""
     console.principal.require("settings.manage")
     endpoint = notify.create_endpoint(
         console.ctx, console.shop_id, url=url, event_types=_split_types(event_types)
     )
     flash(request, "已添加 Webhook 地址")
-    return _list_page(request, console, created=endpoint)
+    show_once(request, "webhook", endpoint.id)
+    return RedirectResponse("/console/settings/webhooks", status_code=303)
 
 
 @router.get("/{endpoint_id}")
@@ -105,7 +112,6 @@ def _list_page(
         "settings/webhooks.html",
         endpoints=[(endpoint, _types_label(endpoint)) for endpoint in endpoints],
         created=created,
-        status_code=201 if created else 200,
     )
 
 
