@@ -68,6 +68,20 @@ def _empty_all_tables(engine: Engine) -> None:
 
 
 @pytest.fixture
+def cli_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh SQLite file the ``xiaodian`` CLI reads from XIAODIAN_DATABASE_URL (wide
+    terminal for tables); the cached settings are dropped before and after."""
+    from xiaodian.config import get_settings
+
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.setenv("XIAODIAN_DATABASE_URL", url)
+    monkeypatch.setenv("COLUMNS", "200")
+    get_settings.cache_clear()
+    yield url
+    get_settings.cache_clear()
+
+
+@pytest.fixture
 def is_pg(engine: Engine) -> bool:
     return engine.dialect.name == "postgresql"
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 import time
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -160,28 +159,21 @@ def test_sim_advance_endpoint_moves_the_persisted_clock(rt: Runtime, settings: S
         assert ctx.session.get(SimClockRow, 1) is not None
 
 
-def test_cli_tick_advance_on_a_simulated_database(tmp_path: Path, monkeypatch: Any) -> None:
+def test_cli_tick_advance_on_a_simulated_database(cli_database: str, monkeypatch: Any) -> None:
     from typer.testing import CliRunner
 
     from xiaodian.cli import app
-    from xiaodian.config import get_settings
 
-    url = f"sqlite:///{tmp_path / 'sim.db'}"
-    monkeypatch.setenv("XIAODIAN_DATABASE_URL", url)
     monkeypatch.setenv("XIAODIAN_CLOCK_MODE", "simulated")
-    get_settings.cache_clear()
-    try:
-        runner = CliRunner()
-        assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
-        clock = SimulatedClock(make_engine(url))
-        before = clock.now()
-        result = runner.invoke(app, ["tick", "--advance", "1d"])
-        assert result.exit_code == 0, result.output
-        assert clock.now() - before == timedelta(days=1)
-        bad = runner.invoke(app, ["tick", "--advance", "soon"])
-        assert bad.exit_code == 2 and "bad duration" in bad.output
-    finally:
-        get_settings.cache_clear()
+    runner = CliRunner()
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    clock = SimulatedClock(make_engine(cli_database))
+    before = clock.now()
+    result = runner.invoke(app, ["tick", "--advance", "1d"])
+    assert result.exit_code == 0, result.output
+    assert clock.now() - before == timedelta(days=1)
+    bad = runner.invoke(app, ["tick", "--advance", "soon"])
+    assert bad.exit_code == 2 and "bad duration" in bad.output
 
 
 @pytest.mark.postgres_only
@@ -231,27 +223,19 @@ def test_two_workers_ticking_at_once_never_double_apply_on_postgres(
         assert ctx.session.scalar(select(func.count()).select_from(LedgerTxn)) == 40
 
 
-def test_cli_simulate_replays_days_with_a_row_per_step(tmp_path: Path, monkeypatch: Any) -> None:
+def test_cli_simulate_replays_days_with_a_row_per_step(cli_database: str, monkeypatch: Any) -> None:
     from typer.testing import CliRunner
 
     from xiaodian.cli import app
-    from xiaodian.config import get_settings
 
-    url = f"sqlite:///{tmp_path / 'sim.db'}"
-    monkeypatch.setenv("XIAODIAN_DATABASE_URL", url)
     monkeypatch.setenv("XIAODIAN_CLOCK_MODE", "simulated")
-    monkeypatch.setenv("COLUMNS", "200")
-    get_settings.cache_clear()
-    try:
-        runner = CliRunner()
-        clock = SimulatedClock(make_engine(url))
-        assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
-        before = clock.now()
-        result = runner.invoke(app, ["simulate", "--days", "2", "--step", "12h"])
-        assert result.exit_code == 0, result.output
-        assert clock.now() - before == timedelta(days=2)
-        assert result.output.count("│ 20") == 4  # four 12-hour rows
-        refused = runner.invoke(app, ["simulate", "--days", "1", "--step", "0s"])
-        assert refused.exit_code == 2
-    finally:
-        get_settings.cache_clear()
+    runner = CliRunner()
+    clock = SimulatedClock(make_engine(cli_database))
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    before = clock.now()
+    result = runner.invoke(app, ["simulate", "--days", "2", "--step", "12h"])
+    assert result.exit_code == 0, result.output
+    assert clock.now() - before == timedelta(days=2)
+    assert result.output.count("│ 20") == 4  # four 12-hour rows
+    refused = runner.invoke(app, ["simulate", "--days", "1", "--step", "0s"])
+    assert refused.exit_code == 2
