@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from tests.aftersales.conftest import World
 from xiaodian.accounts import service as accounts
@@ -14,6 +15,7 @@ from xiaodian.aftersales import service as aftersales
 from xiaodian.errors import PermissionDenied
 from xiaodian.ledger import service as ledger
 from xiaodian.ledger.models import Account
+from xiaodian.notify.models import Notice
 from xiaodian.runtime import Runtime
 
 
@@ -118,6 +120,55 @@ def test_A2_interception_one_package_all_items_succeeds_refund_and_fee(
             "request_interception",
             "intercept_succeeded",
         ]
+
+
+def test_A2_interception_fee_left_unpaid_is_collected_once_after_a_top_up(
+    world: World, shop: Any, rt: Runtime
+) -> None:
+    """A2.3: the interception succeeds but the balance no longer covers the fee (待补缴);
+    the collection sweep charges it once the balance does, exactly once."""
+    from xiaodian.aftersales.rules import collect_fees, interceptions
+
+    _, order = _interception_setup(world, shop)
+    req = world.apply(shop.shop_id, order, 10_000)
+    with rt.unit() as ctx:  # the merchant moves the balance into the deposit meanwhile
+        ledger.move(
+            ctx,
+            shop.shop_id,
+            source=Account.BALANCE,
+            target=Account.DEPOSIT,
+            amount_fen=10_000,
+            key="to-deposit",
+            kind="balance_to_deposit",
+        )
+    rt.clock.advance(2 * 3600)  # type: ignore[attr-defined]
+    with rt.unit() as ctx:
+        assert interceptions(ctx) == {"succeeded": 1, "failed": 0}
+    assert world.request(shop.shop_id, req.id).status == "refunded"
+    fee = rt.settings.aftersales.interception_fee_fen
+    (package,) = world.packages(shop.shop_id, order)
+    assert (package.fee_status, package.fee_fen) == ("unpaid", fee)
+    with rt.unit() as ctx:
+        assert collect_fees(ctx) == {"collected": 0, "still_unpaid": 1}
+    assert world.balance(shop.shop_id, Account.PLATFORM_FEES) == 0
+
+    world.topup(shop.shop_id, fee - 1, key="short")
+    with rt.unit() as ctx:
+        assert collect_fees(ctx) == {"collected": 0, "still_unpaid": 1}
+    world.topup(shop.shop_id, 1, key="enough")
+    with rt.unit() as ctx:
+        assert collect_fees(ctx) == {"collected": 1, "still_unpaid": 0}
+    with rt.unit() as ctx:
+        assert collect_fees(ctx) == {"collected": 0, "still_unpaid": 0}  # idempotent
+    assert world.balance(shop.shop_id, Account.PLATFORM_FEES) == fee
+    assert world.balance(shop.shop_id, Account.BALANCE) == 0
+    (package,) = world.packages(shop.shop_id, order)
+    assert package.fee_status == "charged" and package.fee_txn_id is not None
+    with rt.unit() as ctx:
+        assert ledger.audit(ctx.session) == []
+        titles = [n.title for n in ctx.session.scalars(select(Notice).order_by(Notice.id))]
+    assert "快递拦截费用扣款失败:账户余额不足" in titles
+    assert titles.count("快递拦截费用已补扣") == 1
 
 
 def test_A2_interception_failure_stays_pending_for_merchant(

@@ -373,8 +373,14 @@ def resolve_interception(ctx: Ctx, package: Package, ok: bool, reason: str) -> N
     notify.emit(ctx, package.shop_id, "package.intercepted", _payload(package), rule="A2.3")
 
 
-def charge_interception_fee(ctx: Ctx, package: Package) -> None:
-    fee = ctx.settings.aftersales.interception_fee_fen
+def charge_interception_fee(ctx: Ctx, package: Package, *, notify_unpaid: bool = True) -> None:
+    """Charge the fee to the balance ledger, or mark it 待补缴 (unpaid) when the balance is
+    short; ``collect_unpaid_fees`` retries those on later ticks."""
+    fee = (
+        package.fee_fen
+        if package.fee_status == "unpaid"
+        else ctx.settings.aftersales.interception_fee_fen
+    )
     if fee <= 0 or package.fee_status == "charged":
         return
     try:
@@ -393,17 +399,49 @@ def charge_interception_fee(ctx: Ctx, package: Package) -> None:
         )
     except InsufficientFunds:
         package.fee_fen, package.fee_status = fee, "unpaid"
+        if not notify_unpaid:
+            return
         notify.notice(
             ctx,
             package.shop_id,
             category="aftersales",
             title="快递拦截费用扣款失败:账户余额不足",
-            body=f"包裹 {package.tracking_no} 拦截成功,拦截费用 {yuan_label(fee)} 待补缴。",
+            body=(
+                f"包裹 {package.tracking_no} 拦截成功,拦截费用 {yuan_label(fee)} 待补缴;"
+                "余额充足后将自动扣除。"
+            ),
             link="/console/funds/balance",
             rule="A2.3",
         )
         return
     package.fee_fen, package.fee_status, package.fee_txn_id = fee, "charged", posted.txn.id
+
+
+def collect_unpaid_fees(ctx: Ctx) -> dict[str, int]:
+    """A2.3: interception fees that the balance could not cover (待补缴) are charged as soon
+    as the shop's balance covers them; each through its idempotent ledger key, so a second
+    worker or a second run never charges one twice."""
+    fee_due = select(Package).where(Package.fee_status == "unpaid").order_by(Package.id)
+    counts = {"collected": 0, "still_unpaid": 0}
+    for package in ctx.session.scalars(fee_due.with_for_update(skip_locked=True)).all():
+        charge_interception_fee(ctx, package, notify_unpaid=False)
+        if package.fee_status != "charged":
+            counts["still_unpaid"] += 1
+            continue
+        counts["collected"] += 1
+        notify.notice(
+            ctx,
+            package.shop_id,
+            category="aftersales",
+            title="快递拦截费用已补扣",
+            body=(
+                f"包裹 {package.tracking_no} 的拦截费用 {yuan_label(package.fee_fen)}"
+                "已从账户余额扣除。"
+            ),
+            link="/console/funds/balance",
+            rule="A2.3",
+        )
+    return counts
 
 
 def cancel_shipment(ctx: Ctx, shop_id: int, order_id: int) -> list[Package]:

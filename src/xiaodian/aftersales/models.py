@@ -243,6 +243,7 @@ class Package(Base):
         UniqueConstraint("order_id", "seq"),
         Index("ix_aftersale_packages_shop_order", "shop_id", "order_id"),
         Index("ix_aftersale_packages_interception_due", "interception_due_at"),
+        Index("ix_aftersale_packages_fee_status", "fee_status"),  # finds the rare "unpaid"
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

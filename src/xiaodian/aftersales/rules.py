@@ -86,7 +86,13 @@ def next_interception(session: Session, now: datetime) -> datetime | None:
     return value
 
 
+def collect_fees(ctx: Ctx) -> dict[str, int]:
+    return logistics.collect_unpaid_fees(ctx)
+
+
 SWEEPS = [
     Sweep("aftersales.interceptions", "A2.3", interceptions, next_interception),
+    # No next_due: a balance top-up, not the clock, makes an unpaid fee collectable.
+    Sweep("aftersales.collect_fees", "A2.3", collect_fees),
     Sweep("aftersales.default_refund", "A3", default_refund, next_default_refund),
 ]
