@@ -14,7 +14,7 @@ from tests.aftersales.conftest import PDF, World, png_bytes
 from xiaodian.aftersales import service as aftersales
 from xiaodian.aftersales.rules import default_refund, next_default_refund
 from xiaodian.aftersales.service import ItemQty, RequestFilter
-from xiaodian.errors import Conflict, ValidationFailed
+from xiaodian.errors import Conflict, ValidationFailed, XiaodianError
 from xiaodian.ledger import service as ledger
 from xiaodian.ledger.models import Account
 from xiaodian.orders import service as orders
@@ -334,3 +334,28 @@ def test_A3_sweep_and_merchant_race_never_refund_twice_pg(
     assert world.balance(shop.shop_id, Account.ORDER_ESCROW) == 8 * 4_000
     assert all(world.request(shop.shop_id, r.id).status == "refunded" for r in reqs)
     assert ItemQty
+
+
+def test_O5_auto_close_refunds_in_full_and_closes_the_open_request(
+    world: World, shop: Any, rt: Runtime
+) -> None:
+    """A pending 未发货仅退款 on an order O5 closes at day 150: the order is refunded once, in
+    full, and the request closes — it cannot be agreed (and refunded) again afterwards."""
+    from xiaodian import scheduler
+
+    pid = world.product(shop.shop_id)
+    order = world.order(shop.shop_id, [(pid, 2)], ship=False)
+    ((item, _),) = world.items(shop.shop_id, order)
+    req = world.apply(shop.shop_id, order, 5_000, kind="unshipped_refund", items=[(item, 1)])
+    rt.clock.advance(151 * 86_400)  # type: ignore[attr-defined]
+    scheduler.run_tick(rt, now=rt.clock.now())
+    closed = world.request(shop.shop_id, req.id)
+    assert closed.status == "closed"
+    assert ("closed", "O5", None) in world.history(shop.shop_id, req.id)
+    with pytest.raises(XiaodianError), rt.unit("user:1") as ctx:
+        aftersales.agree(ctx, shop.shop_id, req.id)
+    with rt.unit() as ctx:
+        o = orders.get_order(ctx.session, shop.shop_id, order)
+        assert o.status == "closed" and o.refunded_fen == o.paid_fen
+        assert [r.amount_fen for r in ctx.session.scalars(select(OrderRefund))] == [o.paid_fen]
+        assert ledger.audit(ctx.session) == []

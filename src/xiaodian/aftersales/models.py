@@ -61,6 +61,7 @@ class RequestStatus(StrEnum):
     REFUNDED = "refunded"
     REJECTED = "rejected"
     WITHDRAWN = "withdrawn"
+    CLOSED = "closed"  # the order was closed and refunded in full without it (O5)
 
 
 STATUS_LABELS: dict[str, str] = {
@@ -72,6 +73,7 @@ STATUS_LABELS: dict[str, str] = {
     RequestStatus.REFUNDED: "退款成功",
     RequestStatus.REJECTED: "已拒绝",
     RequestStatus.WITHDRAWN: "已撤销",
+    RequestStatus.CLOSED: "已关闭(订单已全额退款)",
 }
 
 OPEN_STATUSES: frozenset[str] = frozenset(

@@ -989,6 +989,17 @@ def note_only(
     record(ctx, req, action, req.status, req.status, rule, strategy=strategy, note=note)
 
 
+def close_for_closed_order(ctx: Ctx, shop_id: int, order_id: int, rule: str) -> None:
+    """O5 closed the order and refunded everything that was left: an open request on it has
+    nothing left to refund, so it closes (and can no longer be agreed or rejected)."""
+    req = open_request_for(ctx.session, shop_id, order_id)
+    if req is None:
+        return
+    _close_without_refund(
+        ctx, req, set(OPEN_STATUSES), S.CLOSED, "closed", rule, "订单已自动关闭并全额退款"
+    )
+
+
 def _close_without_refund(
     ctx: Ctx,
     req: AfterSaleRequest,

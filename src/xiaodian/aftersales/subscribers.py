@@ -3,6 +3,7 @@ and logistics (A2, A3):
 
 * ``order.shipped`` → the order's first package; a pending 未发货仅退款 request becomes
   已发货仅退款 and is evaluated by the assistant.
+* ``order.closed`` by O5 (refunded in full) → its open request closes.
 * ``aftersale.created`` / ``aftersale.modified`` → the assistant's strategies (A2).
 * ``package.*`` carrier events → A2.1 / A2.3 / A2.4 reactions.
 """
@@ -25,6 +26,12 @@ def _order_shipped(ctx: Ctx, event: EmittedEvent) -> None:
         ctx, event.shop_id, order_id, str(payload["carrier"]), str(payload["tracking_no"])
     )
     requests.convert_to_shipped(ctx, event.shop_id, order_id)
+
+
+@subscribe("order.closed")
+def _order_closed(ctx: Ctx, event: EmittedEvent) -> None:
+    if event.payload.get("reason") == "auto_closed" and "order_id" in event.payload:
+        requests.close_for_closed_order(ctx, event.shop_id, int(event.payload["order_id"]), "O5")
 
 
 @subscribe("aftersale.created")
