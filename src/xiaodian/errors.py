@@ -79,3 +79,13 @@ class InsufficientFunds(Conflict):
 def field_error(field: str, zh: str, en: str) -> dict[str, Any]:
     """One entry of ``ValidationFailed.errors``: which field, and why, in both languages."""
     return {"field": field, "message_zh": zh, "message_en": en}
+
+
+# A number the database cannot hold (an id of 10**20, an amount past BIGINT) is the caller's
+# mistake, not a server fault: SQLite's driver raises OverflowError, PostgreSQL a DataError.
+def out_of_range() -> ValidationFailed:
+    return ValidationFailed(
+        "value_out_of_range",
+        "请求中的数值超出允许范围",
+        "A number in the request is out of the allowed range",
+    )

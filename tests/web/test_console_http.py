@@ -334,3 +334,36 @@ def test_X2_new_app_and_webhook_secrets_show_once_and_a_refresh_creates_nothing(
         assert [e.url for e in endpoints] == ["https://erp.example/prg"]
         secret = next(app.secret for app in apps if app.name == "仓储ERP")
     assert secret not in client.get("/console/settings/apps").text
+
+
+def test_out_of_range_ids_in_console_pages_are_html_4xx_never_500(
+    client: TestClient, shop: ShopFixture
+) -> None:
+    """Every console page naming an object by id, given an id past BIGINT, is a 4xx HTML page."""
+    import re
+
+    huge = str(10**20)
+    console_login(client, shop.username, shop.password)
+    pages = sorted(
+        path
+        for path, methods in _routes(client.app.routes)  # type: ignore[attr-defined]
+        if path.startswith("/console/") and "{" in path and "GET" in methods
+    )
+    assert pages
+    for template in pages:
+        path = re.sub(r"{[^}]+}", huge, template)
+        response = client.get(f"{path}?before_id={huge}")
+        assert 400 <= response.status_code < 500, f"{template} -> {response.status_code}"
+        assert response.headers["content-type"].startswith(HTML)
+
+
+def _routes(routes: Any, prefix: str = "") -> Any:
+    """(path, methods) of every route, through included routers (FastAPI may keep them nested)."""
+    from starlette.routing import Route
+
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            yield from _routes(included.routes, prefix + route.include_context.prefix)
+        elif isinstance(route, Route):
+            yield prefix + route.path, route.methods or set()

@@ -9,10 +9,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from xiaodian.contexts import optional_module, present
-from xiaodian.errors import XiaodianError
+from xiaodian.errors import XiaodianError, out_of_range
 from xiaodian.runtime import Runtime
 
 log = logging.getLogger("xiaodian.api")
@@ -73,6 +74,12 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(XiaodianError)
     async def _domain(_request: Request, exc: XiaodianError) -> JSONResponse:
         return problem(exc.status, exc.to_problem())
+
+    @app.exception_handler(OverflowError)
+    @app.exception_handler(DataError)
+    async def _out_of_range(_request: Request, _exc: Exception) -> JSONResponse:
+        error = out_of_range()
+        return problem(error.status, error.to_problem())
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:

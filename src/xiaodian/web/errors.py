@@ -14,10 +14,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from xiaodian.db import transaction
-from xiaodian.errors import PermissionDenied, XiaodianError
+from xiaodian.errors import PermissionDenied, XiaodianError, out_of_range
 from xiaodian.runtime import Runtime
 from xiaodian.web.auth import LoginRequired
 from xiaodian.web.render import render
@@ -39,6 +40,8 @@ def install_error_handlers(app: FastAPI) -> None:
     _override(app, XiaodianError, _domain_page)
     _override(app, RequestValidationError, _invalid_request_page)
     _override(app, StarletteHTTPException, _http_page)
+    _override(app, OverflowError, _out_of_range_page)
+    _override(app, DataError, _out_of_range_page)
     _override(app, Exception, _internal_error_page)
 
 
@@ -66,6 +69,10 @@ async def _domain_page(request: Request, exc: XiaodianError) -> Response:
     if exc.code == "csrf_failed":
         title = "页面已过期"
     return error_page(request, exc.status, title, exc.message_zh, _field_messages(exc))
+
+
+async def _out_of_range_page(request: Request, _exc: Exception) -> Response:
+    return await _domain_page(request, out_of_range())
 
 
 async def _invalid_request_page(request: Request, exc: RequestValidationError) -> Response:
