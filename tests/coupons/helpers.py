@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import segno
+import zxingcpp
 from PIL import Image, ImageDraw, PngImagePlugin
 
 from xiaodian.coupons import service
@@ -59,6 +60,23 @@ def product_with_qr(payload: str = "weixin://contact/abc123") -> bytes:
     base = picture(686, 176)
     code = qr_image(payload, scale=3)
     base.paste(code, (500, (176 - code.height) // 2))
+    return png(686, 176, image=base)
+
+
+def barcode_image(text: str, kind: str = "Code128", height: int = 60) -> Image.Image:
+    """A real 1-D barcode drawn by zxing-cpp's writer (quiet zones included)."""
+    written = zxingcpp.write_barcode_to_image(
+        zxingcpp.create_barcode(text, getattr(zxingcpp.BarcodeFormat, kind)), scale=2
+    )
+    rows, cols = memoryview(written).shape
+    strip = Image.frombytes("L", (cols, rows), bytes(memoryview(written))).convert("RGB")
+    return strip.resize((strip.width, height), Image.Resampling.NEAREST)
+
+
+def product_with_barcode(text: str = "VX-haowu8888", kind: str = "Code128") -> bytes:
+    base = picture(686, 176)
+    code = barcode_image(text, kind)
+    base.paste(code, (686 - code.width - 20, (176 - code.height) // 2))
     return png(686, 176, image=base)
 
 

@@ -3,13 +3,20 @@ outcome (有效中 / 审核失败) takes effect after the review delay (30 minut
 
 from __future__ import annotations
 
+import io
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from tests.coupons.helpers import draft, png, product_with_qr, qr_image
+from tests.coupons.helpers import (
+    draft,
+    png,
+    product_with_barcode,
+    product_with_qr,
+    qr_image,
+)
 from xiaodian import scheduler
 from xiaodian.coupons import moderation, service
 from xiaodian.coupons.models import CouponStatus
@@ -89,6 +96,40 @@ def test_C2_qr_in_image_fails_qr_absent_passes(rt: Runtime, shop: Any) -> None:
     )
     assert "code_in_image" in _codes(logo_qr)
     assert _create(rt, shop.shop_id).auto_reasons == []
+
+
+@pytest.mark.parametrize(
+    ("kind", "text"), [("Code128", "VX-haowu8888"), ("EAN13", "6901234567892")]
+)
+def test_C2_barcode_in_image_fails_with_contact_reason(
+    rt: Runtime, shop: Any, kind: str, text: str
+) -> None:
+    """C2 rule 5: a 1-D barcode inside the product image is refused like a QR code (a contact
+    detail / traffic diversion), and the refusal reaches the coupon at the review delay."""
+    coupon = _create(rt, shop.shop_id, product_image=product_with_barcode(text, kind))
+    assert [(r["rule"], r["code"], r["field"]) for r in coupon.auto_reasons] == [
+        ("C2.5", "code_in_image", "product_image")
+    ]
+    assert "条形码" in coupon.auto_reasons[0]["message_zh"]
+    rt.clock.set(coupon.review_due_at)  # type: ignore[attr-defined]
+    with rt.unit() as ctx:
+        service.finalize_reviews(ctx)
+    final = _status(rt, shop.shop_id, coupon.id)
+    assert final.status == CouponStatus.REJECTED
+    assert [r["code"] for r in final.reject_reasons] == ["code_in_image"]
+
+
+def test_C2_barcode_check_passes_an_image_without_one(rt: Runtime, shop: Any) -> None:
+    """The same picture without the barcode passes the image check (no false positive)."""
+    assert moderation.check_images({"product_image": _decoded(png(686, 176))}) == []
+    assert moderation.check_images({"product_image": _decoded(product_with_barcode())}) != []
+    assert _create(rt, shop.shop_id).auto_reasons == []
+
+
+def _decoded(data: bytes) -> Any:
+    from PIL import Image
+
+    return Image.open(io.BytesIO(data)).convert("RGB")
 
 
 def test_C2_merchant_name_must_match_registered_name(rt: Runtime, make_shop: Any) -> None:
