@@ -12,7 +12,11 @@
   react to them in ``subscribers.py``.
 * A2.3: a successful interception costs the merchant the carrier's fee, moved from the
   merchant balance to platform fees once per package (idempotency key
-  ``aftersale-interception-fee:<package id>``).
+  ``aftersale-interception-fee:<package id>``). A fee the balance cannot cover is marked
+  待补缴 (``package.interception_fee_unpaid``) and collected by a sweep once the balance covers
+  it (``package.interception_fee_collected``).
+* Every package state change is a domain event (webhooks, X1), the first package included
+  (``package.created``, rule A2).
 """
 
 from __future__ import annotations
@@ -186,6 +190,7 @@ def create_first_package(
         True,
         {"carrier": carrier_code, "tracking_no": tracking_no},
     )
+    notify.emit(ctx, shop_id, "package.created", _payload(package), rule="A2")
     return package
 
 
@@ -401,6 +406,10 @@ def charge_interception_fee(ctx: Ctx, package: Package, *, notify_unpaid: bool =
         package.fee_fen, package.fee_status = fee, "unpaid"
         if not notify_unpaid:
             return
+        ctx.session.flush()
+        notify.emit(
+            ctx, package.shop_id, "package.interception_fee_unpaid", _payload(package), rule="A2.3"
+        )
         notify.notice(
             ctx,
             package.shop_id,
@@ -423,12 +432,18 @@ def collect_unpaid_fees(ctx: Ctx) -> dict[str, int]:
     worker or a second run never charges one twice."""
     fee_due = select(Package).where(Package.fee_status == "unpaid").order_by(Package.id)
     counts = {"collected": 0, "still_unpaid": 0}
+    collected: list[notify.NewEvent] = []
     for package in ctx.session.scalars(fee_due.with_for_update(skip_locked=True)).all():
         charge_interception_fee(ctx, package, notify_unpaid=False)
         if package.fee_status != "charged":
             counts["still_unpaid"] += 1
             continue
         counts["collected"] += 1
+        collected.append(
+            notify.NewEvent(
+                package.shop_id, "package.interception_fee_collected", _payload(package), "A2.3"
+            )
+        )
         notify.notice(
             ctx,
             package.shop_id,
@@ -441,6 +456,8 @@ def collect_unpaid_fees(ctx: Ctx) -> dict[str, int]:
             link="/console/funds/balance",
             rule="A2.3",
         )
+    ctx.session.flush()
+    notify.emit_many(ctx, collected)
     return counts
 
 
