@@ -71,6 +71,101 @@ def test_A2_erp_cancel_disabled_records_cancel_but_merchant_decides(
     assert world.request(shop.shop_id, req.id).status == "pending"
 
 
+def _two_packages(world: World, shop: Any, rt: Runtime) -> tuple[int, int, int]:
+    """An order of a cup and a pot shipped in two packages: (order, cup item, pot item)."""
+    cup, pot = world.product(shop.shop_id), world.product(shop.shop_id, title="茶壶")
+    order = world.order(shop.shop_id, [(cup, 1), (pot, 1)])
+    (cup_item, _), (pot_item, _) = world.items(shop.shop_id, order)
+    with rt.unit("user:1") as ctx:
+        logistics.split(
+            ctx,
+            shop.shop_id,
+            order,
+            carrier_code="ZTO",
+            tracking_no="731234567890",
+            items=[(pot_item, 1)],
+        )
+    return order, cup_item, pot_item
+
+
+def _erp_cancel(rt: Runtime, shop_id: int, order: int) -> None:
+    with rt.unit("app:1") as ctx:
+        logistics.cancel_shipment(ctx, shop_id, order)
+
+
+def test_A2_erp_cancel_all_covered_packages_cancelled_agrees(
+    world: World, shop: Any, rt: Runtime
+) -> None:
+    """A2.1: the request covers both packages; the ERP cancels both → refunded at once."""
+    world.strategy(shop.shop_id, "erp_cancel")
+    order, _, _ = _two_packages(world, shop, rt)
+    req = world.apply(shop.shop_id, order, 10_000)
+    assert req.status == "pending"
+    _erp_cancel(rt, shop.shop_id, order)
+    done = world.request(shop.shop_id, req.id)
+    assert (done.status, done.decided_rule, done.decided_strategy) == (
+        "refunded",
+        "A2.1",
+        "erp_cancel",
+    )
+    assert [p.status for p in world.packages(shop.shop_id, order)] == ["cancelled", "cancelled"]
+
+
+def test_A2_erp_cancel_one_of_two_covered_packages_does_not_agree(
+    world: World, shop: Any, rt: Runtime
+) -> None:
+    """A2.1: one of the two packages was delivered before the ERP cancelled the other; the
+    buyer may hold the goods, so the merchant decides — on the ERP event and on a new request
+    alike (one rule)."""
+    world.strategy(shop.shop_id, "erp_cancel")
+    order, _, _ = _two_packages(world, shop, rt)
+    first, _second = world.packages(shop.shop_id, order)
+    world.event(shop.shop_id, first.id, "delivered")
+    req = world.apply(shop.shop_id, order, 10_000)
+    _erp_cancel(rt, shop.shop_id, order)
+    after = world.request(shop.shop_id, req.id)
+    assert after.status == "pending" and after.decided_strategy is None
+    assert after.due_at is not None  # the A3 deadline still runs
+    assert ("erp_cancel_not_applied", "A2.1", "erp_cancel") in world.history(shop.shop_id, req.id)
+    assert world.balance(shop.shop_id, Account.ORDER_ESCROW) == 10_000
+    with rt.unit("buyer") as ctx:  # the new-request path says the same
+        request = aftersales.get_request(ctx.session, shop.shop_id, req.id)
+        applies, why = strategies.erp_cancel_applies(ctx.session, request)
+    assert not applies and first.tracking_no in why
+
+
+def test_A2_erp_cancel_new_request_covering_only_cancelled_package_agrees(
+    world: World, shop: Any, rt: Runtime
+) -> None:
+    """A2.1 on a new request: the delivered package holds only items not asked for, the
+    covered one was cancelled by the ERP → agreed; asking for both items → not agreed."""
+    world.strategy(shop.shop_id, "erp_cancel")
+    order, _cup_item, pot_item = _two_packages(world, shop, rt)
+    first, _second = world.packages(shop.shop_id, order)
+    world.event(shop.shop_id, first.id, "delivered")  # the cup arrived
+    _erp_cancel(rt, shop.shop_id, order)  # the pot's package is cancelled
+    both = world.apply(shop.shop_id, order, 10_000)
+    assert both.status == "pending"
+    with rt.unit(f"buyer:{both.buyer_id}") as ctx:
+        aftersales.withdraw(ctx, both.buyer_id, both.id)
+    pot_only = world.apply(shop.shop_id, order, 5_000, items=[(pot_item, 1)])
+    assert pot_only.status == "refunded" and pot_only.decided_rule == "A2.1"
+
+
+def test_A2_erp_cancel_disabled_new_request_on_cancelled_shipment_waits(
+    world: World, shop: Any, rt: Runtime
+) -> None:
+    world.strategy(shop.shop_id, "erp_cancel", enabled=False)
+    pid = world.product(shop.shop_id)
+    order = world.order(shop.shop_id, [(pid, 1)])
+    _erp_cancel(rt, shop.shop_id, order)
+    req = world.apply(shop.shop_id, order, 5_000)
+    assert req.status == "pending" and req.decided_strategy is None
+    assert ("erp_cancel_not_applied", "A2.1", "erp_cancel") not in world.history(
+        shop.shop_id, req.id
+    )
+
+
 def _interception_setup(world: World, shop: Any, *, verified: bool = True) -> tuple[int, int]:
     world.strategy(shop.shop_id, "interception")
     world.topup(shop.shop_id, 10_000)

@@ -136,6 +136,23 @@ def package_items(session: Session, shop_id: int, package_ids: list[int]) -> lis
     )
 
 
+def erp_cancelled_ids(session: Session, shop_id: int, package_ids: list[int]) -> set[int]:
+    """The packages whose shipment the carrier confirmed cancelled (A2.1) — by the carrier log,
+    so a cancelled parcel that has since come back (已退回商家) still counts."""
+    if not package_ids:
+        return set()
+    return set(
+        session.scalars(
+            select(CarrierCall.package_id).where(
+                CarrierCall.shop_id == shop_id,
+                CarrierCall.package_id.in_(package_ids),
+                CarrierCall.operation == "cancel_shipment",
+                CarrierCall.ok.is_(True),
+            )
+        )
+    )
+
+
 def get_package(session: Session, shop_id: int, package_id: int) -> Package:
     row = session.get(Package, package_id)
     if row is None or row.shop_id != shop_id:

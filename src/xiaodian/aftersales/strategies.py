@@ -5,8 +5,9 @@ unless it granted ``aftersales.assistant`` to a sub-account (A2; checked by the 
 ``Principal.require``). Evaluated on every new (or modified) pending 已发货仅退款 request, in
 this order, the first that fires decides:
 
-1. A2.1 ERP取消发货自动退 — the order's shipment was cancelled by the ERP → agree at once;
-   also fires when the ERP cancels (``on_shipment_cancelled``) while a request is pending.
+1. A2.1 ERP取消发货自动退 — the ERP cancelled the shipment of every package the request
+   covers (``erp_cancel_applies``) → agree at once; checked both on a new request and when the
+   ERP cancels (``on_shipment_cancelled``) while a request is pending.
 2. A2.2 小金额自动同意退款 — amount ≤ threshold (equal agrees; one fen above does not).
 3. A2.3 快递拦截自动退 — buyer platform-verified, the request covers exactly one package and
    every item in it, the package is still moving and the balance covers the fee → request
@@ -150,13 +151,10 @@ def evaluate(ctx: Ctx, shop_id: int, request_id: int) -> list[Verdict]:
     verdicts: list[Verdict] = []
 
     if C.ERP_CANCEL in enabled:
-        all_packages = logistics.packages_of(ctx.session, shop_id, req.order_id)
-        cancelled = bool(all_packages) and all(p.status == "cancelled" for p in all_packages)
-        verdicts.append(
-            Verdict(C.ERP_CANCEL, cancelled, "ERP已取消发货" if cancelled else "未取消发货")
-        )
+        cancelled, why = erp_cancel_applies(ctx.session, req, packages)
+        verdicts.append(Verdict(C.ERP_CANCEL, cancelled, why))
         if cancelled:
-            _agree(ctx, req, C.ERP_CANCEL, "ERP已取消发货,自动同意退款")
+            _agree(ctx, req, C.ERP_CANCEL, f"{why},自动同意退款")
             return verdicts
 
     if C.SMALL_AMOUNT in enabled:
@@ -205,6 +203,28 @@ def evaluate(ctx: Ctx, shop_id: int, request_id: int) -> list[Verdict]:
     return verdicts
 
 
+def erp_cancel_applies(
+    session: Session, req: AfterSaleRequest, packages: list[Package] | None = None
+) -> tuple[bool, str]:
+    """A2.1 ERP取消发货自动退, the one rule for both a new request and an ERP cancel.
+
+    Seed 003: "消费者申请已发货仅退款时,erp取消发货后,可以自动同意退款" — the refund is safe to
+    agree without the merchant only because the goods it pays back never left: so it applies
+    only when the ERP cancelled the shipment of **every package holding the request's items**.
+    If one of them was already delivered (or refused, or is still on its way), the buyer may
+    have the goods, and the merchant decides (A3). Packages holding only other items of the
+    order do not matter. ``packages`` are the covered packages when the caller has them."""
+    if packages is None:
+        packages, _ = covered_packages(session, req)
+    if not packages:
+        return False, "售后单未涉及任何包裹"
+    cancelled = logistics.erp_cancelled_ids(session, req.shop_id, [p.id for p in packages])
+    left = [p.tracking_no for p in packages if p.id not in cancelled]
+    if left:
+        return False, f"包裹 {'、'.join(left)} 未被ERP取消发货"
+    return True, f"ERP已取消发货(售后单涉及的 {len(packages)} 个包裹)"
+
+
 def _interception_applies(
     ctx: Ctx, req: AfterSaleRequest, packages: list[Package], exact: bool
 ) -> tuple[bool, str]:
@@ -232,20 +252,23 @@ def _agree(ctx: Ctx, req: AfterSaleRequest, code: str, note: str) -> None:
 
 
 def on_shipment_cancelled(ctx: Ctx, shop_id: int, order_id: int) -> None:
-    """A2.1: the ERP cancelled the shipment while a 已发货仅退款 request is pending."""
+    """A2.1: the ERP cancelled the shipment while a 已发货仅退款 request is pending (or agreed
+    on refusal): agreed when ``erp_cancel_applies``; otherwise the reason is recorded and the
+    merchant decides."""
     if C.ERP_CANCEL not in _enabled(ctx.session, shop_id):
         return
     req = requests.open_request_for(ctx.session, shop_id, order_id)
-    if (
-        req is not None
-        and req.kind == RequestKind.SHIPPED_REFUND
-        and req.status
-        in (
-            RequestStatus.PENDING,
-            RequestStatus.AGREED_ON_REFUSAL,
+    if req is None or req.kind != RequestKind.SHIPPED_REFUND:
+        return
+    if req.status not in (RequestStatus.PENDING, RequestStatus.AGREED_ON_REFUSAL):
+        return
+    applies, why = erp_cancel_applies(ctx.session, req)
+    if applies:
+        _agree(ctx, req, C.ERP_CANCEL, f"{why},自动同意退款")
+    else:
+        requests.note_only(
+            ctx, req, "erp_cancel_not_applied", "A2.1", C.ERP_CANCEL, f"{why},待商家处理"
         )
-    ):
-        _agree(ctx, req, C.ERP_CANCEL, "ERP已取消发货,自动同意退款")
 
 
 def on_intercepted(ctx: Ctx, shop_id: int, request_id: int | None) -> None:
