@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from tests.aftersales.conftest import World, png_bytes
 from tests.web.conftest import console_login, page_token
 from xiaodian.accounts import service as accounts
+from xiaodian.ledger.models import Account
 from xiaodian.runtime import Runtime
 
 
@@ -101,3 +102,50 @@ def test_A3_A4_console_workbench_batch_and_reject_with_evidence(
     )
     assert "已拒绝售后申请" in ok.text and "photo.png" in ok.text
     assert world.request(shop.shop_id, c.id).status == "rejected"
+
+
+def test_A3_A2_4_console_single_operate_route(
+    client: TestClient, rt: Runtime, shop: Any, world: World, make_shop: Any
+) -> None:
+    """The detail page's one-request actions: 同意拒签后退款, 同意退款, a refused repeat and an
+    unknown action shown as messages (never a 500), CSRF required, another shop's request 404."""
+    pid = world.product(shop.shop_id)
+    waiting = world.apply(shop.shop_id, world.order(shop.shop_id, [(pid, 1)]), 300)
+    agreed = world.apply(shop.shop_id, world.order(shop.shop_id, [(pid, 1)]), 400)
+    console_login(client, shop.username, shop.password)
+
+    def act(request_id: int, action: str) -> Any:
+        token = page_token(client, f"/console/aftersales/{request_id}")
+        return client.post(
+            f"/console/aftersales/{request_id}/operate",
+            data={"csrf_token": token, "action": action},
+            follow_redirects=True,
+        )
+
+    done = act(waiting.id, "agree_on_refusal")
+    assert done.status_code == 200 and "已同意拒签后退款" in done.text
+    assert world.request(shop.shop_id, waiting.id).status == "agreed_on_refusal"
+    done = act(agreed.id, "agree")
+    assert "已同意退款" in done.text
+    refunded = world.request(shop.shop_id, agreed.id)
+    assert refunded.status == "refunded" and refunded.decided_rule == "A3"
+    again = act(agreed.id, "agree")
+    assert again.status_code == 200 and "不能同意退款" in again.text
+    unknown = act(agreed.id, "refund_twice")
+    assert unknown.status_code == 200 and "未知操作" in unknown.text
+    assert world.balance(shop.shop_id, Account.ORDER_ESCROW) == 5_000 * 2 - 400
+
+    no_csrf = client.post(f"/console/aftersales/{waiting.id}/operate", data={"action": "agree"})
+    assert no_csrf.status_code in (400, 403)
+    assert world.request(shop.shop_id, waiting.id).status == "agreed_on_refusal"
+    other = make_shop("别家小店")
+    foreign_order = world.order(other.shop_id, [(world.product(other.shop_id), 1)])
+    foreign = world.apply(other.shop_id, foreign_order, 100)
+    token = page_token(client, f"/console/aftersales/{waiting.id}")
+    missing = client.post(
+        f"/console/aftersales/{foreign.id}/operate",
+        data={"csrf_token": token, "action": "agree"},
+        follow_redirects=False,
+    )
+    assert missing.status_code == 404
+    assert world.request(other.shop_id, foreign.id).status == "pending"

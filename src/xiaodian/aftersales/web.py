@@ -220,6 +220,8 @@ def detail(request_id: int, request: Request, console: ConsoleCtx) -> Response:
 @router.post("/{request_id}/operate")
 def operate(request_id: int, request: Request, console: ConsoleCtx, form: CsrfForm) -> Response:
     console.principal.require("aftersales.handle")
+    # Another shop's (or no) request is a 404 page, not a flash on a page that does not exist.
+    aftersales.get_request(console.ctx.session, console.shop_id, request_id)
     action = str(form.get("action", ""))
     try:
         with console.ctx.session.begin_nested():
