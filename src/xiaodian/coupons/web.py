@@ -74,6 +74,7 @@ def _center(request: Request, console: Any, **extra: Any) -> Response:
     return render(
         request,
         "coupons/center.html",
+        status_code=extra.pop("status_code", 200),
         coupons=coupons,
         labels=CouponStatus.LABELS,
         stores=accounts.list_stores(session, console.shop_id),
@@ -128,7 +129,8 @@ def create(
         coupon = service.create_coupon(console.ctx, console.shop_id, draft)
     except XiaodianError as exc:
         console.ctx.session.rollback()
-        return _center(request, console, form=f, errors=exc.errors or [exc.to_problem()])
+        errors = exc.errors or [exc.to_problem()]
+        return _center(request, console, form=f, errors=errors, status_code=exc.status)
     note = "(" + ";".join(w["message_zh"] for w in coupon.warnings) + ")" if coupon.warnings else ""
     flash(request, f"卡券「{coupon.title}」已提交审核,审核中,大约需要30分钟{note}")
     return RedirectResponse("/console/coupons", status_code=303)
@@ -178,6 +180,10 @@ def review(
 @router.get("/console/coupons/campaigns")
 def campaigns(request: Request, console: ConsoleCtx) -> Response:
     console.principal.require("coupons.manage")
+    return _campaigns_page(request, console)
+
+
+def _campaigns_page(request: Request, console: Any, **extra: Any) -> Response:
     session = console.ctx.session
     rows = [
         (c, service.campaign_store_ids(session, c), service.campaign_coupons(session, c))
@@ -193,28 +199,36 @@ def campaigns(request: Request, console: ConsoleCtx) -> Response:
             session, console.shop_id, status=CouponStatus.ACTIVE, limit=200
         ),
         shop_id=console.shop_id,
+        status_code=extra.pop("status_code", 200),
+        form=extra.pop("form", {}),
+        errors=extra.pop("errors", []),
+        **extra,
     )
 
 
 @router.post("/console/coupons/campaigns")
 def create_campaign(request: Request, console: ConsoleCtx, form: CsrfForm) -> Response:
-    """C3 创建活动: name, time, stores (all or chosen), active coupons, limits."""
+    """C3 创建活动: name, time, stores (all or chosen), active coupons, limits. A refused form
+    comes back with every failing field listed and the values kept."""
     console.principal.require("coupons.manage")
     tz = console.ctx.settings.timezone
-    chosen = form.get("store_scope") == "chosen"
-    campaign = service.create_campaign(
-        console.ctx,
-        console.shop_id,
-        service.CampaignDraft(
-            name=str(form.get("name") or ""),
-            starts_at=_local(str(form.get("starts_at") or ""), tz),
-            ends_at=_local(str(form.get("ends_at") or ""), tz),
-            store_ids=_ids(form, "store_ids") if chosen else None,
-            coupon_ids=_ids(form, "coupon_ids"),
-            per_user_limit=_int(str(form.get("per_user_limit") or "")),
-            total_limit=_int(str(form.get("total_limit") or "")),
-        ),
+    f = {k: str(v) for k, v in form.items() if isinstance(v, str)}
+    chosen = f.get("store_scope") == "chosen"
+    draft = service.CampaignDraft(
+        name=f.get("name", ""),
+        starts_at=_local(f.get("starts_at", ""), tz),
+        ends_at=_local(f.get("ends_at", ""), tz),
+        store_ids=_ids(form, "store_ids") if chosen else None,
+        coupon_ids=_ids(form, "coupon_ids"),
+        per_user_limit=_int(f.get("per_user_limit", "")),
+        total_limit=_int(f.get("total_limit", "")),
     )
+    try:
+        campaign = service.create_campaign(console.ctx, console.shop_id, draft)
+    except XiaodianError as exc:
+        console.ctx.session.rollback()
+        errors = exc.errors or [exc.to_problem()]
+        return _campaigns_page(request, console, form=f, errors=errors, status_code=exc.status)
     flash(request, f"活动「{campaign.name}」已创建,{CampaignStatus.LABELS[campaign.status]}")
     return RedirectResponse("/console/coupons/campaigns", status_code=303)
 
@@ -229,6 +243,14 @@ def offline(campaign_id: int, request: Request, console: ConsoleCtx, _form: Csrf
 
 # ----- 卡券核销 (使用电脑核销) ----------------------------------------------------------------
 
+CHANNEL_LABELS = {
+    "code": "输入券码(核销人员)",
+    "scan": "扫码(核销人员)",
+    "console": "电脑输入券码",
+    "console_scan": "电脑上传二维码",
+    "api_v2": "核销接口v2",
+}
+
 
 def _verify_page(request: Request, console: Any, **extra: Any) -> Response:
     session = console.ctx.session
@@ -237,15 +259,19 @@ def _verify_page(request: Request, console: Any, **extra: Any) -> Response:
     codes = {
         v.claim_id: service.get_claim(session, console.shop_id, v.claim_id).code for v in recent
     }
+    stores = accounts.list_stores(session, console.shop_id)
     return render(
         request,
         "coupons/verify.html",
-        stores=accounts.list_stores(session, console.shop_id),
+        stores=stores,
+        store_names={s.id: s.name for s in stores},
+        channels=CHANNEL_LABELS,
         recent=recent,
         codes=codes,
         fmt=service.format_code,
         now=console.ctx.now,
         deadline=lambda v: v.verified_at + timedelta(minutes=window),
+        status_code=extra["refusal"].status if "refusal" in extra else 200,
         **extra,
     )
 
@@ -294,9 +320,14 @@ def verify(
 def cancel(
     verification_id: int, request: Request, console: ConsoleCtx, _form: CsrfForm
 ) -> Response:
-    """C7: undo a verification within the window."""
+    """C7: undo a verification within the window; a refusal (window passed, already undone)
+    is shown on the verification page with its reason."""
     console.principal.require("coupons.verify")
-    service.cancel_verification(console.ctx, console.shop_id, verification_id)
+    try:
+        service.cancel_verification(console.ctx, console.shop_id, verification_id)
+    except XiaodianError as exc:
+        console.ctx.session.rollback()
+        return _verify_page(request, console, refusal=exc)
     flash(request, "已撤销核销,券码恢复可用")
     return RedirectResponse("/console/coupons/verify", status_code=303)
 
