@@ -54,6 +54,13 @@ class OrderRules(BaseModel):
     shop_daily_cap_fen: int = Field(50000, description="O8: per shop per day (500 yuan)")
     ban_when_judgments_over: int = Field(2, description="O8: ban products when count > this")
     rating_window_days: int = Field(30, description="O9 (default): rolling window, days")
+    rating_score_full: int = Field(100, description="O9 (default): score with no judgment")
+    rating_points_per_judgment: int = Field(
+        1, description="O9 (default): score points per judgment record in the window"
+    )
+    rating_rate_weight_points: int = Field(
+        100, description="O9 (default): score points taken at a 100% late-shipment rate"
+    )
     export_code_ttl_seconds: int = Field(300, description="O2: SMS code validity")
     export_code_max_attempts: int = Field(5, description="O2: wrong tries before lock")
     export_batch_rows: int = Field(5000, description="O2: rows fetched per batch")

@@ -81,3 +81,49 @@ def test_O1_O3_O6_browser_filter_ship_and_violations(
         assert "第 1 次" in page.locator("table[data-testid=order-violations]").inner_text()
 
     _in_browser(steps)
+
+
+@pytest.mark.browser
+def test_O9_browser_dashboard_and_rating_page_show_rate_score_and_chart(
+    rt: Runtime,
+    shop: Any,
+    shopper: Any,
+    live_server: str,  # noqa: F811
+) -> None:
+    from tests.orders.conftest import rating_history
+
+    rating_history(rt, shop.shop_id, shopper)  # rate 3/4, 5 judgments, score 20
+
+    def check_panel(page: Any) -> None:
+        assert page.locator("[data-testid=late-rate]").inner_text() == "75.00%"
+        assert page.locator("[data-testid=rating-score]").inner_text() == "20"
+        assert page.locator("[data-testid=judgments]").inner_text() == "5"
+        formula = page.locator("[data-testid=rating-score-formula]").inner_text()
+        assert formula == "满分 100 − 判定记录 5 − 超时率 75"
+        chart = page.locator("svg[data-testid=rating-chart]")
+        assert chart.is_visible()
+        bars = chart.locator("rect[data-testid=judgment-bar]")
+        assert bars.count() == 31
+        assert chart.locator("rect[data-day='2026-11-04']").get_attribute("data-count") == "2"
+        tall = chart.locator("rect[data-day='2026-11-04']").bounding_box()
+        short = chart.locator("rect[data-day='2026-11-05']").bounding_box()
+        assert tall is not None and short is not None
+        assert tall["height"] == pytest.approx(2 * short["height"], rel=0.05)
+        assert chart.locator("polyline[data-testid=rate-line]").count() == 1
+        points = chart.locator("circle[data-testid=rate-point]")
+        assert points.count() == 31
+        assert points.last.get_attribute("data-rate") == "0.7500"
+        assert chart.locator("circle[data-day='2026-11-23']").get_attribute("data-rate") == (
+            "0.6000"
+        )
+
+    def steps(page: Any) -> None:
+        login(page, live_server, shop.username, shop.password)
+        page.goto(f"{live_server}/console/")
+        check_panel(page)
+        with page.expect_navigation():
+            page.click(".dashboard-rating a[href='/console/orders/rating']")
+        assert page.url.endswith("/console/orders/rating")
+        check_panel(page)
+
+    _in_browser(steps)

@@ -127,7 +127,8 @@ def list_violations(
 
 @router.get("/api/v1/orders/rating", response_model=RatingOut)
 def get_rating(ctx: CtxDep, principal: AppPrincipal) -> RatingOut:
-    """O9: late-shipment rate over the rolling window and judgments per day."""
+    """O9: late-shipment rate and rating score over the rolling window; per day the
+    judgments and the rolling rate."""
     principal.require("orders.view")
     return rating_out(service.rating(ctx.session, principal.shop_id, ctx.now, ctx.settings))
 
@@ -353,5 +354,18 @@ def rating_out(r: Rating) -> RatingOut:
         base_orders=r.base_orders,
         late_rate=r.late_rate,
         judgments=r.judgments,
-        daily=[DailyCount(day=d, judgments=n) for d, n in r.daily],
+        score=r.score,
+        score_full=r.score_full,
+        judgment_points=r.judgment_points,
+        rate_points=r.rate_points,
+        daily=[
+            DailyCount(
+                day=d.day,
+                judgments=d.judgments,
+                late_orders=d.late_orders,
+                base_orders=d.base_orders,
+                late_rate=d.late_rate,
+            )
+            for d in r.days
+        ],
     )

@@ -224,6 +224,9 @@ class ShipBatchOut(BaseModel):
 class DailyCount(BaseModel):
     day: str  # YYYY-MM-DD, Asia/Shanghai
     judgments: int
+    late_orders: int = Field(description="rolling window ending with this day")
+    base_orders: int = Field(description="rolling window ending with this day")
+    late_rate: float = Field(description="rolling late-shipment rate at the end of this day")
 
 
 class RatingOut(BaseModel):
@@ -234,4 +237,10 @@ class RatingOut(BaseModel):
     base_orders: int
     late_rate: float = Field(description="late_orders / base_orders (0 when no base)")
     judgments: int
+    score: int = Field(
+        description="O9: score_full − points per judgment × judgments − rate points (≥ 0)"
+    )
+    score_full: int
+    judgment_points: int
+    rate_points: int
     daily: list[DailyCount]

@@ -1,9 +1,10 @@
 """Console pages for orders (SPEC §3): 订单管理 list with filters (O1), detail and ship form
 (O3), 批量发货 upload with per-row results (O3), 违规处理 (O6–O8) and 店铺评级 (O9) with a
-server-rendered SVG chart of daily judgments."""
+server-rendered SVG chart of daily judgments and the rolling rate (also on the dashboard)."""
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -12,6 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
+from xiaodian.context import Ctx
 from xiaodian.errors import XiaodianError
 from xiaodian.orders import service
 from xiaodian.orders.carriers import CARRIERS
@@ -109,12 +111,10 @@ def violations(
 
 @router.get("/rating")
 def rating(request: Request, console: ConsoleCtx) -> Response:
-    """O9 店铺评级: late-shipment rate over the rolling window, daily judgments as SVG."""
+    """O9 店铺评级: late-shipment rate and score over the rolling window; daily judgments and
+    the rolling rate as SVG."""
     console.principal.require("orders.view")
-    result = service.rating(
-        console.ctx.session, console.shop_id, console.ctx.now, console.ctx.settings
-    )
-    return render(request, "orders/rating.html", rating=result, chart=chart(result))
+    return render(request, "orders/rating.html", **rating_panel(console.ctx, console.shop_id))
 
 
 @router.get("/ship_batch")
@@ -195,34 +195,59 @@ def ship(
     return RedirectResponse(f"/console/orders/{order_id}", status_code=303)
 
 
-def chart(r: Rating, width: int = 640, height: int = 180) -> dict[str, Any]:
-    """Bar geometry for the daily-judgments SVG (server-rendered; no JS)."""
-    days = r.daily
-    top = max([n for _, n in days] + [1])
-    pad_l, pad_b, pad_t = 32, 24, 10
-    inner_w, inner_h = width - pad_l - 8, height - pad_b - pad_t
+def rating_panel(ctx: Ctx, shop_id: int) -> dict[str, Any]:
+    """O9: what the 店铺评级 page and the dashboard show — one service call, one chart."""
+    result = service.rating(ctx.session, shop_id, ctx.now, ctx.settings)
+    return {"rating": result, "chart": chart(result)}
+
+
+def chart(r: Rating, width: int = 640, height: int = 200) -> dict[str, Any]:
+    """Geometry of the server-rendered SVG (no JS): a bar per day for its judgments (left
+    axis, counts) and a line through each day's rolling late-shipment rate (right axis, %)."""
+    days = r.days
+    top = max([d.judgments for d in days] + [1])
+    # Right axis: the highest rate rounded up to a whole 5 %, so small rates stay readable.
+    top_rate = min(1.0, max(0.05, math.ceil(max(d.late_rate for d in days) * 20) / 20))
+    pad_l, pad_r, pad_b, pad_t = 32, 44, 24, 12
+    inner_w, inner_h = width - pad_l - pad_r, height - pad_b - pad_t
+    base_y = pad_t + inner_h
     step = inner_w / max(len(days), 1)
-    bars = []
-    for i, (day, n) in enumerate(days):
-        h = inner_h * n / top
+    bars, points = [], []
+    for i, d in enumerate(days):
+        h = inner_h * d.judgments / top
+        center = pad_l + i * step + step / 2
         bars.append(
             {
                 "x": round(pad_l + i * step + 1, 1),
-                "y": round(pad_t + inner_h - h, 1),
+                "y": round(base_y - h, 1),
                 "w": round(max(step - 2, 1), 1),
                 "h": round(h, 1),
-                "day": day,
-                "n": n,
-                "label": day[5:] if i % 5 == 0 or i == len(days) - 1 else "",
-                "lx": round(pad_l + i * step + step / 2, 1),
+                "day": d.day,
+                "n": d.judgments,
+                "label": d.day[5:] if i % 5 == 0 or i == len(days) - 1 else "",
+                "lx": round(center, 1),
+            }
+        )
+        points.append(
+            {
+                "x": round(center, 1),
+                "y": round(base_y - inner_h * d.late_rate / top_rate, 1),
+                "day": d.day,
+                "rate": d.late_rate,
+                "late": d.late_orders,
+                "base": d.base_orders,
             }
         )
     return {
         "width": width,
         "height": height,
         "bars": bars,
+        "points": points,
+        "line": " ".join(f"{p['x']},{p['y']}" for p in points),
         "top": top,
+        "top_rate_label": f"{top_rate * 100:.0f}%",
         "pad_l": pad_l,
-        "base_y": pad_t + inner_h,
+        "right_x": width - pad_r,
+        "base_y": base_y,
         "pad_t": pad_t,
     }

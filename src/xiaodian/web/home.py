@@ -1,14 +1,15 @@
-"""Login, logout and the dashboard 首页."""
+"""Login, logout and the dashboard 首页 (balances, notices, shortcuts and the O9 rating)."""
 
 from __future__ import annotations
 
 import secrets
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from xiaodian.accounts import service as accounts
+from xiaodian.contexts import optional_module
 from xiaodian.errors import AuthFailed
 from xiaodian.ledger import service as ledger
 from xiaodian.ledger.models import Account
@@ -73,6 +74,12 @@ def dashboard(request: Request, console: ConsoleCtx) -> Response:
     session, shop_id = console.ctx.session, console.shop_id
     can_see_funds = console.principal.can("funds.view")
     balances = ledger.balances(session, shop_id) if can_see_funds else {}
+    # O9: the shop's late-shipment rate and rating score, when orders is installed and the
+    # user may see orders.
+    orders_web = optional_module("xiaodian.orders.web")
+    panel: dict[str, Any] = {"rating": None}
+    if orders_web is not None and console.principal.can("orders.view"):
+        panel = orders_web.rating_panel(console.ctx, shop_id)
     return render(
         request,
         "dashboard.html",
@@ -83,4 +90,5 @@ def dashboard(request: Request, console: ConsoleCtx) -> Response:
         shortcuts=[
             link for link in enabled_links(request, console.user) if link.path != "/console/"
         ],
+        **panel,
     )
