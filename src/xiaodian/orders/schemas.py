@@ -8,6 +8,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from xiaodian.orders.models import AfterSale, OrderStatus
 
@@ -62,7 +63,12 @@ class OrderFilter(BaseModel):
             and lo >= hi
         ]
         if bad:
-            raise ValueError(f"time range must have from < to: {', '.join(bad)}")
+            # Its own error type, so the API can word it in Chinese too (see the report).
+            raise PydanticCustomError(
+                "time_range",
+                "time range must have from < to: {ranges}",
+                {"ranges": ", ".join(bad)},
+            )
         return self
 
 
