@@ -379,6 +379,7 @@ def test_R6_extension_of_exactly_the_original_length_vs_one_second_more(world: W
     with pytest.raises(ValidationFailed) as exc, world.rt.unit() as ctx:
         service.extend(ctx, world.shop_id, ids[0], 3 * DAY + 1)
     assert exc.value.code == "extension_too_long" and "3天" in exc.value.message_zh
+    world.rt.clock.advance(2 * DAY)  # type: ignore[attr-defined]  # 24 h left: 即将过期
     with world.rt.unit() as ctx:
         service.extend(ctx, world.shop_id, ids[1], 3 * DAY)
     # About to expire: the new end is the old end + the extension.
@@ -547,3 +548,20 @@ def test_R8_usage_rate_over_time(world: World) -> None:
         (40_00, 0, 0),
         (40_00, 10_00, 250),
     ]
+
+
+def test_R6_only_expired_or_about_to_expire_packets_can_be_extended(world: World) -> None:
+    """R6: a packet ending later than the 即将过期 window (24 h) is refused; at the window's
+    first instant it is extendable."""
+    world.fund(100_00)
+    ids = world.issue([world.buyer()[1] for _ in range(2)], 10_00)
+    end = START + timedelta(days=3)
+    world.rt.clock.set(end - timedelta(hours=24, seconds=1))  # type: ignore[attr-defined]
+    with pytest.raises(Conflict) as exc, world.rt.unit() as ctx:
+        service.extend(ctx, world.shop_id, ids[0], DAY)
+    assert exc.value.code == "not_expiring_yet" and "24 小时内即将过期" in exc.value.message_zh
+    assert world.packet(ids[0]).extension_count == 0
+    world.rt.clock.set(end - timedelta(hours=24))  # type: ignore[attr-defined]
+    with world.rt.unit() as ctx:
+        service.extend(ctx, world.shop_id, ids[1], DAY)
+    assert world.packet(ids[1]).expires_at == end + timedelta(days=1)

@@ -22,8 +22,10 @@ Decisions (each cited where it is enforced):
   the rest of the order: orders does not settle escrow (yet), so neither do we.
 * R5 reclaim: only an expired packet (status expired, or past its end and not yet swept);
   REDPACKET_FLOAT → BALANCE with key ``redpacket-reclaim:<id>``; again → ``already_reclaimed``.
-* R6 extension: length ≤ the packet's original validity length; remaining ≥ 10% of the
-  original amount (ceiling, ``money.percent_of``); once per packet by default. The new end is
+* R6 extension: only an expired or about-to-expire packet (ending within the R8 即将过期
+  window, ``expiring_soon_hours``); length ≤ the packet's original validity length;
+  remaining ≥ 10% of the original amount (ceiling, ``money.percent_of``); once per packet by
+  default. The new end is
   ``max(old end, now) + extension``: an about-to-expire packet keeps its remaining time and
   gains the extension, an expired one is valid again for the extension from now. The buyer
   gets an inbox message and an event is emitted.
@@ -1079,6 +1081,7 @@ def extend(ctx: Ctx, shop_id: int, packet_id: int, extension_seconds: int) -> Re
             field="extension_seconds",
             rule="R6",
         )
+    _check_expired_or_expiring(packet, ctx.now, ctx.settings)
     if packet.extension_count >= rules.max_extensions:
         raise Conflict(
             "extension_limit",
@@ -1179,6 +1182,23 @@ class ItemResult:
 def reclaim_many(ctx: Ctx, shop_id: int, packet_ids: list[int]) -> list[ItemResult]:
     """R5/R8 bulk 回收: each packet on its own (a savepoint); per-item results."""
     return _each(ctx, packet_ids, lambda pid: reclaim(ctx, shop_id, pid), "已回收")
+
+
+def _check_expired_or_expiring(packet: RedPacket, now: datetime, settings: Settings) -> None:
+    """R6: only an expired or about-to-expire packet (即将过期: ending within
+    ``expiring_soon_hours``, the same window as the R8 status) may be extended."""
+    soon = now + timedelta(hours=settings.redpackets.expiring_soon_hours)
+    if packet.status == PacketStatus.ACTIVE and packet.expires_at > soon:
+        hours = settings.redpackets.expiring_soon_hours
+        local_end = to_local(packet.expires_at, settings.timezone)
+        raise Conflict(
+            "not_expiring_yet",
+            f"红包 {packet.id} 有效期至 {local_end:%Y-%m-%d %H:%M},"
+            f"只有已过期或 {hours} 小时内即将过期的红包可以延长有效期",
+            f"Red packet {packet.id} is valid until {packet.expires_at:%Y-%m-%d %H:%M} UTC; "
+            f"only an expired packet or one expiring within {hours} h can be extended",
+            rule="R6",
+        )
 
 
 def extend_many(
