@@ -134,18 +134,22 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         session.close()
 
 
-def insert_ignore(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
-    """INSERT … ON CONFLICT DO NOTHING on either engine (rows that already exist stay)."""
+def insert_ignore(session: Session, table: Any, rows: list[dict[str, Any]]) -> int:
+    """INSERT … ON CONFLICT DO NOTHING on either engine (rows that already exist stay).
+    Returns how many rows were inserted (exact for one row; drivers may not sum a batch)."""
     if not rows:
-        return
+        return 0
+    statement: Any
     if is_postgres(session):
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        session.execute(pg_insert(table).on_conflict_do_nothing(), rows)
+        statement = pg_insert(table).on_conflict_do_nothing()
     else:
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        session.execute(sqlite_insert(table).on_conflict_do_nothing(), rows)
+        statement = sqlite_insert(table).on_conflict_do_nothing()
+    result = session.execute(statement, rows[0] if len(rows) == 1 else rows)
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def get_owned(session: Session, model: Any, shop_id: int, ident: int, what: tuple[str, str]) -> Any:

@@ -141,3 +141,70 @@ def test_X2_malformed_nonce_and_timestamp_are_4xx(client: TestClient, shop: Any)
         "X-Signature": "00",
     }
     assert client.get("/api/v1/shop", headers=headers).status_code == 401
+
+
+def test_X2_a_refused_request_cannot_be_replayed_either(client: TestClient, shop: Any) -> None:
+    """The nonce is written in the route's transaction; when the route fails and that
+    transaction rolls back, the nonce is still kept."""
+    path = "/api/v1/redpackets/999999/reclaim"
+    headers = signed_headers(
+        shop.app_key,
+        shop.secret,
+        "POST",
+        path,
+        b"{}",
+        timestamp=int(shop.api.rt.wall.now().timestamp()),
+    )
+    headers["Content-Type"] = "application/json"
+    first = client.post(path, content=b"{}", headers=headers)
+    replay = client.post(path, content=b"{}", headers=headers)
+    assert first.status_code == 404
+    assert replay.status_code == 401 and replay.json()["code"] == "replayed_request"
+
+
+def test_X1_X2_events_caused_by_a_signed_request_name_the_app(
+    client: TestClient, shop: Any, rt: Runtime
+) -> None:
+    from sqlalchemy import select
+
+    from xiaodian.notify.models import Event
+
+    created = shop.api.post("/api/v1/products", {"title": "龙井", "price_fen": 100, "stock": 1})
+    assert created.status_code == 201
+    with rt.unit() as ctx:
+        app = accounts.app_by_key(ctx.session, shop.app_key)
+        assert app is not None
+        actors = set(ctx.session.scalars(select(Event.actor).where(Event.shop_id == shop.shop_id)))
+    assert actors == {f"app:{app.id}"}
+
+
+def test_X2_concurrent_requests_with_one_nonce_run_once_on_postgres(
+    pg_only: None, client: TestClient, shop: Any
+) -> None:
+    """Eight threads send the same signed top-up at once: one is served, seven are replays."""
+    import threading
+
+    body = json.dumps({"amount_fen": 100, "idempotency_key": "race-nonce"}).encode()
+    path = "/api/v1/funds/balance/topup"
+    headers = signed_headers(
+        shop.app_key,
+        shop.secret,
+        "POST",
+        path,
+        body,
+        timestamp=int(shop.api.rt.wall.now().timestamp()),
+    )
+    headers["Content-Type"] = "application/json"
+    barrier = threading.Barrier(8)
+    codes: list[int] = []
+
+    def send() -> None:
+        barrier.wait()
+        codes.append(client.post(path, content=body, headers=headers).status_code)
+
+    threads = [threading.Thread(target=send) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(codes) == [200] + [401] * 7

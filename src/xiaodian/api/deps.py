@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
@@ -18,7 +18,7 @@ from xiaodian.accounts import service as accounts
 from xiaodian.accounts.models import ApiNonce, Buyer
 from xiaodian.accounts.service import Principal
 from xiaodian.context import Ctx
-from xiaodian.db import transaction
+from xiaodian.db import insert_ignore, transaction
 from xiaodian.errors import AuthFailed, ValidationFailed, field_error
 from xiaodian.runtime import Runtime
 from xiaodian.signing import api_signature
@@ -34,16 +34,32 @@ def get_rt(request: Request) -> Runtime:
 def _unit(request: Request) -> Iterator[Ctx]:
     rt = get_rt(request)
     actor = getattr(request.state, "actor", "anonymous")
-    with rt.unit(actor=actor) as ctx:
-        yield ctx
+    try:
+        with rt.unit(actor=actor) as ctx:
+            yield ctx
+    except BaseException:
+        # The signed request's nonce was written in this (rolled back) unit: keep it anyway,
+        # so that a refused request cannot be replayed either.
+        _keep_nonce(rt, getattr(request.state, "nonce", None))
+        raise
 
 
 # Committed when the route returns, before the response is sent (scope="function").
 CtxDep = Annotated[Ctx, Depends(_unit, scope="function")]
 
 
-async def _signed_app(request: Request) -> Principal:
-    """Open API authentication: app key + timestamp + nonce + HMAC-SHA256 (see signing.py)."""
+@dataclass(frozen=True)
+class _Nonce:
+    app_key: str
+    nonce: str
+    expires_at: datetime
+
+
+async def _signed_app(request: Request, ctx: CtxDep) -> Principal:
+    """Open API authentication: app key + timestamp + nonce + HMAC-SHA256 (see signing.py).
+
+    The app lookup and the nonce are done in the route's own transaction (one commit per
+    request, not three); the nonce is kept even when the route fails (see ``_unit``)."""
     rt = get_rt(request)
     headers = request.headers
     app_key = headers.get("x-app-key", "")
@@ -72,40 +88,46 @@ async def _signed_app(request: Request) -> Principal:
         )
     body = await request.body()
     path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    # The database work runs on the thread pool: blocking the event loop on a commit would
+    seen = _Nonce(app_key, nonce, now + timedelta(seconds=window * 2))
+    # The database work runs on the thread pool: blocking the event loop on a query would
     # stall every request of this worker (and deadlock it once the pool is exhausted).
     principal = await run_in_threadpool(
-        _check_signature, rt, request.method, path, (app_key, timestamp, nonce, signature), body
+        _check_signature, ctx, request.method, path, (timestamp, signature), body, seen
     )
-    request.state.actor = principal.actor
+    request.state.nonce = seen
+    request.state.actor = ctx.actor = principal.actor
     return principal
 
 
 def _check_signature(
-    rt: Runtime, method: str, path: str, signed: tuple[str, str, str, str], body: bytes
+    ctx: Ctx, method: str, path: str, signed: tuple[str, str], body: bytes, seen: _Nonce
 ) -> Principal:
-    app_key, timestamp, nonce, signature = signed
-    with transaction(rt.factory) as session:
-        app = accounts.app_by_key(session, app_key)
-        expected = api_signature(app.secret, method, path, timestamp, nonce, body) if app else ""
-        if app is None or not _equal(expected, signature):
-            raise AuthFailed(
-                "bad_signature", "签名无效或应用不存在", "Invalid signature or unknown app"
-            )
-        principal = Principal(shop_id=app.shop_id, app_id=app.id)
-    window = rt.settings.api.signature_window_seconds
-    _remember_nonce(rt, app_key, nonce, rt.wall.now() + timedelta(seconds=window * 2))
-    return principal
-
-
-def _remember_nonce(rt: Runtime, app_key: str, nonce: str, expires_at: datetime) -> None:
-    try:
-        with transaction(rt.factory) as session:
-            session.add(ApiNonce(app_key=app_key, nonce=nonce, expires_at=expires_at))
-    except IntegrityError as exc:
+    timestamp, signature = signed
+    app = accounts.app_by_key(ctx.session, seen.app_key)
+    expected = api_signature(app.secret, method, path, timestamp, seen.nonce, body) if app else ""
+    if app is None or not _equal(expected, signature):
+        raise AuthFailed(
+            "bad_signature", "签名无效或应用不存在", "Invalid signature or unknown app"
+        )
+    if not _record_nonce(ctx.session, seen):
         raise AuthFailed(
             "replayed_request", "重复的请求(Nonce 已使用)", "Replayed request (nonce already used)"
-        ) from exc
+        )
+    return Principal(shop_id=app.shop_id, app_id=app.id)
+
+
+def _record_nonce(session: Session, seen: _Nonce) -> bool:
+    """True if this nonce is new. A concurrent request with the same nonce waits on the
+    primary key until the first commits, then finds it (ON CONFLICT DO NOTHING)."""
+    row = {"app_key": seen.app_key, "nonce": seen.nonce, "expires_at": seen.expires_at}
+    return insert_ignore(session, ApiNonce.__table__, [row]) == 1
+
+
+def _keep_nonce(rt: Runtime, seen: _Nonce | None) -> None:
+    if seen is None:
+        return
+    with transaction(rt.factory) as session:
+        _record_nonce(session, seen)
 
 
 def _equal(a: str, b: str) -> bool:
