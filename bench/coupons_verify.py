@@ -58,7 +58,6 @@ from typing import Any
 import httpx
 from pydantic import BaseModel
 from sqlalchemy import text
-from starlette.requests import Request
 
 from xiaodian.clock import ManualClock, SystemClock
 from xiaodian.config import Settings
@@ -89,10 +88,9 @@ class Admission:
     does): at most ``limit`` requests inside the app per worker process, the rest wait in line
     (the wait is part of the measured latency). Needed because a request's session keeps its
     pooled connection across several thread-pool hops (route, response serialisation, commit)
-    and the signed-app check takes a connection on the event loop: with more requests in
+    and threads waiting in a checkout hold the thread-pool tokens: with more requests in
     flight than pooled connections the process stalls until the pool timeout (30 s; observed
-    without this at 200 clients, pool 20). ``limit`` = pool − 1 leaves one connection for the
-    event loop."""
+    without this at 200 clients, pool 20). ``limit`` = pool − 1 leaves one connection spare."""
 
     def __init__(self, app: Any, limit: int) -> None:
         self.app, self.limit = app, limit
@@ -115,7 +113,6 @@ def server_app() -> Any:
     if os.environ["XIAODIAN_BENCH_MODE"] == "anchor":
         app = anchor_app(url)
         return Admission(app, limit) if limit else app
-    from xiaodian.api import deps
     from xiaodian.api.app import create_app
 
     engine = make_engine(url, **_env_engine_kwargs())
@@ -126,34 +123,7 @@ def server_app() -> Any:
         clock=SystemClock(),
     )
     app = create_app(rt)
-    if os.environ.get("XIAODIAN_BENCH_AUTH_IN_THREAD") == "1":
-        app.dependency_overrides[deps._signed_app] = _signed_app_in_thread
     return Admission(app, limit) if limit else app
-
-
-async def _signed_app_in_thread(request: Request) -> Any:
-    """``--auth-in-thread`` (an experiment, not the shipped app): the same ``_signed_app``
-    check, run on a worker thread instead of the event loop. The shipped dependency is
-    ``async`` and does its two short transactions (app lookup, nonce insert) *on the loop*: the
-    loop is blocked for each, and when the pool is empty it blocks in the checkout while the
-    threads that hold the connections wait for the loop to run their commit — a stall until
-    the pool timeout (30 s)."""
-    from starlette.concurrency import run_in_threadpool
-
-    from xiaodian.api import deps
-
-    await request.body()  # read on the loop; Starlette caches it on the request
-    return await run_in_threadpool(_drive, deps._signed_app(request))
-
-
-def _drive(coro: Any) -> Any:
-    """Run a coroutine that never suspends (its only await is the cached body) to the end."""
-    try:
-        coro.send(None)
-    except StopIteration as done:
-        return done.value
-    coro.close()
-    raise RuntimeError("the signed-app check suspended")
 
 
 class AnchorIn(BaseModel):
@@ -578,7 +548,6 @@ class Server:
             "XIAODIAN_BENCH_POOL": str(pool),
             "XIAODIAN_BENCH_OVERFLOW": "0",
             "XIAODIAN_BENCH_ADMIT": str(admit),
-            "XIAODIAN_BENCH_AUTH_IN_THREAD": "1" if args.auth_in_thread else "0",
         }
         self.proc = subprocess.Popen(
             [
@@ -798,11 +767,6 @@ def main() -> None:
         default=-1,
         help="requests admitted at once per worker (default pool - 1; 0 = no limit)",
     )
-    parser.add_argument(
-        "--auth-in-thread",
-        action="store_true",
-        help="experiment: run the signed-app check on a thread, not the event loop",
-    )
     parser.add_argument("--client-procs", type=int, default=2, help="client processes")
     parser.add_argument("--dup-rate", type=float, default=0.10)
     parser.add_argument("--max-seconds", type=float, default=120.0, help="cap per phase")
@@ -822,8 +786,6 @@ def main() -> None:
         f"P3 coupon verification over HTTP: {args.codes:,} codes, {args.clients} clients, "
         f"uvicorn --workers {args.workers}, pool {args.pool}/process (overflow 0), "
         f"admission {args.admit or 'unlimited'}/process, {args.client_procs} client processes, "
-        f"auth on "
-        f"{'a thread (experiment)' if args.auth_in_thread else 'the event loop (as shipped)'}, "
         f"duplicates {args.dup_rate:.0%}; {os.cpu_count()} CPUs, "
         f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
     )
