@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from tests.coupons.helpers import draft, png
+from xiaodian.coupons.models import INT_FIELD_MAX
 from xiaodian.notify.models import Event
 from xiaodian.runtime import Runtime
 
@@ -226,3 +227,52 @@ def test_C6_staff_scan_upload_over_http(rt: Runtime, client: TestClient, shop: A
     )
     assert ok.status_code == 200, ok.text
     assert ok.json()["channel"] == "scan" and ok.json()["code"] == code
+
+
+def test_C3_api_limits_and_ids_bounded_422_at_one_over_never_an_int4_overflow(
+    rt: Runtime, client: TestClient, shop: Any
+) -> None:
+    """per_user_limit/total_limit are INTEGER columns: 1,000,000,000 is stored, one more is a
+    422 naming the field (both languages) before PostgreSQL sees it; ids past BIGINT are 422."""
+    w = _setup(rt, client, shop)
+    top = INT_FIELD_MAX
+
+    def create(**limits: int) -> Any:
+        return shop.api.post(
+            "/api/v1/coupons/campaigns",
+            {
+                "name": "上限活动",
+                "starts_at": rt.clock.now().isoformat(),
+                "ends_at": rt.clock.now().replace(year=2027).isoformat(),
+                "store_ids": None,
+                "coupon_ids": [w["coupon"]["id"]],
+                **limits,
+            },
+        )
+
+    at_bound = create(per_user_limit=top, total_limit=top)
+    assert at_bound.status_code == 201, at_bound.text
+    assert (at_bound.json()["per_user_limit"], at_bound.json()["total_limit"]) == (top, top)
+    for name in ("per_user_limit", "total_limit"):
+        over = create(**{"per_user_limit": 1, "total_limit": 10, name: top + 1})
+        assert over.status_code == 422, over.text
+        problem = over.json()
+        assert [e["field"] for e in problem["errors"]] == [name]
+        assert problem["errors"][0]["message_zh"] and problem["errors"][0]["message_en"]
+    patch = shop.api.patch(
+        f"/api/v1/coupons/campaigns/{w['campaign']['id']}", {"total_limit": top + 1}
+    )
+    assert patch.status_code == 422 and patch.json()["errors"][0]["field"] == "total_limit"
+    assert (
+        shop.api.patch(
+            f"/api/v1/coupons/campaigns/{w['campaign']['id']}", {"total_limit": top}
+        ).json()["total_limit"]
+        == top
+    )
+
+    claim = f"/buyer/v1/shops/{shop.shop_id}/coupons/claim"
+    past_bigint = {"campaign_id": 2**63, "coupon_id": w["coupon"]["id"]}
+    refused = client.post(claim, json=past_bigint, headers=w["buyer"])
+    assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "campaign_id"
+    at_bigint = {"campaign_id": 2**63 - 1, "coupon_id": w["coupon"]["id"]}
+    assert client.post(claim, json=at_bigint, headers=w["buyer"]).status_code == 404

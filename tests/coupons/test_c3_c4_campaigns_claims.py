@@ -16,7 +16,7 @@ from tests.coupons.helpers import active_coupon, draft, wide_runtime
 from xiaodian import scheduler
 from xiaodian.accounts import service as accounts
 from xiaodian.coupons import service
-from xiaodian.coupons.models import CampaignStatus, Claim
+from xiaodian.coupons.models import INT_FIELD_MAX, CampaignStatus, Claim
 from xiaodian.coupons.rules import SWEEPS
 from xiaodian.errors import ValidationFailed
 from xiaodian.runtime import Runtime
@@ -226,3 +226,125 @@ def test_C4_limits_exact_with_threads_on_sqlite_too(rt: Runtime, shop: Any) -> N
         rt, [(shop.shop_id, b, campaign.id, coupon_id) for b in buyers for _ in range(4)]
     )
     assert outcomes.count("ok") == 5
+
+
+# ----- C3 total issuance limit: one cap for all coupons of the campaign ----------------------
+
+
+def _campaign_total(rt: Runtime, shop_id: int, campaign_id: int) -> tuple[int, list[int]]:
+    with rt.unit() as ctx:
+        campaign = service.get_campaign(ctx.session, shop_id, campaign_id)
+        per_coupon = [cc.claimed for cc, _c in service.campaign_coupons(ctx.session, campaign)]
+        return campaign.claimed, per_coupon
+
+
+def test_C3_total_limit_caps_all_coupons_of_the_campaign_together(rt: Runtime, shop: Any) -> None:
+    """C3 "total issuance limit" is the campaign's: two coupons share total_limit=3 (the
+    per-user limit still counts per coupon)."""
+    first = active_coupon(rt, shop.shop_id)
+    second = active_coupon(rt, shop.shop_id, title="满500减30")
+    campaign = _campaign(rt, shop.shop_id, [first, second], per_user_limit=2, total_limit=3)
+    alice, bob, carol = _buyer(rt, "alice"), _buyer(rt, "bob"), _buyer(rt, "carol")
+    _claim(rt, shop.shop_id, alice, campaign.id, first)
+    _claim(rt, shop.shop_id, alice, campaign.id, second)  # per coupon: alice may take both
+    _claim(rt, shop.shop_id, bob, campaign.id, second)
+    for buyer, coupon_id in ((bob, first), (carol, first), (carol, second)):
+        with pytest.raises(service.CouponRefused) as info:
+            _claim(rt, shop.shop_id, buyer, campaign.id, coupon_id)
+        assert info.value.code == "total_limit_reached"
+    assert _campaign_total(rt, shop.shop_id, campaign.id) == (3, [1, 2])
+    with rt.unit() as ctx:
+        assert ctx.session.scalar(select(func.count()).select_from(Claim)) == 3
+        items = service.homepage(ctx.session, shop.shop_id, rt.clock.now())
+        assert [i.remaining for i in items] == [0, 0]
+
+
+def test_C3_total_limit_edit_respects_the_campaign_total(rt: Runtime, shop: Any) -> None:
+    first = active_coupon(rt, shop.shop_id)
+    second = active_coupon(rt, shop.shop_id, title="满500减30")
+    campaign = _campaign(rt, shop.shop_id, [first, second], per_user_limit=1, total_limit=5)
+    for i, coupon_id in enumerate((first, second, second)):
+        _claim(rt, shop.shop_id, _buyer(rt, f"b{i}"), campaign.id, coupon_id)
+    with pytest.raises(ValidationFailed) as info, rt.unit() as ctx:  # 3 issued in total
+        service.update_campaign(ctx, shop.shop_id, campaign.id, total_limit=2)
+    assert "3" in info.value.errors[0]["message_zh"]
+    with rt.unit() as ctx:
+        assert service.update_campaign(ctx, shop.shop_id, campaign.id, total_limit=3).claimed == 3
+    with pytest.raises(service.CouponRefused):
+        _claim(rt, shop.shop_id, _buyer(rt, "late"), campaign.id, first)
+
+
+def test_C3_C4_campaign_total_exact_under_60_parallel_claims_on_two_coupons(
+    rt: Runtime, shop: Any, pg_only: None
+) -> None:
+    """60 real PostgreSQL connections claim at once, half each coupon, against total 23."""
+    first = active_coupon(rt, shop.shop_id)
+    second = active_coupon(rt, shop.shop_id, title="满500减30")
+    campaign = _campaign(rt, shop.shop_id, [first, second], per_user_limit=1, total_limit=23)
+    buyers = [_buyer(rt, f"buyer{i}") for i in range(60)]
+    jobs = [(shop.shop_id, b, campaign.id, (first, second)[i % 2]) for i, b in enumerate(buyers)]
+    outcomes = _race(rt, jobs)
+    assert outcomes.count("ok") == 23
+    assert set(outcomes) == {"ok", "total_limit_reached"}
+    total, per_coupon = _campaign_total(rt, shop.shop_id, campaign.id)
+    assert total == 23 and sum(per_coupon) == 23
+    with rt.unit() as ctx:
+        assert ctx.session.scalar(select(func.count()).select_from(Claim)) == 23
+
+
+def test_C3_C4_claims_waiting_on_a_manual_offline_are_refused_once_it_commits(
+    rt: Runtime, shop: Any, pg_only: None
+) -> None:
+    """55 claims start while a 下线 is in flight (uncommitted, holding the campaign row): they
+    passed the "is it online?" read, then wait on the campaign counter. Once the 下线 commits,
+    every one of them is refused — the counter UPDATE re-checks the status, so no coupon is
+    issued by a campaign that is already offline."""
+    import time
+
+    from sqlalchemy import text
+
+    coupon_id = active_coupon(rt, shop.shop_id)
+    campaign = _campaign(rt, shop.shop_id, [coupon_id], per_user_limit=1, total_limit=1000)
+    buyers = [_buyer(rt, f"buyer{i}") for i in range(55)]
+    offline = rt.unit("user:1")
+    ctx = offline.__enter__()
+    service.take_offline(ctx, shop.shop_id, campaign.id)  # row locked until commit
+    outcomes: list[str] = []
+    racer = threading.Thread(
+        target=lambda: outcomes.extend(
+            _race(rt, [(shop.shop_id, b, campaign.id, coupon_id) for b in buyers])
+        )
+    )
+    racer.start()
+    waiting_sql = text(
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    deadline = time.monotonic() + 60
+    with rt.engine.connect() as probe:
+        while probe.execute(waiting_sql).scalar_one() < len(buyers):
+            assert time.monotonic() < deadline, "the claims never queued behind the 下线"
+            time.sleep(0.05)
+            probe.rollback()
+    offline.__exit__(None, None, None)  # commit the 下线
+    racer.join()
+    assert outcomes == ["campaign_not_online"] * len(buyers)
+    assert _campaign_total(rt, shop.shop_id, campaign.id) == (0, [0])
+
+
+# ----- bounds: INTEGER columns never see a number they cannot hold --------------------------
+
+
+def test_C3_limits_accepted_at_the_bound_refused_one_over(rt: Runtime, shop: Any) -> None:
+    top = INT_FIELD_MAX
+    coupon_id = active_coupon(rt, shop.shop_id)
+    campaign = _campaign(rt, shop.shop_id, [coupon_id], per_user_limit=top, total_limit=top)
+    with rt.unit() as ctx:
+        stored = service.get_campaign(ctx.session, shop.shop_id, campaign.id)
+        assert (stored.per_user_limit, stored.total_limit) == (top, top)
+    with pytest.raises(ValidationFailed) as info:
+        _campaign(rt, shop.shop_id, [coupon_id], per_user_limit=top + 1, total_limit=top + 1)
+    assert {e["field"] for e in info.value.errors} == {"per_user_limit", "total_limit"}
+    with pytest.raises(ValidationFailed) as info, rt.unit() as ctx:
+        service.update_campaign(ctx, shop.shop_id, campaign.id, total_limit=2**40)
+    assert [e["field"] for e in info.value.errors] == ["total_limit"]

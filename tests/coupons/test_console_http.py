@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
 
@@ -12,7 +13,7 @@ from tests.coupons.helpers import active_coupon, draft, png
 from tests.web.conftest import console_login, page_token
 from xiaodian.accounts import service as accounts
 from xiaodian.coupons import service
-from xiaodian.coupons.models import Campaign, Coupon
+from xiaodian.coupons.models import INT_FIELD_MAX, Campaign, Coupon
 from xiaodian.runtime import Runtime
 
 HTML = "text/html"
@@ -220,3 +221,29 @@ def test_C6_C7_console_verify_refusals_are_html_4xx_with_the_reason(
         "/console/coupons/verify/123456/cancel", data={"csrf_token": token}
     )
     assert 'data-testid="refusal"' in _html_4xx(cancel_unknown, 404)
+
+
+def test_C3_console_limit_one_over_the_bound_is_a_field_error(
+    rt: Runtime, client: TestClient, shop: Any
+) -> None:
+    coupon_id = active_coupon(rt, shop.shop_id)
+    console_login(client, shop.username, shop.password)
+    token = page_token(client, "/console/coupons/campaigns")
+    now = rt.clock.now().astimezone(ZoneInfo(rt.settings.timezone))
+    form = {
+        "csrf_token": token,
+        "name": "上限活动",
+        "starts_at": now.strftime("%Y-%m-%dT%H:%M"),
+        "ends_at": (now + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M"),
+        "store_scope": "all",
+        "coupon_ids": str(coupon_id),
+        "per_user_limit": "1",
+        "total_limit": str(INT_FIELD_MAX + 1),
+    }
+    html = _html_4xx(client.post("/console/coupons/campaigns", data=form), 422)
+    assert 'data-field="total_limit"' in html and f"不能超过 {INT_FIELD_MAX}" in html
+    form["total_limit"] = str(INT_FIELD_MAX)
+    created = client.post("/console/coupons/campaigns", data=form, follow_redirects=False)
+    assert created.status_code == 303
+    with rt.unit() as ctx:
+        assert service.list_campaigns(ctx.session, shop.shop_id)[0].total_limit == INT_FIELD_MAX

@@ -9,8 +9,11 @@ Tables (every one carries ``shop_id``, indexed, and every query filters by it):
   coupon has two, so the database carries them comfortably.
 * ``coupons`` — the 通用券 template and its review state (C1, C2).
 * ``coupon_campaigns`` / ``coupon_campaign_stores`` / ``coupon_campaign_coupons`` — 店铺主页领券
-  活动 (C3); the campaign-coupon row is also the *total issuance counter* (C4).
-* ``coupon_claim_counters`` — per (campaign coupon, buyer) claim counter (C4 per-user limit).
+  活动 (C3); ``coupon_campaigns.claimed`` is the campaign's *total issuance counter* (C3/C4:
+  ``total_limit`` caps every coupon of the campaign together); the campaign-coupon row counts
+  its own coupon for display.
+* ``coupon_claim_counters`` — per (campaign coupon, buyer) claim counter (C4 per-user limit,
+  which counts per coupon of the campaign: 每人每种券限领).
 * ``coupon_claims`` — one claimed coupon with its unique code (C4) and verification state (C6).
 * ``coupon_verifications`` — one verification (C6/C7), cancellable within the window (C7).
 * ``coupon_staff_tokens`` — staff-app bearer tokens for verifier staff (C5).
@@ -35,6 +38,10 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from xiaodian.db import Base, BigId, JsonType, UTCDateTime
+
+# INTEGER columns (limits, days, percent) take at most this from a request: far above any real
+# campaign, far below int4's 2,147,483,647, so PostgreSQL never sees an overflow.
+INT_FIELD_MAX = 1_000_000_000
 
 
 class CouponStatus:
@@ -139,8 +146,10 @@ class Campaign(Base):
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
     all_stores: Mapped[bool] = mapped_column(Boolean)
-    per_user_limit: Mapped[int] = mapped_column(Integer)
-    total_limit: Mapped[int] = mapped_column(Integer)
+    per_user_limit: Mapped[int] = mapped_column(Integer)  # per buyer, per coupon
+    total_limit: Mapped[int] = mapped_column(Integer)  # all coupons of the campaign together
+    # Total issuance counter (C4), raised only by a conditional UPDATE (claimed < total_limit).
+    claimed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     status: Mapped[str] = mapped_column(String(16))
     online_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     offline_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -157,7 +166,8 @@ class CampaignStore(Base):
 
 
 class CampaignCoupon(Base):
-    """One coupon offered by a campaign; ``claimed`` is the total-issuance counter (C4)."""
+    """One coupon offered by a campaign; ``claimed`` counts this coupon's claims (display and
+    per-coupon statistics — the limit is on ``Campaign.claimed``)."""
 
     __tablename__ = "coupon_campaign_coupons"
     __table_args__ = (UniqueConstraint("campaign_id", "coupon_id"),)

@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
 from xiaodian.coupons import service
 from xiaodian.coupons.models import (
+    INT_FIELD_MAX,
     Campaign,
     CampaignCoupon,
     CampaignStatus,
@@ -20,6 +21,17 @@ from xiaodian.coupons.models import (
 )
 
 _B64_MAX = 4_000_000  # characters; the decoded image is checked against the 1 MB rule
+
+# Bounds that keep every number inside its column, so a request is refused with a clear 422
+# before PostgreSQL could raise an overflow: ids are BIGINT, limits/days/percent INTEGER
+# (models.INT_FIELD_MAX), money BIGINT fen (10^12 fen = 100 亿元, as in other contexts).
+BIGINT_MAX = 2**63 - 1
+FEN_MAX = 10**12
+_ID_LIST_MAX = 1000
+
+Id = Annotated[int, Field(ge=1, le=BIGINT_MAX, description="object id")]
+IntField = Annotated[int, Field(ge=-INT_FIELD_MAX, le=INT_FIELD_MAX)]
+Fen = Annotated[int, Field(ge=-FEN_MAX, le=FEN_MAX, description="fen (1 yuan = 100 fen)")]
 
 
 class CouponIn(BaseModel):
@@ -35,16 +47,18 @@ class CouponIn(BaseModel):
         None, max_length=_B64_MAX, description="JPEG/PNG, 132×132, < 1 MB"
     )
     condition_kind: Literal["discount", "amount_off"] | None = None
-    discount_percent: int | None = Field(None, description="95 = 95折 (pay 95 %)")
-    discount_cap_fen: int | None = Field(None, description="最多减, fen")
-    threshold_fen: int | None = Field(None, description="满, fen (0 = no threshold)")
-    amount_off_fen: int | None = Field(None, description="减, fen")
-    store_ids: list[int] | None = Field(None, description="usable stores; null = all")
+    discount_percent: IntField | None = Field(None, description="95 = 95折 (pay 95 %)")
+    discount_cap_fen: Fen | None = Field(None, description="最多减, fen")
+    threshold_fen: Fen | None = Field(None, description="满, fen (0 = no threshold)")
+    amount_off_fen: Fen | None = Field(None, description="减, fen")
+    store_ids: list[Id] | None = Field(
+        None, max_length=_ID_LIST_MAX, description="usable stores; null = all"
+    )
     usage_text: str | None = Field(None, description="使用条件 text")
     validity_kind: Literal["fixed", "relative"] | None = None
     valid_from: datetime | None = None
     valid_until: datetime | None = Field(None, description="inclusive: the last valid instant")
-    valid_days: int | None = Field(None, description="relative: valid N days from claim")
+    valid_days: IntField | None = Field(None, description="relative: valid N days from claim")
     service_phone: str | None = Field(None, description="客服电话")
     claim_instructions: str | None = Field(None, description="领取说明")
 
@@ -128,28 +142,37 @@ class ReviewIn(BaseModel):
     reason: str = Field("", max_length=500)
 
 
+_PER_USER = "用户参与限制 每人限领: how many of EACH coupon of the campaign one buyer may claim"
+_TOTAL = (
+    "卡券发放数量限制 发放总量: how many coupons the campaign issues in total, all its coupons "
+    "together (C3)"
+)
+
+
 class CampaignIn(BaseModel):
     name: str | None = None
     starts_at: datetime | None = None
     ends_at: datetime | None = None
-    store_ids: list[int] | None = Field(None, description="null = all stores (不限门店)")
-    coupon_ids: list[int] = Field(default_factory=list)
-    per_user_limit: int | None = Field(None, description="每人限领, per coupon")
-    total_limit: int | None = Field(None, description="发放总量, per coupon")
+    store_ids: list[Id] | None = Field(
+        None, max_length=_ID_LIST_MAX, description="null = all stores (不限门店)"
+    )
+    coupon_ids: list[Id] = Field(default_factory=list, max_length=_ID_LIST_MAX)
+    per_user_limit: IntField | None = Field(None, description=_PER_USER)
+    total_limit: IntField | None = Field(None, description=_TOTAL)
 
 
 class CampaignPatch(BaseModel):
     name: str | None = None
     starts_at: datetime | None = None
     ends_at: datetime | None = None
-    per_user_limit: int | None = None
-    total_limit: int | None = None
+    per_user_limit: IntField | None = Field(None, description=_PER_USER)
+    total_limit: IntField | None = Field(None, description=_TOTAL)
 
 
 class CampaignCouponOut(BaseModel):
     coupon_id: int
     title: str
-    claimed: int
+    claimed: int = Field(description="claims of this coupon (counted in the campaign's total)")
 
 
 class CampaignOut(BaseModel):
@@ -160,8 +183,9 @@ class CampaignOut(BaseModel):
     starts_at: datetime
     ends_at: datetime
     store_ids: list[int] | None
-    per_user_limit: int
-    total_limit: int
+    per_user_limit: int = Field(description=_PER_USER)
+    total_limit: int = Field(description=_TOTAL)
+    claimed: int = Field(description="issued so far, all coupons together (≤ total_limit)")
     coupons: list[CampaignCouponOut]
     online_at: datetime | None
     offline_at: datetime | None
@@ -181,6 +205,7 @@ def campaign_out(
         store_ids=stores,
         per_user_limit=campaign.per_user_limit,
         total_limit=campaign.total_limit,
+        claimed=campaign.claimed,
         coupons=[
             CampaignCouponOut(coupon_id=c.id, title=c.title, claimed=cc.claimed)
             for cc, c in coupons
@@ -209,8 +234,8 @@ class HomepageCouponOut(BaseModel):
 
 
 class ClaimIn(BaseModel):
-    campaign_id: int
-    coupon_id: int
+    campaign_id: Id
+    coupon_id: Id
 
 
 class ClaimOut(BaseModel):
@@ -266,13 +291,13 @@ class CodeIn(BaseModel):
 
 class StaffVerifyIn(BaseModel):
     code: str = Field(min_length=1, max_length=200)
-    store_id: int
+    store_id: Id
 
 
 class PrepareIn(BaseModel):
     code: str | None = Field(None, max_length=200, description="券码 as typed")
     qr_payload: str | None = Field(None, max_length=500, description="scanned QR text")
-    staff_id: int | None = Field(None, description="limit usable stores to this staff's scope")
+    staff_id: Id | None = Field(None, description="limit usable stores to this staff's scope")
 
 
 class RefusalOut(BaseModel):
@@ -329,13 +354,13 @@ class PrepareOut(BaseModel):
 
 class V2VerifyIn(BaseModel):
     verify_token: str = Field(min_length=1, max_length=200)
-    store_id: int
+    store_id: Id
     client_request_id: str = Field(min_length=1, max_length=64, description="idempotency key")
-    staff_id: int | None = None
+    staff_id: Id | None = None
 
 
 class V2CancelIn(BaseModel):
-    verification_id: int
+    verification_id: Id
 
 
 class ClaimQueryOut(BaseModel):

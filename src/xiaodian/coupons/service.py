@@ -35,6 +35,7 @@ from xiaodian.context import Ctx
 from xiaodian.coupons import moderation
 from xiaodian.coupons.images import CheckedImage, check_logo, check_product_image
 from xiaodian.coupons.models import (
+    INT_FIELD_MAX,
     Campaign,
     CampaignCoupon,
     CampaignStatus,
@@ -647,12 +648,26 @@ class CampaignDraft:
 
 
 def _check_limits(errors: list[dict[str, Any]], per_user: int | None, total: int | None) -> None:
+    """C3 limits: per_user_limit counts per buyer and per coupon (每人每种券限领); total_limit
+    caps the claims of all the campaign's coupons together (发放总量). Both are INTEGER
+    columns, hence the upper bound."""
+    top = INT_FIELD_MAX
     if per_user is None or per_user < 1:
         errors.append(
             field_error("per_user_limit", "每人限领须至少为1", "per_user_limit must be ≥ 1")
         )
+    elif per_user > top:
+        errors.append(
+            field_error(
+                "per_user_limit", f"每人限领不能超过 {top}", f"per_user_limit must be ≤ {top}"
+            )
+        )
     if total is None or total < 1:
         errors.append(field_error("total_limit", "发放总量须至少为1", "total_limit must be ≥ 1"))
+    elif total > top:
+        errors.append(
+            field_error("total_limit", f"发放总量不能超过 {top}", f"total_limit must be ≤ {top}")
+        )
     if per_user and total and per_user > total:
         errors.append(
             field_error(
@@ -861,12 +876,14 @@ def update_campaign(
     """C3 editing rules (the article is silent; chosen so no promise made to a buyer breaks):
 
     * scheduled (not started): name, start, end and both limits may change;
-    * online: name; end time (still after now); total limit (not below what was already
-      claimed of any of its coupons); per-user limit may only be raised. Start time, stores
+    * online: name; end time (still after now); total limit (not below what the campaign has
+      already issued, all coupons together); per-user limit may only be raised. Start time, stores
       and coupons are fixed once online — codes already issued carry the campaign's scope;
     * offline: nothing (create a new campaign)."""
     tz = ctx.settings.timezone
     campaign = get_campaign(ctx.session, shop_id, campaign_id)
+    # Lock the row: a claim raising ``claimed`` meanwhile must not slip under a lowered limit.
+    ctx.session.refresh(campaign, with_for_update=True)
     if campaign.status == CampaignStatus.OFFLINE:
         raise Conflict(
             "campaign_offline",
@@ -904,20 +921,12 @@ def update_campaign(
                 "per_user_limit may only rise while online",
             )
         )
-    most_claimed = (
-        ctx.session.scalar(
-            select(func.max(CampaignCoupon.claimed)).where(
-                CampaignCoupon.shop_id == shop_id, CampaignCoupon.campaign_id == campaign.id
-            )
-        )
-        or 0
-    )
-    if new_total < most_claimed:
+    if new_total < campaign.claimed:
         errors.append(
             field_error(
                 "total_limit",
-                f"发放总量不能小于已领取数量 {most_claimed}",
-                f"total_limit cannot go below the {most_claimed} already claimed",
+                f"发放总量不能小于已领取数量 {campaign.claimed}",
+                f"total_limit cannot go below the {campaign.claimed} already claimed",
             )
         )
     if errors:
@@ -1026,7 +1035,8 @@ class HomepageItem:
 
     @property
     def remaining(self) -> int:
-        return max(0, self.campaign.total_limit - self.campaign_coupon.claimed)
+        """Left in the campaign's total (shared by all its coupons, C3)."""
+        return max(0, self.campaign.total_limit - self.campaign.claimed)
 
 
 def homepage(session: Session, shop_id: int, now: datetime) -> list[HomepageItem]:
@@ -1065,9 +1075,11 @@ def claim_validity(coupon: Coupon, now: datetime) -> tuple[datetime, datetime]:
 
 def claim(ctx: Ctx, shop_id: int, buyer_id: int, *, campaign_id: int, coupon_id: int) -> Claim:
     """C4: a buyer claims one coupon of an online campaign. Limits hold exactly under
-    concurrency: the per-user counter row and then the campaign-coupon counter row are each
-    raised by a conditional UPDATE (``claimed < limit``); if either refuses, the whole
-    transaction (including the other increment) rolls back."""
+    concurrency: the per-user counter row (per buyer and coupon) and then the campaign's total
+    counter (all its coupons together, C3) are each raised by a conditional UPDATE
+    (``claimed < limit``); if either refuses, the whole transaction (including the other
+    increment) rolls back. The campaign UPDATE also requires the campaign not to be offline,
+    so no claim gets past a 下线 that committed first."""
     campaign = get_campaign(ctx.session, shop_id, campaign_id)
     if not _is_live(campaign, ctx.now):
         raise _refuse(
@@ -1111,13 +1123,33 @@ def claim(ctx: Ctx, shop_id: int, buyer_id: int, *, campaign_id: int, coupon_id:
             "C4",
         )
     total = ctx.session.execute(
-        update(CampaignCoupon)
-        .where(CampaignCoupon.id == cc.id, CampaignCoupon.claimed < campaign.total_limit)
-        .values(claimed=CampaignCoupon.claimed + 1)
-        .returning(CampaignCoupon.claimed)
+        update(Campaign)
+        .where(
+            Campaign.id == campaign.id,
+            Campaign.shop_id == shop_id,
+            Campaign.status != CampaignStatus.OFFLINE,
+            Campaign.claimed < Campaign.total_limit,
+        )
+        .values(claimed=Campaign.claimed + 1)
+        .returning(Campaign.claimed)
+        .execution_options(synchronize_session=False)
     ).first()
     if total is None:
+        ctx.session.refresh(campaign)
+        if campaign.status == CampaignStatus.OFFLINE:
+            raise _refuse(
+                "campaign_not_online",
+                "活动未上线或已下线,不能领取",
+                "The campaign is not online",
+                "C4",
+            )
         raise _refuse("total_limit_reached", "卡券已领完", "All coupons have been claimed", "C4")
+    ctx.session.execute(
+        update(CampaignCoupon)
+        .where(CampaignCoupon.id == cc.id)
+        .values(claimed=CampaignCoupon.claimed + 1)
+        .execution_options(synchronize_session=False)
+    )
     length = ctx.settings.coupons.code_length
     for _attempt in range(5):
         row = Claim(
