@@ -121,6 +121,23 @@ class Scene:
         self.end(shop_id, live_id)
         return self.win(shop_id, buyer_id, bag_id)
 
+    def won_many(self, pairs: list[tuple[int, int]]) -> list[LuckyBagWin]:
+        """One win per (shop, buyer) pair — one live per shop, one lucky bag per pair with
+        the buyer its only participant — all drawn by a single pass of the draw sweep (the
+        same path as ``won``, without moving the clock once per pair)."""
+        lives: dict[int, int] = {}
+        bags = []
+        for shop_id, buyer_id in pairs:
+            if shop_id not in lives:
+                lives[shop_id] = self.live(shop_id)
+            bag_id = self.bag(shop_id, lives[shop_id], self.product(shop_id))
+            self.join(bag_id, buyer_id)
+            bags.append((shop_id, buyer_id, bag_id))
+        self.advance(600)
+        for shop_id, live_id in lives.items():
+            self.end(shop_id, live_id)
+        return [self.win(shop_id, buyer_id, bag_id) for shop_id, buyer_id, bag_id in bags]
+
     def redeem(self, token: str, *, address: str = ADDRESS, device: str = "") -> lb.Redemption:
         with self.rt.unit() as ctx:
             return lb.redeem(
