@@ -47,6 +47,9 @@ class OrderRules(BaseModel):
 
     ship_within_hours: int = Field(48, description="O4 (default): ship-by after payment")
     auto_close_days: int = Field(150, description="O5: close unshipped, unrefunded orders")
+    auto_close_retry_seconds: int = Field(
+        600, description="O5 (default): retry an auto-close whose refund call raised after N s"
+    )
     rejudge_after_hours: int = Field(24, description="O7: re-judgment interval")
     max_judgments: int = Field(3, description="O7: judgments per order at most")
     penalty_fen: int = Field(1000, description="O8: deduction per judgment (10 yuan)")

@@ -181,7 +181,12 @@ def test_O6_sweep_twice_at_one_instant_changes_nothing(
 def test_O5_unpaid_order_closes_without_refund(rt: Runtime, shop: Any, shopper: Any) -> None:
     order_id = shopper.order(shop.shop_id, shopper.product(shop.shop_id), pay=False)
     report = scheduler.run_tick(rt, now=START + timedelta(days=150), sweeps=rules.SWEEPS)
-    assert report.counts["orders.auto_close"] == {"closed": 1, "refunded": 0, "fell_back": 0}
+    assert report.counts["orders.auto_close"] == {
+        "closed": 1,
+        "refunded": 0,
+        "fell_back": 0,
+        "failed": 0,
+    }
     with rt.unit() as ctx:
         order = ctx.session.get(Order, order_id)
         assert order.status == "closed" and order.refunded_fen == 0

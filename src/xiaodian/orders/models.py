@@ -25,6 +25,7 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -273,7 +274,11 @@ class PaymentCall(Base):
     """Every call made to the payment gateway adapter (charge / refund) and its result."""
 
     __tablename__ = "payment_calls"
-    __table_args__ = (Index("ix_payment_calls_shop", "shop_id", "id"),)
+    __table_args__ = (
+        Index("ix_payment_calls_shop", "shop_id", "id"),
+        # The local gateway answers a repeated reference like a provider does (O5 retries).
+        Index("ix_payment_calls_reference", "shop_id", "reference"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     shop_id: Mapped[int] = mapped_column(BigInteger)
@@ -296,3 +301,6 @@ class PaymentFault(Base):
     route: Mapped[str] = mapped_column(String(24), primary_key=True)
     operation: Mapped[str] = mapped_column(String(8), primary_key=True)  # charge | refund
     reason: Mapped[str] = mapped_column(String(200))
+    # False: the provider answers "refused" (the fallback route is used). True: the adapter
+    # raises (timeout, provider down) — the outcome is unknown and the call must be retried.
+    raises: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())

@@ -8,6 +8,7 @@ simulated clock lands exactly on each deadline and every judgment is stamped wit
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,6 +27,7 @@ from xiaodian.notify.service import NewEvent
 from xiaodian.orders.models import (
     Order,
     OrderItem,
+    OrderRefund,
     OrderStatus,
     OrderStatusChange,
     OrderViolation,
@@ -35,6 +37,8 @@ from xiaodian.orders.models import (
 )
 from xiaodian.orders.service import _refund
 from xiaodian.scheduler import Sweep
+
+log = logging.getLogger(__name__)
 
 
 def next_local_day(when: datetime, tz: str) -> datetime:
@@ -446,39 +450,16 @@ def next_penalty_due(session: Session, now: datetime) -> datetime | None:
 def auto_close(ctx: Ctx) -> dict[str, int]:
     """O5: an order not shipped and not refunded 150 days after it was placed closes; the paid
     amount is refunded by the original route, falling back to the platform balance (recorded
-    on the refund and the order). Unpaid orders close without a refund."""
+    on the refund and the order). Unpaid orders close without a refund.
+
+    Each paid order is closed in a savepoint of its own, and its refund goes to the provider
+    under one reference per order (``order-refund:auto-close:<order_id>``, also the ledger
+    key): if the payment adapter raises for one order, only that order is rolled back — it is
+    recorded in its history and retried ``auto_close_retry_seconds`` later — and the others
+    close; if the whole tick is rolled back after the provider paid, the retry sends the same
+    reference, which the provider answers without paying twice."""
     session, now = ctx.session, ctx.now
-    # Unpaid orders: nothing to refund — one set-based UPDATE.
-    unpaid = session.execute(
-        update(Order)
-        .where(Order.auto_close_at <= now, Order.status == OrderStatus.PENDING_PAYMENT)
-        .values(
-            status=OrderStatus.CLOSED,
-            closed_at=now,
-            close_reason="auto_closed",
-            auto_close_at=None,
-            next_judge_at=None,
-        )
-        .returning(Order.id, Order.shop_id, Order.order_no)
-        .execution_options(synchronize_session=False)
-    ).all()
-    if unpaid:
-        session.execute(
-            insert(OrderStatusChange),
-            [
-                {
-                    "shop_id": shop_id,
-                    "order_id": oid,
-                    "from_status": OrderStatus.PENDING_PAYMENT,
-                    "to_status": OrderStatus.CLOSED,
-                    "rule": "O5",
-                    "actor": ctx.actor,
-                    "note": "下单150天未支付,自动关闭",
-                    "at": now,
-                }
-                for oid, shop_id, _no in unpaid
-            ],
-        )
+    unpaid = _close_unpaid(ctx)
     # Paid, unshipped: each refund is a call to the payment provider.
     paid_query = (
         select(Order)
@@ -487,49 +468,35 @@ def auto_close(ctx: Ctx) -> dict[str, int]:
     )
     if is_postgres(session):
         paid_query = paid_query.with_for_update(skip_locked=True)
-    refunded = fell_back = 0
+    refunded = fell_back = failed = 0
     events: list[NewEvent] = []
     notices: list[dict[str, Any]] = []
-    for order in session.scalars(paid_query):
-        remaining = order.paid_fen - order.refunded_fen
+    for order in list(session.scalars(paid_query)):
+        order_id, shop_id, order_no = order.id, order.shop_id, order.order_no
+        try:
+            with session.begin_nested():
+                remaining, row = _close_paid(ctx, order)
+        except Exception as exc:
+            # Whatever failed for this order (the adapter raised, most likely) must not stop
+            # the others: its savepoint is rolled back and it is retried later.
+            log.warning("O5 auto-close of order %s failed; retrying later", order_id, exc_info=exc)
+            _retry_auto_close_later(ctx, order_id, shop_id, exc)
+            failed += 1
+            continue
         note = ""
-        if remaining > 0:
-            row = _refund(
-                ctx,
-                order,
-                remaining,
-                "下单150天未发货未退款,订单自动关闭",
-                "O5",
-                close_reason="auto_closed",
-            )
+        if row is not None:
             refunded += 1
             fell_back += int(row.fell_back)
             note = (
                 f",已退款 {yuan_label(remaining)} 至{'平台余额' if row.fell_back else '原支付渠道'}"
             )
-        if order.status != OrderStatus.CLOSED:
-            order.closed_at, order.close_reason = now, "auto_closed"
-            order.next_judge_at = order.auto_close_at = None
-            session.add(
-                OrderStatusChange(
-                    shop_id=order.shop_id,
-                    order_id=order.id,
-                    from_status=order.status,
-                    to_status=OrderStatus.CLOSED,
-                    rule="O5",
-                    actor=ctx.actor,
-                    note="下单150天未发货,自动关闭",
-                    at=now,
-                )
-            )
-            order.status = OrderStatus.CLOSED
         events.append(
             NewEvent(
-                order.shop_id,
+                shop_id,
                 "order.closed",
                 {
-                    "order_id": order.id,
-                    "order_no": order.order_no,
+                    "order_id": order_id,
+                    "order_no": order_no,
                     "reason": "auto_closed",
                     "refunded_fen": remaining,
                 },
@@ -538,12 +505,12 @@ def auto_close(ctx: Ctx) -> dict[str, int]:
         )
         notices.append(
             {
-                "shop_id": order.shop_id,
+                "shop_id": shop_id,
                 "category": "order",
                 "rule": "O5",
-                "title": f"订单 {order.order_no} 已自动关闭",
+                "title": f"订单 {order_no} 已自动关闭",
                 "body": f"下单150天内未发货且未退款,订单自动关闭{note}。",
-                "link": f"/console/orders/{order.id}",
+                "link": f"/console/orders/{order_id}",
             }
         )
     events.extend(
@@ -557,7 +524,117 @@ def auto_close(ctx: Ctx) -> dict[str, int]:
     )
     _emit_chunked(ctx, events)
     notify.notice_many(ctx, notices)
-    return {"closed": len(events), "refunded": refunded, "fell_back": fell_back}
+    return {
+        "closed": len(events),
+        "refunded": refunded,
+        "fell_back": fell_back,
+        "failed": failed,
+    }
+
+
+def auto_close_reference(order_id: int) -> str:
+    """O5: the provider reference and ledger key of an order's auto-close refund — one per
+    order, whatever the attempt."""
+    return f"order-refund:auto-close:{order_id}"
+
+
+def _close_unpaid(ctx: Ctx) -> list[Any]:
+    """Unpaid orders: nothing to refund — one set-based UPDATE and their history rows."""
+    unpaid = ctx.session.execute(
+        update(Order)
+        .where(Order.auto_close_at <= ctx.now, Order.status == OrderStatus.PENDING_PAYMENT)
+        .values(
+            status=OrderStatus.CLOSED,
+            closed_at=ctx.now,
+            close_reason="auto_closed",
+            auto_close_at=None,
+            next_judge_at=None,
+        )
+        .returning(Order.id, Order.shop_id, Order.order_no)
+        .execution_options(synchronize_session=False)
+    ).all()
+    if unpaid:
+        ctx.session.execute(
+            insert(OrderStatusChange),
+            [
+                {
+                    "shop_id": shop_id,
+                    "order_id": oid,
+                    "from_status": OrderStatus.PENDING_PAYMENT,
+                    "to_status": OrderStatus.CLOSED,
+                    "rule": "O5",
+                    "actor": ctx.actor,
+                    "note": "下单150天未支付,自动关闭",
+                    "at": ctx.now,
+                }
+                for oid, shop_id, _no in unpaid
+            ],
+        )
+    return list(unpaid)
+
+
+def _close_paid(ctx: Ctx, order: Order) -> tuple[int, OrderRefund | None]:
+    """Refund what is left of one paid order (its deterministic reference) and close it.
+    Returns the amount refunded and the refund row (None when nothing was left)."""
+    remaining = order.paid_fen - order.refunded_fen
+    row = None
+    if remaining > 0:
+        row = _refund(
+            ctx,
+            order,
+            remaining,
+            "下单150天未发货未退款,订单自动关闭",
+            "O5",
+            close_reason="auto_closed",
+            reference=auto_close_reference(order.id),
+        )
+    if order.status != OrderStatus.CLOSED:
+        order.closed_at, order.close_reason = ctx.now, "auto_closed"
+        order.next_judge_at = order.auto_close_at = None
+        ctx.session.add(
+            OrderStatusChange(
+                shop_id=order.shop_id,
+                order_id=order.id,
+                from_status=order.status,
+                to_status=OrderStatus.CLOSED,
+                rule="O5",
+                actor=ctx.actor,
+                note="下单150天未发货,自动关闭",
+                at=ctx.now,
+            )
+        )
+        order.status = OrderStatus.CLOSED
+    ctx.session.flush()
+    return remaining, row
+
+
+def _retry_auto_close_later(ctx: Ctx, order_id: int, shop_id: int, exc: Exception) -> None:
+    """O5: the order's savepoint was rolled back; it stays open, due again after the retry
+    delay (so the scheduler does not spin on it), with the failure in its history."""
+    retry_at = ctx.now + timedelta(seconds=ctx.settings.orders.auto_close_retry_seconds)
+    ctx.session.execute(
+        update(Order)
+        .where(Order.id == order_id, Order.shop_id == shop_id)
+        .values(auto_close_at=retry_at)
+        .execution_options(synchronize_session=False)
+    )
+    reason = str(exc) or type(exc).__name__
+    ctx.session.add(
+        OrderStatusChange(
+            shop_id=shop_id,
+            order_id=order_id,
+            from_status=OrderStatus.AWAITING_SHIPMENT,
+            to_status=OrderStatus.AWAITING_SHIPMENT,
+            rule="O5",
+            actor=ctx.actor,
+            note=(
+                f"自动关闭退款失败({reason}),将于 "
+                f"{to_local(retry_at, ctx.settings.timezone):%Y-%m-%d %H:%M:%S} 重试"
+            )[:300],
+            at=ctx.now,
+        )
+    )
+    ctx.session.flush()
 
 
 def next_auto_close_due(session: Session, now: datetime) -> datetime | None:

@@ -803,7 +803,11 @@ def _refund(
     reason: str,
     rule: str | None,
     close_reason: str = "refunded",
+    reference: str | None = None,
 ) -> OrderRefund:
+    """``reference`` is what the payment provider and the ledger see as the idempotency key;
+    by default one per refund row. A caller that may retry the same refund after a rollback
+    (O5 auto-close) passes a key derived from the order, so the retry can never pay twice."""
     refundable = order.paid_fen - order.refunded_fen
     if order.paid_at is None or amount_fen <= 0 or amount_fen > refundable:
         raise ValidationFailed(
@@ -828,7 +832,7 @@ def _refund(
     )
     session.add(row)
     session.flush()
-    reference = f"order-refund:{row.id}"
+    reference = reference or f"order-refund:{row.id}"
     result = gateway(ctx).refund(order.shop_id, order.payment_route, amount_fen, reference)
     target = Account.EXTERNAL
     if not result.ok:
