@@ -7,10 +7,11 @@ from enum import Enum
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from sqlalchemy.orm import Session
 
 from xiaodian.api.deps import AppPrincipal, BuyerDep, CtxDep, PageDep
 from xiaodian.notify import service
-from xiaodian.notify.models import WebhookEndpoint
+from xiaodian.notify.models import BuyerMessage, WebhookEndpoint
 from xiaodian.notify.schemas import (
     BuyerMessageOut,
     DeliveriesPage,
@@ -170,8 +171,23 @@ def redeliver(delivery_id: int, ctx: CtxDep, principal: AppPrincipal) -> dict[st
 def buyer_inbox(ctx: CtxDep, buyer: BuyerDep, page: PageDep) -> InboxPage:
     rows = service.inbox(ctx.session, buyer.id, before_id=page.before_id, limit=page.limit)
     return InboxPage(
-        items=[BuyerMessageOut.model_validate(m, from_attributes=True) for m in rows],
+        items=[_buyer_message_out(ctx.session, m) for m in rows],
         next_before_id=_next([m.id for m in rows], page.limit),
+    )
+
+
+def _buyer_message_out(session: Session, message: BuyerMessage) -> BuyerMessageOut:
+    """Cards are rendered as they are now (``service.as_read``), not as they were sent."""
+    view = service.as_read(session, message)
+    return BuyerMessageOut(
+        id=message.id,
+        shop_id=message.shop_id,
+        kind=message.kind,
+        title=view.title,
+        body=view.body,
+        payload=view.payload,
+        rule=message.rule,
+        created_at=message.created_at,
     )
 
 

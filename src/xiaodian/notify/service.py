@@ -229,6 +229,35 @@ def inbox(
     return list(session.scalars(query))
 
 
+@dataclass(frozen=True)
+class CardView:
+    """A buyer message as it reads now."""
+
+    title: str
+    body: str
+    payload: dict[str, Any]
+
+
+# Called with the stored message; answers its current view, or None to show what was stored.
+CardResolver = Callable[[Session, BuyerMessage], CardView | None]
+_CARD_RESOLVERS: dict[str, CardResolver] = {}
+
+
+def register_card(card_type: str, resolver: CardResolver) -> None:
+    """Let a context render its cards when they are read: a ``card`` message whose payload
+    says ``"card": card_type`` refers to a record the context owns (e.g. an order), so the
+    buyer sees that record's current state, not a copy taken when the card was sent."""
+    _CARD_RESOLVERS[card_type] = resolver
+
+
+def as_read(session: Session, message: BuyerMessage) -> CardView:
+    """The message as the buyer reads it now (cards resolved through their context)."""
+    card_type = message.payload.get("card") if message.kind == "card" else None
+    resolver = _CARD_RESOLVERS.get(card_type) if isinstance(card_type, str) else None
+    view = resolver(session, message) if resolver is not None else None
+    return view or CardView(message.title, message.body, message.payload)
+
+
 # ----- domain events and their webhook fan-out ---------------------------------------------
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import Enum
+from typing import Any
 
 from fastapi import APIRouter
 
@@ -125,8 +126,9 @@ def buyer_message(conversation_id: int, body: TextIn, ctx: CtxDep, buyer: BuyerD
     tags=BUYER,
 )
 def buyer_messages(conversation_id: int, ctx: CtxDep, buyer: BuyerDep) -> list[MessageOut]:
+    """The conversation's messages; an order card shows its order as it is now (L4)."""
     conversation = service.buyer_conversation(ctx.session, buyer.id, conversation_id)
-    return [message_out(m) for m in service.messages(ctx.session, conversation)]
+    return messages_out(ctx, conversation)
 
 
 # ----- shapes --------------------------------------------------------------------------------
@@ -145,16 +147,23 @@ def conversation_out(c: Conversation, nickname: str) -> ConversationOut:
     )
 
 
-def message_out(m: ChatMessage) -> MessageOut:
+def message_out(m: ChatMessage, payload: dict[str, Any] | None = None) -> MessageOut:
     return MessageOut(
         id=m.id,
         conversation_id=m.conversation_id,
         sender=m.sender,
         kind=m.kind,
         body=m.body,
-        payload=m.payload,
+        payload=m.payload if payload is None else payload,
         created_at=m.created_at,
     )
+
+
+def messages_out(ctx: Ctx, conversation: Conversation) -> list[MessageOut]:
+    return [
+        message_out(m, service.payload_now(ctx.session, conversation, m))
+        for m in service.messages(ctx.session, conversation)
+    ]
 
 
 def panel_out(ctx: Ctx, shop_id: int, conversation_id: int) -> PanelOut:
@@ -193,5 +202,5 @@ def panel_out(ctx: Ctx, shop_id: int, conversation_id: int) -> PanelOut:
             live_id=entry.live.id if entry.live else None,
             title=entry.live.title if entry.live else None,
         ),
-        messages=[message_out(m) for m in service.messages(ctx.session, view.conversation)],
+        messages=messages_out(ctx, view.conversation),
     )

@@ -7,6 +7,9 @@ server-side checks of every action agree:
   and only when the shop has run lucky bags. It lists the buyer's wins in this shop with
   their status; 发送兑奖链接 is enabled for 未兑奖 (window open), 发送订单 for 已兑奖;
   兑奖失败 and 已过期 get a disabled action and a "?" hint.
+* L4 — an order card sent to the buyer is re-read from the order whenever it is read (the
+  buyer's inbox through notify's card resolver, the chat here), so it always shows the
+  order's current status, carrier and tracking number.
 * L5 — for a shop bound to one Douyin account (人店一体) the chat input offers 直播链接 when
   the shop is live now, 直播预告 (the next scheduled live) otherwise; unbound shops see
   neither.
@@ -31,9 +34,10 @@ from xiaodian.luckybags import service as luckybags
 from xiaodian.luckybags.models import LiveStream, LuckyBag, LuckyBagWin
 from xiaodian.luckybags.service import WIN_STATUS_LABELS, WinStatus
 from xiaodian.notify import service as notify
+from xiaodian.notify.models import BuyerMessage
 from xiaodian.orders import service as orders
 from xiaodian.orders.carriers import find_carrier
-from xiaodian.orders.models import STATUS_LABELS
+from xiaodian.orders.models import STATUS_LABELS, Order
 from xiaodian.service.models import CHANNELS, LUCKY_BAG_CHANNELS, ChatMessage, Conversation
 
 HINT_FAILED = "风控拦截,请联系平台客服"
@@ -364,12 +368,15 @@ def send_redeem_link(ctx: Ctx, shop_id: int, conversation_id: int, win_id: int) 
     return message
 
 
-def order_card(ctx: Ctx, shop_id: int, win: LuckyBagWin) -> dict[str, Any]:
-    order = luckybags.win_order(ctx.session, win)
-    assert order is not None
+ORDER_CARD = "order"  # notify card type: resolved from the order whenever it is read
+
+
+def order_card(session: Session, order: Order, win_id: int | None) -> dict[str, Any]:
+    """L4: the order card — order status, shipping and logistics — as the order is now."""
     carrier = find_carrier(order.carrier) if order.carrier else None
-    items = orders.order_items(ctx.session, order)
+    items = orders.order_items(session, order)
     return {
+        "card": ORDER_CARD,
         "order_id": order.id,
         "order_no": order.order_no,
         "status": order.status,
@@ -380,8 +387,61 @@ def order_card(ctx: Ctx, shop_id: int, win: LuckyBagWin) -> dict[str, Any]:
         "carrier": order.carrier,
         "carrier_name": carrier.name if carrier is not None else None,
         "tracking_no": order.tracking_no,
-        "win_id": win.id,
+        "win_id": win_id,
     }
+
+
+def order_card_text(card: dict[str, Any]) -> tuple[str, str]:
+    """The card's title and body line for the buyer's inbox."""
+    shipping = (
+        f"{card['carrier_name'] or card['carrier']} {card['tracking_no']}"
+        if card["tracking_no"]
+        else "商家尚未发货"
+    )
+    return f"订单 {card['order_no']}:{card['status_label']}", f"物流:{shipping}"
+
+
+def current_order_card(
+    session: Session, shop_id: int, buyer_id: int, sent: dict[str, Any]
+) -> dict[str, Any] | None:
+    """L4: a sent card read again from its order through the orders service, so a card sent
+    before shipping shows the carrier and tracking number once shipped. None when the order
+    is gone or is not this buyer's (then the copy taken at send time is shown)."""
+    order_id = sent.get("order_id")
+    if not isinstance(order_id, int):
+        return None
+    try:
+        order = orders.get_order(session, shop_id, order_id)
+    except NotFound:
+        return None
+    if order.buyer_id != buyer_id:
+        return None
+    win_id = sent.get("win_id")
+    return order_card(session, order, win_id if isinstance(win_id, int) else None)
+
+
+def _order_card_as_read(session: Session, message: BuyerMessage) -> notify.CardView | None:
+    card = current_order_card(session, message.shop_id, message.buyer_id, message.payload)
+    if card is None:
+        return None
+    title, body = order_card_text(card)
+    return notify.CardView(title=title, body=body, payload=card)
+
+
+notify.register_card(ORDER_CARD, _order_card_as_read)
+
+
+def payload_now(
+    session: Session, conversation: Conversation, message: ChatMessage
+) -> dict[str, Any]:
+    """A chat message's payload as shown now: order cards re-read from the order (L4)."""
+    if message.kind == "order_card":
+        card = current_order_card(
+            session, conversation.shop_id, conversation.buyer_id, message.payload
+        )
+        if card is not None:
+            return card
+    return message.payload
 
 
 def send_order_card(ctx: Ctx, shop_id: int, conversation_id: int, win_id: int) -> ChatMessage:
@@ -389,20 +449,19 @@ def send_order_card(ctx: Ctx, shop_id: int, conversation_id: int, win_id: int) -
     conversation, win, status = _win_for_action(ctx, shop_id, conversation_id, win_id)
     if status != WinStatus.REDEEMED:
         raise _refuse(status, "send_order_card")
-    card = order_card(ctx, shop_id, win)
+    order = luckybags.win_order(ctx.session, win)
+    assert order is not None  # 已兑奖 means the prize order exists (L2)
+    card = order_card(ctx.session, order, win.id)
     message = _add_message(ctx, conversation, "agent", "order_card", "订单卡片", card)
-    shipping = (
-        f"{card['carrier_name'] or card['carrier']} {card['tracking_no']}"
-        if card["tracking_no"]
-        else "商家尚未发货"
-    )
+    title, body = order_card_text(card)
+    # Stored with the order's state at send time; read through ``_order_card_as_read``.
     notify.message_buyer(
         ctx,
         buyer_id=conversation.buyer_id,
         shop_id=shop_id,
         kind="card",
-        title=f"订单 {card['order_no']}:{card['status_label']}",
-        body=f"物流:{shipping}",
+        title=title,
+        body=body,
         payload=card,
         rule="L4",
     )

@@ -41,7 +41,12 @@ def _page(request: Request, console: Console, conversation_id: int | None) -> Re
         conversations=service.list_conversations(ctx.session, console.shop_id),
         channels=CHANNELS,
         panel=panel,
-        messages=service.messages(ctx.session, panel.conversation) if panel else [],
+        messages=[
+            (m, service.payload_now(ctx.session, panel.conversation, m))
+            for m in service.messages(ctx.session, panel.conversation)
+        ]
+        if panel
+        else [],
     )
 
 
