@@ -134,22 +134,28 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         session.close()
 
 
-def insert_ignore(session: Session, table: Any, rows: list[dict[str, Any]]) -> int:
-    """INSERT … ON CONFLICT DO NOTHING on either engine (rows that already exist stay).
-    Returns how many rows were inserted (exact for one row; drivers may not sum a batch)."""
-    if not rows:
-        return 0
-    statement: Any
+def insert_ignore(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
+    """INSERT … ON CONFLICT DO NOTHING on either engine (rows that already exist stay)."""
+    if rows:
+        session.execute(_on_conflict_do_nothing(session, table), rows)
+
+
+def insert_if_absent(session: Session, table: Any, row: dict[str, Any]) -> bool:
+    """Insert one row unless its key exists; True if this call inserted it. A concurrent
+    insert of the same key waits for the first transaction, then finds the row."""
+    primary_key = next(iter(table.primary_key.columns))
+    statement = _on_conflict_do_nothing(session, table).returning(primary_key)
+    return session.execute(statement, row).first() is not None
+
+
+def _on_conflict_do_nothing(session: Session, table: Any) -> Any:
     if is_postgres(session):
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        statement = pg_insert(table).on_conflict_do_nothing()
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+        return pg_insert(table).on_conflict_do_nothing()
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        statement = sqlite_insert(table).on_conflict_do_nothing()
-    result = session.execute(statement, rows[0] if len(rows) == 1 else rows)
-    return int(getattr(result, "rowcount", 0) or 0)
+    return sqlite_insert(table).on_conflict_do_nothing()
 
 
 def get_owned(session: Session, model: Any, shop_id: int, ident: int, what: tuple[str, str]) -> Any:

@@ -18,7 +18,7 @@ from xiaodian.accounts import service as accounts
 from xiaodian.accounts.models import ApiNonce, Buyer
 from xiaodian.accounts.service import Principal
 from xiaodian.context import Ctx
-from xiaodian.db import insert_ignore, transaction
+from xiaodian.db import insert_if_absent, transaction
 from xiaodian.errors import AuthFailed, ValidationFailed, field_error
 from xiaodian.runtime import Runtime
 from xiaodian.signing import api_signature
@@ -117,10 +117,10 @@ def _check_signature(
 
 
 def _record_nonce(session: Session, seen: _Nonce) -> bool:
-    """True if this nonce is new. A concurrent request with the same nonce waits on the
-    primary key until the first commits, then finds it (ON CONFLICT DO NOTHING)."""
+    """True if this nonce is new (a concurrent request with the same nonce waits for the
+    first one's transaction, then finds it)."""
     row = {"app_key": seen.app_key, "nonce": seen.nonce, "expires_at": seen.expires_at}
-    return insert_ignore(session, ApiNonce.__table__, [row]) == 1
+    return insert_if_absent(session, ApiNonce.__table__, row)
 
 
 def _keep_nonce(rt: Runtime, seen: _Nonce | None) -> None:
