@@ -3,6 +3,7 @@ statuses and risk control (L3), through the services, the open API and the buyer
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import timedelta
 from typing import Any
@@ -12,6 +13,7 @@ from sqlalchemy import func, select
 
 from tests.conftest import START
 from tests.luckybags.helpers import ADDRESS, Scene
+from tests.notify.test_webhooks import Receiver
 from xiaodian import scheduler
 from xiaodian.context import Ctx
 from xiaodian.errors import Conflict
@@ -21,8 +23,10 @@ from xiaodian.luckybags.models import LuckyBag, LuckyBagWin
 from xiaodian.luckybags.risk import RedemptionAttempt, RiskVerdict
 from xiaodian.notify import service as notify
 from xiaodian.notify.models import BuyerMessage, Event, WebhookDelivery
+from xiaodian.notify.webhooks import deliver_due
 from xiaodian.orders.models import Order, Product
 from xiaodian.runtime import Runtime
+from xiaodian.signing import verify_webhook
 
 
 @pytest.fixture
@@ -404,6 +408,53 @@ def test_L3_blocked_buyer_fails_with_reason_recorded_told_to_contact_support(
         hooks = ctx.session.scalar(select(func.count()).select_from(WebhookDelivery))
         assert hooks == 2  # won + redeem_failed
     assert shop.api.get("/api/v1/orders").json()["items"] == []
+
+
+def test_L2_X1_successful_redemption_is_delivered_to_the_webhook_signed(
+    rt: Runtime, client: Any, shop: Any, scene: Scene
+) -> None:
+    """Next to the won / redeem_failed deliveries above: a successful redemption's
+    luckybag.redeemed event is POSTed, signed, to the shop's subscribed endpoint."""
+    with Receiver() as receiver:
+        with rt.unit() as ctx:
+            endpoint = notify.create_endpoint(
+                ctx,
+                shop.shop_id,
+                url=receiver.url,
+                event_types=["luckybag.won", "luckybag.redeemed", "luckybag.redeem_failed"],
+            )
+            endpoint_id, secret = endpoint.id, endpoint.secret
+        buyer, token = scene.buyer()
+        win = scene.won(shop.shop_id, buyer)
+        done = client.post(
+            f"/buyer/v1/lucky_bag_wins/{win.token}/redeem",
+            headers=_auth(token),
+            json=_redeem_body(),
+        )
+        assert done.status_code == 200, done.text
+        counts = deliver_due(rt.factory, rt.settings.webhooks, wall=rt.wall)
+        assert counts == {"claimed": 2, "delivered": 2, "retrying": 0, "failed": 0}
+        received = {h["X-Xiaodian-Event"]: (h, body) for h, body in receiver.received}
+    assert set(received) == {"luckybag.won", "luckybag.redeemed"}
+    headers, body = received["luckybag.redeemed"]
+    assert verify_webhook(
+        secret,
+        headers["X-Xiaodian-Timestamp"],
+        body,
+        headers["X-Xiaodian-Signature"],
+        now=rt.wall.now().timestamp(),
+    )
+    event = json.loads(body)
+    assert (event["type"], event["rule"], event["shop_id"]) == (
+        "luckybag.redeemed",
+        "L2",
+        shop.shop_id,
+    )
+    data = event["data"]
+    assert (data["win_id"], data["buyer_id"], data["status"]) == (win.id, buyer, "redeemed")
+    assert data["order_no"] == done.json()["order_no"] and data["order_id"] is not None
+    log = shop.api.get(f"/api/v1/webhooks/{endpoint_id}/deliveries").json()["items"]
+    assert sorted(d["status"] for d in log) == ["delivered", "delivered"]
 
 
 def test_L3_same_address_or_device_winning_more_than_N_times_is_refused(
