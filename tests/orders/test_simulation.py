@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from tests.conftest import START
 from xiaodian import scheduler
 from xiaodian.ledger import service as ledger
-from xiaodian.ledger.models import Account, LedgerTxn
+from xiaodian.ledger.models import Account, LedgerEntry, LedgerTxn
 from xiaodian.notify.models import Event, Notice
 from xiaodian.orders import payments, rules, service
 from xiaodian.orders.models import (
@@ -110,13 +110,33 @@ def test_O6_O7_O8_O5_A6_simulation_over_150_days(rt: Runtime, shop: Any, shopper
         per_order = Counter(v.order_id for v in rows if v.penalty_status == "deducted")
         assert max(per_order.values()) == 2
         txns = ctx.session.scalars(
-            select(LedgerTxn).where(LedgerTxn.kind == "late_shipment_penalty")
+            select(LedgerTxn)
+            .where(LedgerTxn.kind == "late_shipment_penalty")
+            .order_by(LedgerTxn.id)
         ).all()
         deducted = [v for v in rows if v.penalty_status == "deducted"]
-        assert sorted(t.idempotency_key for t in txns) == sorted(
-            f"late-penalty:{v.id}" for v in deducted
-        )
-        assert all(v.ledger_txn_id is not None for v in deducted)
+        # One ledger transaction per shop and day, for the sum of that day's deductions.
+        assert sorted((t.idempotency_key, t.id) for t in txns) == [
+            (f"late-penalty:{shop_id}:2026-11-05", txns[0].id),
+            (f"late-penalty:{shop_id}:2026-11-06", txns[1].id),
+            (f"late-penalty:{shop_id}:2026-11-07", txns[2].id),
+        ]
+        assert Counter(v.ledger_txn_id for v in deducted) == {
+            txns[0].id: 50,
+            txns[1].id: 50,
+            txns[2].id: 10,
+        }
+        for txn in txns:
+            (entry,) = [
+                e
+                for e in ctx.session.scalars(
+                    select(LedgerEntry).where(LedgerEntry.txn_id == txn.id)
+                )
+                if e.account_code == Account.DEPOSIT
+            ]
+            assert -entry.amount_fen == sum(
+                v.penalty_fen for v in deducted if v.ledger_txn_id == txn.id
+            )
         assert ledger.balance(ctx.session, shop_id, Account.DEPOSIT) == DEPOSIT - 110 * 1000
         assert ledger.balance(ctx.session, shop_id, Account.PLATFORM_PENALTY) == 110 * 1000
         # O8: products of an order judged more than twice are banned, at the 3rd judgment.
@@ -265,4 +285,105 @@ def test_O6_O8_two_postgres_workers_judge_and_deduct_once(
             "waived_shop_cap": 10,
         }
         assert ledger.balance(ctx.session, shop.shop_id, Account.DEPOSIT) == DEPOSIT - 50_000
+        # O8: one ledger transaction for the shop's day, posted once by one of the workers.
+        (txn,) = ctx.session.scalars(
+            select(LedgerTxn).where(LedgerTxn.kind == "late_shipment_penalty")
+        ).all()
+        assert txn.idempotency_key == f"late-penalty:{shop.shop_id}:2026-11-05"
+        assert {v.ledger_txn_id for v in violations if v.penalty_status == "deducted"} == {txn.id}
         assert ledger.audit(ctx.session) == []
+
+
+def test_O8_deduction_batch_run_twice_deducts_once_per_shop_and_day(
+    rt: Runtime, make_shop: Any, shopper: Any
+) -> None:
+    big, small = make_shop(), make_shop()
+    for shop, late in ((big, 55), (small, 3)):
+        shopper.deposit(shop.shop_id, DEPOSIT)
+        product = shopper.product(shop.shop_id)
+        for _ in range(late):
+            shopper.order(shop.shop_id, product)
+    scheduler.run_tick(rt, now=START + timedelta(hours=48), sweeps=rules.SWEEPS)
+    batch = datetime(2026, 11, 4, 16, tzinfo=UTC)  # 00:00 Asia/Shanghai, the day after
+
+    first = scheduler.run_tick(rt, now=batch, sweeps=rules.SWEEPS)
+    assert first.counts["orders.deduct_penalties"] == {
+        "deducted": 53,
+        "waived_order_cap": 0,
+        "waived_shop_cap": 5,
+    }
+    # Again at the same instant, and later the same day: nothing left to decide or move.
+    for at in (batch, batch, batch + timedelta(hours=1)):
+        again = scheduler.run_tick(rt, now=at, sweeps=rules.SWEEPS)
+        assert set(again.counts["orders.deduct_penalties"].values()) == {0}
+    with rt.unit() as ctx:
+        ctx.now = batch
+        assert rules.deduct_penalties(ctx) == {
+            "deducted": 0,
+            "waived_order_cap": 0,
+            "waived_shop_cap": 0,
+        }
+    with rt.unit() as ctx:
+        txns = ctx.session.scalars(
+            select(LedgerTxn).where(LedgerTxn.kind == "late_shipment_penalty")
+        ).all()
+        assert sorted((t.shop_id, t.idempotency_key) for t in txns) == [
+            (big.shop_id, f"late-penalty:{big.shop_id}:2026-11-05"),
+            (small.shop_id, f"late-penalty:{small.shop_id}:2026-11-05"),
+        ]
+        for shop, deducted_fen in ((big, 50_000), (small, 3_000)):
+            assert ledger.balance(ctx.session, shop.shop_id, Account.DEPOSIT) == (
+                DEPOSIT - deducted_fen
+            )
+            assert ledger.balance(ctx.session, shop.shop_id, Account.PLATFORM_PENALTY) == (
+                deducted_fen
+            )
+        types = Counter(e.type for e in ctx.session.scalars(select(Event)))
+        assert (types["order.penalty_deducted"], types["order.penalty_waived"]) == (53, 5)
+        notices = ctx.session.scalars(select(Notice).where(Notice.category == "funds")).all()
+        assert sorted(n.title for n in notices) == [
+            "保证金扣款:发货超时 3 笔,共 ¥30.00",
+            "保证金扣款:发货超时 50 笔,共 ¥500.00",
+        ]
+        assert ledger.audit(ctx.session) == []
+
+
+def test_O8_catch_up_batch_decides_each_missed_day_in_turn(
+    rt: Runtime, shop: Any, shopper: Any
+) -> None:
+    """Penalties not run for three days (worker down): one batch decides the three days
+    oldest first, exactly as three daily batches would have (see the 150-day simulation)."""
+    shopper.deposit(shop.shop_id, DEPOSIT)
+    product = shopper.product(shop.shop_id)
+    for _ in range(LATE):
+        shopper.order(shop.shop_id, product)
+    judge_only = [s for s in rules.SWEEPS if s.name == "orders.judge_late"]
+    scheduler.advance(rt, 5 * DAY, sweeps=judge_only)
+    at = rt.clock.now()
+    report = scheduler.run_tick(rt, now=at, sweeps=rules.SWEEPS)
+    assert report.counts["orders.deduct_penalties"] == {
+        "deducted": 110,
+        "waived_order_cap": 50,
+        "waived_shop_cap": 20,
+    }
+    day1 = datetime(2026, 11, 4, 16, 0, tzinfo=UTC)
+    with rt.unit() as ctx:
+        rows = ctx.session.scalars(select(OrderViolation)).all()
+        assert Counter((v.penalty_day, v.penalty_status) for v in rows) == {
+            (day1, "deducted"): 50,
+            (day1, "waived_shop_cap"): 10,
+            (day1 + timedelta(days=1), "deducted"): 50,
+            (day1 + timedelta(days=1), "waived_shop_cap"): 10,
+            (day1 + timedelta(days=2), "waived_order_cap"): 50,
+            (day1 + timedelta(days=2), "deducted"): 10,
+        }
+        assert {v.penalty_decided_at for v in rows} == {at}
+        amounts = sorted(
+            -e.amount_fen
+            for e in ctx.session.scalars(
+                select(LedgerEntry).where(LedgerEntry.account_code == Account.DEPOSIT)
+            )
+            if e.amount_fen < 0
+        )
+        assert amounts == [10_000, 50_000, 50_000]
+        assert ledger.balance(ctx.session, shop.shop_id, Account.DEPOSIT) == DEPOSIT - 110_000

@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import BigInteger, String, and_, case, func, insert, literal, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from xiaodian.clock import local_day_start, to_local
 from xiaodian.context import Ctx
 from xiaodian.db import UTCDateTime, insert_ignore, is_postgres
 from xiaodian.ledger import service as ledger
-from xiaodian.ledger.models import Account
+from xiaodian.ledger.models import Account, LedgerTxn
 from xiaodian.money import yuan_label
 from xiaodian.notify import service as notify
 from xiaodian.notify.service import NewEvent
@@ -292,103 +293,226 @@ def next_judgment_due(session: Session, now: datetime) -> datetime | None:
 
 
 def deduct_penalties(ctx: Ctx) -> dict[str, int]:
-    """O8: on the calendar day after a judgment, in one batch, deduct 10 yuan from the deposit
-    (DEPOSIT → PLATFORM_PENALTY, one ledger transaction per deduction, key
-    ``late-penalty:<violation_id>``). An order is deducted at most 2 times; a shop at most
-    500 yuan per day — what exceeds is recorded as waived, never carried over."""
-    rules = ctx.settings.orders
+    """O8: on the calendar day after a judgment, in one batch, each judgment deducts 10 yuan
+    from the deposit. An order is deducted at most 2 times; a shop at most 500 yuan per day —
+    what exceeds is recorded as waived, never carried over.
+
+    Set-based, per due penalty day (oldest first; normally there is one): one UPDATE waives
+    the judgments over the per-order cap, one UPDATE deducts those whose running total (oldest
+    judgment first, then by order) stays within the shop's daily cap, one waives the rest. Then
+    the money moves as ONE ledger transaction per shop and day, DEPOSIT → PLATFORM_PENALTY,
+    for the sum of that shop's deducted judgments (key ``late-penalty:<shop>:<YYYY-MM-DD>``);
+    each deducted judgment points at it. Decided rows are no longer pending, so a second run
+    (or a second worker) finds nothing to do."""
     session, now = ctx.session, ctx.now
-    due_query = (
-        select(OrderViolation)
+    days = session.scalars(
+        select(OrderViolation.penalty_day)
         .where(
             OrderViolation.penalty_status == PenaltyStatus.PENDING,
             OrderViolation.penalty_day <= now,
         )
-        # Oldest judgments first, then by order: which judgments fit under the daily cap is
-        # deterministic.
-        .order_by(
+        .group_by(OrderViolation.penalty_day)
+        .order_by(OrderViolation.penalty_day)
+    ).all()
+    if not days:
+        return {"deducted": 0, "waived_order_cap": 0, "waived_shop_cap": 0}
+    for day in days:
+        _waive_over_order_cap(ctx, day)
+        _decide_shop_day_cap(ctx, day)
+    _post_shop_day_deductions(ctx)
+    decided = session.execute(
+        select(
+            OrderViolation.id,
             OrderViolation.shop_id,
-            OrderViolation.penalty_day,
-            OrderViolation.judged_at,
             OrderViolation.order_id,
             OrderViolation.seq,
+            OrderViolation.penalty_fen,
+            OrderViolation.penalty_status,
+            OrderViolation.ledger_txn_id,
+            OrderViolation.penalty_day,
+            Order.order_no,
         )
-    )
-    if is_postgres(session):
-        due_query = due_query.with_for_update(skip_locked=True)
-    due = list(session.scalars(due_query))
-    if not due:
-        return {"deducted": 0, "waived_order_cap": 0, "waived_shop_cap": 0}
+        .join(Order, Order.id == OrderViolation.order_id)
+        .where(
+            OrderViolation.penalty_decided_at == now,
+            OrderViolation.penalty_day.in_(days),
+            OrderViolation.penalty_status != PenaltyStatus.PENDING,
+        )
+        .order_by(OrderViolation.shop_id, OrderViolation.id)
+    ).all()
+    _announce_penalties(ctx, decided)
+    counts = {"deducted": 0, "waived_order_cap": 0, "waived_shop_cap": 0}
+    for row in decided:
+        counts[row.penalty_status] += 1
+    return counts
 
-    order_ids = {v.order_id for v in due}
-    deducted_per_order: dict[int, int] = defaultdict(int)
-    for order_id, count in session.execute(
-        select(OrderViolation.order_id, func.count())
-        .where(
-            OrderViolation.penalty_status == PenaltyStatus.DEDUCTED,
-            OrderViolation.order_id.in_(order_ids),
-        )
-        .group_by(OrderViolation.order_id)
-    ):
-        deducted_per_order[order_id] = int(count)
-    shop_days = {(v.shop_id, v.penalty_day) for v in due}
-    deducted_per_shop_day: dict[tuple[int, datetime], int] = defaultdict(int)
-    for shop_id, day, total in session.execute(
+
+def _pending_on(day: datetime) -> Any:
+    return and_(
+        OrderViolation.penalty_status == PenaltyStatus.PENDING,
+        OrderViolation.penalty_day == day,
+    )
+
+
+def _waive_over_order_cap(ctx: Ctx, day: datetime) -> None:
+    """O8 (one order at most 2 deductions): a pending judgment is waived when the order's
+    deductions so far plus its rank among the order's pending judgments of ``day`` exceed the
+    cap. (Decided before the shop cap, like a judgment that could never be deducted.)"""
+    earlier = aliased(OrderViolation)
+    ranked = (
         select(
-            OrderViolation.shop_id, OrderViolation.penalty_day, func.sum(OrderViolation.penalty_fen)
+            OrderViolation.id,
+            OrderViolation.order_id,
+            func.row_number()
+            .over(
+                partition_by=OrderViolation.order_id,
+                order_by=(OrderViolation.judged_at, OrderViolation.seq),
+            )
+            .label("rank"),
+        )
+        .where(_pending_on(day))
+        .subquery()
+    )
+    deducted_before = (
+        select(func.count())
+        .where(
+            earlier.order_id == ranked.c.order_id,
+            earlier.penalty_status == PenaltyStatus.DEDUCTED,
+        )
+        .scalar_subquery()
+    )
+    over_cap = select(ranked.c.id).where(
+        deducted_before + ranked.c.rank > ctx.settings.orders.max_deductions_per_order
+    )
+    ctx.session.execute(
+        update(OrderViolation)
+        # The status is checked on the row itself too: PostgreSQL re-checks it after waiting
+        # on a row a concurrent batch decided.
+        .where(OrderViolation.id.in_(over_cap), _pending_on(day))
+        .values(penalty_status=PenaltyStatus.WAIVED_ORDER_CAP, penalty_decided_at=ctx.now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _decide_shop_day_cap(ctx: Ctx, day: datetime) -> None:
+    """O8 (a shop at most 500 yuan a day): the pending judgments of ``day`` are deducted while
+    the shop's running total — what ``day`` already deducted plus each judgment, oldest first,
+    then by order — stays within the cap; the rest are waived (nothing carried over)."""
+    same_day = aliased(OrderViolation)
+    running = (
+        select(
+            OrderViolation.id,
+            OrderViolation.shop_id,
+            func.sum(OrderViolation.penalty_fen)
+            .over(
+                partition_by=OrderViolation.shop_id,
+                order_by=(
+                    OrderViolation.judged_at,
+                    OrderViolation.order_id,
+                    OrderViolation.seq,
+                    OrderViolation.id,
+                ),
+            )
+            .label("running_fen"),
+        )
+        .where(_pending_on(day))
+        .subquery()
+    )
+    already = (
+        select(func.coalesce(func.sum(same_day.penalty_fen), 0))
+        .where(
+            same_day.shop_id == running.c.shop_id,
+            same_day.penalty_day == day,
+            same_day.penalty_status == PenaltyStatus.DEDUCTED,
+        )
+        .scalar_subquery()
+    )
+    within = select(running.c.id).where(
+        already + running.c.running_fen <= ctx.settings.orders.shop_daily_cap_fen
+    )
+    deduct = and_(OrderViolation.id.in_(within), _pending_on(day))
+    waive = _pending_on(day)  # every judgment of the day still pending after the deduction
+    for condition, status in (
+        (deduct, PenaltyStatus.DEDUCTED),
+        (waive, PenaltyStatus.WAIVED_SHOP_CAP),
+    ):
+        ctx.session.execute(
+            update(OrderViolation)
+            .where(condition)
+            .values(penalty_status=status, penalty_decided_at=ctx.now)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def _post_shop_day_deductions(ctx: Ctx) -> None:
+    """One ledger transaction per shop and penalty day for the sum of its judgments deducted
+    now, then each of them points at it."""
+    session, tz = ctx.session, ctx.settings.timezone
+    totals = session.execute(
+        select(
+            OrderViolation.shop_id,
+            OrderViolation.penalty_day,
+            func.sum(OrderViolation.penalty_fen),
+            func.count(),
+            func.min(OrderViolation.id),
         )
         .where(
             OrderViolation.penalty_status == PenaltyStatus.DEDUCTED,
-            OrderViolation.shop_id.in_({s for s, _ in shop_days}),
-            OrderViolation.penalty_day.in_({d for _, d in shop_days}),
+            OrderViolation.penalty_decided_at == ctx.now,
+            OrderViolation.ledger_txn_id.is_(None),
         )
         .group_by(OrderViolation.shop_id, OrderViolation.penalty_day)
-    ):
-        deducted_per_shop_day[(shop_id, day)] = int(total or 0)
+        .order_by(OrderViolation.shop_id, OrderViolation.penalty_day)
+    ).all()
+    for shop_id, day, total_fen, count, first_id in totals:
+        label = f"{to_local(day, tz):%Y-%m-%d}"
+        posted = ledger.move(
+            ctx,
+            shop_id,
+            source=Account.DEPOSIT,
+            target=Account.PLATFORM_PENALTY,
+            amount_fen=int(total_fen),
+            key=_penalty_key(session, shop_id, label, int(first_id)),
+            kind="late_shipment_penalty",
+            rule="O8",
+            memo=f"发货超时扣除保证金:{count} 次判定({label} 统一扣款)",
+            ref_type="order_violation",
+            ref_id=int(first_id),
+        )
+        session.execute(
+            update(OrderViolation)
+            .where(
+                OrderViolation.shop_id == shop_id,
+                OrderViolation.penalty_day == day,
+                OrderViolation.penalty_status == PenaltyStatus.DEDUCTED,
+                OrderViolation.penalty_decided_at == ctx.now,
+                OrderViolation.ledger_txn_id.is_(None),
+            )
+            .values(ledger_txn_id=posted.txn.id)
+            .execution_options(synchronize_session=False)
+        )
 
-    order_nos = dict(
-        session.execute(select(Order.id, Order.order_no).where(Order.id.in_(order_ids))).all()
+
+def _penalty_key(session: Session, shop_id: int, label: str, first_id: int) -> str:
+    """``late-penalty:<shop>:<day>``. A judgment committed after its day's batch had run (a
+    worker racing midnight) is deducted in a batch of its own, keyed by its first violation,
+    instead of being refused as a reuse of the day's key."""
+    key = f"late-penalty:{shop_id}:{label}"
+    taken = session.scalar(
+        select(LedgerTxn.id).where(LedgerTxn.shop_id == shop_id, LedgerTxn.idempotency_key == key)
     )
-    counts = {"deducted": 0, "waived_order_cap": 0, "waived_shop_cap": 0}
-    decided: list[dict[str, Any]] = []
+    return key if taken is None else f"{key}:{first_id}"
+
+
+def _announce_penalties(ctx: Ctx, decided: Sequence[Any]) -> None:
+    """A webhook event per decided judgment; one in-site notice per shop."""
+    rules, now = ctx.settings.orders, ctx.now
     events: list[NewEvent] = []
     per_shop: dict[int, dict[str, int]] = defaultdict(lambda: {"n": 0, "fen": 0, "waived": 0})
-    for v in due:
-        day_key = (v.shop_id, v.penalty_day)
-        txn_id = None
-        if deducted_per_order[v.order_id] >= rules.max_deductions_per_order:
-            status = PenaltyStatus.WAIVED_ORDER_CAP
-        elif deducted_per_shop_day[day_key] + v.penalty_fen > rules.shop_daily_cap_fen:
-            status = PenaltyStatus.WAIVED_SHOP_CAP
-        else:
-            status = PenaltyStatus.DEDUCTED
-            posted = ledger.move(
-                ctx,
-                v.shop_id,
-                source=Account.DEPOSIT,
-                target=Account.PLATFORM_PENALTY,
-                amount_fen=v.penalty_fen,
-                key=f"late-penalty:{v.id}",
-                kind="late_shipment_penalty",
-                rule="O8",
-                memo=f"发货超时扣除保证金:订单 {order_nos.get(v.order_id, '')} 第{v.seq}次判定",
-                ref_type="order_violation",
-                ref_id=v.id,
-            )
-            txn_id = posted.txn.id
-            deducted_per_order[v.order_id] += 1
-            deducted_per_shop_day[day_key] += v.penalty_fen
-        counts[status.value] += 1
-        decided.append(
-            {
-                "id": v.id,
-                "penalty_status": status,
-                "penalty_decided_at": now,
-                "ledger_txn_id": txn_id,
-            }
-        )
+    for v in decided:
+        deducted = v.penalty_status == PenaltyStatus.DEDUCTED
         summary = per_shop[v.shop_id]
-        if status == PenaltyStatus.DEDUCTED:
+        if deducted:
             summary["n"] += 1
             summary["fen"] += v.penalty_fen
         else:
@@ -396,23 +520,20 @@ def deduct_penalties(ctx: Ctx) -> dict[str, int]:
         events.append(
             NewEvent(
                 v.shop_id,
-                "order.penalty_deducted"
-                if status == PenaltyStatus.DEDUCTED
-                else "order.penalty_waived",
+                "order.penalty_deducted" if deducted else "order.penalty_waived",
                 {
                     "violation_id": v.id,
                     "order_id": v.order_id,
-                    "order_no": order_nos.get(v.order_id, ""),
+                    "order_no": v.order_no,
                     "seq": v.seq,
-                    "amount_fen": v.penalty_fen if status == PenaltyStatus.DEDUCTED else 0,
-                    "status": status.value,
-                    "ledger_txn_id": txn_id,
+                    "amount_fen": v.penalty_fen if deducted else 0,
+                    "status": v.penalty_status,
+                    "ledger_txn_id": v.ledger_txn_id,
                     "penalty_day": v.penalty_day.isoformat(),
                 },
                 "O8",
             )
         )
-    session.execute(update(OrderViolation), decided)
     _emit_chunked(ctx, events)
     notify.notice_many(
         ctx,
@@ -432,7 +553,6 @@ def deduct_penalties(ctx: Ctx) -> dict[str, int]:
             for shop_id, s in per_shop.items()
         ],
     )
-    return counts
 
 
 def next_penalty_due(session: Session, now: datetime) -> datetime | None:
