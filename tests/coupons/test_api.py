@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from tests.coupons.helpers import draft, png
 from xiaodian.coupons.models import INT_FIELD_MAX
+from xiaodian.coupons.schemas import BIGINT_MAX, FEN_MAX
 from xiaodian.notify.models import Event
 from xiaodian.runtime import Runtime
 
@@ -276,3 +277,25 @@ def test_C3_api_limits_and_ids_bounded_422_at_one_over_never_an_int4_overflow(
     assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "campaign_id"
     at_bigint = {"campaign_id": 2**63 - 1, "coupon_id": w["coupon"]["id"]}
     assert client.post(claim, json=at_bigint, headers=w["buyer"]).status_code == 404
+
+
+def test_C1_api_integer_and_fen_fields_bounded_422_never_an_overflow(shop: Any) -> None:
+    """valid_days / discount_percent (INTEGER) and fen amounts (BIGINT): one over the bound is
+    a 422 naming the field; at the bound the service's own rule answers (422, its message)."""
+    cases = [
+        ("valid_days", INT_FIELD_MAX, {}),
+        ("discount_percent", INT_FIELD_MAX, {"condition_kind": "discount", "discount_cap_fen": 1}),
+        ("threshold_fen", FEN_MAX, {}),
+    ]
+    for name, top, extra in cases:
+        over = shop.api.post("/api/v1/coupons", _coupon_body(**extra, **{name: top + 1}))
+        assert over.status_code == 422, over.text
+        assert [e["field"] for e in over.json()["errors"]] == [name], over.text
+        at_bound = shop.api.post("/api/v1/coupons", _coupon_body(**extra, **{name: top}))
+        assert at_bound.status_code in (201, 422), at_bound.text
+        if at_bound.status_code == 422:  # the rule's own limit (1–365 days, 1–99 %)
+            assert at_bound.json()["code"] == "invalid_coupon"
+            assert name in {e["field"] for e in at_bound.json()["errors"]}
+    store_over = shop.api.post("/api/v1/coupons", _coupon_body(store_ids=[BIGINT_MAX + 1]))
+    assert store_over.status_code == 422
+    assert store_over.json()["errors"][0]["field"].startswith("store_ids")
