@@ -96,6 +96,12 @@ class AfterSalesRules(BaseModel):
         5 * 1024 * 1024, description="A1/A4: an evidence file must be at most this size"
     )
     evidence_max_files: int = Field(9, description="A1/A4: evidence files per request/party")
+    refund_retry_seconds: int = Field(
+        600, description="A6 (default): an agreed refund that failed is retried after, seconds"
+    )
+    refund_max_attempts: int = Field(
+        5, description="A6 (default): automatic refund attempts before the merchant is asked"
+    )
 
 
 class CouponRules(BaseModel):

@@ -394,6 +394,8 @@ def _fields(ctx: Ctx, r: AfterSaleRequest, masked: bool) -> dict[str, Any]:
         "reject_reason": r.reject_reason,
         "refund_id": r.refund_id,
         "refund_error": r.refund_error,
+        "refund_attempts": r.refund_attempts,
+        "refund_retry_at": r.refund_retry_at,
         "change_request": r.change_request,
     }
 

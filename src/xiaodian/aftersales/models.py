@@ -97,6 +97,7 @@ class AfterSaleRequest(Base):
         Index("ix_aftersale_requests_shop_order", "shop_id", "order_id"),
         Index("ix_aftersale_requests_shop_applied", "shop_id", "applied_at"),
         Index("ix_aftersale_requests_due_at", "due_at"),
+        Index("ix_aftersale_requests_refund_retry_at", "refund_retry_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -120,6 +121,10 @@ class AfterSaleRequest(Base):
     reject_note: Mapped[str] = mapped_column(String(500), default="")
     refund_id: Mapped[int | None] = mapped_column(BigInteger)
     refund_error: Mapped[str] = mapped_column(String(300), default="")
+    # A6: an agreed refund that failed (provider no answer, refused by orders) is retried
+    # by the sweep at this time; attempts so far (the merchant is asked after the maximum).
+    refund_retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    refund_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     return_carrier: Mapped[str | None] = mapped_column(String(16))
     return_tracking_no: Mapped[str | None] = mapped_column(String(40))
     # A5: the buyer's pending withdraw/modify request after the merchant agreed.

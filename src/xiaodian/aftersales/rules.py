@@ -4,7 +4,11 @@
   48 h) has come is claimed in one ``UPDATE … WHERE due_at <= now AND status = 'pending'
   RETURNING`` (at 48 h exactly, not before) and refunded by default; a merchant action racing
   it changes the same row conditionally, so exactly one of them wins (never refunded twice).
-  Each refund runs in a savepoint: one that fails stays 已同意退款 with its error recorded.
+  Each refund runs in a savepoint: one that fails (the payment adapter got no answer, orders
+  refused it) stays 已同意退款 with its error recorded, and the others go on.
+* A6 ``aftersales.retry_refunds`` — those failed refunds are claimed again when their retry
+  time comes (``refund_retry_seconds``), up to ``refund_max_attempts``; then the merchant is
+  told (notice) and may agree again.
 * A2.3 ``aftersales.interceptions`` — the local carrier answers interceptions that are due.
 """
 
@@ -19,7 +23,6 @@ from xiaodian.aftersales import logistics
 from xiaodian.aftersales import service as requests
 from xiaodian.aftersales.models import AfterSaleRequest, RequestStatus
 from xiaodian.context import Ctx
-from xiaodian.errors import XiaodianError
 from xiaodian.scheduler import Sweep
 
 
@@ -56,15 +59,8 @@ def default_refund(ctx: Ctx) -> dict[str, int]:
             "A3",
             note=f"商家{ctx.settings.aftersales.merchant_sla_hours}小时内未处理,系统默认退款",
         )
-        try:
-            with ctx.session.begin_nested():
-                requests.pay_refund(ctx, req, "A3", None)
-            counts["refunded"] += 1
-        except XiaodianError as exc:
-            ctx.session.refresh(req)
-            req.refund_error = exc.message_zh[:300]
-            requests.note_only(ctx, req, "refund_failed", "A3", None, exc.message_zh)
-            counts["failed"] += 1
+        paid = requests.pay_refund(ctx, req, "A3", None)
+        counts["refunded" if paid else "failed"] += 1
     return counts
 
 
@@ -75,6 +71,15 @@ def next_default_refund(session: Session, now: datetime) -> datetime | None:
         )
     )
     return value
+
+
+def retry_refunds(ctx: Ctx) -> dict[str, int]:
+    """A6: agreed refunds that failed (provider no answer, refused) are tried again."""
+    return requests.retry_due_refunds(ctx)
+
+
+def next_refund_retry(session: Session, now: datetime) -> datetime | None:
+    return requests.next_refund_retry(session)
 
 
 def interceptions(ctx: Ctx) -> dict[str, int]:
@@ -95,4 +100,5 @@ SWEEPS = [
     # No next_due: a balance top-up, not the clock, makes an unpaid fee collectable.
     Sweep("aftersales.collect_fees", "A2.3", collect_fees),
     Sweep("aftersales.default_refund", "A3", default_refund, next_default_refund),
+    Sweep("aftersales.retry_refunds", "A6", retry_refunds, next_refund_retry),
 ]

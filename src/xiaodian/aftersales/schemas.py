@@ -140,6 +140,10 @@ class RequestOut(BaseModel):
     reject_reason: str | None
     refund_id: int | None
     refund_error: str
+    refund_attempts: int = Field(0, description="A6: failed refund attempts so far")
+    refund_retry_at: datetime | None = Field(
+        None, description="A6: when a failed refund is tried again (null: not scheduled)"
+    )
     change_request: dict[str, Any] | None
 
 
