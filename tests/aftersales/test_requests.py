@@ -18,7 +18,8 @@ from xiaodian.errors import Conflict, ValidationFailed, XiaodianError
 from xiaodian.ledger import service as ledger
 from xiaodian.ledger.models import Account
 from xiaodian.orders import service as orders
-from xiaodian.orders.models import Order, OrderRefund, PaymentFault
+from xiaodian.orders.models import Order, OrderRefund, OrderViolation, PaymentFault
+from xiaodian.orders.rules import judge_late_shipments
 from xiaodian.runtime import Runtime
 
 
@@ -70,17 +71,50 @@ def test_A1_kind_must_match_shipping_and_reason_from_list(world: World, shop: An
 def test_A6_unshipped_refund_stops_late_shipment_judgment(
     world: World, shop: Any, rt: Runtime
 ) -> None:
+    """A6 × O6/O7: the late-shipment sweep runs past the ship-by time — the order whose
+    refund-only request was agreed (one of two items) is not judged, while a control order and
+    an order whose request is still pending (not agreed) are; 24 h later the same again (O7)."""
     pid = world.product(shop.shop_id)
     order = world.order(shop.shop_id, [(pid, 2)], ship=False)
+    control = world.order(shop.shop_id, [(pid, 2)], ship=False)
+    pending = world.order(shop.shop_id, [(pid, 2)], ship=False)
     ((item, _),) = world.items(shop.shop_id, order)
     req = world.apply(shop.shop_id, order, 5_000, kind="unshipped_refund", items=[(item, 1)])
+    ((pending_item, _),) = world.items(shop.shop_id, pending)
+    world.apply(shop.shop_id, pending, 100, kind="unshipped_refund", items=[(pending_item, 1)])
     with rt.unit("user:1") as ctx:
         aftersales.agree(ctx, shop.shop_id, req.id)
     with rt.unit() as ctx:
         o = orders.get_order(ctx.session, shop.shop_id, order)
         assert o.next_judge_at is None and o.refund_agreed_at is not None
         assert o.refunded_fen == 5_000 and o.after_sale == "partially_refunded"
+        assert o.status == "awaiting_shipment"  # half of it still to ship
+        ship_by = orders.get_order(ctx.session, shop.shop_id, control).ship_by
+        assert ship_by is not None
     assert world.request(shop.shop_id, req.id).status == "refunded"
+
+    def judged() -> dict[int, list[int]]:
+        with rt.unit() as ctx:
+            rows = ctx.session.scalars(select(OrderViolation).order_by(OrderViolation.id))
+            found: dict[int, list[int]] = {}
+            for v in rows:
+                found.setdefault(v.order_id, []).append(v.seq)
+            return found
+
+    rt.clock.set(ship_by - timedelta(seconds=1))  # type: ignore[attr-defined]
+    with rt.unit() as ctx:
+        assert judge_late_shipments(ctx)["judged"] == 0
+    rt.clock.set(ship_by)  # type: ignore[attr-defined]
+    with rt.unit() as ctx:
+        assert judge_late_shipments(ctx)["judged"] == 2
+    with rt.unit() as ctx:
+        assert judge_late_shipments(ctx)["judged"] == 0  # idempotent at the same instant
+    assert judged() == {control: [1], pending: [1]}
+    rt.clock.advance(24 * 3600)  # type: ignore[attr-defined]
+    with rt.unit() as ctx:
+        assert judge_late_shipments(ctx)["judged"] == 2
+    assert judged() == {control: [1, 2], pending: [1, 2]}
+    assert order not in judged()
 
 
 def test_A6_refund_falls_back_to_platform_balance(world: World, shop: Any, rt: Runtime) -> None:
