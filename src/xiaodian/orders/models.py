@@ -6,7 +6,8 @@ order is resolved, so each sweep reads only the rows that are due:
 
 * ``next_judge_at`` — O4/O6/O7: ship-by time first, then 24 h after each judgment; cleared on
   shipping, an agreed refund, closing, and after the last allowed judgment.
-* ``auto_close_at`` — O5: placement + 150 days; cleared on shipping, refund, closing.
+* ``auto_close_at`` — O5: placement + 150 days; cleared on shipping, refund, closing; moved
+  ``auto_close_retry_seconds`` on when the refund call raised (the order is retried then).
 * ``OrderViolation.penalty_day`` with ``penalty_status = 'pending'`` — O8: the calendar day
   (Asia/Shanghai) after the judgment, when the deposit deduction is decided.
 """
