@@ -31,7 +31,12 @@ from tests.aftersales.conftest import PDF, World
 from xiaodian.aftersales import logistics
 from xiaodian.aftersales import service as aftersales
 from xiaodian.aftersales.models import OPEN_STATUSES, AfterSaleRequest, Package
-from xiaodian.aftersales.rules import collect_fees, default_refund, interceptions
+from xiaodian.aftersales.rules import (
+    collect_fees,
+    default_refund,
+    interceptions,
+    retry_refunds,
+)
 from xiaodian.errors import ValidationFailed, XiaodianError
 from xiaodian.ledger import service as ledger
 from xiaodian.ledger.models import Account
@@ -51,7 +56,7 @@ REQUEST_ACTIONS = [
     "decline_change",
 ]
 LOGISTICS_EVENTS = ["in_transit", "delivered", "refused", "erp_cancel"]
-MONEY_MOVES = ["to_deposit", "top_up_and_collect", "route_breaks", "route_mends"]
+MONEY_MOVES = ["to_deposit", "top_up_and_collect", "route_breaks", "route_silent", "route_mends"]
 
 
 class AfterSalesMachine(RuleBasedStateMachine):
@@ -192,10 +197,14 @@ class AfterSalesMachine(RuleBasedStateMachine):
     def money(self, move: str, route: str) -> None:
         """The merchant moves the balance into the deposit (later fees are left 待补缴) or tops
         up (then the A2.3 sweep collects what the balance covers); a refund route breaks (A6:
-        refunds fall back to the platform balance) or works again."""
+        refunds fall back to the platform balance), stops answering (refunds stay 已同意退款
+        and are retried) or works again."""
         with self.rt.unit() as ctx:
             if move == "route_breaks":
                 payments.set_fault(ctx, route, "refund", "原支付账户已注销")
+            elif move == "route_silent":  # the adapter gets no answer: retried later (A6)
+                payments.clear_fault(ctx, route, "refund")
+                payments.set_fault(ctx, route, "refund", "支付渠道超时", raises=True)
             elif move == "route_mends":
                 payments.clear_fault(ctx, route, "refund")
         if move == "to_deposit":
@@ -242,13 +251,15 @@ class AfterSalesMachine(RuleBasedStateMachine):
 
     @rule(hours=st.sampled_from([1, 2, 24, 48]))
     def time_passes(self, hours: int) -> None:
-        """A scheduler tick: carrier answers (A2.3), 48 h default refunds (A3), then the
-        待补缴 fees the balance now covers (A2.3)."""
+        """A scheduler tick: carrier answers (A2.3), 48 h default refunds (A3), failed refunds
+        retried (A6), then the 待补缴 fees the balance now covers (A2.3)."""
         self.rt.clock.advance(hours * 3600)  # type: ignore[attr-defined]
         with self.rt.unit() as ctx:
             interceptions(ctx)
         with self.rt.unit() as ctx:
             default_refund(ctx)
+        with self.rt.unit() as ctx:
+            retry_refunds(ctx)
         self._collect_fees()
 
     # ----- invariants ----------------------------------------------------------------------
@@ -291,6 +302,13 @@ class AfterSalesMachine(RuleBasedStateMachine):
                 if r.refund_id is not None
             ]
             assert len(refund_ids) == len(set(refund_ids))
+            # A6: a failed refund is never lost — still 已同意退款, its error recorded.
+            for req in s.scalars(
+                select(AfterSaleRequest).where(
+                    AfterSaleRequest.shop_id == self.shop_id, AfterSaleRequest.refund_error != ""
+                )
+            ):
+                assert req.status == "agreed" and req.refund_id is None
             for order_id in self.orders:
                 order = s.get(Order, order_id)
                 assert order is not None and 0 <= order.refunded_fen <= order.paid_fen
@@ -336,8 +354,8 @@ def test_A2_1_A2_3_A4_A5_A6_X3_money_conserved_on_a_scripted_walk(
     """The paths the random walk reaches only now and then, in one fixed walk through the same
     machine, the invariant checked after every step: an interception whose fee is left 待补缴
     and collected after a top-up, its refund falling back to the platform balance (route
-    fault), a buyer modification, a rejection refused then made with evidence, an ERP cancel
-    agreeing a refund (A2.1)."""
+    fault), a refund the provider did not answer retried by the sweep, a buyer modification,
+    a rejection refused then made with evidence, an ERP cancel agreeing a refund (A2.1)."""
     machine = _bound(rt, make_shop)()
     fee = rt.settings.aftersales.interception_fee_fen
 
@@ -375,6 +393,15 @@ def test_A2_1_A2_3_A4_A5_A6_X3_money_conserved_on_a_scripted_walk(
     step(machine.money, "top_up_and_collect", "alipay")
     assert fee_statuses() == ["charged"]
     step(machine.money, "route_mends", "alipay")
+
+    step(machine.money, "route_silent", "wechat")  # no answer: the refund waits (A6)
+    step(machine.place, 1, True, False, "wechat", 100)
+    silent = machine.requests[-1]
+    step(machine._act, silent, "agree", 0)
+    assert status(silent)[0] == "agreed"
+    step(machine.money, "route_mends", "wechat")
+    step(machine.time_passes, 1)  # the retry sweep pays it
+    assert status(silent) == ("refunded", "A3", 2_500)
 
     step(machine.place, 2, True, False, "wechat", 30)
     modified = machine.requests[-1]
