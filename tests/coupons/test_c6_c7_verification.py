@@ -84,6 +84,8 @@ def test_C6_code_verifies_exactly_once(rt: Runtime, shop: Any) -> None:
     code = w.claim().code
     result = w.verify(service.format_code(code).lower(), staff=w.staff_all)
     assert result.claim.status == ClaimStatus.VERIFIED
+    assert result.claim.verification_id == result.verification.id
+    assert result.claim.verified_at == result.verification.verified_at
     assert w.refusal(code, staff=w.staff_all) == "already_verified"
     assert w.refusal("ABCDEFGHJKMN") == "unknown_code"
     assert w.refusal("not a code!") == "unknown_code"

@@ -1468,10 +1468,10 @@ def verify(
     )
     ctx.session.add(verification)
     ctx.session.flush()
+    # The ORM applies both UPDATEs to claim_row in memory: no re-read needed.
     ctx.session.execute(
         update(Claim).where(Claim.id == claim_row.id).values(verification_id=verification.id)
     )
-    ctx.session.refresh(claim_row)
     notify.emit(
         ctx,
         shop_id,
