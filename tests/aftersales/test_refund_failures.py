@@ -9,9 +9,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from tests.aftersales.conftest import World
+from tests.web.conftest import console_login
 from xiaodian.aftersales import service as aftersales
 from xiaodian.aftersales.rules import (
     default_refund,
@@ -94,7 +96,7 @@ def test_A3_A6_default_refund_failure_is_recorded_then_retried_once(
 
 
 def test_A6_refund_failing_every_time_stops_after_max_attempts_and_tells_the_merchant(
-    world: World, shop: Any, rt: Runtime
+    client: TestClient, world: World, shop: Any, rt: Runtime
 ) -> None:
     """A merchant's 同意退款 while the provider does not answer: the agreement stands (no
     500 over HTTP), retries run up to the maximum, then a notice asks the merchant, whose
@@ -124,6 +126,10 @@ def test_A6_refund_failing_every_time_stops_after_max_attempts_and_tells_the_mer
     assert [a for a, _, _ in world.history(shop.shop_id, req.id)].count(
         "refund_failed"
     ) == rules.refund_max_attempts
+    console_login(client, shop.username, shop.password)
+    page = client.get(f"/console/aftersales/{req.id}").text
+    assert "退款失败:支付渠道超时" in page and "已停止,请点击「重新退款」" in page
+    assert 'data-testid="agree"' in page and "重新退款</button>" in page
 
     _answers_again(rt)
     again = shop.api.post(f"/api/v1/aftersales/{req.id}/operate", {"action": "agree"})
