@@ -1672,6 +1672,10 @@ def prepare(ctx: Ctx, shop_id: int, code_text: str, staff_id: int | None = None)
     """C7 prepare: what the code is, where it can be used (by this staff member), whether it
     can be verified now, and a short-lived verify token."""
     claim_row = find_claim(ctx.session, shop_id, code_text)
+    # Held for the whole call: the session's identity map keeps an object only while it is
+    # referenced, and the checks below look the campaign and coupon up again (no re-SELECT).
+    coupon = get_coupon(ctx.session, shop_id, claim_row.coupon_id)
+    _campaign = get_campaign(ctx.session, shop_id, claim_row.campaign_id)
     staff = accounts.get_staff(ctx.session, shop_id, staff_id) if staff_id is not None else None
     usable = usable_store_ids(ctx.session, claim_row, staff)
     refusal: CouponRefused | None
@@ -1688,5 +1692,4 @@ def prepare(ctx: Ctx, shop_id: int, code_text: str, staff_id: int | None = None)
             "C6",
         )
     token, expires = make_verify_token(ctx, shop_id, claim_row.id)
-    coupon = get_coupon(ctx.session, shop_id, claim_row.coupon_id)
     return Prepared(claim_row, coupon, usable, refusal, token, expires)
