@@ -18,6 +18,7 @@ import io
 import re
 import secrets
 import zipfile
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -1021,6 +1022,11 @@ def rating(session: Session, shop_id: int, now: datetime, settings: Settings) ->
     ends = [end for _, end in days]
     judged = _judged_in_span(session, shop_id, ends[0] - window, now)
     shipped_or_due = _shipped_or_due_counts(session, shop_id, [(end - window, end) for end in ends])
+    per_day = Counter(
+        to_local(judged_at, tz).strftime("%Y-%m-%d")
+        for _o, judged_at, _s, _b in judged
+        if judged_at >= start
+    )
     points: list[RatingDay] = []
     for (label, end), base_count in zip(days, shipped_or_due, strict=True):
         lo = end - window
@@ -1031,14 +1037,9 @@ def rating(session: Session, shop_id: int, now: datetime, settings: Settings) ->
                 late.add(order_id)
                 if not (_within(shipped_at, lo, end) or _within(ship_by, lo, end)):
                     extra.add(order_id)
-        today = sum(
-            1
-            for _o, judged_at, _s, _b in judged
-            if judged_at >= start and to_local(judged_at, tz).strftime("%Y-%m-%d") == label
-        )
-        points.append(RatingDay(label, today, len(late), base_count + len(extra)))
+        points.append(RatingDay(label, per_day[label], len(late), base_count + len(extra)))
     current = points[-1]
-    judgments = sum(1 for _o, judged_at, _s, _b in judged if judged_at >= start)
+    judgments = sum(per_day.values())
     judgment_points = rules.rating_points_per_judgment * judgments
     rate_points = _rounded_ratio(
         rules.rating_rate_weight_points * current.late_orders, current.base_orders
