@@ -6,6 +6,8 @@ the platform balance instead (O5 fallback)."""
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from datetime import timedelta
 from typing import Any
 
@@ -20,6 +22,7 @@ from xiaodian.aftersales.rules import (
     next_refund_retry,
     retry_refunds,
 )
+from xiaodian.errors import Conflict
 from xiaodian.ledger import service as ledger
 from xiaodian.ledger.models import Account
 from xiaodian.notify.models import Event, Notice
@@ -158,4 +161,78 @@ def test_A3_A6_default_refund_refused_by_route_falls_back_to_platform_balance(
         notes = [h.note for h in aftersales.history(ctx.session, full)]
         assert any("已退至平台余额" in n for n in notes)
         assert ledger.balance(ctx.session, shop.shop_id, Account.BUYER_PLATFORM_BALANCE) == 5_000
+        assert ledger.audit(ctx.session) == []
+
+
+class _CountingProvider:
+    """The payment provider as seen from outside: every refund call that reached it, kept
+    outside the database so a rolled-back transaction cannot hide it."""
+
+    def __init__(self) -> None:
+        self.refunds: list[tuple[str, int]] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, ctx: Any) -> Any:
+        inner, calls = payments.LocalGateway(ctx), self
+
+        class Gateway:
+            def charge(self, *args: Any) -> payments.GatewayResult:
+                return inner.charge(*args)
+
+            def refund(
+                self, shop_id: int, route: str, amount_fen: int, reference: str
+            ) -> payments.GatewayResult:
+                result = inner.refund(shop_id, route, amount_fen, reference)
+                if result.ok:
+                    with calls.lock:
+                        calls.refunds.append((reference, amount_fen))
+                return result
+
+        return Gateway()
+
+
+def test_A6_merchant_retry_racing_the_retry_sweep_pays_each_request_once_pg(
+    pg_only: None, world: World, shop: Any, rt: Runtime
+) -> None:
+    """Eight agreed refunds failed; once the provider answers again the merchant presses 重新退款
+    on each while the retry sweep runs: the provider is asked to pay each exactly once."""
+    pid = world.product(shop.shop_id)
+    reqs = [
+        world.apply(shop.shop_id, world.order(shop.shop_id, [(pid, 1)]), 1_000) for _ in range(8)
+    ]
+    _no_answer(rt)
+    for req in reqs:
+        with rt.unit("user:1") as ctx:
+            aftersales.agree(ctx, shop.shop_id, req.id)
+    assert {world.request(shop.shop_id, r.id).status for r in reqs} == {"agreed"}
+    _answers_again(rt)
+    rt.clock.advance(rt.settings.aftersales.refund_retry_seconds)  # type: ignore[attr-defined]
+    provider = _CountingProvider()
+    payments.use_gateway(provider)
+    try:
+        barrier = threading.Barrier(2)
+
+        def sweep() -> None:
+            barrier.wait()
+            with rt.unit() as ctx:
+                retry_refunds(ctx)
+
+        def merchant() -> None:
+            barrier.wait()
+            for req in reversed(reqs):
+                with contextlib.suppress(Conflict), rt.unit("user:1") as ctx:
+                    aftersales.agree(ctx, shop.shop_id, req.id)
+
+        threads = [threading.Thread(target=sweep), threading.Thread(target=merchant)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        payments.use_gateway(payments.LocalGateway)
+    assert len(provider.refunds) == 8
+    assert {world.request(shop.shop_id, r.id).status for r in reqs} == {"refunded"}
+    assert len(_refund_rows(rt, shop.shop_id)) == 8
+    assert world.balance(shop.shop_id, Account.ORDER_ESCROW) == 8 * 4_000
+    with rt.unit() as ctx:
         assert ledger.audit(ctx.session) == []

@@ -715,10 +715,27 @@ def agree(
             note=note or "同意退款",
             values={**_decided(ctx, rule, strategy), "change_request": None},
         )
-    elif req.status != S.AGREED:  # AGREED: a refund that failed earlier is retried
+    elif req.status == S.AGREED:  # a refund that failed earlier is retried now
+        _lock_request(ctx.session, req)
+        if req.status != S.AGREED:  # the retry sweep paid it meanwhile
+            raise _not_now(req, "同意退款", "agree")
+    else:
         raise _not_now(req, "同意退款", "agree")
     pay_refund(ctx, req, rule, strategy)
     return req
+
+
+def _lock_request(session: Session, req: AfterSaleRequest) -> None:
+    """Row-lock an already agreed request before paying it again, so a merchant's retry and
+    the retry sweep never both call the payment provider for it (SQLite serializes writers
+    already); then read its current state."""
+    if is_postgres(session):
+        session.execute(
+            select(AfterSaleRequest.id)
+            .where(AfterSaleRequest.id == req.id, AfterSaleRequest.shop_id == req.shop_id)
+            .with_for_update()
+        ).all()
+    session.refresh(req)
 
 
 def pay_refund(ctx: Ctx, req: AfterSaleRequest, rule: str, strategy: str | None) -> bool:
