@@ -67,3 +67,29 @@ def test_O9_rating_of_a_shop_without_orders_is_full_score(client: Any, shop: Any
     page = client.get("/console/").text
     assert re.search(r'data-testid="late-rate">0\.00%<', page)
     assert re.search(r'data-testid="rating-score">100<', page)
+
+
+def test_O9_X2_dashboard_rating_only_for_users_who_may_see_orders(
+    rt: Runtime, client: Any, shop: Any
+) -> None:
+    from xiaodian.accounts import service as accounts
+
+    with rt.unit() as ctx:
+        owner = accounts.get_user(ctx.session, shop.shop_id, shop.user_id)
+        principal = accounts.principal_for_user(ctx.session, owner)
+        for username, permissions in (("kefu01", ["funds.view"]), ("dingdan01", ["orders.view"])):
+            accounts.create_sub_account(
+                ctx,
+                principal,
+                username=username,
+                password="sub-pass-123",
+                display_name="子账号",
+                permissions=permissions,
+            )
+    console_login(client, "kefu01", "sub-pass-123")
+    page = client.get("/console/")
+    assert page.status_code == 200 and 'data-testid="rating-panel"' not in page.text
+    client.cookies.clear()
+    console_login(client, "dingdan01", "sub-pass-123")
+    page = client.get("/console/")
+    assert page.status_code == 200 and 'data-testid="rating-panel"' in page.text
