@@ -158,6 +158,7 @@ _ZH = {
     "literal_error": "取值不在允许范围内",
     "extra_forbidden": "不允许的字段",
     "value_error": "取值无效",
+    "time_range": "时间范围有误:开始时间须早于结束时间",
 }
 
 
