@@ -236,3 +236,54 @@ def test_A6_merchant_retry_racing_the_retry_sweep_pays_each_request_once_pg(
     assert world.balance(shop.shop_id, Account.ORDER_ESCROW) == 8 * 4_000
     with rt.unit() as ctx:
         assert ledger.audit(ctx.session) == []
+
+
+def test_A6_retry_after_a_provider_timeout_that_had_paid_does_not_pay_twice(
+    world: World, shop: Any, rt: Runtime
+) -> None:
+    """The provider paid but its answer never came: the retry sends the same reference
+    (one per request and amount), so the provider answers with the first payment."""
+    from xiaodian.orders.models import PaymentCall
+
+    pid = world.product(shop.shop_id)
+    req = world.apply(shop.shop_id, world.order(shop.shop_id, [(pid, 1)]), 5_000)
+    _no_answer(rt, "wechat")
+    rt.clock.advance(rt.settings.aftersales.merchant_sla_hours * 3600)  # type: ignore[attr-defined]
+    with rt.unit() as ctx:
+        assert default_refund(ctx) == {"refunded": 0, "failed": 1}
+    reference = f"aftersale-refund:{req.id}:5000"
+    with rt.unit() as ctx:  # what the provider did before its answer was lost
+        ctx.session.add(
+            PaymentCall(
+                shop_id=shop.shop_id,
+                operation="refund",
+                route="wechat",
+                amount_fen=5_000,
+                reference=reference,
+                ok=True,
+                reason="",
+                provider_ref="refund_paid_before_timeout",
+                details={},
+                created_at=ctx.now,
+            )
+        )
+    _answers_again(rt, "wechat")
+    rt.clock.advance(rt.settings.aftersales.refund_retry_seconds)  # type: ignore[attr-defined]
+    with rt.unit() as ctx:
+        assert retry_refunds(ctx) == {"refunded": 1, "failed": 0}
+        calls = list(
+            ctx.session.scalars(
+                select(PaymentCall)
+                .where(PaymentCall.reference == reference)
+                .order_by(PaymentCall.id)
+            )
+        )
+    assert [(c.ok, c.provider_ref) for c in calls] == [
+        (True, "refund_paid_before_timeout"),
+        (True, "refund_paid_before_timeout"),  # the retry is answered, not paid again
+    ]
+    assert calls[1].details == {"replay_of": calls[0].id}
+    assert world.request(shop.shop_id, req.id).status == "refunded"
+    assert world.balance(shop.shop_id, Account.ORDER_ESCROW) == 0
+    with rt.unit() as ctx:
+        assert ledger.audit(ctx.session) == []

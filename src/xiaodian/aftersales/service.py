@@ -766,6 +766,9 @@ def pay_refund(ctx: Ctx, req: AfterSaleRequest, rule: str, strategy: str | None)
                 req.amount_fen,
                 f"售后单 {req.id}:{KIND_LABELS[req.kind]}",
                 rule,
+                # One reference per request and amount: a retry after a provider timeout is
+                # the same refund to the provider (a modified amount is a new one).
+                reference=f"aftersale-refund:{req.id}:{req.amount_fen}",
             )
     except (XiaodianError, PaymentProviderError) as exc:
         _refund_failed(ctx, req, strategy, exc)

@@ -787,14 +787,23 @@ def mark_refund_agreed(
 
 
 def refund(
-    ctx: Ctx, shop_id: int, order_id: int, amount_fen: int, reason: str, rule: str | None
+    ctx: Ctx,
+    shop_id: int,
+    order_id: int,
+    amount_fen: int,
+    reason: str,
+    rule: str | None,
+    reference: str | None = None,
 ) -> OrderRefund:
     """Refund by the original payment route; if the gateway refuses, refund to the buyer's
     platform balance instead (O5, A6). The outcome — route used, fallback, failure reason —
     is recorded on ``order_refunds`` and in the ledger (ORDER_ESCROW → EXTERNAL or
-    → BUYER_PLATFORM_BALANCE). A full refund of an unshipped order closes it."""
+    → BUYER_PLATFORM_BALANCE). A full refund of an unshipped order closes it.
+
+    A caller that may retry the same refund (after a provider timeout or a rollback) passes a
+    ``reference`` of its own: the provider and the ledger then see one refund, never two."""
     order = get_order(ctx.session, shop_id, order_id)
-    return _refund(ctx, order, amount_fen, reason, rule)
+    return _refund(ctx, order, amount_fen, reason, rule, reference=reference)
 
 
 def _refund(
