@@ -118,6 +118,8 @@ def test_O1_search_filters_and_keyset_pages(rt: Runtime, shop: Any, shopper: Any
     assert get("status=pending_payment") == [unpaid]
     assert get("product=%E9%BE%99%E4%BA%95") == [unpaid, *reversed(tea_ids)]  # 龙井
     assert get(f"product={cup}") == list(reversed(ids))
+    assert get("product=%E4%B8%8D%E5%AD%98%E5%9C%A8") == []  # 不存在: no product matches
+    assert get("product=%25") == []  # a literal %, not a wildcard
     assert get("buyer_name=%E6%9D%8E") == list(reversed(ids))  # 李
     assert get("buyer_phone=13700000002") == list(reversed(tea_ids))
     assert get("buyer_phone=0002") == list(reversed(tea_ids))

@@ -112,6 +112,10 @@ class Product(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+PHONE_TAIL_DIGITS = 4
+PHONE_TAIL_SQL = "substr(buyer_phone, length(buyer_phone) - 3)"
+
+
 class Order(Base):
     __tablename__ = "orders"
     __table_args__ = (
@@ -123,7 +127,15 @@ class Order(Base):
         Index("ix_orders_shop_shipped", "shop_id", "shipped_at"),
         Index("ix_orders_shop_ship_by", "shop_id", "ship_by"),
         Index("ix_orders_shop_buyer_phone", "shop_id", "buyer_phone"),
-        Index("ix_orders_shop_buyer_name", "shop_id", "buyer_name"),
+        # 手机号后四位: the expression service.phone_tail() compares (rare tails stay fast).
+        Index("ix_orders_shop_phone_tail", "shop_id", text(PHONE_TAIL_SQL)),
+        # Name prefix (LIKE '王%'): PostgreSQL needs pattern ops under a non-C collation.
+        Index(
+            "ix_orders_shop_buyer_name",
+            "shop_id",
+            "buyer_name",
+            postgresql_ops={"buyer_name": "varchar_pattern_ops"},
+        ),
         Index("ix_orders_shop_after_sale", "shop_id", "after_sale", "id"),
         Index("ix_orders_shop_violations", "shop_id", "violation_count", "id"),
         # "有发货超时" is a small subset: a partial index keeps its newest-first page O(page).
