@@ -62,7 +62,7 @@ from sqlalchemy import text
 from xiaodian.clock import ManualClock, SystemClock
 from xiaodian.config import Settings
 from xiaodian.db import make_engine, make_sessionmaker
-from xiaodian.runtime import Runtime, upgrade
+from xiaodian.runtime import Runtime, upgrade, with_installation_secret
 from xiaodian.signing import signed_headers
 
 DEFAULT_DB = "postgresql+psycopg://xiaodian:xiaodian@127.0.0.1/xiaodian_bench_p3"
@@ -117,7 +117,7 @@ def server_app() -> Any:
 
     engine = make_engine(url, **_env_engine_kwargs())
     rt = Runtime(
-        settings=Settings(database_url=url),
+        settings=with_installation_secret(Settings(database_url=url), engine),
         engine=engine,
         factory=make_sessionmaker(engine),
         clock=SystemClock(),

@@ -40,6 +40,7 @@ class Runtime:
         engine = make_engine(settings.database_url)
         if migrate:
             upgrade(engine)
+            settings = with_installation_secret(settings, engine)
         if clock is None:
             clock = SimulatedClock(engine) if settings.clock_mode == "simulated" else SystemClock()
         return cls(settings=settings, engine=engine, factory=make_sessionmaker(engine), clock=clock)
@@ -54,6 +55,19 @@ class Runtime:
         now = self.clock.now()
         with transaction(self.factory) as session:
             yield Ctx(session=session, now=now, settings=self.settings, actor=actor)
+
+
+def with_installation_secret(settings: Settings, engine: Engine) -> Settings:
+    """Settings whose ``secret_key`` (console cookies, C7 verify tokens) is read once per
+    process: XIAODIAN_SECRET_KEY, else the secret the database keeps for this installation
+    (the same for every process), instead of a query on each use."""
+    if settings.secret_key:
+        return settings
+    from xiaodian.accounts.service import installation_secret
+
+    with transaction(make_sessionmaker(engine)) as session:
+        secret = installation_secret(session)
+    return settings.model_copy(update={"secret_key": secret})
 
 
 def migrations_dir() -> Path:

@@ -145,3 +145,22 @@ def test_X2_processes_starting_together_share_one_installation_secret(
     for t in threads:
         t.join()
     assert len(secrets_seen) == 8 and len(set(secrets_seen)) == 1
+
+
+def test_X2_each_process_reads_the_one_installation_secret_at_start(tmp_path: Any) -> None:
+    """Without XIAODIAN_SECRET_KEY every process (Runtime.create) loads the secret the
+    database keeps, once; cookies and C7 verify tokens made by one process verify in another."""
+    from xiaodian.config import Settings
+    from xiaodian.db import transaction
+    from xiaodian.runtime import Runtime
+
+    url = f"sqlite:///{tmp_path / 'secret.db'}"
+    first = Runtime.create(Settings(database_url=url))
+    second = Runtime.create(Settings(database_url=url))
+    assert first.settings.secret_key and first.settings.secret_key == second.settings.secret_key
+    with transaction(first.factory) as session:
+        assert accounts.installation_secret(session) == first.settings.secret_key
+    given = Runtime.create(Settings(database_url=url, secret_key="from-the-environment"))
+    assert given.settings.secret_key == "from-the-environment"
+    for runtime in (first, second, given):
+        runtime.engine.dispose()
