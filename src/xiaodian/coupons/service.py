@@ -1294,20 +1294,7 @@ def _local(ctx: Ctx, when: datetime) -> str:
 
 
 def find_claim(session: Session, shop_id: int, code_text: str) -> Claim:
-    code = normalize_code(code_text)
-    row = (
-        session.scalars(select(Claim).where(Claim.shop_id == shop_id, Claim.code == code)).first()
-        if code
-        else None
-    )
-    if row is None:
-        raise UnknownCode(
-            "unknown_code",
-            "券码不存在,请核对后重新输入",
-            "Unknown code; check and retry",
-            rule="C6",
-        )
-    return row
+    return claim_with_terms(session, shop_id, code_text=code_text)[0]
 
 
 def get_claim(session: Session, shop_id: int, claim_id: int) -> Claim:
@@ -1315,6 +1302,37 @@ def get_claim(session: Session, shop_id: int, claim_id: int) -> Claim:
     if row is None or row.shop_id != shop_id:
         raise NotFound("券", "Claim", claim_id)
     return row
+
+
+def claim_with_terms(
+    session: Session, shop_id: int, *, claim_id: int | None = None, code_text: str | None = None
+) -> tuple[Claim, Campaign, Coupon]:
+    """A claim (by id, or by its code as typed) with its campaign and coupon, in one query.
+    The caller holds the three for the operation: the session's identity map keeps an object
+    only while it is referenced, and the scope checks look the campaign and coupon up again."""
+    query = (
+        select(Claim, Campaign, Coupon)
+        .join(Campaign, Campaign.id == Claim.campaign_id)
+        .join(Coupon, Coupon.id == Claim.coupon_id)
+        .where(Claim.shop_id == shop_id)
+    )
+    if claim_id is not None:
+        row = session.execute(query.where(Claim.id == claim_id)).first()
+        if row is None:
+            raise NotFound("券", "Claim", claim_id)
+        claim, campaign, coupon = row
+        return claim, campaign, coupon
+    code = normalize_code(code_text or "")
+    row = session.execute(query.where(Claim.code == code)).first() if code else None
+    if row is None:
+        raise UnknownCode(
+            "unknown_code",
+            "券码不存在,请核对后重新输入",
+            "Unknown code; check and retry",
+            rule="C6",
+        )
+    claim, campaign, coupon = row
+    return claim, campaign, coupon
 
 
 def usable_store_ids(session: Session, claim_row: Claim, staff: Staff | None = None) -> list[int]:
@@ -1423,10 +1441,8 @@ def verify(
     the campaign's (and the coupon's) and the staff member's scope, by unrevoked staff.
 
     ``client_request_id`` (C7) makes it idempotent: the same id returns the first result."""
-    claim_row = (
-        get_claim(ctx.session, shop_id, claim_id)
-        if claim_id is not None
-        else find_claim(ctx.session, shop_id, code or "")
+    claim_row, *_terms = claim_with_terms(
+        ctx.session, shop_id, claim_id=claim_id, code_text=None if claim_id else code or ""
     )
     if client_request_id:
         previous = _by_request_id(ctx.session, shop_id, client_request_id)
@@ -1671,11 +1687,7 @@ class Prepared:
 def prepare(ctx: Ctx, shop_id: int, code_text: str, staff_id: int | None = None) -> Prepared:
     """C7 prepare: what the code is, where it can be used (by this staff member), whether it
     can be verified now, and a short-lived verify token."""
-    claim_row = find_claim(ctx.session, shop_id, code_text)
-    # Held for the whole call: the session's identity map keeps an object only while it is
-    # referenced, and the checks below look the campaign and coupon up again (no re-SELECT).
-    coupon = get_coupon(ctx.session, shop_id, claim_row.coupon_id)
-    _campaign = get_campaign(ctx.session, shop_id, claim_row.campaign_id)
+    claim_row, _campaign, coupon = claim_with_terms(ctx.session, shop_id, code_text=code_text)
     staff = accounts.get_staff(ctx.session, shop_id, staff_id) if staff_id is not None else None
     usable = usable_store_ids(ctx.session, claim_row, staff)
     refusal: CouponRefused | None
