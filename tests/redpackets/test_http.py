@@ -75,7 +75,7 @@ def test_R1_R5_R6_R8_open_api_issue_list_reclaim_extend(rt: Runtime, shop: Any) 
     bulk = shop.api.post("/api/v1/redpackets/reclaim", {"ids": [first, second]}).json()
     assert [r["code"] for r in bulk["results"]] == ["already_reclaimed", "not_expired"]
     detail = shop.api.get(f"/api/v1/redpackets/{second}").json()
-    assert [h["kind"] for h in detail["history"]] == ["issue", "extend"]
+    assert [h["kind"] for h in detail["history"]] == ["issue", "expire", "extend"]
     stats = shop.api.get("/api/v1/redpackets/stats?days=3").json()
     assert len(stats["usage"]) == 3
     assert shop.api.request(

@@ -565,3 +565,36 @@ def test_R6_only_expired_or_about_to_expire_packets_can_be_extended(world: World
     with world.rt.unit() as ctx:
         service.extend(ctx, world.shop_id, ids[1], DAY)
     assert world.packet(ids[1]).expires_at == end + timedelta(days=1)
+
+
+def test_R4_R5_R6_expiry_is_recorded_before_a_reclaim_or_extension_that_beats_the_sweep(
+    world: World,
+) -> None:
+    """At the end instant, before any tick: reclaiming (R5) or extending (R6) first records the
+    expiry (R4) — event and notice once — and the sweep then finds nothing more to expire."""
+    world.fund(100_00)
+    ids = world.issue([world.buyer()[1] for _ in range(2)], 10_00)
+    world.rt.clock.advance(3 * DAY)  # type: ignore[attr-defined]  # no tick has run
+    with world.rt.unit() as ctx:
+        service.reclaim(ctx, world.shop_id, ids[0])
+    with world.rt.unit() as ctx:
+        service.extend(ctx, world.shop_id, ids[1], DAY)
+    expired = [e.payload["redpacket_id"] for e in events(world, "redpacket.expired")]
+    assert expired == ids
+    with world.rt.unit() as ctx:
+        kinds = [
+            (e.type, e.payload.get("redpacket_id"))
+            for e in ctx.session.scalars(
+                select(Event).where(Event.type.startswith("redpacket.")).order_by(Event.id)
+            )
+        ]
+    assert kinds[-4:] == [
+        ("redpacket.expired", ids[0]),
+        ("redpacket.reclaimed", ids[0]),
+        ("redpacket.expired", ids[1]),
+        ("redpacket.extended", ids[1]),
+    ]
+    assert tick(world)["redpackets.expire"] == {"expired": 0}
+    assert world.packet(ids[1]).status == PacketStatus.ACTIVE
+    assert world.balances()[Account.BALANCE] == 90_00
+    assert world.audit() == []

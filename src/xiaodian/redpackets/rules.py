@@ -90,6 +90,17 @@ def remind(ctx: Ctx) -> dict[str, int]:
 
 def expire(ctx: Ctx) -> dict[str, int]:
     """R4: packets whose validity has ended with money left become expired (过期作废)."""
+    return _expire_due(ctx)
+
+
+def expire_packet_if_due(ctx: Ctx, shop_id: int, packet_id: int) -> dict[str, int]:
+    """R4 for one packet, ahead of the sweep: a merchant who reclaims (R5) or extends (R6) a
+    packet in the instant between its end and the next tick still gets its expiry recorded,
+    its event and notice, in order."""
+    return _expire_due(ctx, RedPacket.id == packet_id, RedPacket.shop_id == shop_id)
+
+
+def _expire_due(ctx: Ctx, *only: Any) -> dict[str, int]:
     now = ctx.now
     rows = ctx.session.execute(
         update(RedPacket)
@@ -97,6 +108,7 @@ def expire(ctx: Ctx) -> dict[str, int]:
             RedPacket.status == PacketStatus.ACTIVE,
             RedPacket.remaining_fen > 0,
             RedPacket.expires_at <= now,
+            *only,
         )
         .values(status=PacketStatus.EXPIRED, expired_at=RedPacket.expires_at, remind_at=None)
         .returning(

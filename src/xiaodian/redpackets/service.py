@@ -78,6 +78,7 @@ from xiaodian.redpackets.models import (
     RedPacketSettings,
     RedPacketSpend,
 )
+from xiaodian.redpackets.rules import expire_packet_if_due
 
 DAY = 86_400
 
@@ -977,6 +978,7 @@ def reclaim(ctx: Ctx, shop_id: int, packet_id: int) -> RedPacket:
     """R5 回收: an expired packet's remaining goes back to the merchant balance, exactly once
     (the conditional UPDATE moves it out of the packet once; the ledger key is per packet)."""
     session = ctx.session
+    _expire_if_due(ctx, shop_id, packet_id)
     packet = get_packet(session, shop_id, packet_id)
     amount = packet.remaining_fen
     done = session.execute(
@@ -1055,6 +1057,7 @@ def extend(ctx: Ctx, shop_id: int, packet_id: int, extension_seconds: int) -> Re
     """R6 延长有效期 (确认修改): see the module docstring for the rules and the new end."""
     session = ctx.session
     rules = ctx.settings.redpackets
+    _expire_if_due(ctx, shop_id, packet_id)
     packet = get_packet(session, shop_id, packet_id)
     if packet.status == PacketStatus.RECLAIMED:
         raise Conflict(
@@ -1182,6 +1185,12 @@ class ItemResult:
 def reclaim_many(ctx: Ctx, shop_id: int, packet_ids: list[int]) -> list[ItemResult]:
     """R5/R8 bulk 回收: each packet on its own (a savepoint); per-item results."""
     return _each(ctx, packet_ids, lambda pid: reclaim(ctx, shop_id, pid), "已回收")
+
+
+def _expire_if_due(ctx: Ctx, shop_id: int, packet_id: int) -> None:
+    """R4 before R5/R6: the packet's expiry is recorded first if its sweep has not run yet."""
+    if expire_packet_if_due(ctx, shop_id, packet_id)["expired"]:
+        ctx.session.expire_all()  # the UPDATE bypassed the identity map
 
 
 def _check_expired_or_expiring(packet: RedPacket, now: datetime, settings: Settings) -> None:
