@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -46,17 +47,7 @@ def test_C1_C2_C3_C4_C6_console_flow(
     fields = {errors.nth(i).get_attribute("data-field") for i in range(errors.count())}
     assert {"product_image", "logo", "title", "merchant_name", "service_phone"} <= fields
 
-    page.set_input_files("input[name=product_image]", str(tmp_path / "product.png"))
-    page.set_input_files("input[name=logo]", str(tmp_path / "logo.png"))
-    page.fill("input[name=merchant_name]", "好物小店")
-    page.fill("input[name=title]", "进店全场95折")
-    page.fill("input[name=discount_percent]", "95")
-    page.fill("input[name=discount_cap]", "300")
-    page.fill("textarea[name=usage_text]", "全场95折,最多抵扣300元")
-    page.fill("input[name=service_phone]", "0571-88886666")
-    page.fill("input[name=claim_instructions]", "到店出示券码")
-    page.click("button:has-text('完成卡券创建')")
-    page.wait_for_selector("text=已提交审核")
+    _submit_coupon_form(page, tmp_path, "进店全场95折")
     assert page.locator("[data-testid=coupons] [data-testid=status]").first.inner_text() == "审核中"
 
     # C2: the human queue; approval takes effect at the 30-minute mark.
@@ -249,17 +240,7 @@ def test_C2_reject_with_reason_and_auto_barcode_rejection_shown_as_audit_failed_
     (tmp_path / "product.png").write_bytes(d.product_image or b"")
     (tmp_path / "logo.png").write_bytes(d.logo or b"")
     page.goto(f"{live_server}/console/coupons")
-    page.set_input_files("input[name=product_image]", str(tmp_path / "product.png"))
-    page.set_input_files("input[name=logo]", str(tmp_path / "logo.png"))
-    page.fill("input[name=merchant_name]", "好物小店")
-    page.fill("input[name=title]", "条码券")
-    page.fill("input[name=discount_percent]", "95")
-    page.fill("input[name=discount_cap]", "300")
-    page.fill("textarea[name=usage_text]", "全场95折,最多抵扣300元")
-    page.fill("input[name=service_phone]", "0571-88886666")
-    page.fill("input[name=claim_instructions]", "到店出示券码")
-    page.click("button:has-text('完成卡券创建')")
-    page.wait_for_selector("text=已提交审核")
+    _submit_coupon_form(page, tmp_path, "条码券")
     scheduler.advance(rt, 31 * 60, sweeps=SWEEPS)
 
     page.goto(f"{live_server}/console/coupons")
@@ -352,3 +333,18 @@ def test_C7_cancel_verification_from_console_within_window_only_in_chromium(
     assert "60 分钟" in refusal.inner_text()
     assert page.locator("[data-testid=verifications] [data-testid=cancel]").count() == 0
     assert _claim_status(rt, shop.shop_id, code) == "verified"
+
+
+def _submit_coupon_form(page: Any, tmp_path: Path, title: str) -> None:
+    """C1: fill 创建卡券 with the images written to ``tmp_path`` and submit it."""
+    page.set_input_files("input[name=product_image]", str(tmp_path / "product.png"))
+    page.set_input_files("input[name=logo]", str(tmp_path / "logo.png"))
+    page.fill("input[name=merchant_name]", "好物小店")
+    page.fill("input[name=title]", title)
+    page.fill("input[name=discount_percent]", "95")
+    page.fill("input[name=discount_cap]", "300")
+    page.fill("textarea[name=usage_text]", "全场95折,最多抵扣300元")
+    page.fill("input[name=service_phone]", "0571-88886666")
+    page.fill("input[name=claim_instructions]", "到店出示券码")
+    page.click("button:has-text('完成卡券创建')")
+    page.wait_for_selector("text=已提交审核")
