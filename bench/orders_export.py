@@ -5,7 +5,8 @@ Anchors measured in the same run, over the very same formatted query:
   statement (the floor: the database formats and streams, nothing else);
 * XLSX — a bare XlsxWriter ``constant_memory`` loop: the same rows from a server-side cursor,
   ``worksheet.write`` per cell.
-Each figure runs in its own forked process, so its peak RSS (``ru_maxrss``) is its own.
+Each figure runs in its own spawned process; its peak RSS is that process's ``VmHWM`` (Linux
+keeps ``ru_maxrss`` across exec, so a spawned child would report its parent's peak).
 
     python -m bench.orders_export --orders 1000000 \
         --db postgresql+psycopg://xiaodian:xiaodian@127.0.0.1/xiaodian_bench
@@ -17,6 +18,7 @@ reusable: the O2 memory test seeds with it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing
 import resource
 import tempfile
@@ -189,10 +191,19 @@ def _child(url: str, name: str, shop_id: int, out: str, queue: Any) -> None:
     started = time.perf_counter()
     rows = operation(rt, shop_id, Path(out))
     seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = _own_peak_rss_mb()
     queue.put(
         {"rows": rows, "seconds": seconds, "peak_mb": peak, "bytes": Path(out).stat().st_size}
     )
+
+
+def _own_peak_rss_mb() -> float:
+    """This process image's peak resident set (VmHWM), in MB; ru_maxrss where /proc is absent."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def measure(url: str, name: str, shop_id: int, folder: Path) -> dict[str, Any]:
