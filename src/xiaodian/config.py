@@ -129,6 +129,12 @@ class ApiRules(BaseModel):
     signature_window_seconds: int = Field(300, description="timestamps outside ±N s refused")
     page_size_default: int = Field(20, description="default page size")
     page_size_max: int = Field(200, description="largest page size")
+    max_requests_in_flight: int = Field(
+        0,
+        ge=-1,
+        description="HTTP requests inside the app at once per process; 0 = the database pool's "
+        "capacity minus one, -1 = no limit",
+    )
 
 
 class WebhookRules(BaseModel):

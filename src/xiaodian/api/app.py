@@ -3,7 +3,9 @@ controls (/sim, simulated clock only), the web console (/console), problem+json 
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import weakref
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -51,6 +53,9 @@ def create_app(rt: Runtime | None = None) -> FastAPI:
     )
     app.state.rt = rt
     _install_error_handlers(app)
+    limit = requests_in_flight_limit(rt)
+    if limit > 0:
+        app.add_middleware(InFlightLimit, limit=limit)
     for module in present(API_MODULES):
         app.include_router(module.router)
         if rt.simulated and hasattr(module, "sim_router"):
@@ -64,6 +69,43 @@ def create_app(rt: Runtime | None = None) -> FastAPI:
         return RedirectResponse("/console/" if web is not None else "/docs")
 
     return app
+
+
+def requests_in_flight_limit(rt: Runtime) -> int:
+    """``api.max_requests_in_flight``, or by default one less than the connections the pool
+    can hand out (one stays for the in-process scheduler); 0 means no limit."""
+    configured = rt.settings.api.max_requests_in_flight
+    if configured != 0:
+        return max(configured, 0)
+    pool = rt.engine.pool
+    size, overflow = getattr(pool, "size", None), getattr(pool, "_max_overflow", None)
+    if not callable(size) or not isinstance(overflow, int):
+        return 0  # a pool without a fixed capacity (SQLite in memory, NullPool)
+    capacity: int = size() + max(overflow, 0)
+    return max(1, capacity - 1)
+
+
+class InFlightLimit:
+    """At most ``limit`` HTTP requests inside the app per process; the others wait their turn
+    on the event loop. Why: a request keeps its pooled connection across several thread-pool
+    hops, and with more requests in flight than connections, threads blocked in a checkout
+    hold the thread-pool tokens the connection holders need — the process stalls until the
+    pool timeout and answers 500 (seen at 200 clients, pool 20, in bench/coupons_verify)."""
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app, self.limit = app, limit
+        self._gates: weakref.WeakKeyDictionary[Any, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        loop = asyncio.get_running_loop()  # a semaphore belongs to one event loop
+        gate = self._gates.get(loop)
+        if gate is None:
+            gate = self._gates.setdefault(loop, asyncio.Semaphore(self.limit))
+        async with gate:
+            await self.app(scope, receive, send)
 
 
 def problem(status: int, body: dict[str, Any]) -> JSONResponse:
