@@ -71,10 +71,12 @@ def test_A2_erp_cancel_disabled_records_cancel_but_merchant_decides(
     assert world.request(shop.shop_id, req.id).status == "pending"
 
 
-def _two_packages(world: World, shop: Any, rt: Runtime) -> tuple[int, int, int]:
+def _two_packages(
+    world: World, shop: Any, rt: Runtime, *, verified: bool = False
+) -> tuple[int, int, int]:
     """An order of a cup and a pot shipped in two packages: (order, cup item, pot item)."""
     cup, pot = world.product(shop.shop_id), world.product(shop.shop_id, title="茶壶")
-    order = world.order(shop.shop_id, [(cup, 1), (pot, 1)])
+    order = world.order(shop.shop_id, [(cup, 1), (pot, 1)], verified=verified)
     (cup_item, _), (pot_item, _) = world.items(shop.shop_id, order)
     with rt.unit("user:1") as ctx:
         logistics.split(
@@ -318,18 +320,7 @@ def test_A2_interception_covers_one_of_two_packages_fully_fires(
 ) -> None:
     world.strategy(shop.shop_id, "interception")
     world.topup(shop.shop_id, 10_000)
-    cup, pot = world.product(shop.shop_id), world.product(shop.shop_id, title="茶壶")
-    order = world.order(shop.shop_id, [(cup, 1), (pot, 1)], verified=True)
-    (_cup_item, _), (pot_item, _) = world.items(shop.shop_id, order)
-    with rt.unit("user:1") as ctx:
-        logistics.split(
-            ctx,
-            shop.shop_id,
-            order,
-            carrier_code="SF",
-            tracking_no="SF9999999999999",
-            items=[(pot_item, 1)],
-        )
+    order, _cup_item, pot_item = _two_packages(world, shop, rt, verified=True)
     world.apply(shop.shop_id, order, 5_000, items=[(pot_item, 1)])
     first, second = world.packages(shop.shop_id, order)
     assert (first.interception, second.interception) == ("", "requested")

@@ -346,26 +346,7 @@ def batch_out(rows: list[service.ShipRow]) -> ShipBatchOut:
 
 
 def rating_out(r: Rating) -> RatingOut:
-    return RatingOut(
-        window_days=r.window_days,
-        window_start=r.window_start,
-        window_end=r.window_end,
-        late_orders=r.late_orders,
-        base_orders=r.base_orders,
-        late_rate=r.late_rate,
-        judgments=r.judgments,
-        score=r.score,
-        score_full=r.score_full,
-        judgment_points=r.judgment_points,
-        rate_points=r.rate_points,
-        daily=[
-            DailyCount(
-                day=d.day,
-                judgments=d.judgments,
-                late_orders=d.late_orders,
-                base_orders=d.base_orders,
-                late_rate=d.late_rate,
-            )
-            for d in r.days
-        ],
-    )
+    """O9: the service's rating as the API shows it (same field names; its days are ``daily``)."""
+    fields = {name: getattr(r, name) for name in RatingOut.model_fields if name != "daily"}
+    daily = [DailyCount.model_validate(d, from_attributes=True) for d in r.days]
+    return RatingOut(**fields, daily=daily)
