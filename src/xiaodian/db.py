@@ -148,6 +148,24 @@ def insert_if_absent(session: Session, table: Any, row: dict[str, Any]) -> bool:
     return session.execute(statement, row).first() is not None
 
 
+def insert_select_if_absent_statement(
+    dialect: str, table: Any, columns: list[str], source: Any
+) -> Any:
+    """``INSERT INTO table (columns) SELECT … ON CONFLICT DO NOTHING RETURNING key``: a row
+    comes back if one went in (none: the key exists, or ``source`` selected nothing). SQLite
+    needs ``source`` to have a WHERE clause (a parsing ambiguity with a join's ON)."""
+    primary_key = next(iter(table.primary_key.columns))
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        pg = pg_insert(table).from_select(columns, source).on_conflict_do_nothing()
+        return pg.returning(primary_key)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    lite = sqlite_insert(table).from_select(columns, source).on_conflict_do_nothing()
+    return lite.returning(primary_key)
+
+
 def _on_conflict_do_nothing(session: Session, table: Any) -> Any:
     if is_postgres(session):
         from sqlalchemy.dialects.postgresql import insert as pg_insert

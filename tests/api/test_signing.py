@@ -125,10 +125,15 @@ def test_X2_replayed_request_is_refused(client: TestClient, shop: Any) -> None:
 
 
 def test_X2_revoked_app_is_refused(client: TestClient, shop: Any, rt: Runtime) -> None:
+    """Also when the process has already seen the app sign (its credentials are cached): the
+    revocation is checked with the nonce on every request."""
+    assert _call(client, shop, "GET", "/api/v1/shop").status_code == 200
     with rt.unit() as ctx:
         app = accounts.app_by_key(ctx.session, shop.app_key)
         assert app is not None
         accounts.revoke_app(ctx, shop.shop_id, app.id)
+    refused = _call(client, shop, "GET", "/api/v1/shop")
+    assert refused.status_code == 401 and refused.json()["code"] == "bad_signature"
     assert _call(client, shop, "GET", "/api/v1/shop").status_code == 401
 
 

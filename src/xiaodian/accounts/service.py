@@ -3,19 +3,23 @@ takes the caller's ``shop_id`` and answers "not found" for another shop's object
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, select
+from sqlalchemy import String, bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from xiaodian.accounts.models import (
     PERMISSIONS,
     ApiApp,
+    ApiNonce,
     Buyer,
     Grant,
     Shop,
@@ -26,7 +30,12 @@ from xiaodian.accounts.models import (
     User,
 )
 from xiaodian.context import Ctx
-from xiaodian.db import get_owned, insert_ignore
+from xiaodian.db import (
+    UTCDateTime,
+    get_owned,
+    insert_ignore,
+    insert_select_if_absent_statement,
+)
 from xiaodian.errors import AuthFailed, Conflict, NotFound, PermissionDenied, ValidationFailed
 from xiaodian.errors import field_error as _field
 
@@ -359,6 +368,49 @@ def revoke_app(ctx: Ctx, shop_id: int, app_id: int) -> ApiApp:
 def app_by_key(session: Session, app_key: str) -> ApiApp | None:
     app = session.scalars(select(ApiApp).where(ApiApp.app_key == app_key)).first()
     return app if app is not None and app.revoked_at is None else None
+
+
+@dataclass(frozen=True)
+class AppCredentials:
+    """What checking a signed request needs of an app: never changes once the app exists
+    (revocation is checked apart, on every request, by ``accept_nonce``)."""
+
+    app_id: int
+    shop_id: int
+    secret: str
+
+
+def app_credentials(session: Session, app_key: str) -> AppCredentials | None:
+    """The credentials of a live (unrevoked) app, read as plain columns (no ORM object)."""
+    row = session.execute(
+        select(ApiApp.id, ApiApp.shop_id, ApiApp.secret).where(
+            ApiApp.app_key == app_key, ApiApp.revoked_at.is_(None)
+        )
+    ).first()
+    return AppCredentials(row.id, row.shop_id, row.secret) if row is not None else None
+
+
+def accept_nonce(session: Session, app_key: str, nonce: str, expires_at: datetime) -> bool:
+    """Record a signed request's nonce if it is new *and* the app is not revoked, in one
+    statement (X2: a revocation takes effect on the next request). False: replayed, or the
+    app was revoked — ``app_credentials`` tells which."""
+    statement = _accept_nonce_statement(session.get_bind().dialect.name)
+    params = {"app_key": app_key, "nonce": nonce, "expires_at": expires_at}
+    return session.execute(statement, params).first() is not None
+
+
+@functools.cache
+def _accept_nonce_statement(dialect: str) -> Any:
+    """Built once per dialect: constructing it costs more CPU than running it (every signed
+    request runs it)."""
+    key = bindparam("app_key", type_=String())
+    live = select(ApiApp.id).where(ApiApp.app_key == key, ApiApp.revoked_at.is_(None)).exists()
+    source = select(
+        key, bindparam("nonce", type_=String()), bindparam("expires_at", type_=UTCDateTime())
+    ).where(live)
+    return insert_select_if_absent_statement(
+        dialect, ApiNonce.__table__, ["app_key", "nonce", "expires_at"], source
+    )
 
 
 # ----- buyers ------------------------------------------------------------------------------

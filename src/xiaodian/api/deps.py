@@ -16,7 +16,7 @@ from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from xiaodian.accounts import service as accounts
 from xiaodian.accounts.models import ApiNonce, Buyer
-from xiaodian.accounts.service import Principal
+from xiaodian.accounts.service import AppCredentials, Principal
 from xiaodian.context import Ctx
 from xiaodian.db import insert_if_absent, transaction
 from xiaodian.errors import AuthFailed, ValidationFailed, field_error
@@ -92,28 +92,63 @@ async def _signed_app(request: Request, ctx: CtxDep) -> Principal:
     # The database work runs on the thread pool: blocking the event loop on a query would
     # stall every request of this worker (and deadlock it once the pool is exhausted).
     principal = await run_in_threadpool(
-        _check_signature, ctx, request.method, path, (timestamp, signature), body, seen
+        _check_signature,
+        ctx,
+        _credentials_cache(request),
+        (request.method, path, body),
+        (timestamp, signature),
+        seen,
     )
     request.state.nonce = seen
     request.state.actor = ctx.actor = principal.actor
     return principal
 
 
+def _credentials_cache(request: Request) -> dict[str, AppCredentials]:
+    """Per app instance: app key → credentials seen in a valid signature (apps only; an
+    unknown key is never cached, so the cache holds at most the installation's apps)."""
+    state = request.app.state
+    cache: dict[str, AppCredentials] | None = getattr(state, "app_credentials", None)
+    if cache is None:
+        cache = state.app_credentials = {}
+    return cache
+
+
 def _check_signature(
-    ctx: Ctx, method: str, path: str, signed: tuple[str, str], body: bytes, seen: _Nonce
+    ctx: Ctx,
+    cache: dict[str, AppCredentials],
+    request: tuple[str, str, bytes],
+    signed: tuple[str, str],
+    seen: _Nonce,
 ) -> Principal:
+    """The signature against the app's secret (cached per process: a cache miss or a
+    mismatch reads the app again), then the nonce, recorded only while the app is live — one
+    statement per request for replay and revocation both."""
+    method, path, body = request
     timestamp, signature = signed
-    app = accounts.app_by_key(ctx.session, seen.app_key)
-    expected = api_signature(app.secret, method, path, timestamp, seen.nonce, body) if app else ""
-    if app is None or not _equal(expected, signature):
-        raise AuthFailed(
-            "bad_signature", "签名无效或应用不存在", "Invalid signature or unknown app"
-        )
-    if not _record_nonce(ctx.session, seen):
+
+    def valid(app: AppCredentials) -> bool:
+        expected = api_signature(app.secret, method, path, timestamp, seen.nonce, body)
+        return _equal(expected, signature)
+
+    app = cache.get(seen.app_key)
+    if app is None or not valid(app):
+        app = accounts.app_credentials(ctx.session, seen.app_key)
+        if app is None or not valid(app):
+            raise _bad_signature()
+        cache[seen.app_key] = app
+    if not accounts.accept_nonce(ctx.session, seen.app_key, seen.nonce, seen.expires_at):
+        if accounts.app_credentials(ctx.session, seen.app_key) is None:  # revoked meanwhile
+            cache.pop(seen.app_key, None)
+            raise _bad_signature()
         raise AuthFailed(
             "replayed_request", "重复的请求(Nonce 已使用)", "Replayed request (nonce already used)"
         )
-    return Principal(shop_id=app.shop_id, app_id=app.id)
+    return Principal(shop_id=app.shop_id, app_id=app.app_id)
+
+
+def _bad_signature() -> AuthFailed:
+    return AuthFailed("bad_signature", "签名无效或应用不存在", "Invalid signature or unknown app")
 
 
 def _record_nonce(session: Session, seen: _Nonce) -> bool:
