@@ -256,6 +256,15 @@ def list_stores(session: Session, shop_id: int) -> list[Store]:
     return list(session.scalars(select(Store).where(Store.shop_id == shop_id).order_by(Store.id)))
 
 
+def store_ids(session: Session, shop_id: int) -> list[int]:
+    return list(session.scalars(_store_ids_query(), {"shop_id": shop_id}))
+
+
+@functools.cache
+def _store_ids_query() -> Any:
+    return select(Store.id).where(Store.shop_id == bindparam("shop_id")).order_by(Store.id)
+
+
 def get_store(session: Session, shop_id: int, store_id: int) -> Store:
     store: Store = get_owned(session, Store, shop_id, store_id, ("门店", "Store"))
     return store

@@ -14,6 +14,7 @@ SQLite (writers are serialised by ``BEGIN IMMEDIATE``).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import io
@@ -21,13 +22,14 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import segno
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Table, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from xiaodian.accounts import service as accounts
 from xiaodian.accounts.models import Staff, Store
@@ -49,7 +51,7 @@ from xiaodian.coupons.models import (
     StaffToken,
     Verification,
 )
-from xiaodian.db import insert_ignore
+from xiaodian.db import UTCDateTime, insert_ignore
 from xiaodian.errors import (
     AuthFailed,
     Conflict,
@@ -1310,20 +1312,16 @@ def claim_with_terms(
     """A claim (by id, or by its code as typed) with its campaign and coupon, in one query.
     The caller holds the three for the operation: the session's identity map keeps an object
     only while it is referenced, and the scope checks look the campaign and coupon up again."""
-    query = (
-        select(Claim, Campaign, Coupon)
-        .join(Campaign, Campaign.id == Claim.campaign_id)
-        .join(Coupon, Coupon.id == Claim.coupon_id)
-        .where(Claim.shop_id == shop_id)
-    )
     if claim_id is not None:
-        row = session.execute(query.where(Claim.id == claim_id)).first()
+        params: dict[str, Any] = {"shop_id": shop_id, "claim_id": claim_id}
+        row = session.execute(_claim_with_terms_query("id"), params).first()
         if row is None:
             raise NotFound("券", "Claim", claim_id)
         claim, campaign, coupon = row
         return claim, campaign, coupon
     code = normalize_code(code_text or "")
-    row = session.execute(query.where(Claim.code == code)).first() if code else None
+    params = {"shop_id": shop_id, "code": code}
+    row = session.execute(_claim_with_terms_query("code"), params).first() if code else None
     if row is None:
         raise UnknownCode(
             "unknown_code",
@@ -1335,6 +1333,20 @@ def claim_with_terms(
     return claim, campaign, coupon
 
 
+@functools.cache
+def _claim_with_terms_query(by: str) -> Any:
+    """Built once (C6/C7 hot path: constructing a query costs about as much CPU as running it)."""
+    query = (
+        select(Claim, Campaign, Coupon)
+        .join(Campaign, Campaign.id == Claim.campaign_id)
+        .join(Coupon, Coupon.id == Claim.coupon_id)
+        .where(Claim.shop_id == bindparam("shop_id"))
+    )
+    if by == "id":
+        return query.where(Claim.id == bindparam("claim_id"))
+    return query.where(Claim.code == bindparam("code"))
+
+
 def usable_store_ids(session: Session, claim_row: Claim, staff: Staff | None = None) -> list[int]:
     """Stores where this claim can be verified (by this staff member, if given)."""
     campaign = get_campaign(session, claim_row.shop_id, claim_row.campaign_id)
@@ -1343,7 +1355,7 @@ def usable_store_ids(session: Session, claim_row: Claim, staff: Staff | None = N
     usable = _usable_stores(
         None if campaign_stores is None else set(campaign_stores), coupon.store_ids
     )
-    all_ids = {s.id for s in accounts.list_stores(session, claim_row.shop_id)}
+    all_ids = set(accounts.store_ids(session, claim_row.shop_id))
     result = all_ids if usable is None else usable & all_ids
     if staff is not None:
         scope = accounts.staff_store_ids(session, staff)
@@ -1454,12 +1466,7 @@ def verify(
     if refusal is not None:
         raise refusal
     won = ctx.session.execute(
-        update(Claim)
-        .where(
-            Claim.id == claim_row.id, Claim.shop_id == shop_id, Claim.status == ClaimStatus.UNUSED
-        )
-        .values(status=ClaimStatus.VERIFIED, verified_at=ctx.now)
-        .returning(Claim.id)
+        _win_claim_statement(), {"claim": claim_row.id, "shop": shop_id, "now": ctx.now}
     ).first()
     if won is None:
         # Someone verified it between our read and our write (the row lock made us wait).
@@ -1471,22 +1478,13 @@ def verify(
         raise check_verifiable(ctx, claim_row, store, staff) or _refuse(
             "already_verified", "该券已核销,不能重复核销", "Code already verified", "C6"
         )
-    verification = Verification(
-        shop_id=shop_id,
-        claim_id=claim_row.id,
+    verification = _record_verification(
+        ctx,
+        claim_row,
         store_id=store.id,
         staff_id=staff.id if staff else None,
         channel=channel,
-        actor=ctx.actor,
         client_request_id=client_request_id or None,
-        status="verified",
-        verified_at=ctx.now,
-    )
-    ctx.session.add(verification)
-    ctx.session.flush()
-    # The ORM applies both UPDATEs to claim_row in memory: no re-read needed.
-    ctx.session.execute(
-        update(Claim).where(Claim.id == claim_row.id).values(verification_id=verification.id)
     )
     notify.emit(
         ctx,
@@ -1505,12 +1503,91 @@ def verify(
     return VerifyResult(verification, claim_row)
 
 
-def _by_request_id(session: Session, shop_id: int, request_id: str) -> Verification | None:
-    return session.scalars(
-        select(Verification).where(
-            Verification.shop_id == shop_id, Verification.client_request_id == request_id
+def _table(model: Any) -> Table:
+    return cast(Table, model.__table__)
+
+
+@functools.cache
+def _win_claim_statement() -> Any:
+    """The one conditional write that decides who verifies a code (C6: exactly once)."""
+    claims = _table(Claim)
+    return (
+        update(claims)
+        .where(
+            claims.c.id == bindparam("claim"),
+            claims.c.shop_id == bindparam("shop"),
+            claims.c.status == ClaimStatus.UNUSED,
         )
-    ).first()
+        .values(
+            status=ClaimStatus.VERIFIED,
+            verified_at=bindparam("now", type_=UTCDateTime()),
+        )
+        .returning(claims.c.id)
+    )
+
+
+def _record_verification(
+    ctx: Ctx,
+    claim_row: Claim,
+    *,
+    store_id: int,
+    staff_id: int | None,
+    channel: str,
+    client_request_id: str | None,
+) -> Verification:
+    """The verification row and the claim's link to it, as plain statements (no unit-of-work
+    flush on the hot path); ``claim_row`` is brought up to date in memory as loaded state."""
+    values: dict[str, Any] = {
+        "shop_id": claim_row.shop_id,
+        "claim_id": claim_row.id,
+        "store_id": store_id,
+        "staff_id": staff_id,
+        "channel": channel,
+        "actor": ctx.actor,
+        "client_request_id": client_request_id,
+        "status": "verified",
+        "verified_at": ctx.now,
+    }
+    verification_id = ctx.session.execute(_insert_verification_statement(), values).scalar_one()
+    ctx.session.execute(
+        _link_verification_statement(), {"claim": claim_row.id, "vid": verification_id}
+    )
+    for name, value in (
+        ("status", ClaimStatus.VERIFIED),
+        ("verified_at", ctx.now),
+        ("verification_id", verification_id),
+    ):
+        set_committed_value(claim_row, name, value)
+    return Verification(id=verification_id, cancelled_at=None, cancelled_by=None, **values)
+
+
+@functools.cache
+def _insert_verification_statement() -> Any:
+    table = _table(Verification)
+    return insert(table).returning(table.c.id)
+
+
+@functools.cache
+def _link_verification_statement() -> Any:
+    claims = _table(Claim)
+    return (
+        update(claims)
+        .where(claims.c.id == bindparam("claim"))
+        .values(verification_id=bindparam("vid"))
+    )
+
+
+def _by_request_id(session: Session, shop_id: int, request_id: str) -> Verification | None:
+    params = {"shop_id": shop_id, "request_id": request_id}
+    return session.scalars(_by_request_id_query(), params).first()
+
+
+@functools.cache
+def _by_request_id_query() -> Any:
+    return select(Verification).where(
+        Verification.shop_id == bindparam("shop_id"),
+        Verification.client_request_id == bindparam("request_id"),
+    )
 
 
 def _replay(ctx: Ctx, previous: Verification, claim_row: Claim) -> VerifyResult:
