@@ -256,13 +256,18 @@ def list_stores(session: Session, shop_id: int) -> list[Store]:
     return list(session.scalars(select(Store).where(Store.shop_id == shop_id).order_by(Store.id)))
 
 
-def store_ids(session: Session, shop_id: int) -> list[int]:
-    return list(session.scalars(_store_ids_query(), {"shop_id": shop_id}))
+def store_names(session: Session, shop_id: int) -> dict[int, str]:
+    """The shop's stores, id → name, in id order."""
+    rows = session.execute(_store_names_query(), {"shop_id": shop_id})
+    return {row.id: row.name for row in rows}
 
 
 @functools.cache
-def _store_ids_query() -> Any:
-    return select(Store.id).where(Store.shop_id == bindparam("shop_id")).order_by(Store.id)
+def _store_names_query() -> Any:
+    """Built once: run on every C7 prepare."""
+    return (
+        select(Store.id, Store.name).where(Store.shop_id == bindparam("shop_id")).order_by(Store.id)
+    )
 
 
 def get_store(session: Session, shop_id: int, store_id: int) -> Store:

@@ -1347,25 +1347,33 @@ def _claim_with_terms_query(by: str) -> Any:
     return query.where(Claim.code == bindparam("code"))
 
 
-def usable_store_ids(session: Session, claim_row: Claim, staff: Staff | None = None) -> list[int]:
-    """Stores where this claim can be verified (by this staff member, if given)."""
+@dataclass(frozen=True)
+class StoreRef:
+    """What a verification check needs of a store: its id, and its name for the messages."""
+
+    id: int
+    name: str
+
+
+def usable_stores(session: Session, claim_row: Claim, staff: Staff | None = None) -> list[StoreRef]:
+    """Stores where this claim can be verified (by this staff member, if given), by id."""
     campaign = get_campaign(session, claim_row.shop_id, claim_row.campaign_id)
     coupon = get_coupon(session, claim_row.shop_id, claim_row.coupon_id)
     campaign_stores = campaign_store_ids(session, campaign)
     usable = _usable_stores(
         None if campaign_stores is None else set(campaign_stores), coupon.store_ids
     )
-    all_ids = set(accounts.store_ids(session, claim_row.shop_id))
-    result = all_ids if usable is None else usable & all_ids
+    names = accounts.store_names(session, claim_row.shop_id)
+    result = set(names) if usable is None else usable & set(names)
     if staff is not None:
         scope = accounts.staff_store_ids(session, staff)
         if scope is not None:
             result &= set(scope)
-    return sorted(result)
+    return [StoreRef(store_id, names[store_id]) for store_id in sorted(result)]
 
 
 def check_verifiable(
-    ctx: Ctx, claim_row: Claim, store: Store, staff: Staff | None
+    ctx: Ctx, claim_row: Claim, store: StoreRef, staff: Staff | None
 ) -> CouponRefused | None:
     """Why this claim cannot be verified here and now (None: it can). Order: the code's own
     state, the staff member, the scopes, then validity — the most useful reason first."""
@@ -1460,7 +1468,8 @@ def verify(
         previous = _by_request_id(ctx.session, shop_id, client_request_id)
         if previous is not None:
             return _replay(ctx, previous, claim_row)
-    store = accounts.get_store(ctx.session, shop_id, store_id)
+    found = accounts.get_store(ctx.session, shop_id, store_id)
+    store = StoreRef(found.id, found.name)
     staff = accounts.get_staff(ctx.session, shop_id, staff_id) if staff_id is not None else None
     refusal = check_verifiable(ctx, claim_row, store, staff)
     if refusal is not None:
@@ -1766,11 +1775,10 @@ def prepare(ctx: Ctx, shop_id: int, code_text: str, staff_id: int | None = None)
     can be verified now, and a short-lived verify token."""
     claim_row, _campaign, coupon = claim_with_terms(ctx.session, shop_id, code_text=code_text)
     staff = accounts.get_staff(ctx.session, shop_id, staff_id) if staff_id is not None else None
-    usable = usable_store_ids(ctx.session, claim_row, staff)
+    usable = usable_stores(ctx.session, claim_row, staff)
     refusal: CouponRefused | None
     if usable:
-        store = accounts.get_store(ctx.session, shop_id, usable[0])
-        refusal = check_verifiable(ctx, claim_row, store, staff)
+        refusal = check_verifiable(ctx, claim_row, usable[0], staff)
     elif staff is not None and staff.revoked_at is not None:
         refusal = _staff_revoked(staff)
     else:
@@ -1781,4 +1789,5 @@ def prepare(ctx: Ctx, shop_id: int, code_text: str, staff_id: int | None = None)
             "C6",
         )
     token, expires = make_verify_token(ctx, shop_id, claim_row.id)
-    return Prepared(claim_row, coupon, usable, refusal, token, expires)
+    usable_ids = [store.id for store in usable]
+    return Prepared(claim_row, coupon, usable_ids, refusal, token, expires)

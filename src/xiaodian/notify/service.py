@@ -11,6 +11,7 @@ the reaction commits or rolls back with the change that caused it.
 
 from __future__ import annotations
 
+import functools
 import json
 import secrets
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import bindparam, func, insert, select, text, update
+from sqlalchemy import TextClause, bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from xiaodian.context import Ctx
@@ -306,7 +307,17 @@ _FAN_OUT = """
 
 
 def _insert_events_pg(ctx: Ctx, batch: str, subscribed: list[str]) -> list[_Stored]:
-    statement = text(
+    statement = _insert_events_pg_statement()
+    rows = ctx.session.execute(
+        statement, {"batch": batch, "actor": ctx.actor, "now": ctx.now, "subscribed": subscribed}
+    )
+    return [_Stored(r.id, r.shop_id, r.type, r.payload, r.rule) for r in rows]
+
+
+@functools.cache
+def _insert_events_pg_statement() -> TextClause:
+    """Built once: every event of every context goes through it."""
+    return text(
         """
         WITH src AS (
             SELECT (e->>'s')::bigint AS shop_id, e->>'t' AS type, (e->'p')::json AS payload,
@@ -327,10 +338,6 @@ def _insert_events_pg(ctx: Ctx, batch: str, subscribed: list[str]) -> list[_Stor
         FROM ev ORDER BY id
         """
     ).bindparams(bindparam("now", type_=UTCDateTime()))
-    rows = ctx.session.execute(
-        statement, {"batch": batch, "actor": ctx.actor, "now": ctx.now, "subscribed": subscribed}
-    )
-    return [_Stored(r.id, r.shop_id, r.type, r.payload, r.rule) for r in rows]
 
 
 def _insert_events_sqlite(ctx: Ctx, batch: str, subscribed: list[str]) -> list[_Stored]:
