@@ -846,7 +846,8 @@ def main() -> None:
     started = time.perf_counter()
     warm = args.clients * 2
     world = seed(url, args.codes, warm)
-    print(f"seeded {2 * (args.codes + warm):,} claims in {time.perf_counter() - started:.1f}s")
+    seeded = len(PHASES) * (args.codes + warm)
+    print(f"seeded {seeded:,} claims in {time.perf_counter() - started:.1f}s")
     rng = random.Random(7)
     runs: dict[str, Phase] = {}
     for name in PHASES:

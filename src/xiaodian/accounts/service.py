@@ -270,6 +270,23 @@ def _store_names_query() -> Any:
     )
 
 
+def store_name(session: Session, shop_id: int, store_id: int) -> str:
+    """The name of one of the shop's stores (NotFound for another shop's, X2)."""
+    params = {"shop_id": shop_id, "store_id": store_id}
+    name: str | None = session.scalars(_store_name_query(), params).first()
+    if name is None:
+        raise NotFound("门店", "Store", store_id)
+    return name
+
+
+@functools.cache
+def _store_name_query() -> Any:
+    """Built once: run on every verification (C6)."""
+    return select(Store.name).where(
+        Store.id == bindparam("store_id"), Store.shop_id == bindparam("shop_id")
+    )
+
+
 def get_store(session: Session, shop_id: int, store_id: int) -> Store:
     store: Store = get_owned(session, Store, shop_id, store_id, ("门店", "Store"))
     return store

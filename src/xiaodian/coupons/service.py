@@ -1468,8 +1468,7 @@ def verify(
         previous = _by_request_id(ctx.session, shop_id, client_request_id)
         if previous is not None:
             return _replay(ctx, previous, claim_row)
-    found = accounts.get_store(ctx.session, shop_id, store_id)
-    store = StoreRef(found.id, found.name)
+    store = StoreRef(store_id, accounts.store_name(ctx.session, shop_id, store_id))
     staff = accounts.get_staff(ctx.session, shop_id, staff_id) if staff_id is not None else None
     refusal = check_verifiable(ctx, claim_row, store, staff)
     if refusal is not None:
