@@ -164,13 +164,16 @@ def anchor_app(url: str) -> Any:
     )
     app = FastAPI()
 
-    @app.post(ANCHOR)
-    def verify(body: AnchorIn) -> Any:
+    def conditional_update(update: Any, params: dict[str, Any]) -> Any:
         with engine.begin() as conn:
-            row = conn.execute(statement, {"code": body.code, "shop": shop_id}).first()
+            row = conn.execute(update, params).first()
         if row is None:
             return JSONResponse({"code": "already_verified"}, status_code=409)
         return {"claim_id": row[0]}
+
+    @app.post(ANCHOR)
+    def verify(body: AnchorIn) -> Any:
+        return conditional_update(statement, {"code": body.code, "shop": shop_id})
 
     @app.post(ANCHOR_PREPARE)
     def prepare(body: AnchorIn) -> Any:
@@ -182,11 +185,7 @@ def anchor_app(url: str) -> Any:
 
     @app.post(ANCHOR_VERIFY_CLAIM)
     def verify_claim(body: AnchorClaimIn) -> Any:
-        with engine.begin() as conn:
-            row = conn.execute(by_claim, {"claim": body.claim_id, "shop": shop_id}).first()
-        if row is None:
-            return JSONResponse({"code": "already_verified"}, status_code=409)
-        return {"claim_id": row[0]}
+        return conditional_update(by_claim, {"claim": body.claim_id, "shop": shop_id})
 
     return app
 
