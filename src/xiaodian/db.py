@@ -155,25 +155,24 @@ def insert_select_if_absent_statement(
     comes back if one went in (none: the key exists, or ``source`` selected nothing). SQLite
     needs ``source`` to have a WHERE clause (a parsing ambiguity with a join's ON)."""
     primary_key = next(iter(table.primary_key.columns))
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        pg = pg_insert(table).from_select(columns, source).on_conflict_do_nothing()
-        return pg.returning(primary_key)
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    lite = sqlite_insert(table).from_select(columns, source).on_conflict_do_nothing()
-    return lite.returning(primary_key)
+    statement = _dialect_insert(dialect, table).from_select(columns, source)
+    return statement.on_conflict_do_nothing().returning(primary_key)
 
 
 def _on_conflict_do_nothing(session: Session, table: Any) -> Any:
-    if is_postgres(session):
+    dialect = "postgresql" if is_postgres(session) else "sqlite"
+    return _dialect_insert(dialect, table).on_conflict_do_nothing()
+
+
+def _dialect_insert(dialect: str, table: Any) -> Any:
+    """The INSERT construct that knows ON CONFLICT on this engine."""
+    if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        return pg_insert(table).on_conflict_do_nothing()
+        return pg_insert(table)
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-    return sqlite_insert(table).on_conflict_do_nothing()
+    return sqlite_insert(table)
 
 
 def get_owned(session: Session, model: Any, shop_id: int, ident: int, what: tuple[str, str]) -> Any:

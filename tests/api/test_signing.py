@@ -129,9 +129,9 @@ def test_X2_revoked_app_is_refused(client: TestClient, shop: Any, rt: Runtime) -
     revocation is checked with the nonce on every request."""
     assert _call(client, shop, "GET", "/api/v1/shop").status_code == 200
     with rt.unit() as ctx:
-        app = accounts.app_by_key(ctx.session, shop.app_key)
+        app = accounts.app_credentials(ctx.session, shop.app_key)
         assert app is not None
-        accounts.revoke_app(ctx, shop.shop_id, app.id)
+        accounts.revoke_app(ctx, shop.shop_id, app.app_id)
     refused = _call(client, shop, "GET", "/api/v1/shop")
     assert refused.status_code == 401 and refused.json()["code"] == "bad_signature"
     assert _call(client, shop, "GET", "/api/v1/shop").status_code == 401
@@ -177,10 +177,10 @@ def test_X1_X2_events_caused_by_a_signed_request_name_the_app(
     created = shop.api.post("/api/v1/products", {"title": "龙井", "price_fen": 100, "stock": 1})
     assert created.status_code == 201
     with rt.unit() as ctx:
-        app = accounts.app_by_key(ctx.session, shop.app_key)
+        app = accounts.app_credentials(ctx.session, shop.app_key)
         assert app is not None
         actors = set(ctx.session.scalars(select(Event.actor).where(Event.shop_id == shop.shop_id)))
-    assert actors == {f"app:{app.id}"}
+    assert actors == {f"app:{app.app_id}"}
 
 
 def test_X2_concurrent_requests_with_one_nonce_run_once_on_postgres(

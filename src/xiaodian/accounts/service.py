@@ -396,11 +396,6 @@ def revoke_app(ctx: Ctx, shop_id: int, app_id: int) -> ApiApp:
     return app
 
 
-def app_by_key(session: Session, app_key: str) -> ApiApp | None:
-    app = session.scalars(select(ApiApp).where(ApiApp.app_key == app_key)).first()
-    return app if app is not None and app.revoked_at is None else None
-
-
 @dataclass(frozen=True)
 class AppCredentials:
     """What checking a signed request needs of an app: never changes once the app exists

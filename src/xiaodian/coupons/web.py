@@ -194,7 +194,7 @@ def _campaigns_page(request: Request, console: Any, **extra: Any) -> Response:
         "coupons/campaigns.html",
         rows=rows,
         labels=CampaignStatus.LABELS,
-        stores={s.id: s.name for s in accounts.list_stores(session, console.shop_id)},
+        stores=accounts.store_names(session, console.shop_id),
         active=service.list_coupons(
             session, console.shop_id, status=CouponStatus.ACTIVE, limit=200
         ),
