@@ -23,7 +23,7 @@ import multiprocessing
 import resource
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -138,28 +138,35 @@ def copy_anchor(rt: Runtime, shop_id: int, out: Path) -> int:
     return rows
 
 
+@contextlib.contextmanager
+def _formatted_rows(rt: Runtime, shop_id: int, cursor_name: str) -> Iterator[Any]:
+    """The export's formatted rows (XLSX variant) from a server-side cursor, 5,000 a fetch."""
+    query = export.formatted_select(shop_id, OrderFilter(), "Asia/Shanghai", csv_safe=False)
+    sql, params = export._compiled(rt, query)
+    raw = rt.engine.raw_connection()
+    try:
+        dbapi: Any = raw.driver_connection
+        with dbapi.cursor(name=cursor_name) as cursor:
+            cursor.itersize = 5000
+            cursor.execute(sql, params)
+            yield cursor
+        dbapi.commit()
+    finally:
+        raw.close()
+
+
 def xlsx_anchor(rt: Runtime, shop_id: int, out: Path) -> int:
     import xlsxwriter
 
-    query = export.formatted_select(shop_id, OrderFilter(), "Asia/Shanghai", csv_safe=False)
-    sql, params = export._compiled(rt, query)
     book = xlsxwriter.Workbook(str(out), {"constant_memory": True})
     sheet = book.add_worksheet()
     for col, title in enumerate(export.HEADERS):
         sheet.write(0, col, title)
     rows = 0
-    raw = rt.engine.raw_connection()
-    try:
-        dbapi: Any = raw.driver_connection
-        with dbapi.cursor(name="bench_xlsx") as cursor:
-            cursor.itersize = 5000
-            cursor.execute(sql, params)
-            for rows, row in enumerate(cursor, start=1):
-                for col, value in enumerate(row):
-                    sheet.write(rows, col, value)
-        dbapi.commit()
-    finally:
-        raw.close()
+    with _formatted_rows(rt, shop_id, "bench_xlsx") as cursor:
+        for rows, row in enumerate(cursor, start=1):
+            for col, value in enumerate(row):
+                sheet.write(rows, col, value)
     book.close()
     return rows
 
@@ -172,33 +179,23 @@ def xlsx_rust_candidate(rt: Runtime, shop_id: int, out: Path) -> int:
         from rustpy_xlsxwriter import write_worksheet
     except ImportError:
         return 0
-    query = export.formatted_select(shop_id, OrderFilter(), "Asia/Shanghai", csv_safe=False)
-    sql, params = export._compiled(rt, query)
     headers = export.HEADERS
     money = set(export.MONEY_COLUMNS)
     count = 0
-    raw = rt.engine.raw_connection()
-    try:
-        dbapi: Any = raw.driver_connection
-        with dbapi.cursor(name="bench_xlsx_rust") as cursor:
-            cursor.itersize = 5000
-            cursor.execute(sql, params)
 
-            def records() -> Any:
-                nonlocal count
-                for row in cursor:
-                    count += 1
-                    yield {
-                        headers[col]: float(value) if col in money and value is not None else value
-                        for col, value in enumerate(row)
-                    }
+    def records(cursor: Any) -> Iterator[dict[str, Any]]:
+        nonlocal count
+        for row in cursor:
+            count += 1
+            yield {
+                headers[col]: float(value) if col in money and value is not None else value
+                for col, value in enumerate(row)
+            }
 
-            write_worksheet(
-                records(), str(out), sheet_name="订单", freeze_row=1, float_format="0.00"
-            )
-        dbapi.commit()
-    finally:
-        raw.close()
+    with _formatted_rows(rt, shop_id, "bench_xlsx_rust") as cursor:
+        write_worksheet(
+            records(cursor), str(out), sheet_name="订单", freeze_row=1, float_format="0.00"
+        )
     return count
 
 
