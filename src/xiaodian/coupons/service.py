@@ -51,7 +51,7 @@ from xiaodian.coupons.models import (
     StaffToken,
     Verification,
 )
-from xiaodian.db import UTCDateTime, insert_ignore
+from xiaodian.db import UTCDateTime, get_owned, insert_ignore
 from xiaodian.errors import (
     AuthFailed,
     Conflict,
@@ -396,9 +396,7 @@ def create_coupon(ctx: Ctx, shop_id: int, draft: CouponDraft) -> Coupon:
 
 
 def get_coupon(session: Session, shop_id: int, coupon_id: int) -> Coupon:
-    coupon = session.get(Coupon, coupon_id)
-    if coupon is None or coupon.shop_id != shop_id:
-        raise NotFound("卡券", "Coupon", coupon_id)
+    coupon: Coupon = get_owned(session, Coupon, shop_id, coupon_id, ("卡券", "Coupon"))
     return coupon
 
 
@@ -1300,9 +1298,7 @@ def find_claim(session: Session, shop_id: int, code_text: str) -> Claim:
 
 
 def get_claim(session: Session, shop_id: int, claim_id: int) -> Claim:
-    row = session.get(Claim, claim_id)
-    if row is None or row.shop_id != shop_id:
-        raise NotFound("券", "Claim", claim_id)
+    row: Claim = get_owned(session, Claim, shop_id, claim_id, ("券", "Claim"))
     return row
 
 

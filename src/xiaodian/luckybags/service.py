@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from xiaodian.accounts import service as accounts
 from xiaodian.accounts.models import Buyer, Shop
 from xiaodian.context import Ctx
-from xiaodian.db import insert_ignore
+from xiaodian.db import get_owned, insert_ignore
 from xiaodian.errors import Conflict, NotFound, ValidationFailed
 from xiaodian.errors import field_error as _field
 from xiaodian.luckybags.models import LiveStream, LuckyBag, LuckyBagEntry, LuckyBagWin
@@ -148,9 +148,7 @@ def schedule_live(
 
 
 def get_live(session: Session, shop_id: int, live_id: int) -> LiveStream:
-    live = session.get(LiveStream, live_id)
-    if live is None or live.shop_id != shop_id:
-        raise NotFound("直播", "Live stream", live_id)
+    live: LiveStream = get_owned(session, LiveStream, shop_id, live_id, ("直播", "Live stream"))
     return live
 
 

@@ -79,8 +79,8 @@ from xiaodian.accounts.service import Principal
 from xiaodian.clock import to_local
 from xiaodian.config import Settings
 from xiaodian.context import Ctx
-from xiaodian.db import is_postgres, transaction
-from xiaodian.errors import Conflict, NotFound, ValidationFailed, XiaodianError
+from xiaodian.db import get_owned, is_postgres, transaction
+from xiaodian.errors import Conflict, ValidationFailed, XiaodianError
 from xiaodian.notify import service as notify
 from xiaodian.notify.sms import SmsGateway
 from xiaodian.notify.sms import gateway as default_sms
@@ -178,9 +178,9 @@ def create_export(
 
 
 def get_export(session: Session, shop_id: int, export_id: int) -> OrderExport:
-    record = session.get(OrderExport, export_id)
-    if record is None or record.shop_id != shop_id:
-        raise NotFound("导出记录", "Export record", export_id)
+    record: OrderExport = get_owned(
+        session, OrderExport, shop_id, export_id, ("导出记录", "Export record")
+    )
     return record
 
 

@@ -31,6 +31,7 @@ from xiaodian.accounts.models import Buyer
 from xiaodian.clock import local_day_start, to_local
 from xiaodian.config import Settings
 from xiaodian.context import Ctx
+from xiaodian.db import get_owned
 from xiaodian.errors import Conflict, NotFound, ValidationFailed, XiaodianError
 from xiaodian.errors import field_error as _field
 from xiaodian.ledger import service as ledger
@@ -102,9 +103,7 @@ def create_product(
 
 
 def get_product(session: Session, shop_id: int, product_id: int) -> Product:
-    product = session.get(Product, product_id)
-    if product is None or product.shop_id != shop_id:
-        raise NotFound("商品", "Product", product_id)
+    product: Product = get_owned(session, Product, shop_id, product_id, ("商品", "Product"))
     return product
 
 

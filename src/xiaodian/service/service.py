@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from xiaodian.accounts import service as accounts
 from xiaodian.accounts.models import Buyer, Shop
 from xiaodian.context import Ctx
+from xiaodian.db import get_owned
 from xiaodian.errors import Conflict, NotFound, ValidationFailed
 from xiaodian.luckybags import service as luckybags
 from xiaodian.luckybags.models import LiveStream, LuckyBag, LuckyBagWin
@@ -101,9 +102,9 @@ def buyer_says(ctx: Ctx, buyer: Buyer, conversation_id: int, text: str) -> ChatM
 
 
 def get_conversation(session: Session, shop_id: int, conversation_id: int) -> Conversation:
-    conversation = session.get(Conversation, conversation_id)
-    if conversation is None or conversation.shop_id != shop_id:
-        raise NotFound("会话", "Conversation", conversation_id)
+    conversation: Conversation = get_owned(
+        session, Conversation, shop_id, conversation_id, ("会话", "Conversation")
+    )
     return conversation
 
 
