@@ -60,7 +60,7 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from xiaodian.clock import ManualClock, SystemClock
-from xiaodian.config import Settings
+from xiaodian.config import ApiRules, Settings
 from xiaodian.db import make_engine, make_sessionmaker
 from xiaodian.runtime import Runtime, upgrade, with_installation_secret
 from xiaodian.signing import signed_headers
@@ -86,47 +86,29 @@ def _env_engine_kwargs() -> dict[str, Any]:
     }
 
 
-class Admission:
-    """Admission control in front of the app (what a reverse proxy's per-upstream ``max_conns``
-    does): at most ``limit`` requests inside the app per worker process, the rest wait in line
-    (the wait is part of the measured latency). Needed because a request's session keeps its
-    pooled connection across several thread-pool hops (route, response serialisation, commit)
-    and threads waiting in a checkout hold the thread-pool tokens: with more requests in
-    flight than pooled connections the process stalls until the pool timeout (30 s; observed
-    without this at 200 clients, pool 20). ``limit`` = pool − 1 leaves one connection spare."""
-
-    def __init__(self, app: Any, limit: int) -> None:
-        self.app, self.limit = app, limit
-        self.gate: asyncio.Semaphore | None = None
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        if self.gate is None:
-            self.gate = asyncio.Semaphore(self.limit)
-        async with self.gate:
-            await self.app(scope, receive, send)
-
-
 def server_app() -> Any:
-    """uvicorn --factory entry: the real app or the anchor, per XIAODIAN_BENCH_MODE."""
+    """uvicorn --factory entry: the real app or the anchor, per XIAODIAN_BENCH_MODE.
+
+    Both admit at most ``XIAODIAN_BENCH_ADMIT`` requests at once per worker (0: no limit):
+    the app through its own ``api.max_requests_in_flight`` (``InFlightLimit``), the anchor
+    wrapped in the same middleware — with more requests in flight than pooled connections,
+    threads waiting in a checkout hold the thread-pool tokens the connection holders need."""
+    from xiaodian.api.app import InFlightLimit, create_app
+
     url = os.environ["XIAODIAN_BENCH_URL"]
     limit = int(os.environ["XIAODIAN_BENCH_ADMIT"])
     if os.environ["XIAODIAN_BENCH_MODE"] == "anchor":
         app = anchor_app(url)
-        return Admission(app, limit) if limit else app
-    from xiaodian.api.app import create_app
-
+        return InFlightLimit(app, limit) if limit else app
     engine = make_engine(url, **_env_engine_kwargs())
+    settings = Settings(database_url=url, api=ApiRules(max_requests_in_flight=limit or -1))
     rt = Runtime(
-        settings=with_installation_secret(Settings(database_url=url), engine),
+        settings=with_installation_secret(settings, engine),
         engine=engine,
         factory=make_sessionmaker(engine),
         clock=SystemClock(),
     )
-    app = create_app(rt)
-    return Admission(app, limit) if limit else app
+    return create_app(rt)
 
 
 class AnchorIn(BaseModel):
