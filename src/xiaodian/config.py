@@ -137,6 +137,25 @@ class ApiRules(BaseModel):
     )
 
 
+class DoudianRules(BaseModel):
+    """The 抖店 open-platform dialect under /doudian (issue 12, D1–D3)."""
+
+    timestamp_skew_seconds: int = Field(
+        600, description="D1: a request's timestamp may differ from server time by ±N s"
+    )
+    access_token_ttl_seconds: int = Field(
+        7 * 24 * 3600, description="D2: access_token lifetime on the product clock (7 days)"
+    )
+    refresh_token_ttl_seconds: int = Field(
+        14 * 24 * 3600, description="D2: refresh_token lifetime on the product clock (14 days)"
+    )
+    auth_code_ttl_seconds: int = Field(
+        600, description="D2: a one-time authorization code is valid for N s"
+    )
+    page_size_max: int = Field(100, description="D3: order.searchList / afterSale.List size ≤ N")
+    operate_max_items: int = Field(20, description="D3: afterSale.operate items per call ≤ N")
+
+
 class WebhookRules(BaseModel):
     """X1 webhook delivery."""
 
@@ -171,6 +190,7 @@ class Settings(BaseSettings):
     coupons: CouponRules = CouponRules()
     api: ApiRules = ApiRules()
     webhooks: WebhookRules = WebhookRules()
+    doudian: DoudianRules = DoudianRules()
 
 
 @lru_cache(maxsize=1)
