@@ -245,6 +245,27 @@ def shop_app_create(
         _fail(exc)
 
 
+@shop_app.command("app-code")
+def shop_app_code(
+    app_key: Annotated[str, typer.Option(help="the app's app_key")],
+) -> None:
+    """Issue a one-time 抖店 authorization code for an app (token.create with
+    grant_type=authorization_code; issue 12, D2)."""
+    from xiaodian.doudian import service as doudian
+
+    rt = _runtime()
+    try:
+        with rt.unit("cli") as ctx:
+            creds = accounts.app_credentials(ctx.session, app_key)
+            if creds is None:
+                console.print(f"[red]✗ no live app with app_key {app_key}[/]")
+                raise typer.Exit(1)
+            code, expires = doudian.issue_auth_code(ctx, creds.shop_id, creds.app_id)
+            console.print(f"code    = {code}\nexpires = {expires.isoformat()}")
+    except XiaodianError as exc:
+        _fail(exc)
+
+
 @shop_app.command("list")
 def shop_list() -> None:
     """List shops with their main account."""

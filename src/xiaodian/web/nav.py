@@ -92,6 +92,7 @@ SECTIONS: tuple[NavSection, ...] = (
         (
             NavEntry("子账号与权限", "/console/settings/users", MAIN_ONLY),
             NavEntry("开放平台应用", "/console/settings/apps", "settings.manage"),
+            NavEntry("抖店授权码", "/console/settings/doudian-codes", "settings.manage"),
             NavEntry("Webhook", "/console/settings/webhooks", "settings.manage"),
             NavEntry("门店与核销人员", "/console/settings/stores", "settings.manage"),
         ),

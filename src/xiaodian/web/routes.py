@@ -31,6 +31,7 @@ CONTEXT_WEB_MODULES: tuple[str, ...] = (
     "xiaodian.luckybags.web",
     "xiaodian.service.web",
     "xiaodian.coupons.web",
+    "xiaodian.doudian.web",
 )
 
 
