@@ -345,3 +345,19 @@ def test_D3_money_and_time_enumerations(
     assert row["exp_ship_time"] - row["pay_time"] == 48 * H  # O4
     assert row["b_type"] == 2 and row["order_type"] == 0
     assert row["order_id"] == _order_no(world, shop.shop_id, order_id)
+
+
+def test_D3_another_shops_requests_and_products_are_out_of_reach(
+    shop: ShopFixture, make_shop: Any, erp: DoudianClient, world: World
+) -> None:
+    """X2 through the dialect: the access token decides the shop."""
+    other = make_shop("别家小店")
+    product = world.product(other.shop_id)
+    req = world.apply(other.shop_id, world.order(other.shop_id, [(product, 1)]), 5_000)
+    assert erp.raw("afterSale.Detail", {"after_sale_id": req.id})["code"] == 50002
+    operate = erp.raw("afterSale.operate", {"type": 201, "items": [{"aftersale_id": req.id}]})
+    assert operate["code"] == 50002 and "不存在" in operate["sub_msg"]
+    assert world.request(other.shop_id, req.id).status == "pending"
+    assert erp.call("afterSale.List", {})["total"] == 0
+    assert erp.raw("product.detail", {"product_id": product})["code"] == 50002
+    assert erp.call("product.listV2", {})["total"] == 0
