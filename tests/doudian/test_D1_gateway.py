@@ -152,3 +152,30 @@ def test_D1_scope_check_is_one_function(shop: ShopFixture) -> None:
     scoped = SimpleNamespace(scopes=["orders"])
     assert app_has_scope(scoped, "orders")  # type: ignore[arg-type]
     assert not app_has_scope(scoped, "aftersales")  # type: ignore[arg-type]
+
+
+def test_D1_form_body_and_get_are_read_too(shop: ShopFixture, dd: Any, client: Any) -> None:
+    """Some SDKs post a form (param_json among the fields) or call with GET."""
+    erp = dd(shop)
+    params = '{"grant_type":"authorization_self","shop_id":' + str(shop.shop_id) + "}"
+    ts = erp.timestamp()
+    query = {
+        "app_key": shop.app_key,
+        "method": "token.create",
+        "v": "2",
+        "timestamp": ts,
+        "sign_method": "md5",
+    }
+    erp.sign_method = "md5"
+    query["sign"] = erp.sign("token.create", params, ts)
+    form = client.post("/doudian/token/create", data={**query, "param_json": params})
+    assert form.status_code == 200 and form.json()["code"] == 10000
+    got = client.get("/doudian/token/create", params={**query, "param_json": params})
+    assert got.status_code == 200 and got.json()["code"] == 10000
+
+
+def test_D1_gateway_is_in_the_openapi_document(client: Any) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    entry = paths["/doudian/{method_path}"]
+    assert {"get", "post"} <= set(entry)
+    assert "order.searchList" in entry["post"]["description"]

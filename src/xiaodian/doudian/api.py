@@ -43,12 +43,22 @@ _DESCRIPTION = (
 )
 
 
-@router.api_route(
+_SUMMARY = "Call a 抖店 method (the path mirrors the method name)"
+
+
+@router.get(
     "/{method_path:path}",
-    methods=["GET", "POST"],
-    summary="Call a 抖店 method (the path mirrors the method name)",
+    summary=_SUMMARY,
     description=_DESCRIPTION,
     response_model=None,
+    operation_id="doudian_call_get",
+)
+@router.post(
+    "/{method_path:path}",
+    summary=_SUMMARY,
+    description=_DESCRIPTION,
+    response_model=None,
+    operation_id="doudian_call",
 )
 async def call_method(method_path: str, request: Request) -> JSONResponse:
     rt: Runtime = request.app.state.rt
