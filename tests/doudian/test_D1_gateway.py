@@ -179,3 +179,11 @@ def test_D1_gateway_is_in_the_openapi_document(client: Any) -> None:
     entry = paths["/doudian/{method_path}"]
     assert {"get", "post"} <= set(entry)
     assert "order.searchList" in entry["post"]["description"]
+
+
+def test_D1_absent_sign_method_means_md5(shop: ShopFixture, dd: Any) -> None:
+    params = {"grant_type": "authorization_self", "shop_id": shop.shop_id}
+    md5 = dd(shop, sign_method="md5").raw("token.create", params, drop=("sign_method",))
+    assert md5["code"] == 10000
+    hmac_signed = dd(shop).raw("token.create", params, drop=("sign_method",))
+    assert hmac_signed["code"] == 40003
