@@ -1,0 +1,91 @@
+"""Accounts in real Chromium (issue 11 S5, issue 13 U2): a sub-account changes its own
+password; the main account disables it, which logs its open browser out at once; re-enabling
+and resetting the password let it back in."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import ShopFixture
+from tests.e2e.conftest import login
+from xiaodian.accounts import service as accounts
+from xiaodian.runtime import Runtime
+
+pytestmark = pytest.mark.browser
+
+
+def _new_page(browser: Any) -> Any:
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1360, "height": 860})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    return page
+
+
+def _submit(page: Any, form: str) -> None:
+    with page.expect_navigation():
+        page.click(f"{form} button[type=submit]")
+
+
+def test_S5_sub_account_changes_password_and_main_account_disables_and_resets_it(
+    browser: Any, browser_page: Any, live_server: str, rt: Runtime, shop: ShopFixture
+) -> None:
+    with rt.unit() as ctx:
+        owner = accounts.get_user(ctx.session, shop.shop_id, shop.user_id)
+        accounts.create_sub_account(
+            ctx,
+            accounts.principal_for_user(ctx.session, owner),
+            username="kefu01",
+            password="sub-pass-123",
+            display_name="客服小王",
+            permissions=["orders.view"],
+        )
+    sub = browser_page
+    login(sub, live_server, "kefu01", "sub-pass-123")
+    assert sub.url == f"{live_server}/console/"
+
+    # The sub-account finds 修改密码 in the menu and changes its own password.
+    with sub.expect_navigation():
+        sub.click('nav a[data-nav="修改密码"]')
+    sub.fill("input[name=current_password]", "sub-pass-123")
+    sub.fill("input[name=new_password]", "aaaaaaaaaa")
+    sub.fill("input[name=confirm_password]", "aaaaaaaaaa")
+    _submit(sub, "[data-testid=change-password]")
+    assert "密码不能由同一个字符重复组成" in sub.inner_text("[data-testid=password-error]")
+    sub.fill("input[name=current_password]", "sub-pass-123")
+    sub.fill("input[name=new_password]", "kefu-new-pass-1")
+    sub.fill("input[name=confirm_password]", "kefu-new-pass-1")
+    _submit(sub, "[data-testid=change-password]")
+    assert "密码已修改" in sub.inner_text(".flash")
+    sub.goto(f"{live_server}/console/orders")
+    assert sub.url == f"{live_server}/console/orders"
+
+    # The main account disables it in 子账号与权限: the sub-account's next click is a login.
+    main = _new_page(browser)
+    try:
+        login(main, live_server, shop.username, shop.password)
+        main.goto(f"{live_server}/console/settings/users")
+        main.once("dialog", lambda dialog: dialog.accept())
+        with main.expect_navigation():
+            main.click("[data-testid=disable-kefu01]")
+        card = main.locator("[data-testid=account-kefu01]")
+        assert "已停用" in card.inner_text()
+        sub.goto(f"{live_server}/console/orders")
+        assert "/console/login" in sub.url
+        login(sub, live_server, "kefu01", "kefu-new-pass-1")
+        assert "已被主账号停用" in sub.inner_text("[data-testid=login-error]")
+
+        # Re-enabled and given a new password by the main account, it logs in again.
+        with main.expect_navigation():
+            main.click("[data-testid=enable-kefu01]")
+        main.fill("[data-testid=reset-password-kefu01]", "reset-pass-77")
+        with main.expect_navigation():
+            main.click("[data-testid=account-kefu01] .reset-password button[type=submit]")
+        assert "已重置子账号 kefu01 的密码" in main.inner_text(".flash")
+        login(sub, live_server, "kefu01", "kefu-new-pass-1")
+        assert "用户名或密码错误" in sub.inner_text("[data-testid=login-error]")
+        login(sub, live_server, "kefu01", "reset-pass-77")
+        assert sub.url == f"{live_server}/console/"
+    finally:
+        main.context.close()
