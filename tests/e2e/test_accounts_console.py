@@ -4,6 +4,8 @@ and resetting the password let it back in."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -89,3 +91,37 @@ def test_S5_sub_account_changes_password_and_main_account_disables_and_resets_it
         assert sub.url == f"{live_server}/console/"
     finally:
         main.context.close()
+
+
+@pytest.mark.parametrize("width", [1400, 390])
+def test_U2_account_pages_screenshots(
+    browser: Any, live_server: str, rt: Runtime, shop: ShopFixture, width: int, tmp_path: Any
+) -> None:
+    """U2: 修改密码 and 子账号与权限 (停用/启用/重置密码) at desktop and phone width, kept as
+    screenshots (XIAODIAN_ARTIFACTS_DIR, else the test's temporary directory)."""
+    with rt.unit() as ctx:
+        owner = accounts.get_user(ctx.session, shop.shop_id, shop.user_id)
+        principal = accounts.principal_for_user(ctx.session, owner)
+        sub = accounts.create_sub_account(
+            ctx, principal, username="kefu01", password="sub-pass-123", display_name="客服小王"
+        )
+        accounts.set_active(ctx, principal, sub.id, active=False)
+    out = Path(os.environ.get("XIAODIAN_ARTIFACTS_DIR") or tmp_path) / "screenshots"
+    out.mkdir(parents=True, exist_ok=True)
+    context = browser.new_context(locale="zh-CN", viewport={"width": width, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    try:
+        login(page, live_server, shop.username, shop.password)
+        page.goto(f"{live_server}/console/settings/users")
+        card = page.locator("[data-testid=account-kefu01]")
+        assert "已停用" in card.inner_text()
+        assert card.locator("[data-testid=enable-kefu01]").is_visible()
+        assert card.locator("text=重置密码").is_visible()
+        page.screenshot(path=str(out / f"U2-users-{width}.png"), full_page=True)
+        page.goto(f"{live_server}/console/settings/password")
+        for label in ("当前密码", "新密码", "确认新密码"):
+            assert page.get_by_label(label, exact=True).is_visible()
+        page.screenshot(path=str(out / f"U2-password-{width}.png"), full_page=True)
+    finally:
+        context.close()
