@@ -166,6 +166,40 @@ class WebhookRules(BaseModel):
     batch_size: int = Field(50, description="deliveries claimed per worker pass")
 
 
+class ConsoleRules(BaseModel):
+    """Console login and sessions (issue 11 S4, S5)."""
+
+    login_max_failures_per_user: int = Field(
+        5, ge=1, description="S4: failed logins per username in the window before a lockout"
+    )
+    login_max_failures_per_ip: int = Field(
+        20, ge=1, description="S4: failed logins per client address in the window before a lockout"
+    )
+    login_failure_window_seconds: int = Field(
+        3600, ge=1, description="S4: failed logins older than this are forgotten"
+    )
+    login_lockout_seconds: int = Field(
+        60, ge=1, description="S4: first lockout; doubles with each further failure after it"
+    )
+    login_lockout_max_seconds: int = Field(
+        3600, ge=1, description="S4: longest lockout, however many failures"
+    )
+    max_concurrent_hashes: int = Field(
+        2, ge=1, description="S4: argon2 password hashes running at once per process (64 MiB each)"
+    )
+    hash_wait_seconds: float = Field(
+        5.0, ge=0, description="S4: wait this long for a hashing slot, then answer 503"
+    )
+    password_min_length: int = Field(8, ge=1, description="S4: shortest password accepted")
+    session_max_age_seconds: int = Field(
+        12 * 3600, ge=60, description="S5: a console login lasts at most this long"
+    )
+    cookie_secure: bool | None = Field(
+        None,
+        description="S5: the cookie's Secure flag; unset = on when public_url starts with https://",
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="XIAODIAN_", env_nested_delimiter="__", extra="ignore"
@@ -182,6 +216,11 @@ class Settings(BaseSettings):
     tick_seconds: float = Field(5.0, description="worker tick interval")
     host: str = Field("127.0.0.1", description="serve: bind address")
     port: int = Field(8000, description="serve: port")
+    public_url: str = Field(
+        "",
+        description="the address merchants open, e.g. https://shop.example.com (S5: https "
+        "turns the console cookie's Secure flag on)",
+    )
 
     redpackets: RedPacketRules = RedPacketRules()
     luckybags: LuckyBagRules = LuckyBagRules()
@@ -191,6 +230,14 @@ class Settings(BaseSettings):
     api: ApiRules = ApiRules()
     webhooks: WebhookRules = WebhookRules()
     doudian: DoudianRules = DoudianRules()
+    console: ConsoleRules = ConsoleRules()
+
+    @property
+    def cookie_secure(self) -> bool:
+        """S5: send the console cookie only over HTTPS (explicit setting, else public_url)."""
+        if self.console.cookie_secure is not None:
+            return self.console.cookie_secure
+        return self.public_url.strip().lower().startswith("https://")
 
 
 @lru_cache(maxsize=1)

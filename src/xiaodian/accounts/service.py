@@ -11,11 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import String, bindparam, delete, select
 from sqlalchemy.orm import Session
 
+from xiaodian.accounts import passwords, rules
 from xiaodian.accounts.models import (
     PERMISSIONS,
     ApiApp,
@@ -29,6 +28,8 @@ from xiaodian.accounts.models import (
     SystemState,
     User,
 )
+from xiaodian.accounts.sessions import bad_credentials, revoke_sessions
+from xiaodian.config import ConsoleRules
 from xiaodian.context import Ctx
 from xiaodian.db import (
     UTCDateTime,
@@ -39,7 +40,6 @@ from xiaodian.db import (
 from xiaodian.errors import AuthFailed, Conflict, NotFound, PermissionDenied, ValidationFailed
 from xiaodian.errors import field_error as _field
 
-_hasher = PasswordHasher()
 _USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{3,64}$")
 _PHONE = re.compile(r"^1\d{10}$")
 
@@ -86,7 +86,7 @@ def create_shop(
     douyin_account: str | None = None,
 ) -> tuple[Shop, User]:
     """A shop and its main account (主账号)."""
-    errors = _user_errors(username, password, phone)
+    errors = _user_errors(ctx, username, password, phone)
     if not name.strip() or len(name) > 60:
         errors.append(_field("name", "店铺名称必填,最多60字", "Shop name is required, ≤ 60 chars"))
     if errors:
@@ -104,7 +104,7 @@ def create_shop(
     user = User(
         shop_id=shop.id,
         username=username,
-        password_hash=_hasher.hash(password),
+        password_hash=passwords.hash_password(password, ctx.settings.console),
         is_main=True,
         display_name="主账号",
         phone=phone,
@@ -133,7 +133,7 @@ def create_sub_account(
     permissions: list[str] | None = None,
 ) -> User:
     _require_main(principal)
-    errors = _user_errors(username, password, phone)
+    errors = _user_errors(ctx, username, password, phone)
     if errors:
         raise ValidationFailed(
             "invalid_user", "子账号信息有误", "Invalid sub-account", errors=errors
@@ -142,7 +142,7 @@ def create_sub_account(
     user = User(
         shop_id=principal.shop_id,
         username=username,
-        password_hash=_hasher.hash(password),
+        password_hash=passwords.hash_password(password, ctx.settings.console),
         is_main=False,
         display_name=display_name.strip()[:60] or username,
         phone=phone,
@@ -194,11 +194,84 @@ def grant(ctx: Ctx, principal: Principal, user_id: int, permission: str) -> None
 
 
 def revoke_grant(ctx: Ctx, principal: Principal, user_id: int, permission: str) -> None:
+    """S5: taking a permission away also ends the account's sessions (granting does not)."""
     _require_main(principal)
     user = get_user(ctx.session, principal.shop_id, user_id)
-    ctx.session.execute(
+    result = ctx.session.execute(
         delete(Grant).where(Grant.user_id == user.id, Grant.permission == permission)
     )
+    if getattr(result, "rowcount", 0):
+        revoke_sessions(ctx.session, user.id)
+
+
+# ----- S5 passwords and account status -------------------------------------------------------
+
+
+def check_password_rule(ctx: Ctx, password: str) -> None:
+    """S4: refuse a password that breaks the minimum rule (422 with the field's reason)."""
+    problems = rules.password_problems(password, ctx.settings.console.password_min_length)
+    if problems:
+        raise ValidationFailed(
+            "weak_password", problems[0]["message_zh"], problems[0]["message_en"], errors=problems
+        )
+
+
+def change_own_password(
+    ctx: Ctx, principal: Principal, *, current_password: str, new_password: str
+) -> User:
+    """S5: any account changes its own password after proving the current one; every session
+    of the account ends (the caller logs the current browser in again)."""
+    if principal.user_id is None:
+        raise PermissionDenied("user_only", "仅商家账号可以修改密码", "Only a merchant account")
+    user = get_user(ctx.session, principal.shop_id, principal.user_id)
+    right = len(current_password) <= rules.PASSWORD_MAX_LENGTH and passwords.verify_password(
+        user.password_hash, current_password, ctx.settings.console
+    )
+    if not right:
+        raise ValidationFailed(
+            "wrong_current_password",
+            "当前密码不正确",
+            "The current password is wrong",
+            field="current_password",
+        )
+    _set_password(ctx, user, new_password)
+    return user
+
+
+def reset_password(ctx: Ctx, principal: Principal, user_id: int, new_password: str) -> User:
+    """S5: the main account sets a sub-account's password; its sessions end."""
+    user = _sub_account(ctx, principal, user_id)
+    _set_password(ctx, user, new_password)
+    return user
+
+
+def set_active(ctx: Ctx, principal: Principal, user_id: int, active: bool) -> User:
+    """S5: the main account disables (sessions end at once) or re-enables a sub-account."""
+    user = _sub_account(ctx, principal, user_id)
+    user.active = active
+    if not active:
+        revoke_sessions(ctx.session, user.id)
+    ctx.session.flush()
+    return user
+
+
+def _sub_account(ctx: Ctx, principal: Principal, user_id: int) -> User:
+    _require_main(principal)
+    user = get_user(ctx.session, principal.shop_id, user_id)
+    if user.is_main:
+        raise PermissionDenied(
+            "main_account_protected",
+            "主账号不能被停用或重置，请在“修改密码”中修改主账号密码",
+            "The main account cannot be disabled or reset; change its password instead",
+        )
+    return user
+
+
+def _set_password(ctx: Ctx, user: User, new_password: str) -> None:
+    check_password_rule(ctx, new_password)
+    user.password_hash = passwords.hash_password(new_password, ctx.settings.console)
+    revoke_sessions(ctx.session, user.id)
+    ctx.session.flush()
 
 
 def permissions_of(session: Session, user: User) -> frozenset[str]:
@@ -217,20 +290,19 @@ def principal_for_user(session: Session, user: User) -> Principal:
     )
 
 
-def authenticate(session: Session, username: str, password: str) -> User:
+def authenticate(
+    session: Session, username: str, password: str, console: ConsoleRules | None = None
+) -> User:
+    """Check a username and password (no throttling: the console's login goes through
+    ``sessions.log_in``, which adds the S4 lockout around this same check)."""
     user = session.scalars(select(User).where(User.username == username)).first()
     # Hash anyway when the user is unknown, so timing does not reveal which names exist.
-    candidate = user.password_hash if user else _DUMMY_HASH
-    try:
-        _hasher.verify(candidate, password)
-    except (VerificationError, InvalidHashError):
+    candidate = user.password_hash if user else passwords.DUMMY_HASH
+    if not passwords.verify_password(candidate, password, console):
         user = None
     if user is None or not user.active:
-        raise AuthFailed("bad_credentials", "用户名或密码错误", "Wrong username or password")
+        raise bad_credentials()
     return user
-
-
-_DUMMY_HASH = _hasher.hash("not-a-real-password")
 
 
 # ----- stores and verifier staff -----------------------------------------------------------
@@ -518,8 +590,8 @@ def _require_free_username(session: Session, username: str) -> None:
         )
 
 
-def _user_errors(username: str, password: str, phone: str) -> list[dict[str, str]]:
-    errors = []
+def _user_errors(ctx: Ctx, username: str, password: str, phone: str) -> list[dict[str, Any]]:
+    errors: list[dict[str, Any]] = []
     if not _USERNAME.match(username or ""):
         errors.append(
             _field(
@@ -528,8 +600,7 @@ def _user_errors(username: str, password: str, phone: str) -> list[dict[str, str
                 "Username: 3–64 letters, digits or _.@-",
             )
         )
-    if len(password or "") < 8:
-        errors.append(_field("password", "密码至少8位", "Password needs ≥ 8 characters"))
+    errors.extend(rules.password_problems(password, ctx.settings.console.password_min_length))
     if phone and not _PHONE.match(phone):
         errors.append(
             _field("phone", "手机号应为11位数字,以1开头", "Phone must be 11 digits starting with 1")

@@ -17,7 +17,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from sqlalchemy import TextClause, bindparam, func, insert, select, text, update
@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from xiaodian.context import Ctx
 from xiaodian.contexts import present
 from xiaodian.db import UTCDateTime, get_owned, is_postgres
-from xiaodian.errors import ValidationFailed
+from xiaodian.errors import NotFound, ValidationFailed
 from xiaodian.notify.models import BuyerMessage, Event, Notice, WebhookDelivery, WebhookEndpoint
 
 
@@ -93,6 +93,53 @@ def _load_subscribers() -> None:
 
 # ----- in-site notices (站内通知) -----------------------------------------------------------
 
+# Notices follow grants (issue 11): the permission a sub-account needs to see a notice of each
+# category. "system" notices are for everyone; any other category (e.g. "security", S4
+# lockouts) only for the main account. A notice whose link opens a 资金 page is about money and
+# also needs funds.view.
+NOTICE_PERMISSIONS: dict[str, str] = {
+    "funds": "funds.view",
+    "violation": "orders.view",
+    "order": "orders.view",
+    "orders": "orders.export",
+    "aftersales": "aftersales.handle",
+    "redpacket": "redpackets.manage",
+    "coupon": "coupons.manage",
+    "luckybag": "luckybags.manage",
+    "service": "service.chat",
+}
+NOTICES_FOR_EVERYONE = ("system",)
+FUNDS_LINK_PREFIX = "/console/funds"
+
+
+class Audience(Protocol):
+    """Who reads the notices (an ``accounts.Principal``); ``None`` means the whole shop."""
+
+    @property
+    def is_main(self) -> bool: ...
+
+    def can(self, permission: str) -> bool: ...
+
+
+def notice_visible_to(audience: Audience | None, category: str, link: str) -> bool:
+    """The rule ``_for_audience`` applies in SQL, for one notice."""
+    if audience is None or audience.is_main:
+        return True
+    needed = NOTICE_PERMISSIONS.get(category)
+    if category not in NOTICES_FOR_EVERYONE and (needed is None or not audience.can(needed)):
+        return False
+    return not (link or "").startswith(FUNDS_LINK_PREFIX) or audience.can("funds.view")
+
+
+def _for_audience(query: Any, audience: Audience | None) -> Any:
+    if audience is None or audience.is_main:
+        return query
+    categories = [c for c, p in NOTICE_PERMISSIONS.items() if audience.can(p)]
+    query = query.where(Notice.category.in_([*categories, *NOTICES_FOR_EVERYONE]))
+    if not audience.can("funds.view"):
+        query = query.where(~Notice.link.startswith(FUNDS_LINK_PREFIX, autoescape=True))
+    return query
+
 
 def notice(
     ctx: Ctx,
@@ -136,8 +183,11 @@ def list_notices(
     unread_only: bool = False,
     before_id: int | None = None,
     limit: int = 20,
+    principal: Audience | None = None,
 ) -> list[Notice]:
+    """The shop's notices, newest first; with ``principal``, only those it may see."""
     query = select(Notice).where(Notice.shop_id == shop_id).order_by(Notice.id.desc()).limit(limit)
+    query = _for_audience(query, principal)
     if unread_only:
         query = query.where(Notice.read_at.is_(None))
     if before_id is not None:
@@ -145,27 +195,33 @@ def list_notices(
     return list(session.scalars(query))
 
 
-def unread_count(session: Session, shop_id: int) -> int:
-    return int(
-        session.scalar(
-            select(func.count()).where(Notice.shop_id == shop_id, Notice.read_at.is_(None))
-        )
-        or 0
-    )
+def unread_count(session: Session, shop_id: int, principal: Audience | None = None) -> int:
+    query = select(func.count()).where(Notice.shop_id == shop_id, Notice.read_at.is_(None))
+    return int(session.scalar(_for_audience(query, principal)) or 0)
 
 
-def mark_read(ctx: Ctx, shop_id: int, notice_id: int | None = None) -> int:
-    """Mark one notice (or, with no id, all of the shop's) read; returns how many changed."""
+def mark_read(
+    ctx: Ctx, shop_id: int, notice_id: int | None = None, principal: Audience | None = None
+) -> int:
+    """Mark one notice (or, with no id, all of the shop's that ``principal`` may see) read;
+    returns how many changed."""
     query = update(Notice).where(Notice.shop_id == shop_id, Notice.read_at.is_(None))
     if notice_id is not None:
-        get_notice(ctx.session, shop_id, notice_id)
+        get_notice(ctx.session, shop_id, notice_id, principal)
         query = query.where(Notice.id == notice_id)
+    elif principal is not None and not principal.is_main:
+        visible = _for_audience(select(Notice.id).where(Notice.shop_id == shop_id), principal)
+        query = query.where(Notice.id.in_(visible.scalar_subquery()))
     result = ctx.session.execute(query.values(read_at=ctx.now))
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def get_notice(session: Session, shop_id: int, notice_id: int) -> Notice:
+def get_notice(
+    session: Session, shop_id: int, notice_id: int, principal: Audience | None = None
+) -> Notice:
     row: Notice = get_owned(session, Notice, shop_id, notice_id, ("通知", "Notice"))
+    if not notice_visible_to(principal, row.category, row.link):
+        raise NotFound("通知", "Notice", notice_id)
     return row
 
 

@@ -2,7 +2,8 @@
 
 ``ConsoleCtx`` gives a route ``.ctx`` (one transaction, committed before the response is
 sent) and ``.principal`` (re-read from the database on every request, so a revoked grant
-takes effect at once). Not logged in → 303 to ``/console/login?next=<path>``.
+takes effect at once). The session token is checked against ``console_sessions`` in the same
+transaction (S5). Not logged in → 303 to ``/console/login?next=<path>``.
 Every POST form route also takes ``CsrfForm``.
 """
 
@@ -26,8 +27,9 @@ from xiaodian.web.session import (
     CurrentUser,
     flash,
     load_current_user,
+    lookup_user_id,
     remember,
-    session_user_id,
+    session_token,
 )
 
 __all__ = [
@@ -85,14 +87,15 @@ def _runtime(request: Request) -> Runtime:
 
 
 def _console(request: Request) -> Iterator[Console]:
-    user_id = session_user_id(request)
-    if user_id is None:
+    if session_token(request) is None:
         raise LoginRequired(_next_for(request))
-    with _runtime(request).unit(actor=f"user:{user_id}") as ctx:
-        user = load_current_user(ctx.session, user_id)
+    with _runtime(request).unit(actor="anonymous") as ctx:
+        user_id = lookup_user_id(request, ctx.session)
+        user = load_current_user(ctx.session, user_id) if user_id is not None else None
         if user is None:
-            request.session.clear()  # deactivated or deleted: log out
+            request.session.clear()  # ended, expired or disabled: logged out (S5)
             raise LoginRequired(_next_for(request))
+        ctx.actor = f"user:{user.user_id}"
         remember(request, user, ctx.session)
         yield Console(ctx=ctx, user=user)
 

@@ -22,7 +22,13 @@ from xiaodian.errors import PermissionDenied, XiaodianError, out_of_range
 from xiaodian.runtime import Runtime
 from xiaodian.web.auth import LoginRequired
 from xiaodian.web.render import render
-from xiaodian.web.session import current_user, load_current_user, remember, session_user_id
+from xiaodian.web.session import (
+    current_user,
+    load_current_user,
+    lookup_user_id,
+    remember,
+    session_token,
+)
 
 log = logging.getLogger("xiaodian.web")
 
@@ -68,7 +74,11 @@ async def _domain_page(request: Request, exc: XiaodianError) -> Response:
     title = "没有权限" if isinstance(exc, PermissionDenied) else "操作未完成"
     if exc.code == "csrf_failed":
         title = "页面已过期"
-    return error_page(request, exc.status, title, exc.message_zh, _field_messages(exc))
+    page = error_page(request, exc.status, title, exc.message_zh, _field_messages(exc))
+    retry_after = getattr(exc, "retry_after", None)
+    if isinstance(retry_after, int):
+        page.headers["Retry-After"] = str(retry_after)  # S4: 429 lockout, 503 hashing busy
+    return page
 
 
 async def _out_of_range_page(request: Request, _exc: Exception) -> Response:
@@ -128,13 +138,13 @@ def _ensure_shell(request: Request) -> None:
     Safe to open a transaction here: the route's own unit of work has already ended."""
     if current_user(request) is not None or "session" not in request.scope:
         return
-    user_id = session_user_id(request)
-    if user_id is None:
+    if session_token(request) is None:
         return
     rt: Runtime = request.app.state.rt
     try:
         with transaction(rt.factory) as session:
-            user = load_current_user(session, user_id)
+            user_id = lookup_user_id(request, session)
+            user = load_current_user(session, user_id) if user_id is not None else None
             if user is not None:
                 remember(request, user, session)
     except Exception:  # the error page must render even when the database is the problem

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from xiaodian.accounts import service as accounts
+from xiaodian.accounts import sessions
+from xiaodian.accounts.passwords import HashingBusy
 from xiaodian.contexts import optional_module
+from xiaodian.db import transaction
 from xiaodian.errors import AuthFailed
 from xiaodian.ledger import service as ledger
 from xiaodian.ledger.models import Account
@@ -18,7 +19,7 @@ from xiaodian.runtime import Runtime
 from xiaodian.web.auth import ConsoleCtx, CsrfForm, flash, safe_next
 from xiaodian.web.nav import enabled_links
 from xiaodian.web.render import render
-from xiaodian.web.session import CSRF_KEY, USER_KEY, session_user_id
+from xiaodian.web.session import session_token, session_user_id, start_session
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -42,28 +43,39 @@ def login(
     password: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "/console/",
 ) -> Response:
+    """S4: throttled per username and per address (429 + Retry-After while locked), hashing
+    capped (503 + Retry-After when every slot stays busy); S5: a new server-side session."""
     rt: Runtime = request.app.state.rt
+    ip = request.client.host if request.client is not None else "unknown"
     try:
-        with rt.unit(actor="anonymous") as ctx:
-            user_id = accounts.authenticate(ctx.session, username.strip(), password).id
-    except AuthFailed as exc:
-        return render(
+        logged_in = sessions.log_in(rt, username, password, ip)
+    except (AuthFailed, sessions.LoginLocked, HashingBusy) as exc:
+        page = render(
             request,
             "login.html",
-            status_code=401,
+            status_code=exc.status,
             next=safe_next(next),
             username=username,
             error=exc.message_zh,
+            error_code=exc.code,
         )
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            page.headers["Retry-After"] = str(retry_after)
+        return page
     # A fresh session on login: nothing from before (fixation) survives, new CSRF token.
-    request.session.clear()
-    request.session[USER_KEY] = user_id
-    request.session[CSRF_KEY] = secrets.token_urlsafe(32)
+    start_session(request, logged_in.token)
     return see_other(safe_next(next))
 
 
 @router.post("/logout")
 def logout(request: Request, _form: CsrfForm) -> Response:
+    """S5: the server-side session ends; the old cookie, replayed, is logged out."""
+    token = session_token(request)
+    if token is not None:
+        rt: Runtime = request.app.state.rt
+        with transaction(rt.factory) as session:
+            sessions.end_session(session, token)
     request.session.clear()
     flash(request, "已退出登录")
     return see_other("/console/login")
@@ -86,7 +98,9 @@ def dashboard(request: Request, console: ConsoleCtx) -> Response:
         can_see_funds=can_see_funds,
         balance_fen=balances.get(Account.BALANCE, 0),
         deposit_fen=balances.get(Account.DEPOSIT, 0),
-        recent_notices=notify.list_notices(session, shop_id, unread_only=True, limit=5),
+        recent_notices=notify.list_notices(
+            session, shop_id, unread_only=True, limit=5, principal=console.principal
+        ),
         shortcuts=[
             link for link in enabled_links(request, console.user) if link.path != "/console/"
         ],

@@ -1,7 +1,9 @@
 """The console's left menu: the platform's sections, in its words.
 
 An entry is a link only when the app really serves a GET page at that exact path; otherwise
-it is shown greyed as "建设中" — no placeholder pages. Entries the user may not use are hidden.
+it is shown greyed as "建设中" — no placeholder pages. Entries the user may not use are hidden,
+and ``can_open`` lets a page's template hide a link to another page the user may not open
+(issue 11: console links follow grants).
 """
 
 from __future__ import annotations
@@ -95,8 +97,14 @@ SECTIONS: tuple[NavSection, ...] = (
             NavEntry("抖店授权码", "/console/settings/doudian-codes", "settings.manage"),
             NavEntry("Webhook", "/console/settings/webhooks", "settings.manage"),
             NavEntry("门店与核销人员", "/console/settings/stores", "settings.manage"),
+            NavEntry("修改密码", "/console/settings/password"),
         ),
     ),
+)
+
+# Pages outside the menu whose permission differs from the menu entry they sit under.
+OTHER_PAGES: tuple[NavEntry, ...] = (
+    NavEntry("批量发货", "/console/orders/ship_batch", "orders.ship"),
 )
 
 
@@ -139,6 +147,26 @@ def allowed(entry: NavEntry, user: _User) -> bool:
     if entry.permission == MAIN_ONLY:
         return user.is_main
     return user.can(entry.permission)
+
+
+def page_entry(path: str) -> NavEntry | None:
+    """The menu entry (or other known page) a console path belongs to: the longest entry path
+    that prefixes it, query ignored. ``None`` for a path outside every entry."""
+    path = path.split("?", 1)[0].split("#", 1)[0]
+    entries = [entry for section in SECTIONS for entry in section.entries] + list(OTHER_PAGES)
+    matches = [entry for entry in entries if _within(path, entry.path)]
+    return max(matches, key=lambda entry: len(entry.path), default=None)
+
+
+def can_open(user: _User | None, path: str) -> bool:
+    """Whether ``user`` may open the console page at ``path`` (links to it are shown only
+    then). Paths outside the console are not ours to judge: True."""
+    if not path.startswith("/console"):
+        return True
+    if user is None:
+        return False
+    entry = page_entry(path)
+    return entry is None or allowed(entry, user)
 
 
 def build_nav(request: Request, user: _User) -> list[NavGroup]:

@@ -29,6 +29,7 @@ def notices_page(
         unread_only=show == "unread",
         before_id=before_id,
         limit=PAGE_SIZE + 1,
+        principal=console.principal,
     )
     page = rows[:PAGE_SIZE]
     return render(
@@ -45,13 +46,13 @@ def notices_page(
 def mark_one_read(
     notice_id: int, request: Request, console: ConsoleCtx, _form: CsrfForm
 ) -> Response:
-    notify.mark_read(console.ctx, console.shop_id, notice_id)
+    notify.mark_read(console.ctx, console.shop_id, notice_id, principal=console.principal)
     return RedirectResponse(_back(request), status_code=303)
 
 
 @router.post("/read-all")
 def mark_all_read(request: Request, console: ConsoleCtx, _form: CsrfForm) -> Response:
-    changed = notify.mark_read(console.ctx, console.shop_id)
+    changed = notify.mark_read(console.ctx, console.shop_id, principal=console.principal)
     flash(request, f"已将 {changed} 条通知标为已读")
     return RedirectResponse(_back(request), status_code=303)
 

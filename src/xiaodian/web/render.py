@@ -6,6 +6,8 @@ template's context:
 * ``request``; ``current_user`` (``CurrentUser`` or ``None``: display_name, username,
   shop_name, is_main); ``nav`` (``nav.NavSection`` list for the left menu);
   ``unread_notices`` (站内通知 badge); ``flashes`` (list of ``(kind, message)``, consumed).
+* ``can_open(path)`` — whether the user may open that console page: wrap every link to a
+  page guarded by another permission in it (issue 11: links follow grants).
 * ``csrf_input()`` — the hidden ``csrf_token`` field every POST form must carry.
 * filters ``yuan`` (fen → "1,234.50"), ``dt`` (aware UTC → local "YYYY-MM-DD HH:MM:SS"),
   ``mask_phone`` ("13812348000" → "138****8000").
@@ -28,7 +30,7 @@ from markupsafe import Markup, escape
 
 from xiaodian.clock import to_local
 from xiaodian.money import yuan
-from xiaodian.web.nav import build_nav
+from xiaodian.web.nav import build_nav, can_open
 from xiaodian.web.session import CSRF_KEY, FLASH_KEY, current_user, unread_notices
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -114,6 +116,7 @@ def render(
         "nav": build_nav(request, user) if user is not None else [],
         "unread_notices": unread_notices(request),
         "flashes": take_flashes(request),
+        "can_open": lambda path: can_open(user, str(path)),
     }
     page.update(context)
     html = environment.get_template(template_name).render(page)

@@ -49,7 +49,9 @@ def install(app: FastAPI, rt: Runtime) -> None:
         secret_key=_cookie_secret(rt),
         session_cookie=SESSION_COOKIE,
         same_site="lax",
-        https_only=False,
+        # S5: the cookie lives as long as a session may; Secure when served over https.
+        max_age=rt.settings.console.session_max_age_seconds,
+        https_only=rt.settings.cookie_secure,
     )
     app.mount("/console/static", StaticFiles(directory=STATIC_DIR), name="console-static")
     app.include_router(shell_router(), include_in_schema=False)

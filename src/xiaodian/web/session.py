@@ -1,23 +1,28 @@
 """What the console keeps about a browser: the signed session cookie and per-request state.
 
-The cookie holds only the user id, the CSRF token and pending flash messages; everything
-else (permissions, shop, badge) is re-read from the database on every request, so a revoked
-grant or a deactivated account takes effect on the next click.
+The cookie holds the session token (S5: a random secret whose SHA-256 is a ``console_sessions``
+row), the CSRF token and pending flash messages. Who is logged in is always the database's
+answer for that token: logout, a password change, a revoked grant or a disabled account delete
+the row and the next click is logged out. Permissions, shop and badge are re-read on every
+request too.
 """
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 
 from fastapi import Request
 from sqlalchemy.orm import Session
 
 from xiaodian.accounts import service as accounts
+from xiaodian.accounts import sessions
 from xiaodian.accounts.models import User
 from xiaodian.accounts.service import Principal
+from xiaodian.db import transaction
 from xiaodian.notify import service as notify
 
-USER_KEY = "user_id"
+TOKEN_KEY = "sid"
 CSRF_KEY = "csrf"
 FLASH_KEY = "flash"
 SHOW_ONCE_KEY = "show_once"
@@ -59,7 +64,9 @@ def load_current_user(session: Session, user_id: int) -> CurrentUser | None:
 def remember(request: Request, user: CurrentUser, session: Session) -> None:
     """Keep the shell's facts for this request (the templates read them)."""
     request.state.console_user = user
-    request.state.unread_notices = notify.unread_count(session, user.shop_id)
+    request.state.unread_notices = notify.unread_count(
+        session, user.shop_id, principal=user.principal
+    )
 
 
 def current_user(request: Request) -> CurrentUser | None:
@@ -71,9 +78,42 @@ def unread_notices(request: Request) -> int:
     return int(getattr(request.state, "unread_notices", 0) or 0)
 
 
+def session_token(request: Request) -> str | None:
+    if "session" not in request.scope:
+        return None
+    value = request.session.get(TOKEN_KEY)
+    return value if isinstance(value, str) and value else None
+
+
+def lookup_user_id(request: Request, session: Session) -> int | None:
+    """S5: the account this browser's session token belongs to, read in ``session`` (``None``:
+    no token, or a session that was ended, expired, or whose account was disabled)."""
+    cached = getattr(request.state, "session_user_id", False)
+    if cached is not False:
+        return cached if isinstance(cached, int) else None
+    token = session_token(request)
+    user_id = None
+    if token is not None:
+        user_id = sessions.session_user_id(session, token, request.app.state.rt.wall.now())
+    request.state.session_user_id = user_id
+    return user_id
+
+
 def session_user_id(request: Request) -> int | None:
-    value = request.session.get(USER_KEY)
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    """The logged-in account's id, or ``None`` — checked against the database (S5), in a
+    transaction of its own (console routes get it from ``ConsoleCtx`` instead)."""
+    if session_token(request) is None:
+        return None
+    with transaction(request.app.state.rt.factory) as session:
+        return lookup_user_id(request, session)
+
+
+def start_session(request: Request, token: str) -> None:
+    """A fresh cookie for a new login: nothing from before survives (fixation), new CSRF."""
+    request.session.clear()
+    request.session[TOKEN_KEY] = token
+    request.session[CSRF_KEY] = secrets.token_urlsafe(32)
+    request.state.session_user_id = False  # not cached: look it up again
 
 
 def flash(request: Request, message: str, kind: str = "ok") -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from xiaodian.web.settings import apps, stores, users, webhooks
+from xiaodian.web.settings import apps, password, stores, users, webhooks
 
 router = APIRouter(include_in_schema=False)
-for _module in (users, apps, webhooks, stores):
+for _module in (users, password, apps, webhooks, stores):
     router.include_router(_module.router)

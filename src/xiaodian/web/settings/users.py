@@ -1,4 +1,5 @@
-"""设置 → 子账号与权限: only the main account (主账号) manages sub-accounts and their grants."""
+"""设置 → 子账号与权限: only the main account (主账号) manages sub-accounts and their grants,
+disables and re-enables them and resets their passwords (issue 11 S5, issue 13 U2)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ def users_page(request: Request, console: ConsoleCtx) -> Response:
         "settings/users.html",
         users=[(user, accounts.permissions_of(session, user)) for user in users],
         permissions=PERMISSIONS,
+        password_min_length=console.ctx.settings.console.password_min_length,
     )
 
 
@@ -65,6 +67,35 @@ def save_permissions(
     """The checkboxes are the whole truth: checked permissions granted, the rest revoked."""
     username = _apply_permissions(console, user_id, set(permissions))
     flash(request, f"已保存 {username} 的权限")
+    return RedirectResponse("/console/settings/users", status_code=303)
+
+
+@router.post("/{user_id}/disable")
+def disable(user_id: int, request: Request, console: ConsoleCtx, _form: CsrfForm) -> Response:
+    """S5: a disabled sub-account cannot log in, and its open sessions end at once."""
+    user = accounts.set_active(console.ctx, console.principal, user_id, active=False)
+    flash(request, f"已停用子账号 {user.username}，其登录已全部失效")
+    return RedirectResponse("/console/settings/users", status_code=303)
+
+
+@router.post("/{user_id}/enable")
+def enable(user_id: int, request: Request, console: ConsoleCtx, _form: CsrfForm) -> Response:
+    user = accounts.set_active(console.ctx, console.principal, user_id, active=True)
+    flash(request, f"已启用子账号 {user.username}")
+    return RedirectResponse("/console/settings/users", status_code=303)
+
+
+@router.post("/{user_id}/password")
+def reset_password(
+    user_id: int,
+    request: Request,
+    console: ConsoleCtx,
+    _form: CsrfForm,
+    new_password: Annotated[str, Form()] = "",
+) -> Response:
+    """S5: the main account sets a sub-account's password; its open sessions end."""
+    user = accounts.reset_password(console.ctx, console.principal, user_id, new_password)
+    flash(request, f"已重置子账号 {user.username} 的密码，其登录已全部失效")
     return RedirectResponse("/console/settings/users", status_code=303)
 
 
