@@ -35,8 +35,8 @@ def upgrade() -> None:
     op.create_table(
         "doudian_tokens",
         _id(),
-        sa.Column("shop_id", sa.BigInteger(), nullable=False),
-        sa.Column("app_id", sa.BigInteger(), nullable=False),
+        sa.Column("shop_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("app_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("access_token_hash", sa.String(length=64), nullable=False),
         sa.Column("refresh_token_hash", sa.String(length=64), nullable=False),
         sa.Column("grant_type", sa.String(length=24), nullable=False),
@@ -63,8 +63,8 @@ def upgrade() -> None:
     op.create_table(
         "doudian_auth_codes",
         _id(),
-        sa.Column("shop_id", sa.BigInteger(), nullable=False),
-        sa.Column("app_id", sa.BigInteger(), nullable=False),
+        sa.Column("shop_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("app_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("code_hash", sa.String(length=64), nullable=False),
         sa.Column("issued_by", sa.String(length=48), nullable=False),
         _at("created_at"),
