@@ -421,3 +421,46 @@ def test_S1_address_spellings_are_normalised_before_the_check(host: str, address
     target = egress.parse_url(f"http://{host}/x")
     assert target.literal == ipaddress.ip_address(address)
     assert target.host == str(ipaddress.ip_address(address))
+
+
+def test_S1_the_migration_strips_receivers_words_from_logs_written_before(
+    rt: Runtime, shop: Any
+) -> None:
+    """Rows written before S1 held the first 200 bytes of the receiver's reply; migration
+    notify_0001 keeps the error class only."""
+    import importlib.util
+
+    from alembic.migration import MigrationContext
+    from alembic.operations import Operations
+    from sqlalchemy import update
+
+    from xiaodian.notify.models import WebhookDelivery
+
+    root = Path(__file__).resolve().parents[2]
+    path = root / "migrations" / "versions" / "notify_0001_s1_scrub_delivery_errors.py"
+    spec = importlib.util.spec_from_file_location("notify_0001", path)
+    assert spec is not None and spec.loader is not None
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    with rt.unit() as ctx:
+        notify.create_endpoint(ctx, shop.shop_id, url="https://erp.example/h")
+    _emit(rt, shop.shop_id, 4)
+    old = [
+        (500, "HTTP 500: <h1>Internal</h1> db password hunter2"),
+        (None, "ConnectError: [Errno 111] Connection refused to 10.0.0.7"),
+        (503, "HTTP 503"),
+        (None, ""),
+    ]
+    with rt.unit() as ctx:
+        ids = sorted(d.id for d, _ in notify.list_deliveries(ctx.session, shop.shop_id))
+        for delivery_id, (code, error) in zip(ids, old, strict=True):
+            ctx.session.execute(
+                update(WebhookDelivery)
+                .where(WebhookDelivery.id == delivery_id)
+                .values(last_status_code=code, last_error=error)
+            )
+    with rt.engine.begin() as conn, Operations.context(MigrationContext.configure(conn)):
+        migration.upgrade()
+    with rt.unit() as ctx:
+        rows = {d.id: d.last_error for d, _ in notify.list_deliveries(ctx.session, shop.shop_id)}
+    assert [rows[i] for i in ids] == ["HTTP 500", "ConnectError", "HTTP 503", ""]
