@@ -29,6 +29,7 @@ can give a name the answers they need (e.g. one that changes between registratio
 from __future__ import annotations
 
 import contextlib
+import functools
 import http.client
 import ipaddress
 import re
@@ -425,8 +426,10 @@ def _abort(connection: _PinnedHTTP | _PinnedHTTPS) -> None:
             socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
+@functools.cache
 def default_tls_context() -> ssl.SSLContext:
-    """Certificates are verified against the system store and certifi's (as httpx did)."""
+    """Certificates are verified against the system store and certifi's (as httpx did); built
+    once per process (loading the stores is the slow part), shared by every delivery."""
     context = ssl.create_default_context()
     try:
         import certifi
