@@ -464,3 +464,20 @@ def test_S1_the_migration_strips_receivers_words_from_logs_written_before(
     with rt.unit() as ctx:
         rows = {d.id: d.last_error for d, _ in notify.list_deliveries(ctx.session, shop.shop_id)}
     assert [rows[i] for i in ids] == ["HTTP 500", "ConnectError", "HTTP 503", ""]
+
+
+def test_S1_several_checked_addresses_are_tried_in_turn_and_nothing_else(rt: Runtime) -> None:
+    """A name with an IPv6 and an IPv4 answer: the receiver listens on 127.0.0.1 only, so
+    ::1 refuses and the next checked address is used — still no lookup of its own."""
+    with LocalReceiver() as receiver:
+        resolver = _resolver(["::1", "127.0.0.1"], ["169.254.169.254"])
+        outcome = egress.post(
+            receiver.url_for("hooks.shop.test"),
+            b"{}",
+            {},
+            allow_loopback=True,
+            deadline_seconds=3.0,
+            resolver=resolver,
+        )
+    assert outcome == egress.Outcome(200, "") and len(receiver.received) == 1
+    assert resolver.calls == ["hooks.shop.test"]

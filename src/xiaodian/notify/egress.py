@@ -313,9 +313,10 @@ def vet(
     allow_loopback: bool,
     resolver: Resolver | None = None,
     timeout: float = 5.0,
-) -> IPAddress:
-    """The address to connect to, checked: raise ``_Refused`` if the host is, or resolves to,
-    any refused address (every answer must pass), ``_Unresolved`` if it does not resolve."""
+) -> list[IPAddress]:
+    """The addresses to connect to, checked: raise ``_Refused`` if the host is, or resolves
+    to, any refused address (every answer must pass), ``_Unresolved`` if it does not
+    resolve."""
     if target.literal is not None:
         addresses: list[IPAddress] = [target.literal]
     else:
@@ -341,7 +342,7 @@ def vet(
         reason = forbidden_reason(address, allow_loopback=allow_loopback)
         if reason is not None:
             raise _Refused(reason)
-    return addresses[0]
+    return addresses
 
 
 def check_destination(
@@ -373,9 +374,9 @@ class _PinnedHTTP(http.client.HTTPConnection):
     stays the request's ``Host``. ``abort`` (the deadline timer) shuts the socket, which ends
     any read or write in progress in the delivering thread."""
 
-    def __init__(self, host: str, port: int, *, address: str, timeout: float) -> None:
+    def __init__(self, host: str, port: int, *, addresses: list[str], timeout: float) -> None:
         super().__init__(host, port, timeout=timeout)
-        self.address, self.aborted = address, False
+        self.addresses, self.aborted = addresses, False
 
     def connect(self) -> None:
         self.sock = _open(self)
@@ -388,10 +389,16 @@ class _PinnedHTTPS(http.client.HTTPSConnection):
     """As ``_PinnedHTTP``, and the certificate is verified for the hostname (SNI)."""
 
     def __init__(
-        self, host: str, port: int, *, address: str, timeout: float, context: ssl.SSLContext
+        self,
+        host: str,
+        port: int,
+        *,
+        addresses: list[str],
+        timeout: float,
+        context: ssl.SSLContext,
     ) -> None:
         super().__init__(host, port, timeout=timeout, context=context)
-        self.address, self.aborted, self.tls_context = address, False, context
+        self.addresses, self.aborted, self.tls_context = addresses, False, context
 
     def connect(self) -> None:
         raw = _open(self)
@@ -408,14 +415,23 @@ class _PinnedHTTPS(http.client.HTTPSConnection):
 
 
 def _open(connection: _PinnedHTTP | _PinnedHTTPS) -> socket.socket:
-    if connection.aborted:
-        raise _DeadlinePassed
-    sock = socket.create_connection((connection.address, connection.port), connection.timeout)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    connection.sock = sock
-    if connection.aborted:
-        raise _DeadlinePassed
-    return sock
+    """Connect to the first checked address that answers (as ``create_connection`` does
+    for a name), never to anything else."""
+    failure: OSError | None = None
+    for address in connection.addresses:
+        if connection.aborted:
+            raise _DeadlinePassed
+        try:
+            sock = socket.create_connection((address, connection.port), connection.timeout)
+        except OSError as exc:
+            failure = exc
+            continue
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        connection.sock = sock
+        if connection.aborted:
+            raise _DeadlinePassed
+        return sock
+    raise failure or OSError("no address to connect to")
 
 
 def _abort(connection: _PinnedHTTP | _PinnedHTTPS) -> None:
@@ -459,9 +475,12 @@ def post(
     except ValidationFailed:
         return Outcome(None, "InvalidURL")
     try:
-        address = vet(
-            target, allow_loopback=allow_loopback, resolver=resolver, timeout=deadline_seconds
-        )
+        addresses = [
+            str(address)
+            for address in vet(
+                target, allow_loopback=allow_loopback, resolver=resolver, timeout=deadline_seconds
+            )
+        ]
     except _Refused as refused:
         return Outcome(None, f"EgressRefused: {refused.reason}")
     except _Unresolved:
@@ -476,12 +495,12 @@ def post(
         connection = _PinnedHTTPS(
             target.host,
             target.port,
-            address=str(address),
+            addresses=addresses,
             timeout=remaining,
             context=tls_context or default_tls_context(),
         )
     else:
-        connection = _PinnedHTTP(target.host, target.port, address=str(address), timeout=remaining)
+        connection = _PinnedHTTP(target.host, target.port, addresses=addresses, timeout=remaining)
     timer = threading.Timer(remaining, connection.abort)
     timer.daemon = True
     timer.start()
