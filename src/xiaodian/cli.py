@@ -7,6 +7,7 @@ Each context may add its own command group in ``xiaodian/<context>/cli.py`` (a T
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -324,6 +325,9 @@ def demo(
     from xiaodian import demo as demo_data
 
     settings = get_settings()
+    if "XIAODIAN_WEBHOOKS__ALLOW_LOOPBACK" not in os.environ:
+        # S1: the demo is local development — webhooks may go to a receiver on this machine.
+        settings.webhooks.allow_loopback = True
     if reset and settings.database_url.startswith("sqlite:///"):
         path = Path(settings.database_url.removeprefix("sqlite:///"))
         for suffix in ("", "-wal", "-shm"):

@@ -157,13 +157,29 @@ class DoudianRules(BaseModel):
 
 
 class WebhookRules(BaseModel):
-    """X1 webhook delivery."""
+    """X1 webhook delivery, S1 egress rules, W3 per-delivery claims."""
 
     max_attempts: int = Field(8, description="attempts before a delivery is marked failed")
     backoff_base_seconds: int = Field(10, description="first retry after; doubles each time")
     backoff_max_seconds: int = Field(3600, description="longest wait between attempts")
-    timeout_seconds: float = Field(5.0, description="HTTP timeout per attempt")
-    batch_size: int = Field(50, description="deliveries claimed per worker pass")
+    timeout_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="hard deadline of one delivery attempt: DNS, connect, TLS, send and the"
+        " answer's status line (S1)",
+    )
+    batch_size: int = Field(50, description="due deliveries a worker pass looks at")
+    claim_margin_seconds: float = Field(
+        15.0,
+        ge=0,
+        description="a worker's claim on a delivery lasts its hard deadline plus this margin"
+        " (covers commit latency and clock skew between workers) (W3)",
+    )
+    allow_loopback: bool = Field(
+        False,
+        description="let webhooks go to 127.0.0.0/8 and ::1 — local development only; private,"
+        " link-local and metadata addresses stay refused (S1)",
+    )
 
 
 class ConsoleRules(BaseModel):

@@ -415,6 +415,7 @@ def test_L2_X1_successful_redemption_is_delivered_to_the_webhook_signed(
 ) -> None:
     """Next to the won / redeem_failed deliveries above: a successful redemption's
     luckybag.redeemed event is POSTed, signed, to the shop's subscribed endpoint."""
+    rt.settings.webhooks.allow_loopback = True  # S1: the receiver is on 127.0.0.1
     with Receiver() as receiver:
         with rt.unit() as ctx:
             endpoint = notify.create_endpoint(

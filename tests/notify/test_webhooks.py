@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from xiaodian.config import Settings
 from xiaodian.notify import service as notify
 from xiaodian.notify.webhooks import backoff_seconds, deliver_due
 from xiaodian.runtime import Runtime
@@ -51,6 +52,18 @@ class Receiver:
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """These tests post to a real receiver on 127.0.0.1: loopback allowed, as in development
+    (S1 keeps it refused by default; tests/notify/test_egress.py proves that)."""
+    return loopback_allowed(settings)
+
+
+def loopback_allowed(settings: Settings) -> Settings:
+    webhooks = settings.webhooks.model_copy(update={"allow_loopback": True})
+    return settings.model_copy(update={"webhooks": webhooks})
 
 
 @pytest.fixture

@@ -40,7 +40,13 @@ class EventsPage(BaseModel):
 
 
 class EndpointIn(BaseModel):
-    url: str = Field(min_length=8, max_length=500, description="http(s) URL to POST events to")
+    url: str = Field(
+        min_length=8,
+        max_length=500,
+        description="public http(s) URL to POST events to; a URL naming or resolving to a"
+        " loopback, private, link-local, CGNAT, unique-local, multicast or cloud-metadata"
+        " address is refused (422 webhook_url_forbidden, S1)",
+    )
     event_types: list[str] = Field(default_factory=lambda: ["*"], description='["*"] = all')
 
 
@@ -71,7 +77,10 @@ class DeliveryOut(BaseModel):
     attempts: int
     next_attempt_at: datetime | None = Field(description="null = due now")
     last_status_code: int | None
-    last_error: str
+    last_error: str = Field(
+        description="error class only, never the receiver's reply: HTTP 503, Timeout,"
+        " ConnectError, NetworkError, TLSError, DNSError, ProtocolError, EgressRefused: <reason>"
+    )
     delivered_at: datetime | None
 
 

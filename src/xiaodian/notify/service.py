@@ -18,7 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
 from sqlalchemy import TextClause, bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session
@@ -27,6 +26,7 @@ from xiaodian.context import Ctx
 from xiaodian.contexts import present
 from xiaodian.db import UTCDateTime, get_owned, is_postgres
 from xiaodian.errors import NotFound, ValidationFailed
+from xiaodian.notify import egress
 from xiaodian.notify.models import BuyerMessage, Event, Notice, WebhookDelivery, WebhookEndpoint
 
 
@@ -450,9 +450,14 @@ def list_events(
 
 
 def create_endpoint(
-    ctx: Ctx, shop_id: int, *, url: str, event_types: list[str] | None = None
+    ctx: Ctx,
+    shop_id: int,
+    *,
+    url: str,
+    event_types: list[str] | None = None,
+    resolver: egress.Resolver | None = None,
 ) -> WebhookEndpoint:
-    _check_url(url)
+    _check_url(ctx, url, resolver)
     endpoint = WebhookEndpoint(
         shop_id=shop_id,
         url=url.strip(),
@@ -474,10 +479,11 @@ def update_endpoint(
     url: str | None = None,
     event_types: list[str] | None = None,
     active: bool | None = None,
+    resolver: egress.Resolver | None = None,
 ) -> WebhookEndpoint:
     endpoint = get_endpoint(ctx.session, shop_id, endpoint_id)
     if url is not None:
-        _check_url(url)
+        _check_url(ctx, url, resolver)
         endpoint.url = url.strip()
     if event_types is not None:
         endpoint.event_types = _normalize_types(event_types)
@@ -561,12 +567,12 @@ def _iso(when: datetime) -> str:
     return when.isoformat().replace("+00:00", "Z")
 
 
-def _check_url(url: str) -> None:
-    parts = urlsplit((url or "").strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc or len(url) > 500:
-        raise ValidationFailed(
-            "invalid_url", "请填写 http(s) 开头的完整地址", "Give a full http(s) URL", field="url"
-        )
+def _check_url(ctx: Ctx, url: str, resolver: egress.Resolver | None) -> None:
+    """S1: only http(s) URLs that name, and resolve to, public addresses (``egress``)."""
+    rules = ctx.settings.webhooks
+    egress.check_destination(
+        url, allow_loopback=rules.allow_loopback, resolver=resolver, timeout=rules.timeout_seconds
+    )
 
 
 def _normalize_types(event_types: list[str] | None) -> str:

@@ -1,25 +1,35 @@
 """Webhook delivery job (X1): signed POSTs, exponential backoff, at-least-once.
 
-Several workers may run this at once. A worker *claims* due deliveries in a short
-transaction (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite has one writer) by pushing their
-``next_attempt_at`` past a lease, commits, and only then makes the HTTP calls — so no delivery
-is sent by two workers, and a worker that dies mid-call leaves its claim to expire and be
-retried. Receivers deduplicate on ``X-Xiaodian-Delivery``.
+Several workers may run this at once, and each delivery is sent by one of them (issue 18 W3).
+A pass reads the due deliveries, then takes them one at a time: a worker *claims* a delivery
+with a conditional ``UPDATE`` — only if it is still pending, due, and its ``attempts`` is the
+value the worker read — which bumps ``attempts``, stamps ``last_attempt_at`` and pushes
+``next_attempt_at`` past the claim. It commits, sends, and records the outcome only if its
+claim (``attempts`` and ``last_attempt_at``) is still the row's. The claim lasts the attempt's
+hard deadline (``webhooks.timeout_seconds``, enforced by ``egress.post`` on the whole
+attempt) plus ``webhooks.claim_margin_seconds``, and starts when that delivery is sent, not
+when its batch was read: however slow the receiver and however long the batch, no claim
+expires while its delivery is still being sent. A worker that dies mid-call leaves its claim
+to expire and the delivery to be retried. Receivers deduplicate on ``X-Xiaodian-Delivery``.
+
+Where the request may go is ``egress``'s business (issue 11 S1): checked and pinned address,
+no redirects, and the log keeps the status code and an error class, never the receiver's body.
 """
 
 from __future__ import annotations
 
 import json
+import ssl
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import httpx
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from xiaodian.clock import Clock, SystemClock
 from xiaodian.config import WebhookRules
-from xiaodian.db import is_postgres, transaction
+from xiaodian.db import transaction
+from xiaodian.notify import egress
 from xiaodian.notify.models import Event, WebhookDelivery, WebhookEndpoint
 from xiaodian.notify.service import event_body
 from xiaodian.signing import webhook_signature
@@ -33,6 +43,7 @@ class Attempt:
     event_type: str
     body: bytes
     attempts: int
+    claimed_at: datetime
 
 
 def backoff_seconds(rules: WebhookRules, attempts: int) -> int:
@@ -42,76 +53,104 @@ def backoff_seconds(rules: WebhookRules, attempts: int) -> int:
     )
 
 
+def claim_seconds(rules: WebhookRules) -> float:
+    """How long a claim lasts: longer than the attempt's hard deadline, by the margin (W3)."""
+    return rules.timeout_seconds + rules.claim_margin_seconds
+
+
 def deliver_due(
     factory: sessionmaker[Session],
     rules: WebhookRules,
     *,
     wall: Clock | None = None,
-    client: httpx.Client | None = None,
+    resolver: egress.Resolver | None = None,
+    tls_context: ssl.SSLContext | None = None,
 ) -> dict[str, int]:
-    """One pass: claim due deliveries, send them, record outcomes. Returns counts."""
+    """One pass: read due deliveries, then claim, send and record each in turn.
+
+    ``resolver`` and ``tls_context`` default to the system's; tests pass their own."""
     wall = wall or SystemClock()
     with transaction(factory) as session:
-        attempts = _claim(session, rules, wall.now())
-    counts = {"claimed": len(attempts), "delivered": 0, "retrying": 0, "failed": 0}
-    if not attempts:
-        return counts
-    own_client = client is None
-    http = client or httpx.Client(timeout=rules.timeout_seconds)
-    try:
-        for attempt in attempts:
-            outcome = _send(http, attempt, wall.now())
-            with transaction(factory) as session:
-                counts[_record(session, rules, attempt, outcome, wall.now())] += 1
-    finally:
-        if own_client:
-            http.close()
+        due = _due(session, rules, wall.now())
+    counts = {"claimed": 0, "delivered": 0, "retrying": 0, "failed": 0}
+    for delivery_id, seen_attempts in due:
+        with transaction(factory) as session:
+            attempt = _claim(session, rules, delivery_id, seen_attempts, wall.now())
+        if attempt is None:  # another worker has it, or it is no longer due
+            continue
+        counts["claimed"] += 1
+        outcome = _send(rules, attempt, wall.now(), resolver, tls_context)
+        with transaction(factory) as session:
+            result = _record(session, rules, attempt, outcome, wall.now())
+        if result is not None:
+            counts[result] += 1
     return counts
 
 
-def _claim(session: Session, rules: WebhookRules, now: datetime) -> list[Attempt]:
-    query = (
-        select(WebhookDelivery.id)
-        .where(
-            WebhookDelivery.status == "pending",
-            or_(WebhookDelivery.next_attempt_at.is_(None), WebhookDelivery.next_attempt_at <= now),
-        )
+def _is_due(now: datetime) -> tuple[ColumnElement[bool], ...]:
+    return (
+        WebhookDelivery.status == "pending",
+        or_(WebhookDelivery.next_attempt_at.is_(None), WebhookDelivery.next_attempt_at <= now),
+    )
+
+
+def _due(session: Session, rules: WebhookRules, now: datetime) -> list[tuple[int, int]]:
+    rows = session.execute(
+        select(WebhookDelivery.id, WebhookDelivery.attempts)
+        .where(*_is_due(now))
         .order_by(WebhookDelivery.id)
         .limit(rules.batch_size)
     )
-    if is_postgres(session):
-        query = query.with_for_update(skip_locked=True)
-    ids = list(session.scalars(query))
-    if not ids:
-        return []
-    lease = now + timedelta(seconds=rules.timeout_seconds * 2 + 30)
-    session.execute(
+    return [(delivery_id, attempts) for delivery_id, attempts in rows]
+
+
+def _claim(
+    session: Session, rules: WebhookRules, delivery_id: int, seen_attempts: int, now: datetime
+) -> Attempt | None:
+    """Claim one delivery (W3): a conditional UPDATE that only one worker can win — on
+    PostgreSQL the loser waits for the winner's commit, re-reads the row, and matches nothing."""
+    claimed = session.execute(
         update(WebhookDelivery)
-        .where(WebhookDelivery.id.in_(ids))
-        .values(next_attempt_at=lease, attempts=WebhookDelivery.attempts + 1, last_attempt_at=now)
+        .where(
+            WebhookDelivery.id == delivery_id,
+            WebhookDelivery.attempts == seen_attempts,
+            *_is_due(now),
+        )
+        .values(
+            attempts=seen_attempts + 1,
+            last_attempt_at=now,
+            next_attempt_at=now + timedelta(seconds=claim_seconds(rules)),
+        )
         .execution_options(synchronize_session=False)
     )
-    rows = session.execute(
-        select(WebhookDelivery.id, WebhookDelivery.attempts, WebhookEndpoint, Event)
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    row = session.execute(
+        select(WebhookEndpoint, Event)
+        .select_from(WebhookDelivery)
         .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
         .join(Event, Event.id == WebhookDelivery.event_id)
-        .where(WebhookDelivery.id.in_(ids))
-        .order_by(WebhookDelivery.id)
+        .where(WebhookDelivery.id == delivery_id)
+    ).one()
+    endpoint, event = row
+    return Attempt(
+        delivery_id=delivery_id,
+        url=endpoint.url,
+        secret=endpoint.secret,
+        event_type=event.type,
+        body=json.dumps(event_body(event), ensure_ascii=False, separators=(",", ":")).encode(),
+        attempts=seen_attempts + 1,
+        claimed_at=now,
     )
-    return [
-        Attempt(
-            delivery_id=delivery_id,
-            url=endpoint.url,
-            secret=endpoint.secret,
-            event_type=event.type,
-            body=json.dumps(event_body(event), ensure_ascii=False, separators=(",", ":")).encode(),
-            attempts=attempts,
-        )
-        for delivery_id, attempts, endpoint, event in rows
-    ]
 
 
-def _send(http: httpx.Client, attempt: Attempt, now: datetime) -> tuple[int | None, str]:
+def _send(
+    rules: WebhookRules,
+    attempt: Attempt,
+    now: datetime,
+    resolver: egress.Resolver | None,
+    tls_context: ssl.SSLContext | None,
+) -> egress.Outcome:
     timestamp = str(int(now.timestamp()))
     headers = {
         "Content-Type": "application/json; charset=utf-8",
@@ -121,25 +160,31 @@ def _send(http: httpx.Client, attempt: Attempt, now: datetime) -> tuple[int | No
         "X-Xiaodian-Timestamp": timestamp,
         "X-Xiaodian-Signature": webhook_signature(attempt.secret, timestamp, attempt.body),
     }
-    try:
-        response = http.post(attempt.url, content=attempt.body, headers=headers)
-    except httpx.HTTPError as exc:
-        return None, f"{type(exc).__name__}: {exc}"[:500]
-    if 200 <= response.status_code < 300:
-        return response.status_code, ""
-    return response.status_code, f"HTTP {response.status_code}: {response.text[:200]}"
+    return egress.post(
+        attempt.url,
+        attempt.body,
+        headers,
+        allow_loopback=rules.allow_loopback,
+        deadline_seconds=rules.timeout_seconds,
+        resolver=resolver,
+        tls_context=tls_context,
+    )
 
 
 def _record(
     session: Session,
     rules: WebhookRules,
     attempt: Attempt,
-    outcome: tuple[int | None, str],
+    outcome: egress.Outcome,
     now: datetime,
-) -> str:
-    status_code, error = outcome
-    values: dict[str, object] = {"last_status_code": status_code, "last_error": error}
-    if not error:
+) -> str | None:
+    """Write the outcome, only while the claim is still ours (else ``None``: a claim that
+    outlived its lease, e.g. a worker paused longer than the margin, writes nothing)."""
+    values: dict[str, object] = {
+        "last_status_code": outcome.status_code,
+        "last_error": outcome.error[:500],
+    }
+    if not outcome.error:
         result = "delivered"
         values.update(status="delivered", delivered_at=now)
     elif attempt.attempts >= rules.max_attempts:
@@ -150,10 +195,15 @@ def _record(
         values.update(
             next_attempt_at=now + timedelta(seconds=backoff_seconds(rules, attempt.attempts))
         )
-    session.execute(
+    written = session.execute(
         update(WebhookDelivery)
-        .where(WebhookDelivery.id == attempt.delivery_id)
+        .where(
+            WebhookDelivery.id == attempt.delivery_id,
+            WebhookDelivery.status == "pending",
+            WebhookDelivery.attempts == attempt.attempts,
+            WebhookDelivery.last_attempt_at == attempt.claimed_at,
+        )
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    return result
+    return result if written.rowcount == 1 else None  # type: ignore[attr-defined]
