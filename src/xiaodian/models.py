@@ -5,6 +5,7 @@ from xiaodian.aftersales import models as aftersales_models
 from xiaodian.clock import SimClockRow
 from xiaodian.coupons import models as coupons_models
 from xiaodian.db import Base
+from xiaodian.laike import models as laike_models
 from xiaodian.ledger import models as ledger_models
 from xiaodian.luckybags import models as luckybags_models
 from xiaodian.notify import models as notify_models
@@ -21,6 +22,7 @@ __all__ = [
     "accounts_models",
     "aftersales_models",
     "coupons_models",
+    "laike_models",
     "ledger_models",
     "luckybags_models",
     "metadata",

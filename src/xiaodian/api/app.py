@@ -36,6 +36,7 @@ API_MODULES: tuple[str, ...] = (
     "xiaodian.luckybags.api",
     "xiaodian.service.api",
     "xiaodian.coupons.api",
+    "xiaodian.laike.api",
 )
 WEB_MODULE = "xiaodian.web.routes"
 

@@ -10,7 +10,8 @@ retried. Receivers deduplicate on ``X-Xiaodian-Delivery``.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import httpx
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from xiaodian.clock import Clock, SystemClock
 from xiaodian.config import WebhookRules
+from xiaodian.contexts import present
 from xiaodian.db import is_postgres, transaction
 from xiaodian.notify.models import Event, WebhookDelivery, WebhookEndpoint
 from xiaodian.notify.service import event_body
@@ -33,6 +35,37 @@ class Attempt:
     event_type: str
     body: bytes
     attempts: int
+    # Set when the endpoint speaks another platform's dialect (``register_wire_format``):
+    # these headers (with their own signature) replace xiaodian's.
+    wire_headers: dict[str, str] = field(default_factory=dict)
+
+
+# A formatter gets (session, endpoint, event) and returns the body and headers to send
+# instead of xiaodian's envelope, or None for the usual one (issue 12: platform dialects).
+WireFormat = Callable[[Session, WebhookEndpoint, Event], tuple[bytes, dict[str, str]] | None]
+_WIRE_FORMATS: dict[str, WireFormat] = {}
+# Modules that register formatters, imported before the first claim.
+WIRE_MODULES = ("xiaodian.laike.push",)
+_wire_loaded = False
+
+
+def register_wire_format(event_type: str, formatter: WireFormat) -> None:
+    _WIRE_FORMATS[event_type] = formatter
+
+
+def _wire(
+    session: Session, endpoint: WebhookEndpoint, event: Event
+) -> tuple[bytes, dict[str, str]]:
+    global _wire_loaded
+    if not _wire_loaded:
+        present(WIRE_MODULES)
+        _wire_loaded = True
+    formatter = _WIRE_FORMATS.get(event.type)
+    dialect = formatter(session, endpoint, event) if formatter is not None else None
+    if dialect is not None:
+        return dialect
+    body = json.dumps(event_body(event), ensure_ascii=False, separators=(",", ":")).encode()
+    return body, {}
 
 
 def backoff_seconds(rules: WebhookRules, attempts: int) -> int:
@@ -98,17 +131,21 @@ def _claim(session: Session, rules: WebhookRules, now: datetime) -> list[Attempt
         .where(WebhookDelivery.id.in_(ids))
         .order_by(WebhookDelivery.id)
     )
-    return [
-        Attempt(
-            delivery_id=delivery_id,
-            url=endpoint.url,
-            secret=endpoint.secret,
-            event_type=event.type,
-            body=json.dumps(event_body(event), ensure_ascii=False, separators=(",", ":")).encode(),
-            attempts=attempts,
+    claimed = []
+    for delivery_id, attempts, endpoint, event in rows:
+        body, wire_headers = _wire(session, endpoint, event)
+        claimed.append(
+            Attempt(
+                delivery_id=delivery_id,
+                url=endpoint.url,
+                secret=endpoint.secret,
+                event_type=event.type,
+                body=body,
+                attempts=attempts,
+                wire_headers=wire_headers,
+            )
         )
-        for delivery_id, attempts, endpoint, event in rows
-    ]
+    return claimed
 
 
 def _send(http: httpx.Client, attempt: Attempt, now: datetime) -> tuple[int | None, str]:
@@ -121,6 +158,13 @@ def _send(http: httpx.Client, attempt: Attempt, now: datetime) -> tuple[int | No
         "X-Xiaodian-Timestamp": timestamp,
         "X-Xiaodian-Signature": webhook_signature(attempt.secret, timestamp, attempt.body),
     }
+    if attempt.wire_headers:
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": headers["User-Agent"],
+            "X-Xiaodian-Delivery": headers["X-Xiaodian-Delivery"],
+            **attempt.wire_headers,
+        }
     try:
         response = http.post(attempt.url, content=attempt.body, headers=headers)
     except httpx.HTTPError as exc:
