@@ -241,3 +241,17 @@ def test_D5_paths_without_trailing_slash_and_get_for_reads(
         headers={"access-token": laike.access_token},
     )
     assert response.status_code == 200 and succeeded(response.json())
+
+
+def test_D5_two_prepares_of_one_code_are_two_requests(store: Store, laike: LaikeClient) -> None:
+    """Two store terminals prepare the same code at the same instant: each gets its own
+    verify_token, and only the first verify wins — the second is told it is already used."""
+    _claim_id, code = store.claim()
+    a = laike.prepare(code=code, poi_id=store.poi)["data"]
+    b = laike.prepare(code=code, poi_id=store.poi)["data"]
+    assert a["verify_token"] != b["verify_token"]
+    first = laike.verify(a["verify_token"], store.poi, [a["certificates"][0]["encrypted_code"]])
+    second = laike.verify(b["verify_token"], store.poi, [b["certificates"][0]["encrypted_code"]])
+    assert verified(first["data"]["verify_results"][0])
+    [late] = second["data"]["verify_results"]
+    assert not verified(late) and "已" in late["msg"] and "核销" in late["msg"]

@@ -22,6 +22,7 @@ Paths answer with and without the trailing slash (SDKs differ), GET and POST ali
 from __future__ import annotations
 
 import hashlib
+import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -132,9 +133,15 @@ def _list(p: Params, name: str) -> list[str]:
     raise bad_param(name)
 
 
-def request_id(verify_token: str) -> str:
+def verify_token(prepared: coupons.Prepared) -> str:
+    """C7's token plus a nonce: on the platform every prepare is a new verification request
+    (prepare and verify pair one to one), even two at the same instant for the same code."""
+    return f"{prepared.token}~{secrets.token_hex(8)}"
+
+
+def request_id(token: str) -> str:
     """C7 idempotency key of a verify: the same verify_token is the same request."""
-    return "laike:" + hashlib.sha256(verify_token.encode()).hexdigest()[:58]
+    return "laike:" + hashlib.sha256(token.encode()).hexdigest()[:58]
 
 
 # ----- oauth -------------------------------------------------------------------------------
@@ -169,7 +176,7 @@ def _prepare(ctx: Ctx, caller: Caller, p: Params) -> dict[str, Any]:
         # The platform returns unused certificates only: a used code has none to offer.
         raise refusal
     return {
-        "verify_token": prepared.token,
+        "verify_token": verify_token(prepared),
         "order_id": str(prepared.claim.id),
         "certificates": [schemas.prepare_certificate(ctx, prepared.claim, prepared.coupon)],
     }
@@ -185,7 +192,7 @@ async def prepare(request: Request) -> JSONResponse:
 def _verify(ctx: Ctx, caller: Caller, p: Params) -> dict[str, Any]:
     token = required(p, "verify_token")
     store = _store(ctx, caller, p)
-    claim_id = coupons.read_verify_token(ctx, caller.shop_id, token)
+    claim_id = coupons.read_verify_token(ctx, caller.shop_id, token.partition("~")[0])
     encrypted, plain = _list(p, "encrypted_codes"), _list(p, "codes")
     if not encrypted and not plain:
         raise GatewayError(
