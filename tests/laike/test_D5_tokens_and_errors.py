@@ -173,3 +173,22 @@ def test_D5_verification_scope_is_checked_through_app_has_scope(
         refused["data"]["error_code"] == 2100007
         and "verification" in refused["data"]["description"]
     )
+
+
+def test_D5_openapi_documents_the_goodlife_gateway(client: TestClient) -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. a duplicate operation id
+        paths = client.get("/openapi.json").json()["paths"]
+    cert = "/douyin/goodlife/v1/fulfilment/certificate"
+    assert "post" in paths["/douyin/oauth/client_token/"]
+    verify = paths[f"{cert}/verify/"]["post"]
+    body = verify["requestBody"]["content"]["application/json"]["schema"]["properties"]
+    assert {"verify_token", "poi_id", "encrypted_codes"} <= set(body)
+    prepare = paths[f"{cert}/prepare/"]["get"]
+    names = {p["name"] for p in prepare["parameters"]}
+    assert {"code", "encrypted_data", "poi_id", "access-token"} <= names
+    for name in ("cancel/", "get/", "query/", "verify_record/query/"):
+        assert f"{cert}/{name}" in paths
+    assert f"{cert}/verify" not in paths  # the slash-less twins answer but are not listed

@@ -47,11 +47,55 @@ CHANNEL = "laike"
 SIZE_MAX = 100
 
 
-def _route(path: str, methods: list[str], summary: str) -> Callable[[Any], Any]:
-    """Register ``path`` (documented) and its slash-less twin (hidden)."""
+def _route(
+    path: str, methods: list[str], summary: str, fields: dict[str, str]
+) -> Callable[[Any], Any]:
+    """Register ``path`` for its first method (documented, with the platform's parameters —
+    ``fields``: name → description) and every other method and the slash-less twin (hidden)."""
+    first, *others = methods
+    if first == "GET":
+        extra: dict[str, Any] = {
+            "parameters": [
+                {
+                    "name": n,
+                    "in": "query",
+                    "required": False,
+                    "description": d,
+                    "schema": {"type": "string"},
+                }
+                for n, d in fields.items()
+            ]
+        }
+    else:
+        extra = {
+            "requestBody": {
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {n: {"description": d} for n, d in fields.items()},
+                        }
+                    }
+                }
+            }
+        }
+    if not path.startswith("/oauth/"):
+        extra.setdefault("parameters", []).append(
+            {
+                "name": "access-token",
+                "in": "header",
+                "required": True,
+                "description": "client_token from /douyin/oauth/client_token/",
+                "schema": {"type": "string"},
+            }
+        )
 
     def register(fn: Any) -> Any:
-        router.add_api_route(path, fn, methods=methods, tags=[TAG], summary=summary)
+        router.add_api_route(
+            path, fn, methods=[first], tags=[TAG], summary=summary, openapi_extra=extra
+        )
+        if others:
+            router.add_api_route(path, fn, methods=others, include_in_schema=False)
         router.add_api_route(path.rstrip("/"), fn, methods=methods, include_in_schema=False)
         return fn
 
@@ -147,7 +191,16 @@ def request_id(token: str) -> str:
 # ----- oauth -------------------------------------------------------------------------------
 
 
-@_route("/oauth/client_token/", ["POST", "GET"], "client_token (client_credential)")
+@_route(
+    "/oauth/client_token/",
+    ["POST", "GET"],
+    "client_token (client_credential)",
+    {
+        "client_key": "the app key (xiaodian shop app)",
+        "client_secret": "the app secret",
+        "grant_type": "client_credential",
+    },
+)
 async def client_token(request: Request) -> JSONResponse:
     """D5: client_key = the app key of an existing xiaodian app, client_secret = its secret,
     grant_type = client_credential. Expires after ``laike.client_token_ttl_seconds``."""
@@ -182,7 +235,12 @@ def _prepare(ctx: Ctx, caller: Caller, p: Params) -> dict[str, Any]:
     }
 
 
-@_route(f"{CERT}/prepare/", ["GET", "POST"], "验券准备 certificate.prepare")
+@_route(
+    f"{CERT}/prepare/",
+    ["GET", "POST"],
+    "验券准备 certificate.prepare",
+    {"code": "券码 (typed)", "encrypted_data": "QR payload", "poi_id": "store id"},
+)
 async def prepare(request: Request) -> JSONResponse:
     """C7 prepare: a typed code or the scanned QR payload → verify_token and the
     certificate. Expired or out-of-scope codes are listed; verify then says why not."""
@@ -240,7 +298,18 @@ def _verify(ctx: Ctx, caller: Caller, p: Params) -> dict[str, Any]:
     return {"verify_results": results}
 
 
-@_route(f"{CERT}/verify/", ["POST"], "验券 certificate.verify")
+@_route(
+    f"{CERT}/verify/",
+    ["POST"],
+    "验券 certificate.verify",
+    {
+        "verify_token": "from prepare",
+        "poi_id": "store id",
+        "encrypted_codes": "array of encrypted_code from prepare",
+        "codes": "array of plain codes (instead of encrypted_codes)",
+        "order_id": "optional: prepare's order_id",
+    },
+)
 async def verify(request: Request) -> JSONResponse:
     """C6/C7 verify at ``poi_id`` with prepare's verify_token. Each code has its ``result``
     (0 = verified). The same verify_token again is idempotent: the first result is returned
@@ -267,7 +336,12 @@ def _cancel(ctx: Ctx, caller: Caller, p: Params) -> dict[str, Any]:
     return {}
 
 
-@_route(f"{CERT}/cancel/", ["POST"], "撤销核销 certificate.cancel")
+@_route(
+    f"{CERT}/cancel/",
+    ["POST"],
+    "撤销核销 certificate.cancel",
+    {"verify_id": "from verify", "certificate_id": "from verify"},
+)
 async def cancel(request: Request) -> JSONResponse:
     """C7: undo a verification within the window (default 60 min, inclusive); after it the
     platform's error with the reason in ``description``."""
@@ -279,7 +353,12 @@ def _get(ctx: Ctx, caller: Caller, p: Params) -> dict[str, Any]:
     return {"certificate": schemas.certificate(ctx, claim, coupon, _current(ctx, claim))}
 
 
-@_route(f"{CERT}/get/", ["GET", "POST"], "券状态查询 certificate.get")
+@_route(
+    f"{CERT}/get/",
+    ["GET", "POST"],
+    "券状态查询 certificate.get",
+    {"encrypted_code": "from prepare", "code": "plain code", "order_id": "order id"},
+)
 async def get(request: Request) -> JSONResponse:
     return await gateway.call(request, _get)
 
@@ -289,7 +368,12 @@ def _query(ctx: Ctx, caller: Caller, p: Params) -> dict[str, Any]:
     return {"certificates": [schemas.certificate(ctx, claim, coupon, _current(ctx, claim))]}
 
 
-@_route(f"{CERT}/query/", ["GET", "POST"], "券状态批量查询 certificate.query")
+@_route(
+    f"{CERT}/query/",
+    ["GET", "POST"],
+    "券状态批量查询 certificate.query",
+    {"encrypted_code": "from prepare", "order_id": "order id"},
+)
 async def query(request: Request) -> JSONResponse:
     """C7 query by code (``encrypted_code``) or order (``order_id``)."""
     return await gateway.call(request, _query)
@@ -327,7 +411,19 @@ def _records(ctx: Ctx, caller: Caller, p: Params) -> dict[str, Any]:
     return {"records": records, "total": page.total}
 
 
-@_route(f"{CERT}/verify_record/query/", ["GET", "POST"], "验券历史查询 verify_record.query")
+@_route(
+    f"{CERT}/verify_record/query/",
+    ["GET", "POST"],
+    "验券历史查询 verify_record.query",
+    {
+        "account_id": "shop id (optional)",
+        "poi_ids": "store ids, comma separated",
+        "start_time": "unix seconds",
+        "end_time": "unix seconds",
+        "cursor": "0, then the last record's cursor",
+        "size": "≤ 100 (default 10)",
+    },
+)
 async def verify_records(request: Request) -> JSONResponse:
     """Verifications of the shop, oldest first; pass the last record's ``cursor`` for the
     next page (``size`` ≤ 100)."""
@@ -343,7 +439,12 @@ def _register_push(ctx: Ctx, caller: Caller, p: Params) -> dict[str, Any]:
     return {"endpoint_id": str(endpoint_id), "event": service.CERTIFICATE_EVENT}
 
 
-@_route("/xiaodian/push_url/", ["POST"], "xiaodian: register the 来客 push URL")
+@_route(
+    "/xiaodian/push_url/",
+    ["POST"],
+    "xiaodian: register the 来客 push URL",
+    {"url": "receives life_trade_certificate_notify"},
+)
 async def register_push(request: Request) -> JSONResponse:
     """Not a platform call (there the URL is set in the developer console): register the URL
     that receives ``life_trade_certificate_notify`` for this app, signed with its secret.
