@@ -838,8 +838,8 @@ def report(runs: dict[str, Phase], found: dict[str, int], dialect: str = "v2") -
     app, anchor, ceiling = (runs[name] for name in PHASES)
     rows = _table_rows([app, anchor, ceiling])
     width = max(len(r[0]) for r in rows)
-    label = "app (goodlife/v1)" if dialect == "goodlife" else "app (API v2)"
-    heads = (label, "anchor (1 UPDATE)", "ceiling (2 bare)")
+    app_label = "app (goodlife/v1)" if dialect == "goodlife" else "app (API v2)"
+    heads = (app_label, "anchor (1 UPDATE)", "ceiling (2 bare)")
     print()
     print(f"{'':{width}}" + "".join(f"  {h:>17}" for h in heads))
     for label, *cells in rows:
@@ -853,7 +853,8 @@ def report(runs: dict[str, Phase], found: dict[str, int], dialect: str = "v2") -
 
     print()
     print(
-        f"{label} {rate(app):,.0f} verifications/s; anchor {rate(anchor):,.0f} verifications/s; "
+        f"{app_label} {rate(app):,.0f} verifications/s; "
+        f"anchor {rate(anchor):,.0f} verifications/s; "
         f"ratio {ratio(app, anchor):.1%} (goal ≥ 70%)"
     )
     print(
