@@ -109,7 +109,7 @@ def _store(ctx: Ctx, caller: Caller, p: Params, name: str = "poi_id") -> coupons
     store_id = integer(p, name)
     if store_id is None:
         raise GatewayError(
-            service.INVALID_PARAM, "param_missing", f"参数不合法:缺少 {name}", f"Missing {name}"
+            service.INVALID_PARAM, "param_missing", f"参数不合法：缺少 {name}", f"Missing {name}"
         )
     try:
         return coupons.StoreRef(
@@ -155,7 +155,7 @@ def _claim_from(ctx: Ctx, caller: Caller, p: Params) -> int:
     raise GatewayError(
         service.INVALID_PARAM,
         "param_missing",
-        "参数不合法:请提供 encrypted_code 或 order_id",
+        "参数不合法：请提供 encrypted_code 或 order_id",
         "Give encrypted_code or order_id",
     )
 
@@ -216,7 +216,7 @@ def _prepare(ctx: Ctx, caller: Caller, p: Params) -> dict[str, Any]:
         raise GatewayError(
             service.INVALID_PARAM,
             "param_missing",
-            "参数不合法:请提供 code 或 encrypted_data",
+            "参数不合法：请提供 code 或 encrypted_data",
             "Give code or encrypted_data",
         )
     # encrypted_data is the QR's payload; clients URL-encode it (once more than the query).
@@ -256,7 +256,7 @@ def _verify(ctx: Ctx, caller: Caller, p: Params) -> dict[str, Any]:
         raise GatewayError(
             service.INVALID_PARAM,
             "param_missing",
-            "参数不合法:请提供 encrypted_codes 或 codes",
+            "参数不合法：请提供 encrypted_codes 或 codes",
             "Give encrypted_codes or codes",
         )
     order_id = integer(p, "order_id")
@@ -275,7 +275,7 @@ def _verify(ctx: Ctx, caller: Caller, p: Params) -> dict[str, Any]:
         if target != claim_id:
             refusal = coupons.CouponRefused(
                 "code_not_prepared",
-                "券码与本次验券准备不符,请重新验券准备",
+                "券码与本次验券准备不符，请重新验券准备",
                 "This code was not prepared with this verify_token",
                 rule="C7",
             )

@@ -135,14 +135,14 @@ def required(p: Params, name: str) -> str:
     value = text(p, name)
     if not value:
         raise GatewayError(
-            service.INVALID_PARAM, "param_missing", f"参数不合法:缺少 {name}", f"Missing {name}"
+            service.INVALID_PARAM, "param_missing", f"参数不合法：缺少 {name}", f"Missing {name}"
         )
     return value
 
 
 def bad_param(name: str) -> GatewayError:
     return GatewayError(
-        service.INVALID_PARAM, "param_invalid", f"参数不合法:{name}", f"Invalid parameter {name}"
+        service.INVALID_PARAM, "param_invalid", f"参数不合法：{name}", f"Invalid parameter {name}"
     )
 
 

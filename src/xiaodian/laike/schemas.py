@@ -128,7 +128,7 @@ def certificate(
 def verify_success(row: Verification, claim: Claim, code: str, replayed: bool) -> dict[str, Any]:
     return {
         "result": 0,
-        "msg": "重复请求:该券已由同一验券请求核销,返回首次结果" if replayed else "核销成功",
+        "msg": "重复请求：该券已由同一验券请求核销，返回首次结果" if replayed else "核销成功",
         "code": code,
         "certificate_id": str(claim.id),
         "verify_id": str(row.id),

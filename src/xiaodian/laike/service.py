@@ -98,14 +98,14 @@ def issue_client_token(ctx: Ctx, *, client_key: str, client_secret: str, grant_t
         raise GatewayError(
             PARAM_ERROR,
             "param_missing",
-            f"参数错误:缺少 {'、'.join(missing)}",
+            f"参数错误：缺少 {'、'.join(missing)}",
             f"Missing parameter: {', '.join(missing)}",
         )
     if grant_type != "client_credential":
         raise GatewayError(
             PARAM_ERROR,
             "bad_grant_type",
-            "参数错误:grant_type 须为 client_credential",
+            "参数错误：grant_type 须为 client_credential",
             "grant_type must be client_credential",
         )
     app = ctx.session.scalars(
@@ -173,14 +173,14 @@ def caller_for(ctx: Ctx, token: str, scope: str = "verification") -> Caller:
         raise GatewayError(
             TOKEN_EXPIRED,
             "access_token_expired",
-            "access_token 已过期,请重新获取 client_token",
+            "access_token 已过期，请重新获取 client_token",
             "access_token expired; get a new client_token",
         )
     if not app_has_scope(app, scope):
         raise GatewayError(
             NO_PERMISSION,
             "scope_missing",
-            f"无权限执行该操作:应用未获授权 {scope}",
+            f"无权限执行该操作：应用未获授权 {scope}",
             f"The app lacks the '{scope}' scope",
         )
     return Caller(app.id, app.shop_id, app.app_key)
