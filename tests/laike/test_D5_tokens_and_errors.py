@@ -192,3 +192,21 @@ def test_D5_openapi_documents_the_goodlife_gateway(client: TestClient) -> None:
     for name in ("cancel/", "get/", "query/", "verify_record/query/"):
         assert f"{cert}/{name}" in paths
     assert f"{cert}/verify" not in paths  # the slash-less twins answer but are not listed
+
+
+def test_D5_expired_client_tokens_are_purged_by_the_tick(
+    rt: Runtime, client: TestClient, shop: Any
+) -> None:
+    from xiaodian.scheduler import run_tick
+
+    old = LaikeClient(client, shop.app_key, shop.secret).login()
+    clock: Any = rt.clock
+    clock.set(clock.now() + timedelta(seconds=3600))
+    fresh = LaikeClient(client, shop.app_key, shop.secret).login()
+    clock.set(clock.now() + timedelta(seconds=3600))  # the first has just expired
+    report = run_tick(rt)
+    assert report.counts["laike.purge_client_tokens"] == {"purged": 1}
+    assert run_tick(rt).counts["laike.purge_client_tokens"] == {"purged": 0}  # idempotent
+    with rt.unit() as ctx:
+        assert ctx.session.query(ClientToken).count() == 1
+    assert old.access_token != fresh.access_token
