@@ -255,3 +255,18 @@ def test_D5_two_prepares_of_one_code_are_two_requests(store: Store, laike: Laike
     assert verified(first["data"]["verify_results"][0])
     [late] = second["data"]["verify_results"]
     assert not verified(late) and "已" in late["msg"] and "核销" in late["msg"]
+
+
+def test_D5_verify_token_lives_as_long_as_c7_says(
+    rt: Runtime, store: Store, laike: LaikeClient
+) -> None:
+    _claim_id, code = store.claim()
+    data = laike.prepare(code=code, poi_id=store.poi)["data"]
+    clock: Any = rt.clock
+    clock.set(clock.now() + timedelta(seconds=rt.settings.coupons.verify_token_ttl_seconds + 1))
+    late = laike.verify(
+        data["verify_token"], store.poi, [data["certificates"][0]["encrypted_code"]]
+    )
+    assert not succeeded(late)
+    assert late["extra"]["sub_description"] == "verify_token_expired"
+    assert "过期" in late["data"]["description"]
