@@ -26,11 +26,18 @@ What it does, in one run, on PostgreSQL:
    framework + driver ceiling. Requests are signed the same way (the client pays the same
    cost per request) but the anchor does not check the signature.
 
+``--dialect goodlife`` runs the app phase as a 抖音来客 store system would (issue 12 D5):
+one ``client_token`` per client, ``GET /douyin/goodlife/v1/fulfilment/certificate/prepare/``
+(code + poi_id), ``POST …/verify/`` (verify_token + encrypted_codes); a retry sends the same
+verify_token twice (idempotent), a duplicate prepares again and is refused at prepare. The
+anchor and the ceiling are unchanged, so the ratio compares the same work.
+
 Prints a summary table: requests, successes, refusals by code, verifications/s, latency
 p50/p95/p99 per verification and per HTTP request, CPU use, and the ratio app / anchor.
 
     .venv/bin/python -m bench.coupons_verify [--codes 100000] [--clients 200] [--workers 2] \
-        [--quick] [--db postgresql+psycopg://xiaodian:xiaodian@127.0.0.1/xiaodian_bench_p3]
+        [--quick] [--dialect v2|goodlife] \
+        [--db postgresql+psycopg://xiaodian:xiaodian@127.0.0.1/xiaodian_bench_p3]
 
 The database is wiped (DROP SCHEMA public CASCADE) at the start: give it its own database.
 """
@@ -73,6 +80,10 @@ VERIFY = "/api/v2/verification/verify"
 ANCHOR = "/anchor/verify"
 ANCHOR_PREPARE = "/anchor/prepare"
 ANCHOR_VERIFY_CLAIM = "/anchor/verify-claim"
+# --dialect goodlife: the app phase speaks 抖音来客 goodlife/v1 (issue 12 D5) instead of v2.
+LAIKE_TOKEN = "/douyin/oauth/client_token/"
+LAIKE_PREPARE = "/douyin/goodlife/v1/fulfilment/certificate/prepare/"
+LAIKE_VERIFY = "/douyin/goodlife/v1/fulfilment/certificate/verify/"
 PHASES = ("app", "anchor", "ceiling")
 
 
@@ -374,6 +385,7 @@ class Client:
 
     def __init__(self, base: str, world: World, phase: Phase) -> None:
         self.world, self.phase = world, phase
+        self.access_token = ""  # goodlife/v1: one client_token per client (valid 2 h)
         self.http = httpx.AsyncClient(
             base_url=base,
             limits=httpx.Limits(max_connections=2, max_keepalive_connections=2),
@@ -425,6 +437,70 @@ class Client:
         for status, data in await asyncio.gather(*sends):
             self.outcome(item.code, status, data)
 
+    async def laike_call(
+        self, method: str, path: str, payload: dict[str, Any]
+    ) -> tuple[int, dict[str, Any]]:
+        """A 来客 request: the ``access-token`` header, no xiaodian signature."""
+        headers = {"access-token": self.access_token, "content-type": "application/json"}
+        started = time.perf_counter()
+        try:
+            if method == "GET":
+                response = await self.http.get(path, params=payload, headers=headers)
+            else:
+                response = await self.http.post(path, json=payload, headers=headers)
+        except httpx.HTTPError as exc:
+            self.phase.errors[type(exc).__name__] += 1
+            return 0, {}
+        finally:
+            self.phase.request_latency.append(time.perf_counter() - started)
+            self.phase.requests += 1
+        try:
+            data = response.json()
+        except ValueError:
+            data = {}
+        return response.status_code, data
+
+    async def goodlife_verification(self, item: Item) -> None:
+        """The same verification as ``app_verification``, as a 来客 store system does it:
+        client_token (once), prepare by the typed code at the store (``poi_id``), verify
+        with the verify_token and the certificate's ``encrypted_code``. A retry sends the
+        same verify_token twice (idempotent); a duplicate prepares again and is refused at
+        prepare (no unused certificate), so it never reaches verify."""
+        if not self.access_token:
+            status, data = await self.laike_call(
+                "POST",
+                LAIKE_TOKEN,
+                {
+                    "client_key": self.world.app_key,
+                    "client_secret": self.world.secret,
+                    "grant_type": "client_credential",
+                },
+            )
+            self.access_token = data.get("data", {}).get("access_token", "")
+        poi = str(self.world.store_id)
+        status, p = await self.laike_call("GET", LAIKE_PREPARE, {"code": item.code, "poi_id": poi})
+        data = p.get("data", {})
+        if status != 200 or data.get("error_code", -1) != 0:
+            reason = p.get("extra", {}).get("sub_description", "?")
+            self.phase.refusals[f"prepare {status} {data.get('error_code')} {reason}"] += 1
+            return
+        body = {
+            "verify_token": data["verify_token"],
+            "poi_id": poi,
+            "encrypted_codes": [c["encrypted_code"] for c in data["certificates"]],
+        }
+        sends = [self.laike_call("POST", LAIKE_VERIFY, body) for _ in range(2 if item.retry else 1)]
+        for status, out in await asyncio.gather(*sends):
+            results = out.get("data", {}).get("verify_results") or [{}]
+            result = results[0]
+            if status == 200 and result.get("result") == 0 and "重复" in result.get("msg", ""):
+                self.phase.replayed += 1
+            elif status == 200 and result.get("result") == 0:
+                self.phase.successes += 1
+                self.phase.won[item.code] += 1
+            elif status:
+                self.phase.refusals[f"result {result.get('result')}"] += 1
+
     async def anchor_verification(self, item: Item) -> None:
         body = {"code": item.code, "client_request_id": item.request_id}
         sends = [self.post(ANCHOR, body) for _ in range(2 if item.retry else 1)]
@@ -463,6 +539,7 @@ async def drive(
         client = Client(base, world, phase)
         run = {
             "app": client.app_verification,
+            "goodlife": client.goodlife_verification,
             "anchor": client.anchor_verification,
             "ceiling": client.ceiling_verification,
         }[kind]
@@ -642,7 +719,7 @@ def run_phase(
     warm: list[Item],
     args: argparse.Namespace,
 ) -> tuple[Phase, Phase]:
-    server = Server("app" if mode == "app" else "anchor", url, world, args)
+    server = Server("app" if mode in ("app", "goodlife") else "anchor", url, world, args)
     try:
         server.wait_ready()
         warmed = drive_processes(server.base, world, warm, args, "warm-up", mode)
@@ -757,11 +834,12 @@ def _table_rows(phases: list[Phase]) -> list[tuple[str, ...]]:
     return rows
 
 
-def report(runs: dict[str, Phase], found: dict[str, int]) -> None:
+def report(runs: dict[str, Phase], found: dict[str, int], dialect: str = "v2") -> None:
     app, anchor, ceiling = (runs[name] for name in PHASES)
     rows = _table_rows([app, anchor, ceiling])
     width = max(len(r[0]) for r in rows)
-    heads = ("app (API v2)", "anchor (1 UPDATE)", "ceiling (2 bare)")
+    app_label = "app (goodlife/v1)" if dialect == "goodlife" else "app (API v2)"
+    heads = (app_label, "anchor (1 UPDATE)", "ceiling (2 bare)")
     print()
     print(f"{'':{width}}" + "".join(f"  {h:>17}" for h in heads))
     for label, *cells in rows:
@@ -775,7 +853,8 @@ def report(runs: dict[str, Phase], found: dict[str, int]) -> None:
 
     print()
     print(
-        f"app {rate(app):,.0f} verifications/s; anchor {rate(anchor):,.0f} verifications/s; "
+        f"{app_label} {rate(app):,.0f} verifications/s; "
+        f"anchor {rate(anchor):,.0f} verifications/s; "
         f"ratio {ratio(app, anchor):.1%} (goal ≥ 70%)"
     )
     print(
@@ -807,6 +886,12 @@ def main() -> None:
     parser.add_argument("--max-seconds", type=float, default=120.0, help="cap per phase")
     parser.add_argument("--quick", action="store_true", help="smoke run: 5000 codes")
     parser.add_argument("--db", default=DEFAULT_DB)
+    parser.add_argument(
+        "--dialect",
+        choices=("v2", "goodlife"),
+        default="v2",
+        help="the app phase speaks API v2, or 抖音来客 goodlife/v1 under /douyin (issue 12 D5)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.codes = min(args.codes, 5000)
@@ -821,7 +906,7 @@ def main() -> None:
         f"P3 coupon verification over HTTP: {args.codes:,} codes, {args.clients} clients, "
         f"uvicorn --workers {args.workers}, pool {args.pool}/process (overflow 0), "
         f"admission {args.admit or 'unlimited'}/process, {args.client_procs} client processes, "
-        f"duplicates {args.dup_rate:.0%}; {os.cpu_count()} CPUs, "
+        f"duplicates {args.dup_rate:.0%}, app dialect {args.dialect}; {os.cpu_count()} CPUs, "
         f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
     )
     started = time.perf_counter()
@@ -834,12 +919,13 @@ def main() -> None:
     for name in PHASES:
         items = workload(world.codes[name], args.dup_rate, args.clients, rng)
         warm_items = [Item(c, f"warm-{c}") for c in world.codes[f"{name}_warm"]]
+        mode = "goodlife" if name == "app" and args.dialect == "goodlife" else name
         runs[name], runs[f"{name} warm-up"] = run_phase(
-            name, name, url, world, items, warm_items, args
+            name, mode, url, world, items, warm_items, args
         )
         print(f"{name} phase done in {runs[name].elapsed:.1f}s")
     found = checks(url, world, runs)
-    report(runs, found)
+    report(runs, found, args.dialect)
     assert_checks(found, runs)
     print(f"total run {time.perf_counter() - started:.0f}s")
 

@@ -123,6 +123,14 @@ class CouponRules(BaseModel):
     )
 
 
+class LaikeRules(BaseModel):
+    """Issue 12 D5: the 抖音来客 (goodlife/v1) compatibility gateway under /douyin."""
+
+    client_token_ttl_seconds: int = Field(
+        7200, ge=60, description="D5: life of a client_token (product clock), seconds"
+    )
+
+
 class ApiRules(BaseModel):
     """Open API transport (issue 2 §9)."""
 
@@ -243,6 +251,7 @@ class Settings(BaseSettings):
     orders: OrderRules = OrderRules()
     aftersales: AfterSalesRules = AfterSalesRules()
     coupons: CouponRules = CouponRules()
+    laike: LaikeRules = LaikeRules()
     api: ApiRules = ApiRules()
     webhooks: WebhookRules = WebhookRules()
     doudian: DoudianRules = DoudianRules()

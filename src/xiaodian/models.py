@@ -6,6 +6,7 @@ from xiaodian.clock import SimClockRow
 from xiaodian.coupons import models as coupons_models
 from xiaodian.db import Base
 from xiaodian.doudian import models as doudian_models
+from xiaodian.laike import models as laike_models
 from xiaodian.ledger import models as ledger_models
 from xiaodian.luckybags import models as luckybags_models
 from xiaodian.notify import models as notify_models
@@ -23,6 +24,7 @@ __all__ = [
     "aftersales_models",
     "coupons_models",
     "doudian_models",
+    "laike_models",
     "ledger_models",
     "luckybags_models",
     "metadata",

@@ -58,6 +58,7 @@ SWEEP_MODULES: tuple[str, ...] = (
     "xiaodian.redpackets.rules",
     "xiaodian.luckybags.rules",
     "xiaodian.coupons.rules",
+    "xiaodian.laike.rules",
 )
 
 

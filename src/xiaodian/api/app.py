@@ -37,6 +37,7 @@ API_MODULES: tuple[str, ...] = (
     "xiaodian.service.api",
     "xiaodian.coupons.api",
     "xiaodian.doudian.api",
+    "xiaodian.laike.api",
 )
 WEB_MODULE = "xiaodian.web.routes"
 

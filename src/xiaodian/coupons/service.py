@@ -1684,6 +1684,13 @@ def read_verify_token(ctx: Ctx, shop_id: int, token: str) -> int:
     return claim_id
 
 
+def within_cancel_window(ctx: Ctx, row: Verification) -> bool:
+    """C7: a verification may be cancelled until ``verify_cancel_window_minutes`` after it,
+    inclusive (the one place this edge is decided; the 来客 gateway's ``can_cancel`` too)."""
+    window = timedelta(minutes=ctx.settings.coupons.verify_cancel_window_minutes)
+    return ctx.now <= row.verified_at + window
+
+
 def cancel_verification(ctx: Ctx, shop_id: int, verification_id: int) -> Verification:
     """C7: undo a verification within the window (default 60 min). The edge is inclusive:
     exactly 60:00 after verifying is allowed, 60:01 is refused. The code becomes usable again
@@ -1691,12 +1698,11 @@ def cancel_verification(ctx: Ctx, shop_id: int, verification_id: int) -> Verific
     row = ctx.session.get(Verification, verification_id)
     if row is None or row.shop_id != shop_id:
         raise NotFound("核销记录", "Verification", verification_id)
-    window = timedelta(minutes=ctx.settings.coupons.verify_cancel_window_minutes)
     if row.status != "verified":
         raise _refuse(
             "already_cancelled", "该核销已撤销", "This verification was already cancelled", "C7"
         )
-    if ctx.now > row.verified_at + window:
+    if not within_cancel_window(ctx, row):
         minutes = ctx.settings.coupons.verify_cancel_window_minutes
         raise _refuse(
             "cancel_window_passed",

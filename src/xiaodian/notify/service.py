@@ -67,6 +67,7 @@ SUBSCRIBER_MODULES = (
     "xiaodian.redpackets.subscribers",
     "xiaodian.luckybags.subscribers",
     "xiaodian.coupons.subscribers",
+    "xiaodian.laike.subscribers",
 )
 _loaded = False
 

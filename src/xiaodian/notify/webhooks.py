@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import json
 import ssl
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, or_, select, update
@@ -28,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from xiaodian.clock import Clock, SystemClock
 from xiaodian.config import WebhookRules
+from xiaodian.contexts import present
 from xiaodian.db import transaction
 from xiaodian.notify import egress
 from xiaodian.notify.models import Event, WebhookDelivery, WebhookEndpoint
@@ -44,6 +46,37 @@ class Attempt:
     body: bytes
     attempts: int
     claimed_at: datetime
+    # Set when the endpoint speaks another platform's dialect (``register_wire_format``):
+    # these headers (with their own signature) replace xiaodian's.
+    wire_headers: dict[str, str] = field(default_factory=dict)
+
+
+# A formatter gets (session, endpoint, event) and returns the body and headers to send
+# instead of xiaodian's envelope, or None for the usual one (issue 12: platform dialects).
+WireFormat = Callable[[Session, WebhookEndpoint, Event], tuple[bytes, dict[str, str]] | None]
+_WIRE_FORMATS: dict[str, WireFormat] = {}
+# Modules that register formatters, imported before the first claim.
+WIRE_MODULES = ("xiaodian.laike.push",)
+_wire_loaded = False
+
+
+def register_wire_format(event_type: str, formatter: WireFormat) -> None:
+    _WIRE_FORMATS[event_type] = formatter
+
+
+def _wire(
+    session: Session, endpoint: WebhookEndpoint, event: Event
+) -> tuple[bytes, dict[str, str]]:
+    global _wire_loaded
+    if not _wire_loaded:
+        present(WIRE_MODULES)
+        _wire_loaded = True
+    formatter = _WIRE_FORMATS.get(event.type)
+    dialect = formatter(session, endpoint, event) if formatter is not None else None
+    if dialect is not None:
+        return dialect
+    body = json.dumps(event_body(event), ensure_ascii=False, separators=(",", ":")).encode()
+    return body, {}
 
 
 def backoff_seconds(rules: WebhookRules, attempts: int) -> int:
@@ -133,14 +166,16 @@ def _claim(
         .where(WebhookDelivery.id == delivery_id)
     ).one()
     endpoint, event = row
+    body, wire_headers = _wire(session, endpoint, event)
     return Attempt(
         delivery_id=delivery_id,
         url=endpoint.url,
         secret=endpoint.secret,
         event_type=event.type,
-        body=json.dumps(event_body(event), ensure_ascii=False, separators=(",", ":")).encode(),
+        body=body,
         attempts=seen_attempts + 1,
         claimed_at=now,
+        wire_headers=wire_headers,
     )
 
 
@@ -160,6 +195,13 @@ def _send(
         "X-Xiaodian-Timestamp": timestamp,
         "X-Xiaodian-Signature": webhook_signature(attempt.secret, timestamp, attempt.body),
     }
+    if attempt.wire_headers:
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": headers["User-Agent"],
+            "X-Xiaodian-Delivery": headers["X-Xiaodian-Delivery"],
+            **attempt.wire_headers,
+        }
     return egress.post(
         attempt.url,
         attempt.body,
