@@ -14,12 +14,19 @@ from fastapi.testclient import TestClient
 
 from tests.laike.client import LaikeClient, push_signature_ok, succeeded, verified
 from tests.laike.conftest import Store
-from tests.notify.test_webhooks import Receiver
+from tests.notify.test_webhooks import Receiver, loopback_allowed
+from xiaodian.config import Settings
 from xiaodian.coupons.models import Verification
 from xiaodian.notify import service as notify
 from xiaodian.notify.webhooks import deliver_due
 from xiaodian.runtime import Runtime
 from xiaodian.signing import verify_webhook
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """S1: the receivers here listen on 127.0.0.1, which only the development setting allows."""
+    return loopback_allowed(settings)
 
 
 @pytest.fixture
