@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from xiaodian.api.limits import BodyLimit
 from xiaodian.contexts import optional_module, present
 from xiaodian.errors import XiaodianError, out_of_range
 from xiaodian.runtime import Runtime
@@ -56,6 +57,7 @@ def create_app(rt: Runtime | None = None) -> FastAPI:
     limit = requests_in_flight_limit(rt)
     if limit > 0:
         app.add_middleware(InFlightLimit, limit=limit)
+    app.add_middleware(BodyLimit, limits=rt.settings.limits)  # S6: outside the in-flight gate
     for module in present(API_MODULES):
         app.include_router(module.router)
         if rt.simulated and hasattr(module, "sim_router"):
