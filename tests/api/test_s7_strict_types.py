@@ -178,3 +178,25 @@ def test_S7_nul_character_in_text_has_its_own_error(client: TestClient) -> None:
     assert problem["errors"][0]["field"] == "douyin_id"
     fine = client.post("/buyer/v1/register", json={"douyin_id": "dy_s7_ok", "nickname": "小七"})
     assert fine.status_code == 201
+
+
+def test_S7_nul_character_in_a_console_form_is_not_out_of_range(
+    client: TestClient, shop: Any, pg_only: None
+) -> None:
+    """PostgreSQL cannot store U+0000: a console form field with one is told so, not "number
+    out of range" (the driver's refusal is recognised)."""
+    from tests.web.conftest import console_login, page_token
+
+    console_login(client, shop.username, shop.password)
+    token = page_token(client, "/console/live")
+    answer = client.post(
+        "/console/live",
+        data={
+            "csrf_token": token,
+            "title": "周一\x00专场",
+            "start": "2026-11-02T11:00",
+            "end": "2026-11-02T13:00",
+        },
+    )
+    assert answer.status_code == 422
+    assert "空字符" in answer.text and "超出允许范围" not in answer.text
