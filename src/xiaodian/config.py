@@ -95,6 +95,11 @@ class AfterSalesRules(BaseModel):
     evidence_max_bytes: int = Field(
         5 * 1024 * 1024, description="A1/A4: an evidence file must be at most this size"
     )
+    evidence_max_pixels: int = Field(
+        40_000_000,
+        description="A1/A4/S8: an evidence photo may have at most width × height pixels (read "
+        "from the header, before decoding)",
+    )
     evidence_max_files: int = Field(9, description="A1/A4: evidence files per request/party")
     refund_retry_seconds: int = Field(
         600, description="A6 (default): an agreed refund that failed is retried after, seconds"
@@ -112,7 +117,14 @@ class CouponRules(BaseModel):
     verify_token_ttl_seconds: int = Field(300, description="C7: prepare → verify token life")
     image_max_bytes: int = Field(1024 * 1024, description="C1: images must be < 1 MB")
     image_max_pixels: int = Field(
-        4096 * 4096, description="C1: decompression-bomb guard, width × height at most"
+        4096 * 4096,
+        description="C6/S8: a scanned photo may have at most width × height pixels (read "
+        "from the header, before decoding)",
+    )
+    product_image_max_pixels: int = Field(
+        1372 * 352,
+        description="C1/S8: a product image may have at most width × height pixels (686×176 "
+        "at twice the scale), read from the header before decoding",
     )
     product_aspect_tolerance_permille: int = Field(
         10, description="C1: product image aspect may differ from 686:176 by at most ‰"
@@ -162,6 +174,29 @@ class DoudianRules(BaseModel):
     )
     page_size_max: int = Field(100, description="D3: order.searchList / afterSale.List size ≤ N")
     operate_max_items: int = Field(20, description="D3: afterSale.operate items per call ≤ N")
+
+
+class RequestLimits(BaseModel):
+    """S6 request bodies, S8 image decoding (issue 11)."""
+
+    json_max_bytes: int = Field(
+        1024 * 1024,
+        ge=1,
+        description="S6: largest body of a JSON, form or other non-upload request, bytes",
+    )
+    image_json_max_bytes: int = Field(
+        4 * 1024 * 1024,
+        ge=1,
+        description="S6: largest JSON body that carries base64 images (POST /api/v1/coupons)",
+    )
+    upload_max_bytes: int = Field(
+        48 * 1024 * 1024,
+        ge=1,
+        description="S6: largest multipart/form-data body (uploads: up to 9 evidence files)",
+    )
+    image_decodes_in_flight: int = Field(
+        2, ge=1, description="S8: images decoded at once per process; the others wait"
+    )
 
 
 class WebhookRules(BaseModel):
@@ -263,6 +298,8 @@ class Settings(BaseSettings):
         if self.console.cookie_secure is not None:
             return self.console.cookie_secure
         return self.public_url.strip().lower().startswith("https://")
+
+    limits: RequestLimits = RequestLimits()
 
 
 @lru_cache(maxsize=1)

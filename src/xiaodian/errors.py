@@ -89,3 +89,17 @@ def out_of_range() -> ValidationFailed:
         "请求中的数值超出允许范围",
         "A number in the request is out of the allowed range",
     )
+
+
+def nul_character() -> ValidationFailed:
+    """S7: text with a NUL character (U+0000), which PostgreSQL cannot store."""
+    return ValidationFailed(
+        "nul_character",
+        "文本中不能包含空字符(U+0000)",
+        "Text must not contain the NUL character (U+0000)",
+    )
+
+
+def is_nul_error(exc: BaseException) -> bool:
+    """The database driver refused a NUL character (psycopg: "cannot contain NUL")."""
+    return "NUL" in str(exc)

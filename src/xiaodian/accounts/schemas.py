@@ -6,6 +6,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from xiaodian.strict import RequestModel, StrictInt
+
 
 class ShopOut(BaseModel):
     id: int
@@ -15,7 +17,7 @@ class ShopOut(BaseModel):
     created_at: datetime
 
 
-class StoreIn(BaseModel):
+class StoreIn(RequestModel):
     name: str = Field(min_length=1, max_length=60)
     address: str = Field("", max_length=200)
 
@@ -27,10 +29,10 @@ class StoreOut(BaseModel):
     created_at: datetime
 
 
-class StaffIn(BaseModel):
+class StaffIn(RequestModel):
     douyin_id: str = Field(min_length=1, max_length=64)
     name: str = Field("", max_length=60)
-    store_ids: list[int] | None = Field(None, description="null = all stores")
+    store_ids: list[StrictInt] | None = Field(None, description="null = all stores")
 
 
 class StaffOut(BaseModel):
@@ -42,7 +44,7 @@ class StaffOut(BaseModel):
     revoked_at: datetime | None
 
 
-class BuyerRegisterIn(BaseModel):
+class BuyerRegisterIn(RequestModel):
     douyin_id: str = Field(min_length=1, max_length=64)
     nickname: str = Field(min_length=1, max_length=60)
     phone: str = Field("", max_length=20)

@@ -8,41 +8,42 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from xiaodian.aftersales.models import RequestKind, RequestStatus, StrategyCode
+from xiaodian.strict import RequestModel, StrictInt
 
 
-class ItemIn(BaseModel):
-    order_item_id: int = Field(ge=1)
-    qty: int = Field(ge=1, le=100_000)
+class ItemIn(RequestModel):
+    order_item_id: StrictInt = Field(ge=1)
+    qty: StrictInt = Field(ge=1, le=100_000)
 
 
-class ApplyIn(BaseModel):
+class ApplyIn(RequestModel):
     """A1: 未发货仅退款 / 已发货仅退款 / 退货退款 with items, amount, reason, images."""
 
     model_config = ConfigDict(extra="forbid")
 
-    order_id: int = Field(ge=1)
+    order_id: StrictInt = Field(ge=1)
     kind: RequestKind
     items: list[ItemIn] = Field(min_length=1, max_length=100)
-    amount_fen: int = Field(ge=1, le=10**12)
+    amount_fen: StrictInt = Field(ge=1, le=10**12)
     reason: str = Field(min_length=1, max_length=32)
     note: str = Field("", max_length=500)
-    image_ids: list[int] = Field(default_factory=list, max_length=9)
+    image_ids: list[StrictInt] = Field(default_factory=list, max_length=9)
 
 
-class ModifyIn(BaseModel):
+class ModifyIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
 
     items: list[ItemIn] | None = Field(None, min_length=1, max_length=100)
-    amount_fen: int | None = Field(None, ge=1, le=10**12)
+    amount_fen: StrictInt | None = Field(None, ge=1, le=10**12)
     reason: str | None = Field(None, min_length=1, max_length=32)
     note: str | None = Field(None, max_length=500)
 
 
-class WithdrawIn(BaseModel):
+class WithdrawIn(RequestModel):
     note: str = Field("", max_length=200)
 
 
-class ReturnShipmentIn(BaseModel):
+class ReturnShipmentIn(RequestModel):
     carrier: str = Field(min_length=1, max_length=20)
     tracking_no: str = Field(min_length=1, max_length=40)
 
@@ -52,19 +53,19 @@ Action = Literal[
 ]
 
 
-class OperateIn(BaseModel):
+class OperateIn(RequestModel):
     """One merchant action. ``reject`` needs ``reason`` and ``evidence_ids`` (A4)."""
 
     model_config = ConfigDict(extra="forbid")
 
     action: Action
     reason: str = Field("", max_length=32, description="A4 rejection reason code")
-    evidence_ids: list[int] = Field(default_factory=list, max_length=20)
+    evidence_ids: list[StrictInt] = Field(default_factory=list, max_length=20)
     note: str = Field("", max_length=500)
 
 
 class BatchIn(OperateIn):
-    request_ids: list[int] = Field(min_length=1, max_length=200)
+    request_ids: list[StrictInt] = Field(min_length=1, max_length=200)
 
 
 class BatchItemOut(BaseModel):
@@ -167,12 +168,12 @@ class RequestQuery(BaseModel):
     apply_date: date | None = Field(None, description="the day the buyer applied (Asia/Shanghai)")
 
 
-class StrategyIn(BaseModel):
+class StrategyIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
 
     code: StrategyCode
     enabled: bool = True
-    threshold_fen: int | None = Field(None, ge=1, le=10**10)
+    threshold_fen: StrictInt | None = Field(None, ge=1, le=10**10)
 
 
 class StrategyOut(BaseModel):
@@ -184,8 +185,8 @@ class StrategyOut(BaseModel):
     threshold_fen: int | None
 
 
-class CancelShipmentIn(BaseModel):
-    order_id: int = Field(ge=1)
+class CancelShipmentIn(RequestModel):
+    order_id: StrictInt = Field(ge=1)
 
 
 class CancelShipmentOut(BaseModel):
@@ -194,7 +195,7 @@ class CancelShipmentOut(BaseModel):
     request: RequestOut | None
 
 
-class SplitIn(BaseModel):
+class SplitIn(RequestModel):
     carrier: str = Field(min_length=1, max_length=20)
     tracking_no: str = Field(min_length=1, max_length=40)
     items: list[ItemIn] = Field(min_length=1, max_length=100)

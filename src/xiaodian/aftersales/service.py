@@ -12,18 +12,16 @@ through ``subscribers.py``; this module does not know them.
 from __future__ import annotations
 
 import hashlib
-import io
 import re
-import warnings
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, UnidentifiedImageError
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
+from xiaodian import imaging
 from xiaodian.accounts.models import Buyer
 from xiaodian.aftersales.models import (
     KIND_LABELS,
@@ -180,12 +178,17 @@ def count_pending_shipped(session: Session, shop_id: int) -> int:
 # ----- evidence uploads (A1 buyer photos, A4 merchant 举证) --------------------------------
 
 _IMAGE_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png"}
-_MAX_PIXELS = 40_000_000
 _SAFE_NAME = re.compile(r"[^\w.\-\u4e00-\u9fff]+")
 
 
 def check_evidence_file(
-    filename: str, data: bytes, *, max_bytes: int, allow_pdf: bool
+    filename: str,
+    data: bytes,
+    *,
+    max_bytes: int,
+    allow_pdf: bool,
+    max_pixels: int = 40_000_000,
+    in_flight: int = 2,
 ) -> tuple[str, str]:
     """Judge a file by its content, never its name: a JPEG/PNG that decodes (decompression-bomb
     safe) or, for merchants, a PDF. Returns (content_type, extension)."""
@@ -210,25 +213,28 @@ def check_evidence_file(
             f"File {filename!r} must be a JPEG/PNG image" + (" or a PDF" if allow_pdf else ""),
             field="file",
         )
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as image:
-                fmt = image.format or ""
-                if fmt not in _IMAGE_TYPES or image.width * image.height > _MAX_PIXELS:
-                    raise ValueError(fmt)
-                image.load()
-    except (UnidentifiedImageError, ValueError, OSError, Image.DecompressionBombError) as exc:
-        raise ValidationFailed(
-            "evidence_bad_type",
-            f"文件「{filename}」须为{kinds}(按文件内容判断)",
-            f"File {filename!r} must be a JPEG/PNG image" + (" or a PDF" if allow_pdf else ""),
-            field="file",
-        ) from exc
-    except Image.DecompressionBombWarning as exc:
-        raise ValidationFailed(
-            "evidence_bad_type", "图片尺寸过大", "Image dimensions too large", field="file"
-        ) from exc
+    bad_type = ValidationFailed(
+        "evidence_bad_type",
+        f"文件「{filename}」须为{kinds}(按文件内容判断)",
+        f"File {filename!r} must be a JPEG/PNG image" + (" or a PDF" if allow_pdf else ""),
+        field="file",
+    )
+    try:  # S8: format and dimensions from the header; only what passed is decoded
+        header = imaging.read_header(data)
+        fmt = header.format
+        if fmt not in _IMAGE_TYPES:
+            raise bad_type
+        if header.pixels > max_pixels:
+            raise ValidationFailed(
+                "evidence_bad_type", "图片尺寸过大", "Image dimensions too large", field="file"
+            )
+        imaging.decode(data, max_pixels=max_pixels, in_flight=in_flight, mode=None)
+    except imaging.ImageRefused as exc:
+        if exc.reason == "bomb":
+            raise ValidationFailed(
+                "evidence_bad_type", "图片尺寸过大", "Image dimensions too large", field="file"
+            ) from exc
+        raise bad_type from exc
     return _IMAGE_TYPES[fmt], "jpg" if fmt == "JPEG" else "png"
 
 
@@ -244,7 +250,12 @@ def save_evidence(
 ) -> Evidence:
     rules = ctx.settings.aftersales
     content_type, ext = check_evidence_file(
-        filename, data, max_bytes=rules.evidence_max_bytes, allow_pdf=party == "merchant"
+        filename,
+        data,
+        max_bytes=rules.evidence_max_bytes,
+        allow_pdf=party == "merchant",
+        max_pixels=rules.evidence_max_pixels,
+        in_flight=ctx.settings.limits.image_decodes_in_flight,
     )
     if request_id is not None:
         count = ctx.session.scalar(

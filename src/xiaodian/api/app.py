@@ -14,8 +14,10 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from xiaodian.api.headers import SecurityHeaders, allowed_methods
+from xiaodian.api.limits import BodyLimit
 from xiaodian.contexts import optional_module, present
-from xiaodian.errors import XiaodianError, out_of_range
+from xiaodian.errors import XiaodianError, is_nul_error, nul_character, out_of_range
 from xiaodian.runtime import Runtime
 
 log = logging.getLogger("xiaodian.api")
@@ -58,6 +60,8 @@ def create_app(rt: Runtime | None = None) -> FastAPI:
     limit = requests_in_flight_limit(rt)
     if limit > 0:
         app.add_middleware(InFlightLimit, limit=limit)
+    app.add_middleware(BodyLimit, limits=rt.settings.limits)  # S6: outside the in-flight gate
+    app.add_middleware(SecurityHeaders)  # S9: CSP, X-Frame-Options, no-store on console pages
     for module in present(API_MODULES):
         app.include_router(module.router)
         if rt.simulated and hasattr(module, "sim_router"):
@@ -110,6 +114,14 @@ class InFlightLimit:
             await self.app(scope, receive, send)
 
 
+def http_error_headers(request: Request, exc: StarletteHTTPException) -> dict[str, str]:
+    """The headers an HTTP error carries; a 405 names every method the path allows (S9)."""
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = allowed_methods(request.app, request.url.path)
+    return headers
+
+
 def problem(status: int, body: dict[str, Any]) -> JSONResponse:
     return JSONResponse(body, status_code=status, media_type=PROBLEM)
 
@@ -121,8 +133,8 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(OverflowError)
     @app.exception_handler(DataError)
-    async def _out_of_range(_request: Request, _exc: Exception) -> JSONResponse:
-        error = out_of_range()
+    async def _out_of_range(_request: Request, exc: Exception) -> JSONResponse:
+        error = nul_character() if is_nul_error(exc) else out_of_range()
         return problem(error.status, error.to_problem())
 
     @app.exception_handler(RequestValidationError)
@@ -130,12 +142,18 @@ def _install_error_handlers(app: FastAPI) -> None:
         errors = [
             {
                 "field": ".".join(str(part) for part in err.get("loc", ()) if part != "body"),
+                "code": err.get("type", ""),
                 "message_en": err.get("msg", ""),
                 "message_zh": _zh_for(err.get("type", "")),
             }
             for err in exc.errors()
         ]
         fields = ", ".join(e["field"] for e in errors)
+        if any(e["code"] == "nul_character" for e in errors):
+            # S7: a NUL character gets its own answer, not "invalid" or "out of range".
+            body = nul_character().to_problem()
+            body["errors"] = errors
+            return problem(422, body)
         return problem(
             422,
             {
@@ -150,9 +168,9 @@ def _install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         zh = {404: "地址不存在", 405: "不支持该请求方法"}.get(exc.status_code, "请求失败")
-        return problem(
+        answer = problem(
             exc.status_code,
             {
                 "type": f"urn:xiaodian:error:http_{exc.status_code}",
@@ -163,6 +181,8 @@ def _install_error_handlers(app: FastAPI) -> None:
                 "message_en": str(exc.detail),
             },
         )
+        answer.headers.update(http_error_headers(request, exc))
+        return answer
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
@@ -183,7 +203,9 @@ def _install_error_handlers(app: FastAPI) -> None:
 _ZH = {
     "missing": "必填",
     "int_parsing": "应为整数",
-    "int_type": "应为整数",
+    "int_type": "应为整数(JSON 整数,不能是 true/false、字符串或小数)",
+    "int_from_float": "应为整数(JSON 整数,不能是小数)",
+    "nul_character": "文本中不能包含空字符(U+0000)",
     "string_type": "应为文本",
     "string_too_long": "太长",
     "string_too_short": "太短",

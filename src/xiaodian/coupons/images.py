@@ -11,24 +11,27 @@ Rules, and the choices made where the article is loose:
   accepted **with a warning** (it will be scaled, not stretched); any other aspect is refused,
   because showing it at 686:176 would stretch it (C2 rule 3: 无拉伸变形).
 * Logo: exactly 132×132 ("分辨率132*132").
-* Decompression bombs: the header's width × height must not exceed ``image_max_pixels``
-  (checked before any pixel is decoded); Pillow's own DecompressionBombError/Warning are
-  caught as well. We do not lower the process-global ``Image.MAX_IMAGE_PIXELS``: other contexts
-  share the interpreter, and the explicit check here is stricter than Pillow's default.
+* Decompression bombs (S8): format, dimensions, the logo's 132×132, the product image's aspect
+  and its pixel cap (``product_image_max_pixels``, 686×176 at twice the scale) and a scanned
+  photo's cap (``image_max_pixels``) are all judged on the header, before any pixel is
+  decoded; only what passed is decoded, ``limits.image_decodes_in_flight`` at a time (see
+  ``xiaodian.imaging``). Pillow's own DecompressionBombError/Warning are caught as well. We do
+  not lower the process-global ``Image.MAX_IMAGE_PIXELS``: other contexts share the
+  interpreter, and the explicit checks here are stricter than Pillow's default.
 * Corrupt or truncated files fail ``load()`` and are refused with a clear field error.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
-import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import zxingcpp
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
+from xiaodian import imaging
 from xiaodian.config import CouponRules
 from xiaodian.errors import field_error
 
@@ -52,15 +55,27 @@ def _mb(limit: int) -> str:
     return f"{limit / (1024 * 1024):g} MB"
 
 
+SizeCheck = Callable[[int, int], list[dict[str, Any]]]
+
+
 def check_image(
     data: bytes | None,
     field_name: str,
     label: str,
     rules: CouponRules,
     max_bytes: int | None = None,
+    *,
+    max_pixels: int | None = None,
+    size_check: SizeCheck | None = None,
+    in_flight: int = 2,
 ) -> tuple[CheckedImage | None, list[dict[str, Any]]]:
-    """Decode and check one uploaded image; return it, or the field errors."""
+    """Check one uploaded image and decode it; return it, or the field errors.
+
+    S8: format and dimensions come from the header first (``imaging.read_header``);
+    ``size_check`` (logo 132×132, product aspect) and the ``max_pixels`` cap refuse there,
+    before any pixel is decoded; only what passed is decoded, ``in_flight`` at a time."""
     limit = rules.image_max_bytes if max_bytes is None else max_bytes
+    cap = rules.image_max_pixels if max_pixels is None else max_pixels
     if not data:
         return None, [field_error(field_name, f"请上传{label}", f"{field_name} is required")]
     if len(data) >= limit:
@@ -77,40 +92,40 @@ def check_image(
         f"{field_name} must be a JPEG or PNG image",
     )
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            probe = Image.open(io.BytesIO(data))
-            if probe.format not in _FORMATS:
-                return None, [bad_format]
-            width, height = probe.size
-            if width <= 0 or height <= 0 or width * height > rules.image_max_pixels:
-                return None, [
-                    field_error(
-                        field_name,
-                        f"{label}尺寸异常({width}×{height})",
-                        f"{field_name} has implausible dimensions {width}×{height}",
-                    )
-                ]
-            probe.load()
-            image = probe.convert("RGB")
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        return None, [
-            field_error(field_name, f"{label}像素过多,已拒绝", f"{field_name} has too many pixels")
-        ]
-    except UnidentifiedImageError:
+        header = imaging.read_header(data)
+    except imaging.ImageRefused as exc:
+        return None, [_refusal(exc, field_name, label, bad_format)]
+    if header.format not in _FORMATS:
         return None, [bad_format]
-    except (OSError, ValueError, SyntaxError):
+    width, height = header.width, header.height
+    if width <= 0 or height <= 0:
         return None, [
             field_error(
                 field_name,
-                f"{label}文件已损坏或不完整",
-                f"{field_name} is corrupt or truncated",
+                f"{label}尺寸异常({width}×{height})",
+                f"{field_name} has implausible dimensions {width}×{height}",
             )
         ]
+    if size_check is not None:
+        errors = size_check(width, height)
+        if errors:
+            return None, errors
+    if header.pixels > cap:
+        return None, [
+            field_error(
+                field_name,
+                f"{label}像素过多({width}×{height},最多 {cap} 像素),已拒绝",
+                f"{field_name} has too many pixels ({width}×{height}; at most {cap})",
+            )
+        ]
+    try:
+        image = imaging.decode(data, max_pixels=cap, in_flight=in_flight)
+    except imaging.ImageRefused as exc:
+        return None, [_refusal(exc, field_name, label, bad_format)]
     checked = CheckedImage(
         data=data,
         sha256=hashlib.sha256(data).hexdigest(),
-        content_type=_FORMATS[str(probe.format)],
+        content_type=_FORMATS[header.format],
         width=width,
         height=height,
         image=image,
@@ -118,53 +133,91 @@ def check_image(
     return checked, []
 
 
+def _refusal(
+    exc: imaging.ImageRefused, field_name: str, label: str, bad_format: dict[str, Any]
+) -> dict[str, Any]:
+    if exc.reason == "format":
+        return bad_format
+    if exc.reason == "bomb":
+        return field_error(
+            field_name, f"{label}像素过多,已拒绝", f"{field_name} has too many pixels"
+        )
+    return field_error(
+        field_name, f"{label}文件已损坏或不完整", f"{field_name} is corrupt or truncated"
+    )
+
+
 def check_product_image(
-    data: bytes | None, rules: CouponRules
+    data: bytes | None, rules: CouponRules, *, in_flight: int = 2
 ) -> tuple[CheckedImage | None, list[dict[str, Any]]]:
-    """C1 product image: JPEG/PNG, < 1 MB, aspect 686:176 (other sizes warned, see module)."""
-    checked, errors = check_image(data, "product_image", "商品图片", rules)
+    """C1 product image: JPEG/PNG, < 1 MB, aspect 686:176 (other sizes warned, see module),
+    at most ``product_image_max_pixels`` (S8) — both from the header, before decoding."""
+
+    def aspect(w: int, h: int) -> list[dict[str, Any]]:
+        if (w, h) == PRODUCT_SIZE:
+            return []
+        target = PRODUCT_SIZE[0] / PRODUCT_SIZE[1]
+        deviation = abs(w / h - target) / target
+        if deviation * 1000 > rules.product_aspect_tolerance_permille:
+            return [
+                field_error(
+                    "product_image",
+                    f"商品图片比例须为 686:176(推荐 686×176 像素),当前 {w}×{h} 会被拉伸变形",
+                    f"product_image must have the 686:176 aspect (686×176 recommended); "
+                    f"{w}×{h} would be stretched",
+                )
+            ]
+        return []
+
+    checked, errors = check_image(
+        data,
+        "product_image",
+        "商品图片",
+        rules,
+        max_pixels=rules.product_image_max_pixels,
+        size_check=aspect,
+        in_flight=in_flight,
+    )
     if checked is None:
         return None, errors
     w, h = checked.width, checked.height
-    if (w, h) == PRODUCT_SIZE:
-        return checked, []
-    target = PRODUCT_SIZE[0] / PRODUCT_SIZE[1]
-    deviation = abs(w / h - target) / target
-    if deviation * 1000 > rules.product_aspect_tolerance_permille:
-        return None, [
+    if (w, h) != PRODUCT_SIZE:
+        checked.warnings.append(
             field_error(
                 "product_image",
-                f"商品图片比例须为 686:176(推荐 686×176 像素),当前 {w}×{h} 会被拉伸变形",
-                f"product_image must have the 686:176 aspect (686×176 recommended); "
-                f"{w}×{h} would be stretched",
+                f"商品图片为 {w}×{h},推荐 686×176 像素(比例一致,将按比例缩放)",
+                f"product_image is {w}×{h}; 686×176 is recommended (same aspect, will be scaled)",
             )
-        ]
-    checked.warnings.append(
-        field_error(
-            "product_image",
-            f"商品图片为 {w}×{h},推荐 686×176 像素(比例一致,将按比例缩放)",
-            f"product_image is {w}×{h}; 686×176 is recommended (same aspect, will be scaled)",
         )
-    )
     return checked, []
 
 
 def check_logo(
-    data: bytes | None, rules: CouponRules
+    data: bytes | None, rules: CouponRules, *, in_flight: int = 2
 ) -> tuple[CheckedImage | None, list[dict[str, Any]]]:
-    """C1 merchant logo: JPEG/PNG, < 1 MB, exactly 132×132."""
-    checked, errors = check_image(data, "logo", "商家logo", rules)
-    if checked is None:
-        return None, errors
-    if (checked.width, checked.height) != LOGO_SIZE:
-        return None, [
+    """C1 merchant logo: JPEG/PNG, < 1 MB, exactly 132×132 — judged on the header (S8): a
+    logo of another size is refused before any pixel is decoded."""
+
+    def exact(w: int, h: int) -> list[dict[str, Any]]:
+        if (w, h) == LOGO_SIZE:
+            return []
+        return [
             field_error(
                 "logo",
-                f"商家logo分辨率须为 132×132(当前 {checked.width}×{checked.height})",
-                f"logo must be exactly 132×132 ({checked.width}×{checked.height} given)",
+                f"商家logo分辨率须为 132×132(当前 {w}×{h})",
+                f"logo must be exactly 132×132 ({w}×{h} given)",
             )
         ]
-    return checked, []
+
+    return check_image(
+        data,
+        "logo",
+        "商家logo",
+        rules,
+        max_pixels=LOGO_SIZE[0] * LOGO_SIZE[1],
+        size_check=exact,
+        in_flight=in_flight,
+    )
 
 
 def find_codes(image: Image.Image) -> list[str]:
@@ -176,9 +229,10 @@ def find_codes(image: Image.Image) -> list[str]:
     return [str(result.text) for result in results]
 
 
-def decode_upload(data: bytes, rules: CouponRules) -> Image.Image | None:
-    """Decode an uploaded photo/screenshot (C6 scan-to-verify); None when it is not an image."""
+def decode_upload(data: bytes, rules: CouponRules, *, in_flight: int = 2) -> Image.Image | None:
+    """Decode an uploaded photo/screenshot (C6 scan-to-verify); None when it is not an image.
+    At most ``image_max_pixels``, read from the header before decoding (S8)."""
     checked, _errors = check_image(
-        data, "image", "图片", rules, max_bytes=rules.scan_image_max_bytes
+        data, "image", "图片", rules, max_bytes=rules.scan_image_max_bytes, in_flight=in_flight
     )
     return checked.image if checked else None

@@ -19,6 +19,7 @@ from xiaodian.coupons.models import (
     CouponStatus,
     Verification,
 )
+from xiaodian.strict import RequestModel, StrictInt
 
 _B64_MAX = 4_000_000  # characters; the decoded image is checked against the 1 MB rule
 
@@ -29,12 +30,12 @@ BIGINT_MAX = 2**63 - 1
 FEN_MAX = 10**12
 _ID_LIST_MAX = 1000
 
-Id = Annotated[int, Field(ge=1, le=BIGINT_MAX, description="object id")]
-IntField = Annotated[int, Field(ge=-INT_FIELD_MAX, le=INT_FIELD_MAX)]
-Fen = Annotated[int, Field(ge=-FEN_MAX, le=FEN_MAX, description="fen (1 yuan = 100 fen)")]
+Id = Annotated[StrictInt, Field(ge=1, le=BIGINT_MAX, description="object id")]
+IntField = Annotated[StrictInt, Field(ge=-INT_FIELD_MAX, le=INT_FIELD_MAX)]
+Fen = Annotated[StrictInt, Field(ge=-FEN_MAX, le=FEN_MAX, description="fen (1 yuan = 100 fen)")]
 
 
-class CouponIn(BaseModel):
+class CouponIn(RequestModel):
     """C1 通用券. Every field is required; they are optional here only so that the service
     can report every missing field at once."""
 
@@ -137,7 +138,7 @@ def coupon_out(coupon: Coupon) -> CouponOut:
     )
 
 
-class ReviewIn(BaseModel):
+class ReviewIn(RequestModel):
     decision: Literal["approve", "reject"]
     reason: str = Field("", max_length=500)
 
@@ -149,7 +150,7 @@ _TOTAL = (
 )
 
 
-class CampaignIn(BaseModel):
+class CampaignIn(RequestModel):
     name: str | None = None
     starts_at: datetime | None = None
     ends_at: datetime | None = None
@@ -161,7 +162,7 @@ class CampaignIn(BaseModel):
     total_limit: IntField | None = Field(None, description=_TOTAL)
 
 
-class CampaignPatch(BaseModel):
+class CampaignPatch(RequestModel):
     name: str | None = None
     starts_at: datetime | None = None
     ends_at: datetime | None = None
@@ -233,7 +234,7 @@ class HomepageCouponOut(BaseModel):
     ends_at: datetime
 
 
-class ClaimIn(BaseModel):
+class ClaimIn(RequestModel):
     campaign_id: Id
     coupon_id: Id
 
@@ -285,16 +286,16 @@ class StaffMeOut(BaseModel):
     store_ids: list[int] | None
 
 
-class CodeIn(BaseModel):
+class CodeIn(RequestModel):
     code: str = Field(min_length=1, max_length=200, description="券码, or the scanned QR payload")
 
 
-class StaffVerifyIn(BaseModel):
+class StaffVerifyIn(RequestModel):
     code: str = Field(min_length=1, max_length=200)
     store_id: Id
 
 
-class PrepareIn(BaseModel):
+class PrepareIn(RequestModel):
     code: str | None = Field(None, max_length=200, description="券码 as typed")
     qr_payload: str | None = Field(None, max_length=500, description="scanned QR text")
     staff_id: Id | None = Field(None, description="limit usable stores to this staff's scope")
@@ -352,14 +353,14 @@ class PrepareOut(BaseModel):
     verify_token_expires_at: datetime
 
 
-class V2VerifyIn(BaseModel):
+class V2VerifyIn(RequestModel):
     verify_token: str = Field(min_length=1, max_length=200)
     store_id: Id
     client_request_id: str = Field(min_length=1, max_length=64, description="idempotency key")
     staff_id: Id | None = None
 
 
-class V2CancelIn(BaseModel):
+class V2CancelIn(RequestModel):
     verification_id: Id
 
 

@@ -289,12 +289,13 @@ def create_coupon(ctx: Ctx, shop_id: int, draft: CouponDraft) -> Coupon:
     once. The new coupon is 审核中 and the automatic reviewer runs immediately (C2)."""
     rules = ctx.settings.coupons
     errors: list[dict[str, Any]] = []
-    product, image_errors = check_product_image(draft.product_image, rules)
+    in_flight = ctx.settings.limits.image_decodes_in_flight
+    product, image_errors = check_product_image(draft.product_image, rules, in_flight=in_flight)
     errors += image_errors
     merchant_name = _required_text(
         errors, draft.merchant_name, "merchant_name", "商家名称", MERCHANT_NAME_MAX
     )
-    logo, logo_errors = check_logo(draft.logo, rules)
+    logo, logo_errors = check_logo(draft.logo, rules, in_flight=in_flight)
     errors += logo_errors
     title = _required_text(errors, draft.title, "title", "卡券标题", TITLE_MAX)
     _check_conditions(ctx, shop_id, draft, errors)
@@ -1618,7 +1619,9 @@ def verify_scan(
     """C6 扫码核销: decode the buyer's QR from a photo/screenshot (zxing-cpp), then verify."""
     from xiaodian.coupons.images import decode_upload, find_codes
 
-    image = decode_upload(image_bytes, ctx.settings.coupons)
+    image = decode_upload(
+        image_bytes, ctx.settings.coupons, in_flight=ctx.settings.limits.image_decodes_in_flight
+    )
     if image is None:
         raise ValidationFailed(
             "invalid_image",

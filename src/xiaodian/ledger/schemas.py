@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from xiaodian.strict import RequestModel, StrictInt
+
 
 class BalancesOut(BaseModel):
     shop_id: int
@@ -15,8 +17,8 @@ class BalancesOut(BaseModel):
     accounts: dict[str, int] = Field(description="every account of the shop's chart, in fen")
 
 
-class TopupIn(BaseModel):
-    amount_fen: int = Field(gt=0, le=10**12, description="amount in fen (1 yuan = 100 fen)")
+class TopupIn(RequestModel):
+    amount_fen: StrictInt = Field(gt=0, le=10**12, description="amount in fen (1 yuan = 100 fen)")
     idempotency_key: str = Field(min_length=1, max_length=200)
 
 

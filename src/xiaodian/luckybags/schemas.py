@@ -6,8 +6,10 @@ from datetime import datetime
 
 from pydantic import AwareDatetime, BaseModel, Field
 
+from xiaodian.strict import RequestModel, StrictInt
 
-class BindingIn(BaseModel):
+
+class BindingIn(RequestModel):
     account: str = Field(max_length=64, description="the Douyin account (抖音号) to bind")
 
 
@@ -15,7 +17,7 @@ class BindingOut(BaseModel):
     douyin_account: str | None = Field(description="人店一体: the bound Douyin account")
 
 
-class LiveIn(BaseModel):
+class LiveIn(RequestModel):
     title: str = Field(max_length=60)
     start: AwareDatetime
     end: AwareDatetime
@@ -43,10 +45,10 @@ class LiveStatusOut(BaseModel):
     next_scheduled: LiveOut | None
 
 
-class LuckyBagIn(BaseModel):
-    live_id: int
-    product_id: int
-    winners: int = Field(ge=1, le=1000)
+class LuckyBagIn(RequestModel):
+    live_id: StrictInt
+    product_id: StrictInt
+    winners: StrictInt = Field(ge=1, le=1000)
     draw_at: AwareDatetime
     title: str = Field("", max_length=60)
 
@@ -89,7 +91,7 @@ class WinsPage(BaseModel):
     next_before_id: int | None
 
 
-class JoinIn(BaseModel):
+class JoinIn(RequestModel):
     device_id: str = Field("", max_length=64)
 
 
@@ -103,7 +105,7 @@ class BuyerWinOut(WinOut):
     redeem_url: str
 
 
-class RedeemIn(BaseModel):
+class RedeemIn(RequestModel):
     address: str = Field(max_length=300)
     receiver_name: str = Field(max_length=60)
     receiver_phone: str = Field(max_length=20)

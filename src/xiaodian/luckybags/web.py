@@ -3,6 +3,8 @@ page (/buyer/luckybags/wins/{token}) that the 兑奖链接 opens (L1–L3, L5)."
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 from datetime import datetime
 from typing import Annotated
@@ -202,14 +204,41 @@ def create_bag(
 # ----- buyer: the redemption page (兑奖链接) --------------------------------------------------
 
 
+def _device_signature(secret: str, device_id: str) -> str:
+    mac = hmac.new(secret.encode(), f"luckybag-device:{device_id}".encode(), hashlib.sha256)
+    return mac.hexdigest()[:32]
+
+
+def _secret(ctx: Ctx) -> str:
+    return ctx.settings.secret_key or accounts.installation_secret(ctx.session)
+
+
+def signed_device(ctx: Ctx, device_id: str) -> str:
+    """The cookie value: ``<id>.<HMAC>`` — a device id only this server can mint."""
+    return f"{device_id}.{_device_signature(_secret(ctx), device_id)}"
+
+
+def device_from_cookie(ctx: Ctx, raw: str | None) -> str | None:
+    """The device id of a genuine cookie; None for a missing, forged or tampered one."""
+    device_id, dot, signature = (raw or "").partition(".")
+    if not dot or not device_id or not signature:
+        return None
+    expected = _device_signature(_secret(ctx), device_id)
+    return device_id if hmac.compare_digest(signature, expected) else None
+
+
 @router.get("/buyer/luckybags/wins/{token}")
 def redeem_page(
     token: str,
     ctx: CtxDep,
-    device: Annotated[str | None, Cookie(alias=DEVICE_COOKIE, max_length=64)] = None,
+    device: Annotated[str | None, Cookie(alias=DEVICE_COOKIE, max_length=128)] = None,
 ) -> Response:
-    """L2: the winner opens the link, sees the prize and its status, and confirms an address."""
-    return _buyer_page(ctx, token, device, errors=[], message="")
+    """L2: the winner opens the link, sees the prize and its status, and confirms an address.
+
+    L3/S9: the page hands out the stable device id — the signed cookie it already has, else a
+    new one — that the redemption (POST) then requires."""
+    device_id = device_from_cookie(ctx, device) or secrets.token_hex(8)
+    return _buyer_page(ctx, token, device_id, errors=[], message="")
 
 
 @router.post("/buyer/luckybags/wins/{token}")
@@ -219,10 +248,25 @@ def redeem_submit(
     address: Annotated[str, Form(max_length=300)] = "",
     receiver_name: Annotated[str, Form(max_length=60)] = "",
     receiver_phone: Annotated[str, Form(max_length=20)] = "",
-    device: Annotated[str | None, Cookie(alias=DEVICE_COOKIE, max_length=64)] = None,
+    device: Annotated[str | None, Cookie(alias=DEVICE_COOKIE, max_length=128)] = None,
 ) -> Response:
-    """L2/L3: confirm the address; risk control runs; a 0-yuan prize order is created."""
-    device = device or secrets.token_hex(8)
+    """L2/L3: confirm the address; risk control runs; a 0-yuan prize order is created.
+
+    S9: the same-device rule (L3) counts by the signed device cookie the page handed out. A
+    submission without a genuine one is refused (and given one): a client that drops or forges
+    its cookie no longer gets a fresh device id per request."""
+    device_id = device_from_cookie(ctx, device)
+    form = {"address": address, "receiver_name": receiver_name, "phone": receiver_phone}
+    if device_id is None:
+        return _buyer_page(
+            ctx,
+            token,
+            secrets.token_hex(8),
+            errors=[],
+            message="页面已过期或浏览器未保存 Cookie,请刷新兑奖页面后重新提交",
+            status_code=400,
+            form=form,
+        )
     try:
         result = service.redeem(
             ctx,
@@ -230,7 +274,7 @@ def redeem_submit(
             address=address,
             receiver_name=receiver_name,
             receiver_phone=receiver_phone,
-            device_id=device,
+            device_id=device_id,
         )
     except XiaodianError as exc:
         ctx.session.rollback()
@@ -238,24 +282,24 @@ def redeem_submit(
         return _buyer_page(
             ctx,
             token,
-            device,
+            device_id,
             errors=errors,
             message=exc.message_zh,
             status_code=exc.status,
-            form={"address": address, "receiver_name": receiver_name, "phone": receiver_phone},
+            form=form,
         )
     message = (
         f"兑奖失败:{result.win.fail_reason}。{service.SUPPORT_HINT}"
         if result.status == service.WinStatus.FAILED
         else "兑奖成功,奖品订单已生成"
     )
-    return _buyer_page(ctx, token, device, errors=[], message=message)
+    return _buyer_page(ctx, token, device_id, errors=[], message=message)
 
 
 def _buyer_page(
     ctx: Ctx,
     token: str,
-    device: str | None,
+    device_id: str,
     *,
     errors: list[str],
     message: str,
@@ -285,8 +329,12 @@ def _buyer_page(
         tz=ctx.settings.timezone,
     )
     response = HTMLResponse(html, status_code=status_code)
-    if not device:
-        response.set_cookie(DEVICE_COOKIE, secrets.token_hex(8), max_age=365 * 86400)
-    elif device:
-        response.set_cookie(DEVICE_COOKIE, device, max_age=365 * 86400)
+    response.set_cookie(
+        DEVICE_COOKIE,
+        signed_device(ctx, device_id),
+        max_age=365 * 86400,
+        httponly=True,
+        samesite="lax",
+        path="/buyer/luckybags/",
+    )
     return response

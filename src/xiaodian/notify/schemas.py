@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from xiaodian.strict import RequestModel
+
 
 class NoticeOut(BaseModel):
     id: int
@@ -39,7 +41,7 @@ class EventsPage(BaseModel):
     next_before_id: int | None
 
 
-class EndpointIn(BaseModel):
+class EndpointIn(RequestModel):
     url: str = Field(
         min_length=8,
         max_length=500,
@@ -50,7 +52,7 @@ class EndpointIn(BaseModel):
     event_types: list[str] = Field(default_factory=lambda: ["*"], description='["*"] = all')
 
 
-class EndpointPatch(BaseModel):
+class EndpointPatch(RequestModel):
     url: str | None = Field(None, max_length=500)
     event_types: list[str] | None = None
     active: bool | None = None

@@ -14,6 +14,7 @@ from xiaodian.api.deps import AppPrincipal, CtxDep, PageDep
 from xiaodian.orders import export as service
 from xiaodian.orders.export_models import OrderExport
 from xiaodian.orders.schemas import OrderFilter
+from xiaodian.strict import RequestModel
 from xiaodian.web.render import mask_phone
 
 router = APIRouter(tags=["orders export 订单导出"])
@@ -24,7 +25,7 @@ MEDIA_TYPES = {
 }
 
 
-class ExportIn(BaseModel):
+class ExportIn(RequestModel):
     filter: OrderFilter = Field(default_factory=OrderFilter, description="O1 filter (订单筛选)")
     format: Literal["csv", "xlsx"] = Field("csv", description="文件格式")
 
@@ -57,7 +58,7 @@ class CodeSentOut(BaseModel):
     expires_at: datetime
 
 
-class DownloadIn(BaseModel):
+class DownloadIn(RequestModel):
     code: str = Field(min_length=1, max_length=12, description="6-digit SMS code")
 
 

@@ -11,13 +11,14 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from xiaodian.orders.models import AfterSale, OrderStatus
+from xiaodian.strict import RequestModel, StrictInt
 
 _SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 ViolationState = Literal["none", "violated", "max_judged"]
 
 
-class OrderFilter(BaseModel):
+class OrderFilter(RequestModel):
     """O1: what the merchant filters orders by. ``service.filtered_query`` turns it into one
     SELECT; O2 export streams exactly that SELECT. Time ranges are [from, to)."""
 
@@ -72,11 +73,11 @@ class OrderFilter(BaseModel):
         return self
 
 
-class ProductIn(BaseModel):
+class ProductIn(RequestModel):
     title: str = Field(min_length=1, max_length=120)
-    price_fen: int = Field(ge=0, le=10**10)
-    stock: int = Field(ge=0, le=10**9)
-    ship_within_hours: int | None = Field(
+    price_fen: StrictInt = Field(ge=0, le=10**10)
+    stock: StrictInt = Field(ge=0, le=10**9)
+    ship_within_hours: StrictInt | None = Field(
         None, ge=1, le=24 * 90, description="O4: promise override (e.g. pre-sale)"
     )
 
@@ -98,17 +99,17 @@ class ProductsPage(BaseModel):
     next_before_id: int | None
 
 
-class OrderItemIn(BaseModel):
-    product_id: int = Field(ge=1)
-    qty: int = Field(ge=1, le=999)
+class OrderItemIn(RequestModel):
+    product_id: StrictInt = Field(ge=1)
+    qty: StrictInt = Field(ge=1, le=999)
 
 
-class PlaceOrderIn(BaseModel):
-    shop_id: int = Field(ge=1)
+class PlaceOrderIn(RequestModel):
+    shop_id: StrictInt = Field(ge=1)
     items: list[OrderItemIn] = Field(min_length=1, max_length=50)
     address: str = Field(min_length=2, max_length=300)
     payment_route: str = Field(description="wechat | alipay | douyin_pay | bank_card")
-    discount_fen: int = Field(0, ge=0)
+    discount_fen: StrictInt = Field(0, ge=0)
     receiver_name: str | None = Field(None, min_length=1, max_length=60)
     receiver_phone: str | None = Field(None, pattern=r"^1\d{10}$")
 
@@ -204,7 +205,7 @@ class OrderDetail(OrderSummary):
     violations: list[ViolationOut]
 
 
-class ShipIn(BaseModel):
+class ShipIn(RequestModel):
     carrier: str = Field(min_length=1, max_length=20, description="快递公司: code or name")
     tracking_no: str = Field(min_length=1, max_length=40, description="快递单号")
 

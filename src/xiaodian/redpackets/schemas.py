@@ -15,14 +15,15 @@ from xiaodian.redpackets.service import (
     UsagePoint,
     display_status,
 )
+from xiaodian.strict import RequestModel, StrictInt
 
 
-class IssueIn(BaseModel):
+class IssueIn(RequestModel):
     buyer_douyin_ids: list[str] = Field(
         min_length=1, description="R1: one buyer or a batch (抖音号; at most max_batch_rows)"
     )
-    amount_fen: int = Field(ge=1, description="R1: amount of each packet, fen")
-    validity_seconds: int | None = Field(
+    amount_fen: StrictInt = Field(ge=1, description="R1: amount of each packet, fen")
+    validity_seconds: StrictInt | None = Field(
         None, ge=1, description="R2: validity from issuance; default 3 days (259200)"
     )
     request_id: str | None = Field(
@@ -107,18 +108,18 @@ class RedPacketDetail(RedPacketOut):
     history: list[LogOut]
 
 
-class ExtendIn(BaseModel):
-    extension_seconds: int = Field(
+class ExtendIn(RequestModel):
+    extension_seconds: StrictInt = Field(
         ge=1, description="R6: at most the packet's original validity length"
     )
 
 
-class BulkIn(BaseModel):
-    ids: list[int] = Field(min_length=1, description="at most max_batch_rows")
+class BulkIn(RequestModel):
+    ids: list[StrictInt] = Field(min_length=1, description="at most max_batch_rows")
 
 
 class BulkExtendIn(BulkIn):
-    extension_seconds: int = Field(ge=1)
+    extension_seconds: StrictInt = Field(ge=1)
 
 
 class ItemResultOut(BaseModel):
@@ -147,8 +148,8 @@ class StatsOut(BaseModel):
     usage: list[UsagePointOut]
 
 
-class SettingsIn(BaseModel):
-    remind_lead_hours: int | None = Field(
+class SettingsIn(RequestModel):
+    remind_lead_hours: StrictInt | None = Field(
         None, ge=1, le=720, description="R7: reminder lead; null = the default (24 h)"
     )
 
@@ -157,17 +158,17 @@ class SettingsOut(BaseModel):
     remind_lead_hours: int
 
 
-class CheckoutItemIn(BaseModel):
-    product_id: int = Field(ge=1)
-    qty: int = Field(ge=1, le=9999)
+class CheckoutItemIn(RequestModel):
+    product_id: StrictInt = Field(ge=1)
+    qty: StrictInt = Field(ge=1, le=9999)
 
 
-class CheckoutIn(BaseModel):
+class CheckoutIn(RequestModel):
     items: list[CheckoutItemIn] = Field(min_length=1, max_length=50)
     address: str = Field(min_length=2, max_length=300)
     payment_route: str = Field(description="wechat | alipay | douyin_pay | bank_card")
-    redpacket_id: int | None = Field(None, ge=1, description="R3: the packet to use")
-    redpacket_amount_fen: int | None = Field(
+    redpacket_id: StrictInt | None = Field(None, ge=1, description="R3: the packet to use")
+    redpacket_amount_fen: StrictInt | None = Field(
         None, ge=1, description="R3: how much of it; default as much as possible"
     )
     receiver_name: str | None = Field(None, min_length=1, max_length=60)

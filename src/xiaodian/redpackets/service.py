@@ -57,7 +57,7 @@ from sqlalchemy.orm import Session
 from xiaodian.accounts import service as accounts
 from xiaodian.accounts.models import Buyer
 from xiaodian.clock import local_day_start, to_local
-from xiaodian.config import Settings
+from xiaodian.config import RedPacketRules, Settings
 from xiaodian.context import Ctx
 from xiaodian.errors import Conflict, InsufficientFunds, NotFound, ValidationFailed, XiaodianError
 from xiaodian.errors import field_error as _field
@@ -1084,8 +1084,7 @@ def extend(ctx: Ctx, shop_id: int, packet_id: int, extension_seconds: int) -> Re
             field="extension_seconds",
             rule="R6",
         )
-    _check_expired_or_expiring(packet, ctx.now, ctx.settings)
-    if packet.extension_count >= rules.max_extensions:
+    if packet.extension_count >= rules.max_extensions:  # before "not expiring yet" (S9)
         raise Conflict(
             "extension_limit",
             f"红包 {packet.id} 已延长过 {packet.extension_count} 次,每个红包最多延长 "
@@ -1094,6 +1093,7 @@ def extend(ctx: Ctx, shop_id: int, packet_id: int, extension_seconds: int) -> Re
             f"at most {rules.max_extensions}",
             rule="R6",
         )
+    _check_expired_or_expiring(packet, ctx.now, ctx.settings)
     percent = rules.extension_min_remaining_percent
     minimum = percent_of(packet.amount_fen, percent)
     if packet.remaining_fen < minimum:
@@ -1122,12 +1122,7 @@ def extend(ctx: Ctx, shop_id: int, packet_id: int, extension_seconds: int) -> Re
         .execution_options(synchronize_session=False)
     ).scalar_one_or_none()
     if done is None:
-        fresh = get_packet(session, shop_id, packet_id)
-        if fresh.remaining_fen < minimum:
-            raise _remaining_too_low(fresh.remaining_fen, fresh.amount_fen, percent, minimum)
-        raise Conflict(
-            "concurrent_change", "红包刚刚发生变动,请刷新后重试", "Changed meanwhile; retry"
-        )
+        raise _lost_extension(get_packet(session, shop_id, packet_id), rules, minimum)
     old_end = packet.expires_at
     packet = get_packet(session, shop_id, packet_id)
     note = f"有效期由 {_local(ctx, old_end)} 延长至 {_local(ctx, new_end)}"
@@ -1157,6 +1152,35 @@ def extend(ctx: Ctx, shop_id: int, packet_id: int, extension_seconds: int) -> Re
         rule="R6",
     )
     return packet
+
+
+def _lost_extension(fresh: RedPacket, rules: RedPacketRules, minimum: int) -> Conflict:
+    """S9: why an extension lost its race, told honestly — a reclaim that committed first makes
+    it ``already_reclaimed`` (not "remaining ¥0.00 below 10 %"), another extension that used
+    the last allowed one makes it ``extension_limit`` (not "retry"); "retry" is left only for
+    a change after which a retry could succeed."""
+    if fresh.status == PacketStatus.RECLAIMED:
+        return Conflict(
+            "already_reclaimed",
+            f"红包 {fresh.id} 已被回收,不能延长有效期",
+            f"Red packet {fresh.id} was reclaimed meanwhile; it cannot be extended",
+            rule="R6",
+        )
+    if fresh.extension_count >= rules.max_extensions:
+        return Conflict(
+            "extension_limit",
+            f"红包 {fresh.id} 已延长过 {fresh.extension_count} 次,每个红包最多延长 "
+            f"{rules.max_extensions} 次",
+            f"Red packet {fresh.id} was already extended {fresh.extension_count} time(s); "
+            f"at most {rules.max_extensions}",
+            rule="R6",
+        )
+    if fresh.remaining_fen < minimum:
+        percent = rules.extension_min_remaining_percent
+        return _remaining_too_low(fresh.remaining_fen, fresh.amount_fen, percent, minimum)
+    return Conflict(
+        "concurrent_change", "红包刚刚发生变动,请刷新后重试", "Changed meanwhile; retry"
+    )
 
 
 def _remaining_too_low(remaining: int, amount: int, percent: int, minimum: int) -> Conflict:

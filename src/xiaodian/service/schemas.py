@@ -7,19 +7,21 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from xiaodian.strict import RequestModel, StrictInt
 
-class StartConversationIn(BaseModel):
-    shop_id: int
+
+class StartConversationIn(RequestModel):
+    shop_id: StrictInt
     channel: str = Field(description="douyin (抖音) | douyin_lite (抖音极速版) | toutiao | web")
     text: str = Field("", max_length=1000)
 
 
-class TextIn(BaseModel):
+class TextIn(RequestModel):
     text: str = Field(max_length=1000)
 
 
-class WinActionIn(BaseModel):
-    win_id: int
+class WinActionIn(RequestModel):
+    win_id: StrictInt
 
 
 class MessageOut(BaseModel):

@@ -18,7 +18,13 @@ from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from xiaodian.db import transaction
-from xiaodian.errors import PermissionDenied, XiaodianError, out_of_range
+from xiaodian.errors import (
+    PermissionDenied,
+    XiaodianError,
+    is_nul_error,
+    nul_character,
+    out_of_range,
+)
 from xiaodian.runtime import Runtime
 from xiaodian.web.auth import LoginRequired
 from xiaodian.web.render import render
@@ -81,8 +87,8 @@ async def _domain_page(request: Request, exc: XiaodianError) -> Response:
     return page
 
 
-async def _out_of_range_page(request: Request, _exc: Exception) -> Response:
-    return await _domain_page(request, out_of_range())
+async def _out_of_range_page(request: Request, exc: Exception) -> Response:
+    return await _domain_page(request, nul_character() if is_nul_error(exc) else out_of_range())
 
 
 async def _invalid_request_page(request: Request, exc: RequestValidationError) -> Response:
@@ -95,8 +101,12 @@ async def _invalid_request_page(request: Request, exc: RequestValidationError) -
 
 
 async def _http_page(request: Request, exc: StarletteHTTPException) -> Response:
+    from xiaodian.api.app import http_error_headers
+
     message = _HTTP_ZH.get(exc.status_code, "请求失败")
-    return error_page(request, exc.status_code, message, message, [])
+    page = error_page(request, exc.status_code, message, message, [])
+    page.headers.update(http_error_headers(request, exc))
+    return page
 
 
 async def _internal_error_page(request: Request, exc: Exception) -> Response:

@@ -1,0 +1,24 @@
+// Console behaviours, kept out of the pages so the Content-Security-Policy allows no inline
+// script (issue 11, S9).
+(function () {
+  "use strict";
+
+  // <form data-confirm="…">: ask before submitting (停用应用 …).
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (form && form.dataset && form.dataset.confirm && !window.confirm(form.dataset.confirm)) {
+      event.preventDefault();
+    }
+  });
+
+  // <body data-auto-refresh="3000">: reload every N ms (导出中), unless the user is typing.
+  var every = parseInt(document.body.dataset.autoRefresh || "0", 10);
+  if (every > 0) {
+    (function tick() {
+      setTimeout(function () {
+        var active = document.activeElement;
+        if (active && active.tagName === "INPUT") { tick(); } else { window.location.reload(); }
+      }, every);
+    })();
+  }
+})();
