@@ -91,8 +91,8 @@ SECTIONS: tuple[NavSection, ...] = (
         "设置",
         (
             NavEntry("子账号与权限", "/console/settings/users", MAIN_ONLY),
-            NavEntry("开放平台应用", "/console/settings/apps", "settings.manage"),
-            NavEntry("Webhook", "/console/settings/webhooks", "settings.manage"),
+            NavEntry("开放平台应用", "/console/settings/apps", "apps.manage"),
+            NavEntry("Webhook", "/console/settings/webhooks", "apps.manage"),
             NavEntry("门店与核销人员", "/console/settings/stores", "settings.manage"),
         ),
     ),
