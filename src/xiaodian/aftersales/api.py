@@ -100,8 +100,9 @@ def list_requests(
 
 
 @router.get("/api/v1/aftersales/reasons")
-def reasons() -> dict[str, Any]:
-    """A1 buyer reasons per kind; A4 rejection reasons with the evidence each demands."""
+def reasons(_principal: AftersalesApp) -> dict[str, Any]:
+    """A1 buyer reasons per kind; A4 rejection reasons with the evidence each demands. Signed
+    like every /api route (S2: the route walk found it open)."""
     return {
         "apply": {
             kind: [
