@@ -196,7 +196,8 @@ def _equal(a: str, b: str) -> bool:
 
 
 # The signed app, whatever its scopes: only for building the scoped principals below. A route
-# must take a scoped one (test_S2_every_signed_route_declares_a_scope fails otherwise).
+# must take a scoped one (test_S2_every_signed_route_declares_exactly_one_known_scope fails
+# otherwise).
 AppPrincipal = Annotated[Principal, Depends(_signed_app)]
 
 # The attribute a dependency carries to declare the app scope of the routes using it (S2).
