@@ -231,7 +231,7 @@ def seed(url: str, codes: int, warm: int) -> World:
         )
         shop_id = shop.id
         store_id = accounts.create_store(ctx, shop_id, name="西湖店").id
-        app = accounts.create_app(ctx, shop_id, "POS 门店系统")
+        app = accounts.create_app(ctx, shop_id, "POS 门店系统", ["verification"])
         app_key, secret = app.app_key, app.secret
         # A deployment that has run before has its installation secret (C7 verify tokens are
         # signed with it); creating it here avoids the first-request race on its INSERT.

@@ -22,6 +22,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from xiaodian.accounts import service as accounts
+from xiaodian.accounts.scopes import APP_SCOPES
 from xiaodian.api.app import create_app
 from xiaodian.clock import ManualClock
 from xiaodian.config import Settings
@@ -177,7 +178,9 @@ def make_shop(rt: Runtime, client: TestClient) -> Any:
                 phone=f"1380000000{n % 10}",
                 **kwargs,
             )
-            app = accounts.create_app(ctx, shop.id, "ERP")
+            # Every scope (S2): the contexts' tests call every route; tests/api/test_scopes.py
+            # proves the refusals with apps of their own.
+            app = accounts.create_app(ctx, shop.id, "ERP", APP_SCOPES)
             ids = (shop.id, user.id, app.app_key, app.secret)
         return ShopFixture(
             shop_id=ids[0],

@@ -19,6 +19,7 @@ from rich.table import Table
 
 from xiaodian import scheduler
 from xiaodian.accounts import service as accounts
+from xiaodian.accounts.scopes import APP_SCOPES, DEFAULT_APP_SCOPES
 from xiaodian.clock import parse_duration
 from xiaodian.config import Settings, get_settings
 from xiaodian.contexts import optional_module
@@ -104,12 +105,24 @@ def _serve(rt: Runtime, host: str, port: int, with_worker: bool) -> None:
 
     from xiaodian.api.app import create_app
 
+    _check_bind(rt, host)
     if with_worker:
         thread = threading.Thread(
             target=_worker_forever, args=(rt,), name="xiaodian-worker", daemon=True
         )
         thread.start()
     uvicorn.run(create_app(rt), host=host, port=port, log_level="info")
+
+
+def _check_bind(rt: Runtime, host: str) -> None:
+    """S3: no simulated clock beyond loopback unless allowed — one bilingual line, exit 2."""
+    from xiaodian.api.bind import PublicSimulatedClock, check_bind
+
+    try:
+        check_bind(rt.settings, host, simulated=rt.simulated)
+    except PublicSimulatedClock as exc:
+        Console(stderr=True).print(f"[red]✗ {exc}[/]", soft_wrap=True, highlight=False)
+        raise typer.Exit(code=2) from exc
 
 
 def _worker_forever(rt: Runtime) -> None:
@@ -234,14 +247,27 @@ def shop_create(
 def shop_app_create(
     shop_id: Annotated[int, typer.Option(help="shop id")],
     name: Annotated[str, typer.Option(help="app name, e.g. the ERP's")] = "ERP",
+    scope: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="S2: a scope the app gets (repeat, or comma-separated): "
+            + ", ".join(APP_SCOPES)
+            + "; default: "
+            + ", ".join(DEFAULT_APP_SCOPES)
+        ),
+    ] = None,
 ) -> None:
-    """Create an open-API app for a shop and print its app_key and secret."""
+    """Create an open-API app for a shop and print its app_key, secret and scopes."""
+    scopes = [part.strip() for item in scope for part in item.split(",")] if scope else None
     rt = _runtime()
     try:
         with rt.unit("cli") as ctx:
             accounts.get_shop(ctx.session, shop_id)
-            api_app = accounts.create_app(ctx, shop_id, name)
-            console.print(f"app_key = {api_app.app_key}\nsecret  = {api_app.secret}")
+            api_app = accounts.create_app(ctx, shop_id, name, scopes)
+            console.print(
+                f"app_key = {api_app.app_key}\nsecret  = {api_app.secret}\n"
+                f"scopes  = {api_app.scopes}"
+            )
     except XiaodianError as exc:
         _fail(exc)
 
@@ -333,8 +359,10 @@ def demo(
         for suffix in ("", "-wal", "-shm"):
             Path(str(path) + suffix).unlink(missing_ok=True)
     rt = _runtime(settings)
-    info = demo_data.ensure_demo(rt, console=console)
     host, port = host or settings.host, port or settings.port
+    if serve_after:
+        _check_bind(rt, host)  # before seeding: refuse at once
+    info = demo_data.ensure_demo(rt, console=console)
     console.rule("小店 demo")
     console.print(f"控制台 console : http://{host}:{port}/console/")
     console.print(f"登录 login     : {info['username']} / {info['password']}")

@@ -268,6 +268,10 @@ class Settings(BaseSettings):
     clock_mode: Literal["system", "simulated"] = Field(
         "system", description="'simulated' persists 'now' in the database and exposes /sim"
     )
+    allow_simulated_clock_public: bool = Field(
+        False,
+        description="S3: serve a simulated clock on a non-loopback address (refused by default)",
+    )
     secret_key: str | None = Field(
         None, description="signs console cookies; generated and kept in the database if unset"
     )

@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from xiaodian.accounts import service as accounts
 from xiaodian.accounts.models import ApiApp, User
+from xiaodian.accounts.scopes import APP_SCOPES, LEGACY_APP_SCOPES
 from xiaodian.contexts import present
 from xiaodian.ledger import service as ledger
 from xiaodian.ledger.models import Account
@@ -73,7 +74,10 @@ def _create_shop(rt: Runtime) -> tuple[int, dict[str, Any]]:
         accounts.add_staff(
             ctx, shop.id, douyin_id="dy_hexiao_01", name="核销员小王", store_ids=None
         )
-        app = accounts.create_app(ctx, shop.id, "演示 ERP")
+        # The demo ERP may do everything the open API offers (S2), the simulation controls
+        # too when the clock is simulated (S3).
+        scopes = APP_SCOPES if rt.simulated else LEGACY_APP_SCOPES
+        app = accounts.create_app(ctx, shop.id, "演示 ERP", scopes)
         ledger.topup(ctx, shop.id, Account.DEPOSIT, 2_000_00, "demo-deposit")
         ledger.topup(ctx, shop.id, Account.BALANCE, 5_000_00, "demo-balance")
         notify.notice(

@@ -133,8 +133,9 @@ def test_X2_revoked_app_is_refused(client: TestClient, shop: Any, rt: Runtime) -
         assert app is not None
         accounts.revoke_app(ctx, shop.shop_id, app.app_id)
     refused = _call(client, shop, "GET", "/api/v1/shop")
-    assert refused.status_code == 401 and refused.json()["code"] == "bad_signature"
-    assert _call(client, shop, "GET", "/api/v1/shop").status_code == 401
+    assert refused.status_code == 401 and refused.json()["code"] == "app_revoked"  # S9
+    again = _call(client, shop, "GET", "/api/v1/shop")  # no longer cached: read again
+    assert again.status_code == 401 and again.json()["code"] == "app_revoked"
 
 
 def test_X2_malformed_nonce_and_timestamp_are_4xx(client: TestClient, shop: Any) -> None:

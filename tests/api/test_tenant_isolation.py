@@ -67,7 +67,7 @@ def _shop_a_objects(rt: Runtime, shop_id: int) -> dict[str, Any]:
         delivery = notify.list_deliveries(ctx.session, shop_id, limit=1)[0][0]
         export = orders_export.create_export(
             ctx,
-            accounts.Principal(shop_id=shop_id, app_id=0),
+            accounts.Principal(shop_id=shop_id, app_id=0, scopes=frozenset({"orders"})),
             OrderFilter(buyer_name="甲店-机密"),
             "csv",
         )

@@ -37,7 +37,10 @@ FILTERS = [
 def _export(rt: Runtime, shop_id: int, filters: dict[str, Any], fmt: str) -> OrderExport:
     with rt.unit("user:1") as ctx:
         record = export.create_export(
-            ctx, Principal(shop_id=shop_id, app_id=1), OrderFilter.model_validate(filters), fmt
+            ctx,
+            Principal(shop_id=shop_id, app_id=1, scopes=frozenset({"orders"})),
+            OrderFilter.model_validate(filters),
+            fmt,
         )
     run_job(rt)
     with rt.unit() as ctx:
@@ -147,7 +150,10 @@ def test_O2_background_job_progress_notice_and_event(
     rt.settings.orders.export_batch_rows = 2
     with rt.unit("app:1") as ctx:
         record = export.create_export(
-            ctx, Principal(shop_id=mixed.shop_id, app_id=1), OrderFilter(), "csv"
+            ctx,
+            Principal(shop_id=mixed.shop_id, app_id=1, scopes=frozenset({"orders"})),
+            OrderFilter(),
+            "csv",
         )
         assert record.status == ExportStatus.QUEUED
     seen: list[tuple[int, int | None]] = []
@@ -181,7 +187,10 @@ def test_O2_failure_is_recorded_and_leaves_no_file(
     rt.settings.orders.export_batch_rows = 2
     with rt.unit("app:1") as ctx:
         record = export.create_export(
-            ctx, Principal(shop_id=mixed.shop_id, app_id=1), OrderFilter(), "xlsx"
+            ctx,
+            Principal(shop_id=mixed.shop_id, app_id=1, scopes=frozenset({"orders"})),
+            OrderFilter(),
+            "xlsx",
         )
     calls = {"n": 0}
     original = export._heartbeat
@@ -208,7 +217,12 @@ def test_O2_bad_format_refused_and_sub_account_needs_the_permission(
     from xiaodian.errors import PermissionDenied, ValidationFailed
 
     with rt.unit() as ctx, pytest.raises(ValidationFailed) as bad:
-        export.create_export(ctx, Principal(shop_id=mixed.shop_id, app_id=1), OrderFilter(), "pdf")
+        export.create_export(
+            ctx,
+            Principal(shop_id=mixed.shop_id, app_id=1, scopes=frozenset({"orders"})),
+            OrderFilter(),
+            "pdf",
+        )
     assert bad.value.code == "invalid_format"
     sub = Principal(shop_id=mixed.shop_id, user_id=99, permissions=frozenset({"orders.view"}))
     with rt.unit() as ctx, pytest.raises(PermissionDenied):

@@ -63,7 +63,12 @@ def soffice() -> str:
 
 def _export_file(rt: Runtime, shop_id: int, fmt: str, target: Path) -> Path:
     with rt.unit("user:1") as ctx:
-        record = export.create_export(ctx, Principal(shop_id=shop_id, app_id=1), OrderFilter(), fmt)
+        record = export.create_export(
+            ctx,
+            Principal(shop_id=shop_id, app_id=1, scopes=frozenset({"orders"})),
+            OrderFilter(),
+            fmt,
+        )
     run_job(rt)
     with rt.unit() as ctx:
         done = ctx.session.get(OrderExport, record.id)

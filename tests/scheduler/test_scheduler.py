@@ -28,7 +28,7 @@ from xiaodian.notify.models import Notice
 from xiaodian.runtime import Runtime
 from xiaodian.scheduler import Sweep
 
-from ..conftest import START
+from ..conftest import START, SignedClient
 
 
 def _due_notices_sweep(shop_id: int) -> Sweep:
@@ -142,18 +142,24 @@ def test_simulated_clock_is_shared_through_the_database(rt: Runtime) -> None:
     assert getattr(info.value, "code", "") == "clock_backwards"
 
 
-def test_sim_advance_endpoint_moves_the_persisted_clock(rt: Runtime, settings: Settings) -> None:
+def test_sim_advance_endpoint_moves_the_persisted_clock(
+    rt: Runtime, settings: Settings, make_shop: Any
+) -> None:
+    """Driven by a signed app with the ``simulation`` scope (S3; tests/api/test_scopes.py
+    proves the refusals)."""
+    shop = make_shop()  # the fixture's app holds every scope, simulation included
     sim_settings = settings.model_copy(update={"clock_mode": "simulated"})
     sim_rt = Runtime(
         settings=sim_settings, engine=rt.engine, factory=rt.factory, clock=SimulatedClock(rt.engine)
     )
     with TestClient(create_app(sim_rt)) as client:
-        before = datetime.fromisoformat(client.get("/sim/clock").json()["now"])
-        answer = client.post("/sim/clock/advance", json={"seconds": 86400})
+        api = SignedClient(client, sim_rt, shop.app_key, shop.secret)
+        before = datetime.fromisoformat(api.get("/sim/clock").json()["now"])
+        answer = api.post("/sim/clock/advance", {"seconds": 86400})
         assert answer.status_code == 200 and answer.json()["ticks"] >= 1
-        after = datetime.fromisoformat(client.get("/sim/clock").json()["now"])
+        after = datetime.fromisoformat(api.get("/sim/clock").json()["now"])
         assert after - before == timedelta(days=1)
-        assert client.post("/sim/clock/advance", json={"seconds": -1}).status_code == 422
+        assert api.post("/sim/clock/advance", {"seconds": -1}).status_code == 422
         assert "/sim/clock/advance" in client.get("/openapi.json").json()["paths"]
     with rt.unit() as ctx:
         assert ctx.session.get(SimClockRow, 1) is not None

@@ -316,7 +316,7 @@ def test_X2_new_app_and_webhook_secrets_show_once_and_a_refresh_creates_nothing(
 ) -> None:
     console_login(client, shop.username, shop.password)
     for page, form, testid in (
-        ("/console/settings/apps", {"name": "仓储ERP"}, "app-secret"),
+        ("/console/settings/apps", {"name": "仓储ERP", "scopes": ["orders"]}, "app-secret"),
         ("/console/settings/webhooks", {"url": "https://erp.example/prg"}, "webhook-secret"),
     ):
         created = client.post(

@@ -16,20 +16,20 @@ from xiaodian.accounts.schemas import (
     StoreIn,
     StoreOut,
 )
-from xiaodian.api.deps import AppPrincipal, BuyerDep, CtxDep
+from xiaodian.api.deps import BuyerDep, CtxDep, ShopApp
 from xiaodian.context import Ctx
 
 router = APIRouter()
 
 
 @router.get("/api/v1/shop", response_model=ShopOut, tags=["shop 店铺"])
-def get_shop(ctx: CtxDep, principal: AppPrincipal) -> ShopOut:
+def get_shop(ctx: CtxDep, principal: ShopApp) -> ShopOut:
     shop = service.get_shop(ctx.session, principal.shop_id)
     return ShopOut.model_validate(shop, from_attributes=True)
 
 
 @router.get("/api/v1/stores", response_model=list[StoreOut], tags=["shop 店铺"])
-def list_stores(ctx: CtxDep, principal: AppPrincipal) -> list[StoreOut]:
+def list_stores(ctx: CtxDep, principal: ShopApp) -> list[StoreOut]:
     return [
         StoreOut.model_validate(s, from_attributes=True)
         for s in service.list_stores(ctx.session, principal.shop_id)
@@ -37,25 +37,25 @@ def list_stores(ctx: CtxDep, principal: AppPrincipal) -> list[StoreOut]:
 
 
 @router.post("/api/v1/stores", response_model=StoreOut, status_code=201, tags=["shop 店铺"])
-def create_store(body: StoreIn, ctx: CtxDep, principal: AppPrincipal) -> StoreOut:
+def create_store(body: StoreIn, ctx: CtxDep, principal: ShopApp) -> StoreOut:
     principal.require("settings.manage")
     store = service.create_store(ctx, principal.shop_id, name=body.name, address=body.address)
     return StoreOut.model_validate(store, from_attributes=True)
 
 
 @router.get("/api/v1/stores/{store_id}", response_model=StoreOut, tags=["shop 店铺"])
-def get_store(store_id: int, ctx: CtxDep, principal: AppPrincipal) -> StoreOut:
+def get_store(store_id: int, ctx: CtxDep, principal: ShopApp) -> StoreOut:
     store = service.get_store(ctx.session, principal.shop_id, store_id)
     return StoreOut.model_validate(store, from_attributes=True)
 
 
 @router.get("/api/v1/staff", response_model=list[StaffOut], tags=["shop 店铺"])
-def list_staff(ctx: CtxDep, principal: AppPrincipal) -> list[StaffOut]:
+def list_staff(ctx: CtxDep, principal: ShopApp) -> list[StaffOut]:
     return [_staff_out(ctx, s) for s in service.list_staff(ctx.session, principal.shop_id)]
 
 
 @router.post("/api/v1/staff", response_model=StaffOut, status_code=201, tags=["shop 店铺"])
-def add_staff(body: StaffIn, ctx: CtxDep, principal: AppPrincipal) -> StaffOut:
+def add_staff(body: StaffIn, ctx: CtxDep, principal: ShopApp) -> StaffOut:
     """C5: add a verifier (核销人员) by Douyin ID, scoped to stores (null = all)."""
     principal.require("settings.manage")
     staff = service.add_staff(
@@ -65,12 +65,12 @@ def add_staff(body: StaffIn, ctx: CtxDep, principal: AppPrincipal) -> StaffOut:
 
 
 @router.get("/api/v1/staff/{staff_id}", response_model=StaffOut, tags=["shop 店铺"])
-def get_staff(staff_id: int, ctx: CtxDep, principal: AppPrincipal) -> StaffOut:
+def get_staff(staff_id: int, ctx: CtxDep, principal: ShopApp) -> StaffOut:
     return _staff_out(ctx, service.get_staff(ctx.session, principal.shop_id, staff_id))
 
 
 @router.post("/api/v1/staff/{staff_id}/revoke", response_model=StaffOut, tags=["shop 店铺"])
-def revoke_staff(staff_id: int, ctx: CtxDep, principal: AppPrincipal) -> StaffOut:
+def revoke_staff(staff_id: int, ctx: CtxDep, principal: ShopApp) -> StaffOut:
     """C5: revoking takes effect immediately."""
     principal.require("settings.manage")
     return _staff_out(ctx, service.revoke_staff(ctx, principal.shop_id, staff_id))

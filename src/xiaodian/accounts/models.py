@@ -23,7 +23,9 @@ PERMISSIONS: dict[str, str] = {
     "service.chat": "飞鸽客服",
     "funds.view": "查看资金",
     "funds.topup": "充值",
-    "settings.manage": "店铺设置(应用、Webhook、员工)",
+    "settings.manage": "店铺设置(门店、核销人员)",
+    # S2: open-API apps and webhooks receive the shop's data and act for it: their own grant.
+    "apps.manage": "开放平台应用与Webhook",
 }
 
 
@@ -113,6 +115,8 @@ class ApiApp(Base):
     app_key: Mapped[str] = mapped_column(String(40), unique=True)
     # Kept readable: verifying an HMAC needs the shared secret itself.
     secret: Mapped[str] = mapped_column(String(80))
+    # S2: comma-separated scope codes (accounts.scopes.APP_SCOPES), chosen at creation.
+    scopes: Mapped[str] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

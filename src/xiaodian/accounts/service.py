@@ -7,6 +7,7 @@ import functools
 import hashlib
 import re
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,6 +28,13 @@ from xiaodian.accounts.models import (
     Store,
     SystemState,
     User,
+)
+from xiaodian.accounts.scopes import (
+    ScopeMissing,
+    choose_scopes,
+    format_scopes,
+    parse_scopes,
+    scope_for,
 )
 from xiaodian.accounts.sessions import bad_credentials, revoke_sessions
 from xiaodian.config import ConsoleRules
@@ -53,16 +61,28 @@ class Principal:
     app_id: int | None = None
     is_main: bool = False
     permissions: frozenset[str] = frozenset()
+    # S2: an app's scopes (chosen at creation); unused for merchant users.
+    scopes: frozenset[str] = frozenset()
 
     @property
     def actor(self) -> str:
         return f"user:{self.user_id}" if self.user_id else f"app:{self.app_id}"
 
     def can(self, permission: str) -> bool:
-        # The main account and API apps (authorized by the main account) hold every permission.
-        return self.is_main or self.app_id is not None or permission in self.permissions
+        """The main account holds every permission; a sub-account its grants; an app the
+        permissions its scopes cover (S2)."""
+        if self.is_main:
+            return True
+        if self.app_id is not None:
+            return scope_for(permission) in self.scopes
+        return permission in self.permissions
 
     def require(self, permission: str) -> None:
+        if self.app_id is not None and not self.is_main:
+            scope = scope_for(permission)
+            if scope not in self.scopes:
+                raise ScopeMissing(scope)
+            return
         if not self.can(permission):
             label = PERMISSIONS.get(permission, permission)
             raise PermissionDenied(
@@ -437,22 +457,45 @@ def staff_store_ids(session: Session, staff: Staff) -> list[int] | None:
 # ----- API apps ----------------------------------------------------------------------------
 
 
-def create_app(ctx: Ctx, shop_id: int, name: str) -> ApiApp:
+def create_app(
+    ctx: Ctx,
+    shop_id: int,
+    name: str,
+    scopes: Iterable[str] | None = None,
+    *,
+    by: Principal | None = None,
+) -> ApiApp:
+    """A new open-API app with its scopes (S2). ``by`` is the merchant creating it (console):
+    the main account, or a sub-account granted ``apps.manage`` that may only give scopes it
+    holds itself. ``by=None`` is the operator (CLI, demo): any scope. ``scopes=None`` gives
+    the default minimal set (shop, orders, aftersales)."""
+    if by is not None:
+        by.require("apps.manage")
     name = name.strip()
     if not name or len(name) > 60:
         raise ValidationFailed(
             "invalid_app", "应用名称必填,最多60字", "App name is required, ≤ 60 chars", field="name"
         )
+    chosen = choose_scopes(
+        scopes,
+        is_main=by is None or by.is_main,
+        permissions=by.permissions if by is not None else frozenset(),
+    )
     app = ApiApp(
         shop_id=shop_id,
         name=name,
         app_key="ak_" + secrets.token_hex(12),
         secret=secrets.token_urlsafe(32),
+        scopes=format_scopes(chosen),
         created_at=ctx.now,
     )
     ctx.session.add(app)
     ctx.session.flush()
     return app
+
+
+def app_scopes(app: ApiApp) -> frozenset[str]:
+    return parse_scopes(app.scopes)
 
 
 def list_apps(session: Session, shop_id: int) -> list[ApiApp]:
@@ -476,13 +519,27 @@ class AppCredentials:
     app_id: int
     shop_id: int
     secret: str
+    scopes: frozenset[str] = frozenset()
 
 
 def app_credentials(session: Session, app_key: str) -> AppCredentials | None:
     """The credentials of a live (unrevoked) app, read as plain columns (no ORM object)."""
     row = session.execute(
-        select(ApiApp.id, ApiApp.shop_id, ApiApp.secret).where(
+        select(ApiApp.id, ApiApp.shop_id, ApiApp.secret, ApiApp.scopes).where(
             ApiApp.app_key == app_key, ApiApp.revoked_at.is_(None)
+        )
+    ).first()
+    if row is None:
+        return None
+    return AppCredentials(row.id, row.shop_id, row.secret, parse_scopes(row.scopes))
+
+
+def revoked_app_credentials(session: Session, app_key: str) -> AppCredentials | None:
+    """The credentials of a revoked app (S9: a request whose signature matches a revoked
+    app's secret is told ``app_revoked``; an unknown key or a wrong signature learns nothing)."""
+    row = session.execute(
+        select(ApiApp.id, ApiApp.shop_id, ApiApp.secret).where(
+            ApiApp.app_key == app_key, ApiApp.revoked_at.is_not(None)
         )
     ).first()
     return AppCredentials(row.id, row.shop_id, row.secret) if row is not None else None

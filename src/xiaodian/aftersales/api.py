@@ -48,7 +48,7 @@ from xiaodian.aftersales.schemas import (
     WithdrawIn,
 )
 from xiaodian.aftersales.service import ItemQty, RequestFilter
-from xiaodian.api.deps import AppPrincipal, BuyerDep, CtxDep, PageDep, read_upload
+from xiaodian.api.deps import AftersalesApp, BuyerDep, CtxDep, PageDep, SimulationApp, read_upload
 from xiaodian.context import Ctx
 from xiaodian.errors import ValidationFailed
 from xiaodian.orders import service as orders
@@ -80,7 +80,7 @@ _UPLOAD_DOC = {
 
 @router.get("/api/v1/aftersales", response_model=RequestsPage)
 def list_requests(
-    q: Annotated[RequestQuery, Query()], ctx: CtxDep, principal: AppPrincipal, page: PageDep
+    q: Annotated[RequestQuery, Query()], ctx: CtxDep, principal: AftersalesApp, page: PageDep
 ) -> RequestsPage:
     """A3: requests matching every filter (已发货仅退款待处理 = kind=shipped_refund&status=pending),
     newest first, keyset paging by ``before_id``."""
@@ -100,8 +100,9 @@ def list_requests(
 
 
 @router.get("/api/v1/aftersales/reasons")
-def reasons() -> dict[str, Any]:
-    """A1 buyer reasons per kind; A4 rejection reasons with the evidence each demands."""
+def reasons(_principal: AftersalesApp) -> dict[str, Any]:
+    """A1 buyer reasons per kind; A4 rejection reasons with the evidence each demands. Signed
+    like every /api route (S2: the route walk found it open)."""
     return {
         "apply": {
             kind: [
@@ -124,14 +125,14 @@ def reasons() -> dict[str, Any]:
 
 
 @router.get("/api/v1/aftersales/strategies", response_model=list[StrategyOut])
-def list_strategies(ctx: CtxDep, principal: AppPrincipal) -> list[StrategyOut]:
+def list_strategies(ctx: CtxDep, principal: AftersalesApp) -> list[StrategyOut]:
     """A2 售后小助手: the four 已发货仅退款 strategies and their state."""
     principal.require("aftersales.assistant")
     return strategies_out(ctx.session, principal.shop_id)
 
 
 @router.put("/api/v1/aftersales/strategies", response_model=list[StrategyOut])
-def save_strategy(body: StrategyIn, ctx: CtxDep, principal: AppPrincipal) -> list[StrategyOut]:
+def save_strategy(body: StrategyIn, ctx: CtxDep, principal: AftersalesApp) -> list[StrategyOut]:
     """A2 创建策略: create or update one strategy (enabled, threshold for 小金额)."""
     principal.require("aftersales.assistant")
     strategies.save_strategy(
@@ -142,7 +143,7 @@ def save_strategy(body: StrategyIn, ctx: CtxDep, principal: AppPrincipal) -> lis
 
 @router.post("/api/v1/aftersales/erp/cancel_shipment", response_model=CancelShipmentOut)
 def erp_cancel_shipment(
-    body: CancelShipmentIn, ctx: CtxDep, principal: AppPrincipal
+    body: CancelShipmentIn, ctx: CtxDep, principal: AftersalesApp
 ) -> CancelShipmentOut:
     """A2.1 ERP取消发货: cancel the order's moving packages; with the strategy enabled a pending
     已发货仅退款 request is agreed and refunded at once."""
@@ -157,7 +158,7 @@ def erp_cancel_shipment(
 
 
 @router.post("/api/v1/aftersales/batch", response_model=BatchOut)
-def batch(body: BatchIn, ctx: CtxDep, principal: AppPrincipal) -> BatchOut:
+def batch(body: BatchIn, ctx: CtxDep, principal: AftersalesApp) -> BatchOut:
     """A3 批量处理: one action on many requests; a result per request."""
     principal.require("aftersales.handle")
     results = aftersales.batch(
@@ -175,7 +176,7 @@ def batch(body: BatchIn, ctx: CtxDep, principal: AppPrincipal) -> BatchOut:
 
 
 @router.get("/api/v1/aftersales/orders/{order_id}/packages", response_model=list[PackageOut])
-def order_packages(order_id: int, ctx: CtxDep, principal: AppPrincipal) -> list[PackageOut]:
+def order_packages(order_id: int, ctx: CtxDep, principal: AftersalesApp) -> list[PackageOut]:
     principal.require("aftersales.handle")
     orders.get_order(ctx.session, principal.shop_id, order_id)
     return packages_out(ctx.session, principal.shop_id, order_id)
@@ -187,7 +188,7 @@ def order_packages(order_id: int, ctx: CtxDep, principal: AppPrincipal) -> list[
     status_code=201,
 )
 def split_package(
-    order_id: int, body: SplitIn, ctx: CtxDep, principal: AppPrincipal
+    order_id: int, body: SplitIn, ctx: CtxDep, principal: AftersalesApp
 ) -> list[PackageOut]:
     """Ship part of an order's items in another package (own carrier and tracking no.)."""
     principal.require("orders.ship")
@@ -203,14 +204,14 @@ def split_package(
 
 
 @router.get("/api/v1/aftersales/{request_id}", response_model=RequestDetail)
-def get_request(request_id: int, ctx: CtxDep, principal: AppPrincipal) -> RequestDetail:
+def get_request(request_id: int, ctx: CtxDep, principal: AftersalesApp) -> RequestDetail:
     principal.require("aftersales.handle")
     return detail_out(ctx, aftersales.get_request(ctx.session, principal.shop_id, request_id))
 
 
 @router.post("/api/v1/aftersales/{request_id}/operate", response_model=RequestDetail)
 def operate(
-    request_id: int, body: OperateIn, ctx: CtxDep, principal: AppPrincipal
+    request_id: int, body: OperateIn, ctx: CtxDep, principal: AftersalesApp
 ) -> RequestDetail:
     """agree 同意退款 / reject 拒绝 (reason + evidence, A4) / agree_on_refusal 拒签后退款 /
     confirm_return / approve_change / decline_change (A5)."""
@@ -234,7 +235,7 @@ def operate(
     openapi_extra=_UPLOAD_DOC,
 )
 async def upload_evidence(
-    request_id: int, request: Request, ctx: CtxDep, principal: AppPrincipal
+    request_id: int, request: Request, ctx: CtxDep, principal: AftersalesApp
 ) -> EvidenceOut:
     """A4 举证: multipart field ``file`` (jpg/png image or PDF, judged by content)."""
     principal.require("aftersales.handle")
@@ -326,7 +327,7 @@ def buyer_return(
 
 @sim_router.post("/packages/{package_id}/events", response_model=PackageOut)
 def sim_carrier_event(
-    package_id: int, body: CarrierEventIn, ctx: CtxDep, principal: AppPrincipal
+    package_id: int, body: CarrierEventIn, ctx: CtxDep, principal: SimulationApp
 ) -> PackageOut:
     """The local carrier reports an event for one of the shop's packages (demo, ERP tests)."""
     package = logistics.carrier_event(ctx, principal.shop_id, package_id, body.event, body.note)
@@ -335,7 +336,7 @@ def sim_carrier_event(
 
 @sim_router.post("/packages/{package_id}/interception_fault", response_model=PackageOut)
 def sim_interception_fault(
-    package_id: int, body: InterceptionFaultIn, ctx: CtxDep, principal: AppPrincipal
+    package_id: int, body: InterceptionFaultIn, ctx: CtxDep, principal: SimulationApp
 ) -> PackageOut:
     """Make the local carrier fail (or succeed) this package's interception."""
     package = logistics.set_interception_fault(ctx, principal.shop_id, package_id, body.fail)

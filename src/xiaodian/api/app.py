@@ -8,12 +8,14 @@ import logging
 import weakref
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from xiaodian.api.challenge import WwwAuthenticate
+from xiaodian.api.deps import simulation_control
 from xiaodian.api.headers import SecurityHeaders, allowed_methods
 from xiaodian.api.limits import BodyLimit
 from xiaodian.contexts import optional_module, present
@@ -62,10 +64,12 @@ def create_app(rt: Runtime | None = None) -> FastAPI:
         app.add_middleware(InFlightLimit, limit=limit)
     app.add_middleware(BodyLimit, limits=rt.settings.limits)  # S6: outside the in-flight gate
     app.add_middleware(SecurityHeaders)  # S9: CSP, X-Frame-Options, no-store on console pages
+    app.add_middleware(WwwAuthenticate)  # S9: every 401 carries its challenge
     for module in present(API_MODULES):
         app.include_router(module.router)
         if rt.simulated and hasattr(module, "sim_router"):
-            app.include_router(module.sim_router)
+            # S3: every /sim route needs an app with the simulation scope or the main account.
+            app.include_router(module.sim_router, dependencies=[Depends(simulation_control)])
     web = optional_module(WEB_MODULE)
     if web is not None:
         web.install(app, rt)

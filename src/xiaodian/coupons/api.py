@@ -19,7 +19,7 @@ from fastapi.responses import Response
 
 from xiaodian.accounts import service as accounts
 from xiaodian.accounts.models import Staff
-from xiaodian.api.deps import AppPrincipal, BuyerDep, CtxDep, get_rt
+from xiaodian.api.deps import BuyerDep, CouponsApp, CtxDep, ShopApp, VerificationApp, get_rt
 from xiaodian.context import Ctx
 from xiaodian.coupons import schemas as s
 from xiaodian.coupons import service
@@ -46,7 +46,7 @@ def _b64(value: str | None, name: str, errors: list[dict[str, str]]) -> bytes | 
 
 
 @router.post("/api/v1/coupons", response_model=s.CouponOut, status_code=201, tags=[TAG])
-def create_coupon(body: s.CouponIn, ctx: CtxDep, principal: AppPrincipal) -> s.CouponOut:
+def create_coupon(body: s.CouponIn, ctx: CtxDep, principal: CouponsApp) -> s.CouponOut:
     """C1 创建卡券 (通用券); then 审核中 (C2). Every failing field is listed in `errors`."""
     principal.require("coupons.manage")
     errors: list[dict[str, str]] = []
@@ -67,7 +67,7 @@ def create_coupon(body: s.CouponIn, ctx: CtxDep, principal: AppPrincipal) -> s.C
 @router.get("/api/v1/coupons", response_model=list[s.CouponOut], tags=[TAG])
 def list_coupons(
     ctx: CtxDep,
-    principal: AppPrincipal,
+    principal: CouponsApp,
     status: Annotated[str | None, Query(description="reviewing | active | rejected")] = None,
 ) -> list[s.CouponOut]:
     return [
@@ -76,19 +76,19 @@ def list_coupons(
 
 
 @router.get("/api/v1/coupons/review-queue", response_model=list[s.CouponOut], tags=[TAG])
-def review_queue(ctx: CtxDep, principal: AppPrincipal) -> list[s.CouponOut]:
+def review_queue(ctx: CtxDep, principal: CouponsApp) -> list[s.CouponOut]:
     """C2: coupons waiting for a human reviewer."""
     principal.require("coupons.manage")
     return [s.coupon_out(c) for c in service.review_queue(ctx.session, principal.shop_id)]
 
 
 @router.get("/api/v1/coupons/{coupon_id}", response_model=s.CouponOut, tags=[TAG])
-def get_coupon(coupon_id: int, ctx: CtxDep, principal: AppPrincipal) -> s.CouponOut:
+def get_coupon(coupon_id: int, ctx: CtxDep, principal: CouponsApp) -> s.CouponOut:
     return s.coupon_out(service.get_coupon(ctx.session, principal.shop_id, coupon_id))
 
 
 @router.post("/api/v1/coupons/{coupon_id}/review", response_model=s.CouponOut, tags=[TAG])
-def review(coupon_id: int, body: s.ReviewIn, ctx: CtxDep, principal: AppPrincipal) -> s.CouponOut:
+def review(coupon_id: int, body: s.ReviewIn, ctx: CtxDep, principal: CouponsApp) -> s.CouponOut:
     """C2 human review (approve / reject with a reason); effective at max(now, created+30min)."""
     principal.require("coupons.manage")
     coupon = service.decide_review(
@@ -121,7 +121,7 @@ def _campaign_out(ctx: Ctx, campaign: Campaign) -> s.CampaignOut:
 
 
 @router.post("/api/v1/coupons/campaigns", response_model=s.CampaignOut, status_code=201, tags=[TAG])
-def create_campaign(body: s.CampaignIn, ctx: CtxDep, principal: AppPrincipal) -> s.CampaignOut:
+def create_campaign(body: s.CampaignIn, ctx: CtxDep, principal: CouponsApp) -> s.CampaignOut:
     """C3 卡券投放 → 店铺主页领券 → 创建活动."""
     principal.require("coupons.manage")
     campaign = service.create_campaign(
@@ -131,18 +131,18 @@ def create_campaign(body: s.CampaignIn, ctx: CtxDep, principal: AppPrincipal) ->
 
 
 @router.get("/api/v1/coupons/campaigns/", response_model=list[s.CampaignOut], tags=[TAG])
-def list_campaigns(ctx: CtxDep, principal: AppPrincipal) -> list[s.CampaignOut]:
+def list_campaigns(ctx: CtxDep, principal: CouponsApp) -> list[s.CampaignOut]:
     return [_campaign_out(ctx, c) for c in service.list_campaigns(ctx.session, principal.shop_id)]
 
 
 @router.get("/api/v1/coupons/campaigns/{campaign_id}", response_model=s.CampaignOut, tags=[TAG])
-def get_campaign(campaign_id: int, ctx: CtxDep, principal: AppPrincipal) -> s.CampaignOut:
+def get_campaign(campaign_id: int, ctx: CtxDep, principal: CouponsApp) -> s.CampaignOut:
     return _campaign_out(ctx, service.get_campaign(ctx.session, principal.shop_id, campaign_id))
 
 
 @router.patch("/api/v1/coupons/campaigns/{campaign_id}", response_model=s.CampaignOut, tags=[TAG])
 def update_campaign(
-    campaign_id: int, body: s.CampaignPatch, ctx: CtxDep, principal: AppPrincipal
+    campaign_id: int, body: s.CampaignPatch, ctx: CtxDep, principal: CouponsApp
 ) -> s.CampaignOut:
     """C3 editing: see service.update_campaign for what may change while online."""
     principal.require("coupons.manage")
@@ -153,7 +153,7 @@ def update_campaign(
 @router.post(
     "/api/v1/coupons/campaigns/{campaign_id}/offline", response_model=s.CampaignOut, tags=[TAG]
 )
-def offline(campaign_id: int, ctx: CtxDep, principal: AppPrincipal) -> s.CampaignOut:
+def offline(campaign_id: int, ctx: CtxDep, principal: CouponsApp) -> s.CampaignOut:
     """C3: take the campaign offline early."""
     principal.require("coupons.manage")
     return _campaign_out(ctx, service.take_offline(ctx, principal.shop_id, campaign_id))
@@ -165,7 +165,7 @@ def offline(campaign_id: int, ctx: CtxDep, principal: AppPrincipal) -> s.Campaig
     status_code=201,
     tags=[TAG],
 )
-def staff_token(staff_id: int, ctx: CtxDep, principal: AppPrincipal) -> s.StaffTokenOut:
+def staff_token(staff_id: int, ctx: CtxDep, principal: ShopApp) -> s.StaffTokenOut:
     """C5: issue a staff-app bearer token for a verifier (核销人员)."""
     principal.require("settings.manage")
     return s.StaffTokenOut(
@@ -326,7 +326,7 @@ def _verification(ctx: Ctx, result: service.VerifyResult) -> s.VerificationOut:
 
 
 @router.post("/api/v2/verification/prepare", response_model=s.PrepareOut, tags=[V2])
-def v2_prepare(body: s.PrepareIn, ctx: CtxDep, principal: AppPrincipal) -> s.PrepareOut:
+def v2_prepare(body: s.PrepareIn, ctx: CtxDep, principal: VerificationApp) -> s.PrepareOut:
     """C7 prepare: a code (typed) or a QR payload (scanned) → claim, coupon, usable stores,
     whether it can be verified now (else the refusal), and a short-lived verify token."""
     principal.require("coupons.verify")
@@ -339,7 +339,7 @@ def v2_prepare(body: s.PrepareIn, ctx: CtxDep, principal: AppPrincipal) -> s.Pre
 
 
 @router.post("/api/v2/verification/verify", response_model=s.VerificationOut, tags=[V2])
-def v2_verify(body: s.V2VerifyIn, ctx: CtxDep, principal: AppPrincipal) -> s.VerificationOut:
+def v2_verify(body: s.V2VerifyIn, ctx: CtxDep, principal: VerificationApp) -> s.VerificationOut:
     """C7 verify with the token at a store; idempotent on ``client_request_id`` (the same id
     returns the same verification, ``replayed: true``)."""
     principal.require("coupons.verify")
@@ -357,7 +357,7 @@ def v2_verify(body: s.V2VerifyIn, ctx: CtxDep, principal: AppPrincipal) -> s.Ver
 
 
 @router.post("/api/v2/verification/cancel", response_model=s.VerificationOut, tags=[V2])
-def v2_cancel(body: s.V2CancelIn, ctx: CtxDep, principal: AppPrincipal) -> s.VerificationOut:
+def v2_cancel(body: s.V2CancelIn, ctx: CtxDep, principal: VerificationApp) -> s.VerificationOut:
     """C7 cancel within the window (default 60 min, inclusive); the code is usable again."""
     principal.require("coupons.verify")
     row = service.cancel_verification(ctx, principal.shop_id, body.verification_id)
@@ -381,7 +381,9 @@ def _query(ctx: Ctx, claim_row: Claim) -> s.ClaimQueryOut:
 
 @router.get("/api/v2/verification/claims", response_model=s.ClaimQueryOut, tags=[V2])
 def v2_query_code(
-    ctx: CtxDep, principal: AppPrincipal, code: Annotated[str, Query(min_length=1, max_length=200)]
+    ctx: CtxDep,
+    principal: VerificationApp,
+    code: Annotated[str, Query(min_length=1, max_length=200)],
 ) -> s.ClaimQueryOut:
     """C7 query by code: the claim and its verification history."""
     principal.require("coupons.verify")
@@ -389,7 +391,7 @@ def v2_query_code(
 
 
 @router.get("/api/v2/verification/claims/{claim_id}", response_model=s.ClaimQueryOut, tags=[V2])
-def v2_query_claim(claim_id: int, ctx: CtxDep, principal: AppPrincipal) -> s.ClaimQueryOut:
+def v2_query_claim(claim_id: int, ctx: CtxDep, principal: VerificationApp) -> s.ClaimQueryOut:
     """C7 query by claim id."""
     principal.require("coupons.verify")
     return _query(ctx, service.get_claim(ctx.session, principal.shop_id, claim_id))

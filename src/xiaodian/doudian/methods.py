@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from xiaodian.accounts import service as accounts
 from xiaodian.accounts.models import ApiApp
+from xiaodian.accounts.scopes import app_has_scope
 from xiaodian.accounts.service import AppCredentials
 from xiaodian.aftersales import service as aftersales
 from xiaodian.aftersales.models import AfterSaleRequest
@@ -81,17 +82,6 @@ def method(name: str, scope: str | None) -> Callable[[Handler], Handler]:
         return handler
 
     return register
-
-
-def app_has_scope(app: ApiApp, scope: str) -> bool:
-    """Whether the app may call methods of ``scope`` (orders, aftersales, shop). Apps without
-    a ``scopes`` attribute (before scopes exist on ApiApp) may call everything."""
-    scopes = getattr(app, "scopes", None)
-    if scopes is None:
-        return True
-    if isinstance(scopes, str):
-        scopes = [s.strip() for s in scopes.replace(" ", ",").split(",") if s.strip()]
-    return scope in scopes
 
 
 def dispatch(rt: Runtime, path: str, values: dict[str, str], param_json: str | None) -> Any:

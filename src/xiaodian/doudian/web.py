@@ -19,7 +19,7 @@ router = APIRouter(prefix="/console/settings/doudian-codes", include_in_schema=F
 
 @router.get("")
 def codes_page(request: Request, console: ConsoleCtx) -> Response:
-    console.principal.require("settings.manage")
+    console.principal.require("apps.manage")
     return _page(request, console)
 
 
@@ -30,7 +30,7 @@ def issue_code(
     _form: CsrfForm,
     app_id: Annotated[int, Form()],
 ) -> Response:
-    console.principal.require("settings.manage")
+    console.principal.require("apps.manage")
     code, expires = service.issue_auth_code(console.ctx, console.shop_id, app_id)
     return _page(request, console, issued=code, expires=expires)
 

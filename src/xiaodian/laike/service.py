@@ -19,13 +19,13 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from xiaodian.accounts import service as accounts
 from xiaodian.accounts.models import ApiApp
+from xiaodian.accounts.scopes import app_has_scope
 from xiaodian.context import Ctx
 from xiaodian.coupons.models import Verification
 from xiaodian.errors import XiaodianError
@@ -56,18 +56,6 @@ TOKEN_EXPIRED = 2190008
 INVALID_PARAM = 2100005
 NO_PERMISSION = 2100007
 REFUSED = 2200001
-
-
-def app_has_scope(app: Any, scope: str) -> bool:
-    """Whether the app was granted ``scope``; True while ApiApp has no ``scopes`` attribute
-    (scopes are being added elsewhere — the integrator wires them here). A string is read as
-    a comma/space separated list."""
-    if not hasattr(app, "scopes"):
-        return True
-    scopes = app.scopes
-    if isinstance(scopes, str):
-        scopes = scopes.replace(" ", ",").split(",")
-    return scope in (scopes or ())
 
 
 # ----- client tokens -----------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from xiaodian.api.deps import AppPrincipal, CtxDep, PageDep
+from xiaodian.api.deps import CtxDep, FundsApp, PageDep
 from xiaodian.ledger import service
 from xiaodian.ledger.models import Account
 from xiaodian.ledger.schemas import AccountName, BalancesOut, EntriesPage, EntryOut, TopupIn, TxnOut
@@ -13,7 +13,7 @@ router = APIRouter(prefix="/api/v1/funds", tags=["funds 资金"])
 
 
 @router.get("", response_model=BalancesOut)
-def get_balances(ctx: CtxDep, principal: AppPrincipal) -> BalancesOut:
+def get_balances(ctx: CtxDep, principal: FundsApp) -> BalancesOut:
     accounts = service.balances(ctx.session, principal.shop_id)
     return BalancesOut(
         shop_id=principal.shop_id,
@@ -25,7 +25,7 @@ def get_balances(ctx: CtxDep, principal: AppPrincipal) -> BalancesOut:
 
 @router.get("/{account}/entries", response_model=EntriesPage)
 def get_entries(
-    account: AccountName, ctx: CtxDep, principal: AppPrincipal, page: PageDep
+    account: AccountName, ctx: CtxDep, principal: FundsApp, page: PageDep
 ) -> EntriesPage:
     rows = service.entries(
         ctx.session, principal.shop_id, account, before_id=page.before_id, limit=page.limit
@@ -52,7 +52,7 @@ def get_entries(
 
 
 @router.post("/{account}/topup", response_model=TxnOut)
-def topup(account: AccountName, body: TopupIn, ctx: CtxDep, principal: AppPrincipal) -> TxnOut:
+def topup(account: AccountName, body: TopupIn, ctx: CtxDep, principal: FundsApp) -> TxnOut:
     """Top up the balance or the deposit; a repeated idempotency_key moves nothing twice."""
     principal.require("funds.topup")
     posted = service.topup(ctx, principal.shop_id, account, body.amount_fen, body.idempotency_key)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
 
 from xiaodian.accounts import service as accounts
-from xiaodian.api.deps import AppPrincipal, BuyerDep, CtxDep, PageDep
+from xiaodian.api.deps import BuyerDep, CtxDep, MarketingApp, PageDep
 from xiaodian.context import Ctx
 from xiaodian.errors import Conflict, NotFound
 from xiaodian.luckybags import service
@@ -44,13 +44,13 @@ MANAGE = "luckybags.manage"
 
 
 @router.get("/api/v1/douyin_binding", response_model=BindingOut, tags=LIVE)
-def get_binding(ctx: CtxDep, principal: AppPrincipal) -> BindingOut:
+def get_binding(ctx: CtxDep, principal: MarketingApp) -> BindingOut:
     shop = accounts.get_shop(ctx.session, principal.shop_id)
     return BindingOut(douyin_account=shop.douyin_account)
 
 
 @router.put("/api/v1/douyin_binding", response_model=BindingOut, tags=LIVE)
-def bind(body: BindingIn, ctx: CtxDep, principal: AppPrincipal) -> BindingOut:
+def bind(body: BindingIn, ctx: CtxDep, principal: MarketingApp) -> BindingOut:
     """L5: bind the shop to one Douyin account (人店一体); unique across shops."""
     principal.require(MANAGE)
     shop = service.bind_douyin(ctx, principal.shop_id, body.account)
@@ -58,7 +58,7 @@ def bind(body: BindingIn, ctx: CtxDep, principal: AppPrincipal) -> BindingOut:
 
 
 @router.delete("/api/v1/douyin_binding", response_model=BindingOut, tags=LIVE)
-def unbind(ctx: CtxDep, principal: AppPrincipal) -> BindingOut:
+def unbind(ctx: CtxDep, principal: MarketingApp) -> BindingOut:
     principal.require(MANAGE)
     shop = service.unbind_douyin(ctx, principal.shop_id)
     return BindingOut(douyin_account=shop.douyin_account)
@@ -68,7 +68,7 @@ def unbind(ctx: CtxDep, principal: AppPrincipal) -> BindingOut:
 
 
 @router.post("/api/v1/live_streams", response_model=LiveOut, status_code=201, tags=LIVE)
-def schedule_live(body: LiveIn, ctx: CtxDep, principal: AppPrincipal) -> LiveOut:
+def schedule_live(body: LiveIn, ctx: CtxDep, principal: MarketingApp) -> LiveOut:
     principal.require(MANAGE)
     live = service.schedule_live(
         ctx, principal.shop_id, title=body.title, start=body.start, end=body.end
@@ -77,7 +77,7 @@ def schedule_live(body: LiveIn, ctx: CtxDep, principal: AppPrincipal) -> LiveOut
 
 
 @router.get("/api/v1/live_streams", response_model=LivesPage, tags=LIVE)
-def list_lives(ctx: CtxDep, principal: AppPrincipal, page: PageDep) -> LivesPage:
+def list_lives(ctx: CtxDep, principal: MarketingApp, page: PageDep) -> LivesPage:
     rows = service.list_lives(
         ctx.session, principal.shop_id, before_id=page.before_id, limit=page.limit
     )
@@ -85,7 +85,7 @@ def list_lives(ctx: CtxDep, principal: AppPrincipal, page: PageDep) -> LivesPage
 
 
 @router.get("/api/v1/live_status", response_model=LiveStatusOut, tags=LIVE)
-def live_status(ctx: CtxDep, principal: AppPrincipal) -> LiveStatusOut:
+def live_status(ctx: CtxDep, principal: MarketingApp) -> LiveStatusOut:
     """L5: live now / next scheduled, derived at this instant."""
     shop = accounts.get_shop(ctx.session, principal.shop_id)
     now_live = service.live_now(ctx.session, shop.id, ctx.now)
@@ -98,18 +98,18 @@ def live_status(ctx: CtxDep, principal: AppPrincipal) -> LiveStatusOut:
 
 
 @router.get("/api/v1/live_streams/{live_id}", response_model=LiveOut, tags=LIVE)
-def get_live(live_id: int, ctx: CtxDep, principal: AppPrincipal) -> LiveOut:
+def get_live(live_id: int, ctx: CtxDep, principal: MarketingApp) -> LiveOut:
     return live_out(service.get_live(ctx.session, principal.shop_id, live_id), ctx)
 
 
 @router.post("/api/v1/live_streams/{live_id}/start", response_model=LiveOut, tags=LIVE)
-def start_live(live_id: int, ctx: CtxDep, principal: AppPrincipal) -> LiveOut:
+def start_live(live_id: int, ctx: CtxDep, principal: MarketingApp) -> LiveOut:
     principal.require(MANAGE)
     return live_out(service.start_live(ctx, principal.shop_id, live_id), ctx)
 
 
 @router.post("/api/v1/live_streams/{live_id}/end", response_model=LiveOut, tags=LIVE)
-def end_live(live_id: int, ctx: CtxDep, principal: AppPrincipal) -> LiveOut:
+def end_live(live_id: int, ctx: CtxDep, principal: MarketingApp) -> LiveOut:
     principal.require(MANAGE)
     return live_out(service.end_live(ctx, principal.shop_id, live_id), ctx)
 
@@ -118,7 +118,7 @@ def end_live(live_id: int, ctx: CtxDep, principal: AppPrincipal) -> LiveOut:
 
 
 @router.post("/api/v1/lucky_bags", response_model=LuckyBagOut, status_code=201, tags=BAGS)
-def create_lucky_bag(body: LuckyBagIn, ctx: CtxDep, principal: AppPrincipal) -> LuckyBagOut:
+def create_lucky_bag(body: LuckyBagIn, ctx: CtxDep, principal: MarketingApp) -> LuckyBagOut:
     """L1: a lucky bag in a live stream; drawn automatically at ``draw_at``."""
     principal.require(MANAGE)
     bag = service.create_lucky_bag(
@@ -136,7 +136,7 @@ def create_lucky_bag(body: LuckyBagIn, ctx: CtxDep, principal: AppPrincipal) -> 
 @router.get("/api/v1/lucky_bags", response_model=LuckyBagsPage, tags=BAGS)
 def list_lucky_bags(
     ctx: CtxDep,
-    principal: AppPrincipal,
+    principal: MarketingApp,
     page: PageDep,
     live_id: Annotated[int | None, Query(ge=1)] = None,
 ) -> LuckyBagsPage:
@@ -149,14 +149,14 @@ def list_lucky_bags(
 
 
 @router.get("/api/v1/lucky_bags/{lucky_bag_id}", response_model=LuckyBagOut, tags=BAGS)
-def get_lucky_bag(lucky_bag_id: int, ctx: CtxDep, principal: AppPrincipal) -> LuckyBagOut:
+def get_lucky_bag(lucky_bag_id: int, ctx: CtxDep, principal: MarketingApp) -> LuckyBagOut:
     return bag_out(service.get_lucky_bag(ctx.session, principal.shop_id, lucky_bag_id), ctx)
 
 
 @router.get("/api/v1/lucky_bag_wins", response_model=WinsPage, tags=BAGS)
 def list_wins(
     ctx: CtxDep,
-    principal: AppPrincipal,
+    principal: MarketingApp,
     page: PageDep,
     buyer_id: Annotated[int | None, Query(ge=1)] = None,
     lucky_bag_id: Annotated[int | None, Query(ge=1)] = None,
@@ -179,7 +179,7 @@ def list_wins(
 
 
 @router.get("/api/v1/lucky_bag_wins/{win_id}", response_model=WinOut, tags=BAGS)
-def get_win(win_id: int, ctx: CtxDep, principal: AppPrincipal) -> WinOut:
+def get_win(win_id: int, ctx: CtxDep, principal: MarketingApp) -> WinOut:
     return win_out(service.get_win(ctx.session, principal.shop_id, win_id), ctx)
 
 

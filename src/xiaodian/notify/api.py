@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from sqlalchemy.orm import Session
 
-from xiaodian.api.deps import AppPrincipal, BuyerDep, CtxDep, PageDep
+from xiaodian.api.deps import BuyerDep, CtxDep, NoticesApp, PageDep, WebhooksApp
 from xiaodian.notify import service
 from xiaodian.notify.models import BuyerMessage, WebhookEndpoint
 from xiaodian.notify.schemas import (
@@ -39,7 +39,7 @@ def _next(ids: list[int], limit: int) -> int | None:
 @router.get("/api/v1/notices", response_model=NoticesPage, tags=NOTICES)
 def list_notices(
     ctx: CtxDep,
-    principal: AppPrincipal,
+    principal: NoticesApp,
     page: PageDep,
     unread_only: Annotated[bool, Query()] = False,
 ) -> NoticesPage:
@@ -58,7 +58,7 @@ def list_notices(
 
 
 @router.post("/api/v1/notices/{notice_id}/read", response_model=NoticeOut, tags=NOTICES)
-def read_notice(notice_id: int, ctx: CtxDep, principal: AppPrincipal) -> NoticeOut:
+def read_notice(notice_id: int, ctx: CtxDep, principal: NoticesApp) -> NoticeOut:
     service.mark_read(ctx, principal.shop_id, notice_id)
     notice = service.get_notice(ctx.session, principal.shop_id, notice_id)
     ctx.session.refresh(notice)
@@ -66,14 +66,14 @@ def read_notice(notice_id: int, ctx: CtxDep, principal: AppPrincipal) -> NoticeO
 
 
 @router.post("/api/v1/notices/read_all", tags=NOTICES)
-def read_all(ctx: CtxDep, principal: AppPrincipal) -> dict[str, int]:
+def read_all(ctx: CtxDep, principal: NoticesApp) -> dict[str, int]:
     return {"marked": service.mark_read(ctx, principal.shop_id)}
 
 
 @router.get("/api/v1/events", response_model=EventsPage, tags=HOOKS)
 def list_events(
     ctx: CtxDep,
-    principal: AppPrincipal,
+    principal: WebhooksApp,
     page: PageDep,
     type_prefix: Annotated[str | None, Query(max_length=64)] = None,
 ) -> EventsPage:
@@ -91,13 +91,13 @@ def list_events(
 
 
 @router.get("/api/v1/webhooks", response_model=list[EndpointOut], tags=HOOKS)
-def list_endpoints(ctx: CtxDep, principal: AppPrincipal) -> list[EndpointOut]:
+def list_endpoints(ctx: CtxDep, principal: WebhooksApp) -> list[EndpointOut]:
     return [_endpoint_out(e) for e in service.list_endpoints(ctx.session, principal.shop_id)]
 
 
 @router.post("/api/v1/webhooks", response_model=EndpointCreated, status_code=201, tags=HOOKS)
-def create_endpoint(body: EndpointIn, ctx: CtxDep, principal: AppPrincipal) -> EndpointCreated:
-    principal.require("settings.manage")
+def create_endpoint(body: EndpointIn, ctx: CtxDep, principal: WebhooksApp) -> EndpointCreated:
+    principal.require("apps.manage")
     endpoint = service.create_endpoint(
         ctx, principal.shop_id, url=body.url, event_types=body.event_types
     )
@@ -105,15 +105,15 @@ def create_endpoint(body: EndpointIn, ctx: CtxDep, principal: AppPrincipal) -> E
 
 
 @router.get("/api/v1/webhooks/{endpoint_id}", response_model=EndpointOut, tags=HOOKS)
-def get_endpoint(endpoint_id: int, ctx: CtxDep, principal: AppPrincipal) -> EndpointOut:
+def get_endpoint(endpoint_id: int, ctx: CtxDep, principal: WebhooksApp) -> EndpointOut:
     return _endpoint_out(service.get_endpoint(ctx.session, principal.shop_id, endpoint_id))
 
 
 @router.patch("/api/v1/webhooks/{endpoint_id}", response_model=EndpointOut, tags=HOOKS)
 def patch_endpoint(
-    endpoint_id: int, body: EndpointPatch, ctx: CtxDep, principal: AppPrincipal
+    endpoint_id: int, body: EndpointPatch, ctx: CtxDep, principal: WebhooksApp
 ) -> EndpointOut:
-    principal.require("settings.manage")
+    principal.require("apps.manage")
     endpoint = service.update_endpoint(
         ctx,
         principal.shop_id,
@@ -129,7 +129,7 @@ def patch_endpoint(
 def list_deliveries(
     endpoint_id: int,
     ctx: CtxDep,
-    principal: AppPrincipal,
+    principal: WebhooksApp,
     page: PageDep,
     status: Annotated[str | None, Query(pattern="^(pending|delivered|failed)$")] = None,
 ) -> DeliveriesPage:
@@ -161,8 +161,8 @@ def list_deliveries(
 
 
 @router.post("/api/v1/webhook_deliveries/{delivery_id}/redeliver", tags=HOOKS)
-def redeliver(delivery_id: int, ctx: CtxDep, principal: AppPrincipal) -> dict[str, object]:
-    principal.require("settings.manage")
+def redeliver(delivery_id: int, ctx: CtxDep, principal: WebhooksApp) -> dict[str, object]:
+    principal.require("apps.manage")
     row = service.redeliver(ctx, principal.shop_id, delivery_id)
     return {"id": row.id, "status": row.status}
 

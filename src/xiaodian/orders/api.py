@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from sqlalchemy.orm import Session
 
-from xiaodian.api.deps import AppPrincipal, BuyerDep, CtxDep, PageDep, read_upload
+from xiaodian.api.deps import BuyerDep, CtxDep, OrdersApp, PageDep, read_upload
 from xiaodian.orders import service
 from xiaodian.orders.models import (
     PENALTY_LABELS,
@@ -48,7 +48,7 @@ router = APIRouter(tags=["orders 订单"])
 
 
 @router.post("/api/v1/products", response_model=ProductOut, status_code=201)
-def create_product(body: ProductIn, ctx: CtxDep, principal: AppPrincipal) -> ProductOut:
+def create_product(body: ProductIn, ctx: CtxDep, principal: OrdersApp) -> ProductOut:
     principal.require("orders.ship")
     product = service.create_product(
         ctx,
@@ -62,7 +62,7 @@ def create_product(body: ProductIn, ctx: CtxDep, principal: AppPrincipal) -> Pro
 
 
 @router.get("/api/v1/products", response_model=ProductsPage)
-def list_products(ctx: CtxDep, principal: AppPrincipal, page: PageDep) -> ProductsPage:
+def list_products(ctx: CtxDep, principal: OrdersApp, page: PageDep) -> ProductsPage:
     principal.require("orders.view")
     rows = service.list_products(
         ctx.session, principal.shop_id, before_id=page.before_id, limit=page.limit
@@ -74,7 +74,7 @@ def list_products(ctx: CtxDep, principal: AppPrincipal, page: PageDep) -> Produc
 
 
 @router.get("/api/v1/products/{product_id}", response_model=ProductOut)
-def get_product(product_id: int, ctx: CtxDep, principal: AppPrincipal) -> ProductOut:
+def get_product(product_id: int, ctx: CtxDep, principal: OrdersApp) -> ProductOut:
     principal.require("orders.view")
     product = service.get_product(ctx.session, principal.shop_id, product_id)
     return product_out(product, ctx.settings.orders.ship_within_hours)
@@ -87,7 +87,7 @@ def get_product(product_id: int, ctx: CtxDep, principal: AppPrincipal) -> Produc
 def search_orders(
     filters: Annotated[OrderFilter, Query()],
     ctx: CtxDep,
-    principal: AppPrincipal,
+    principal: OrdersApp,
     page: PageDep,
 ) -> OrdersPage:
     """O1: orders matching every given filter, newest first; keyset paging by ``before_id``."""
@@ -104,7 +104,7 @@ def search_orders(
 @router.get("/api/v1/orders/violations", response_model=ViolationsPage)
 def list_violations(
     ctx: CtxDep,
-    principal: AppPrincipal,
+    principal: OrdersApp,
     page: PageDep,
     penalty_status: Annotated[PenaltyStatus | None, Query()] = None,
     order_id: Annotated[int | None, Query(ge=1)] = None,
@@ -126,7 +126,7 @@ def list_violations(
 
 
 @router.get("/api/v1/orders/rating", response_model=RatingOut)
-def get_rating(ctx: CtxDep, principal: AppPrincipal) -> RatingOut:
+def get_rating(ctx: CtxDep, principal: OrdersApp) -> RatingOut:
     """O9: late-shipment rate and rating score over the rolling window; per day the
     judgments and the rolling rate."""
     principal.require("orders.view")
@@ -150,7 +150,7 @@ _MULTIPART_DOC = {
 
 
 @router.post("/api/v1/orders/ship_batch", response_model=ShipBatchOut, openapi_extra=_MULTIPART_DOC)
-async def ship_batch(request: Request, ctx: CtxDep, principal: AppPrincipal) -> ShipBatchOut:
+async def ship_batch(request: Request, ctx: CtxDep, principal: OrdersApp) -> ShipBatchOut:
     """O3 批量发货: multipart field ``file``, a CSV or XLSX with columns 订单号, 快递公司,
     快递单号; a result per row (shipped, or error with its reason).
 
@@ -162,14 +162,14 @@ async def ship_batch(request: Request, ctx: CtxDep, principal: AppPrincipal) -> 
 
 
 @router.get("/api/v1/orders/{order_id}", response_model=OrderDetail)
-def get_order(order_id: int, ctx: CtxDep, principal: AppPrincipal) -> OrderDetail:
+def get_order(order_id: int, ctx: CtxDep, principal: OrdersApp) -> OrderDetail:
     principal.require("orders.view")
     order = service.get_order(ctx.session, principal.shop_id, order_id)
     return detail_out(ctx.session, order)
 
 
 @router.post("/api/v1/orders/{order_id}/ship", response_model=OrderDetail)
-def ship_order(order_id: int, body: ShipIn, ctx: CtxDep, principal: AppPrincipal) -> OrderDetail:
+def ship_order(order_id: int, body: ShipIn, ctx: CtxDep, principal: OrdersApp) -> OrderDetail:
     """O3: ship with carrier + tracking number (validated per carrier)."""
     principal.require("orders.ship")
     order = service.ship_order(

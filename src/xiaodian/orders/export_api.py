@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
-from xiaodian.api.deps import AppPrincipal, CtxDep, PageDep
+from xiaodian.api.deps import CtxDep, OrdersApp, PageDep
 from xiaodian.orders import export as service
 from xiaodian.orders.export_models import OrderExport
 from xiaodian.orders.schemas import OrderFilter
@@ -83,13 +83,13 @@ def export_out(record: OrderExport) -> ExportOut:
 
 
 @router.post("/api/v1/orders/exports", response_model=ExportOut, status_code=202)
-def create_export(body: ExportIn, ctx: CtxDep, principal: AppPrincipal) -> ExportOut:
+def create_export(body: ExportIn, ctx: CtxDep, principal: OrdersApp) -> ExportOut:
     """O2: queue an export of exactly the orders `filter` selects; poll the record."""
     return export_out(service.create_export(ctx, principal, body.filter, body.format))
 
 
 @router.get("/api/v1/orders/exports", response_model=ExportsPage)
-def list_exports(ctx: CtxDep, principal: AppPrincipal, page: PageDep) -> ExportsPage:
+def list_exports(ctx: CtxDep, principal: OrdersApp, page: PageDep) -> ExportsPage:
     principal.require("orders.export")
     rows = service.list_exports(
         ctx.session, principal.shop_id, before_id=page.before_id, limit=page.limit
@@ -101,7 +101,7 @@ def list_exports(ctx: CtxDep, principal: AppPrincipal, page: PageDep) -> Exports
 
 
 @router.get("/api/v1/orders/exports/{export_id}", response_model=ExportOut)
-def get_export(export_id: int, ctx: CtxDep, principal: AppPrincipal) -> ExportOut:
+def get_export(export_id: int, ctx: CtxDep, principal: OrdersApp) -> ExportOut:
     principal.require("orders.export")
     return export_out(service.get_export(ctx.session, principal.shop_id, export_id))
 
@@ -111,13 +111,13 @@ def get_export(export_id: int, ctx: CtxDep, principal: AppPrincipal) -> ExportOu
     response_model=CodeSentOut,
     status_code=201,
 )
-def send_code(export_id: int, ctx: CtxDep, principal: AppPrincipal) -> CodeSentOut:
+def send_code(export_id: int, ctx: CtxDep, principal: OrdersApp) -> CodeSentOut:
     """手机验证: send a one-time 6-digit code to the shop's phone (valid 5 minutes)."""
     sent = service.request_code(ctx, principal, export_id)
     return CodeSentOut(sent_to=mask_phone(sent.phone), expires_at=sent.expires_at)
 
 
-def _file(ctx: CtxDep, principal: AppPrincipal, export_id: int, code: str) -> FileResponse:
+def _file(ctx: CtxDep, principal: OrdersApp, export_id: int, code: str) -> FileResponse:
     path = service.authorize_download(ctx, principal, export_id, code)
     record = service.get_export(ctx.session, principal.shop_id, export_id)
     return FileResponse(
@@ -132,9 +132,7 @@ def _file(ctx: CtxDep, principal: AppPrincipal, export_id: int, code: str) -> Fi
     response_class=FileResponse,
     responses={200: {"description": "the export file (CSV or XLSX)"}},
 )
-def download(
-    export_id: int, body: DownloadIn, ctx: CtxDep, principal: AppPrincipal
-) -> FileResponse:
+def download(export_id: int, body: DownloadIn, ctx: CtxDep, principal: OrdersApp) -> FileResponse:
     """Download with the SMS code (single use; 5 wrong tries lock it)."""
     return _file(ctx, principal, export_id, body.code)
 
@@ -147,7 +145,7 @@ def download(
 def download_get(
     export_id: int,
     ctx: CtxDep,
-    principal: AppPrincipal,
+    principal: OrdersApp,
     code: Annotated[str, Query(max_length=12, description="6-digit SMS code")] = "",
 ) -> FileResponse:
     """Same as the POST, with the code in the query string."""

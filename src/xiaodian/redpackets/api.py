@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from xiaodian.api.deps import AppPrincipal, BuyerDep, CtxDep, PageDep
+from xiaodian.api.deps import BuyerDep, CtxDep, MarketingApp, PageDep
 from xiaodian.redpackets import schemas as s
 from xiaodian.redpackets import service
 from xiaodian.redpackets.models import DISPLAY_LABELS
@@ -19,7 +19,7 @@ PERMISSION = "redpackets.manage"
 
 
 @router.post("/api/v1/redpackets", response_model=s.IssueOut, status_code=201, tags=[TAG])
-def issue(body: s.IssueIn, ctx: CtxDep, principal: AppPrincipal) -> s.IssueOut:
+def issue(body: s.IssueIn, ctx: CtxDep, principal: MarketingApp) -> s.IssueOut:
     """R1/R2 发放: one packet per listed buyer; per-row results; insufficient balance refuses
     the whole batch (409 insufficient_balance)."""
     principal.require(PERMISSION)
@@ -38,7 +38,7 @@ def issue(body: s.IssueIn, ctx: CtxDep, principal: AppPrincipal) -> s.IssueOut:
 @router.get("/api/v1/redpackets", response_model=s.RedPacketsPage, tags=[TAG])
 def list_packets(
     ctx: CtxDep,
-    principal: AppPrincipal,
+    principal: MarketingApp,
     page: PageDep,
     status: Annotated[
         str | None, Query(description="valid | expiring | expired | reclaimed | used_up")
@@ -68,7 +68,7 @@ def list_packets(
 @router.get("/api/v1/redpackets/stats", response_model=s.StatsOut, tags=[TAG])
 def stats(
     ctx: CtxDep,
-    principal: AppPrincipal,
+    principal: MarketingApp,
     days: Annotated[int | None, Query(ge=1, le=366)] = None,
 ) -> s.StatsOut:
     """R8 使用率 (spent / issued) per day, cumulative, and the totals per status."""
@@ -81,14 +81,14 @@ def stats(
 
 
 @router.get("/api/v1/redpackets/settings", response_model=s.SettingsOut, tags=[TAG])
-def get_settings(ctx: CtxDep, principal: AppPrincipal) -> s.SettingsOut:
+def get_settings(ctx: CtxDep, principal: MarketingApp) -> s.SettingsOut:
     principal.require(PERMISSION)
     hours = service.remind_lead_hours(ctx.session, principal.shop_id, ctx.settings)
     return s.SettingsOut(remind_lead_hours=hours)
 
 
 @router.put("/api/v1/redpackets/settings", response_model=s.SettingsOut, tags=[TAG])
-def put_settings(body: s.SettingsIn, ctx: CtxDep, principal: AppPrincipal) -> s.SettingsOut:
+def put_settings(body: s.SettingsIn, ctx: CtxDep, principal: MarketingApp) -> s.SettingsOut:
     """R7: the shop's reminder lead time (null resets to the default)."""
     principal.require(PERMISSION)
     hours = service.set_remind_lead_hours(ctx, principal.shop_id, body.remind_lead_hours)
@@ -96,14 +96,14 @@ def put_settings(body: s.SettingsIn, ctx: CtxDep, principal: AppPrincipal) -> s.
 
 
 @router.post("/api/v1/redpackets/reclaim", response_model=s.BulkOut, tags=[TAG])
-def reclaim_many(body: s.BulkIn, ctx: CtxDep, principal: AppPrincipal) -> s.BulkOut:
+def reclaim_many(body: s.BulkIn, ctx: CtxDep, principal: MarketingApp) -> s.BulkOut:
     """R5 bulk 回收 with per-item results."""
     principal.require(PERMISSION)
     return s.bulk_out(service.reclaim_many(ctx, principal.shop_id, body.ids))
 
 
 @router.post("/api/v1/redpackets/extend", response_model=s.BulkOut, tags=[TAG])
-def extend_many(body: s.BulkExtendIn, ctx: CtxDep, principal: AppPrincipal) -> s.BulkOut:
+def extend_many(body: s.BulkExtendIn, ctx: CtxDep, principal: MarketingApp) -> s.BulkOut:
     """R6 bulk 延长有效期 with per-item results."""
     principal.require(PERMISSION)
     results = service.extend_many(ctx, principal.shop_id, body.ids, body.extension_seconds)
@@ -111,7 +111,7 @@ def extend_many(body: s.BulkExtendIn, ctx: CtxDep, principal: AppPrincipal) -> s
 
 
 @router.get("/api/v1/redpackets/{redpacket_id}", response_model=s.RedPacketDetail, tags=[TAG])
-def get_packet(redpacket_id: int, ctx: CtxDep, principal: AppPrincipal) -> s.RedPacketDetail:
+def get_packet(redpacket_id: int, ctx: CtxDep, principal: MarketingApp) -> s.RedPacketDetail:
     principal.require(PERMISSION)
     packet = service.get_packet(ctx.session, principal.shop_id, redpacket_id)
     logs = service.packet_logs(ctx.session, packet)
@@ -119,7 +119,7 @@ def get_packet(redpacket_id: int, ctx: CtxDep, principal: AppPrincipal) -> s.Red
 
 
 @router.post("/api/v1/redpackets/{redpacket_id}/reclaim", response_model=s.RedPacketOut, tags=[TAG])
-def reclaim(redpacket_id: int, ctx: CtxDep, principal: AppPrincipal) -> s.RedPacketOut:
+def reclaim(redpacket_id: int, ctx: CtxDep, principal: MarketingApp) -> s.RedPacketOut:
     """R5 回收: an expired packet's remaining returns to the merchant balance, exactly once;
     again → 409 already_reclaimed."""
     principal.require(PERMISSION)
@@ -129,7 +129,7 @@ def reclaim(redpacket_id: int, ctx: CtxDep, principal: AppPrincipal) -> s.RedPac
 
 @router.post("/api/v1/redpackets/{redpacket_id}/extend", response_model=s.RedPacketOut, tags=[TAG])
 def extend(
-    redpacket_id: int, body: s.ExtendIn, ctx: CtxDep, principal: AppPrincipal
+    redpacket_id: int, body: s.ExtendIn, ctx: CtxDep, principal: MarketingApp
 ) -> s.RedPacketOut:
     """R6 延长有效期: ≤ the original validity; remaining ≥ 10% of the original; once; the
     buyer is notified."""

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from xiaodian.api.deps import AppPrincipal, BuyerDep, CtxDep, PageDep
+from xiaodian.api.deps import BuyerDep, CtxDep, PageDep, ServiceApp
 from xiaodian.context import Ctx
 from xiaodian.service import service
 from xiaodian.service.models import CHANNELS, ChatMessage, Conversation
@@ -31,9 +31,7 @@ BASE = "/api/v1/service/conversations"
 
 
 @router.get(BASE, response_model=list[ConversationOut], tags=CS)
-def list_conversations(
-    ctx: CtxDep, principal: AppPrincipal, page: PageDep
-) -> list[ConversationOut]:
+def list_conversations(ctx: CtxDep, principal: ServiceApp, page: PageDep) -> list[ConversationOut]:
     principal.require(CHAT)
     rows = service.list_conversations(
         ctx.session, principal.shop_id, before_id=page.before_id, limit=page.limit
@@ -42,7 +40,7 @@ def list_conversations(
 
 
 @router.get(BASE + "/{conversation_id}", response_model=PanelOut, tags=CS)
-def get_conversation(conversation_id: int, ctx: CtxDep, principal: AppPrincipal) -> PanelOut:
+def get_conversation(conversation_id: int, ctx: CtxDep, principal: ServiceApp) -> PanelOut:
     """The conversation with the agent's context panel: the 中奖福袋 button and the buyer's
     wins with their actions (L4), and the 直播链接 / 直播预告 entry (L5)."""
     principal.require(CHAT)
@@ -51,7 +49,7 @@ def get_conversation(conversation_id: int, ctx: CtxDep, principal: AppPrincipal)
 
 @router.post(BASE + "/{conversation_id}/messages", response_model=MessageOut, tags=CS)
 def agent_message(
-    conversation_id: int, body: TextIn, ctx: CtxDep, principal: AppPrincipal
+    conversation_id: int, body: TextIn, ctx: CtxDep, principal: ServiceApp
 ) -> MessageOut:
     principal.require(CHAT)
     return message_out(service.agent_says(ctx, principal.shop_id, conversation_id, body.text))
@@ -59,7 +57,7 @@ def agent_message(
 
 @router.post(BASE + "/{conversation_id}/send_redeem_link", response_model=MessageOut, tags=CS)
 def send_redeem_link(
-    conversation_id: int, body: WinActionIn, ctx: CtxDep, principal: AppPrincipal
+    conversation_id: int, body: WinActionIn, ctx: CtxDep, principal: ServiceApp
 ) -> MessageOut:
     """L4 发送兑奖链接: refused (409) unless the win is 未兑奖 and its window is open."""
     principal.require(CHAT)
@@ -70,7 +68,7 @@ def send_redeem_link(
 
 @router.post(BASE + "/{conversation_id}/send_order_card", response_model=MessageOut, tags=CS)
 def send_order_card(
-    conversation_id: int, body: WinActionIn, ctx: CtxDep, principal: AppPrincipal
+    conversation_id: int, body: WinActionIn, ctx: CtxDep, principal: ServiceApp
 ) -> MessageOut:
     """L4 发送订单: refused (409) unless the win is 已兑奖."""
     principal.require(CHAT)
@@ -80,7 +78,7 @@ def send_order_card(
 
 
 @router.post(BASE + "/{conversation_id}/send_live_link", response_model=MessageOut, tags=CS)
-def send_live_link(conversation_id: int, ctx: CtxDep, principal: AppPrincipal) -> MessageOut:
+def send_live_link(conversation_id: int, ctx: CtxDep, principal: ServiceApp) -> MessageOut:
     """L5 直播链接: bound shops, live now."""
     principal.require(CHAT)
     return message_out(
@@ -89,7 +87,7 @@ def send_live_link(conversation_id: int, ctx: CtxDep, principal: AppPrincipal) -
 
 
 @router.post(BASE + "/{conversation_id}/send_live_preview", response_model=MessageOut, tags=CS)
-def send_live_preview(conversation_id: int, ctx: CtxDep, principal: AppPrincipal) -> MessageOut:
+def send_live_preview(conversation_id: int, ctx: CtxDep, principal: ServiceApp) -> MessageOut:
     """L5 直播预告: bound shops, not live, a next live scheduled."""
     principal.require(CHAT)
     return message_out(

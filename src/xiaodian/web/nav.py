@@ -93,9 +93,9 @@ SECTIONS: tuple[NavSection, ...] = (
         "设置",
         (
             NavEntry("子账号与权限", "/console/settings/users", MAIN_ONLY),
-            NavEntry("开放平台应用", "/console/settings/apps", "settings.manage"),
-            NavEntry("抖店授权码", "/console/settings/doudian-codes", "settings.manage"),
-            NavEntry("Webhook", "/console/settings/webhooks", "settings.manage"),
+            NavEntry("开放平台应用", "/console/settings/apps", "apps.manage"),
+            NavEntry("抖店授权码", "/console/settings/doudian-codes", "apps.manage"),
+            NavEntry("Webhook", "/console/settings/webhooks", "apps.manage"),
             NavEntry("门店与核销人员", "/console/settings/stores", "settings.manage"),
             NavEntry("修改密码", "/console/settings/password"),
         ),

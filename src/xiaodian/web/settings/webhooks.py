@@ -21,7 +21,7 @@ STATUS_LABELS = {"pending": "待投递", "delivered": "已送达", "failed": "�
 
 @router.get("")
 def webhooks_page(request: Request, console: ConsoleCtx) -> Response:
-    console.principal.require("settings.manage")
+    console.principal.require("apps.manage")
     created_id = take_shown_once(request, "webhook")
     created = None
     if created_id is not None:
@@ -39,7 +39,7 @@ def create_endpoint(
     event_types: Annotated[str, Form()] = "",
 ) -> Response:
     """Post/redirect/get: the next page shows the signing secret once (a refresh adds nothing)."""
-    console.principal.require("settings.manage")
+    console.principal.require("apps.manage")
     endpoint = notify.create_endpoint(
         console.ctx, console.shop_id, url=url, event_types=_split_types(event_types)
     )
@@ -56,7 +56,7 @@ def endpoint_page(
     before_id: Annotated[int | None, Query(ge=1)] = None,
 ) -> Response:
     """One endpoint and its recent deliveries (status, attempts, last error)."""
-    console.principal.require("settings.manage")
+    console.principal.require("apps.manage")
     session = console.ctx.session
     endpoint = notify.get_endpoint(session, console.shop_id, endpoint_id)
     rows = notify.list_deliveries(
@@ -87,7 +87,7 @@ def set_active(
     _form: CsrfForm,
     active: Annotated[str, Form()] = "",
 ) -> Response:
-    console.principal.require("settings.manage")
+    console.principal.require("apps.manage")
     endpoint = notify.update_endpoint(
         console.ctx, console.shop_id, endpoint_id, active=active == "1"
     )
@@ -97,7 +97,7 @@ def set_active(
 
 @router.post("/deliveries/{delivery_id}/redeliver")
 def redeliver(delivery_id: int, request: Request, console: ConsoleCtx, _form: CsrfForm) -> Response:
-    console.principal.require("settings.manage")
+    console.principal.require("apps.manage")
     delivery = notify.redeliver(console.ctx, console.shop_id, delivery_id)
     flash(request, f"投递 #{delivery.id} 已重新排队")
     return RedirectResponse(f"/console/settings/webhooks/{delivery.endpoint_id}", status_code=303)
