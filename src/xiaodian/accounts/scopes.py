@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from xiaodian.errors import PermissionDenied, ValidationFailed
 
 if TYPE_CHECKING:
+    from xiaodian.accounts.models import ApiApp
     from xiaodian.accounts.service import Principal
 
 # Scope code → console label (the order is the console's).
