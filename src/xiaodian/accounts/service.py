@@ -220,7 +220,7 @@ def principal_for_user(session: Session, user: User) -> Principal:
 def authenticate(session: Session, username: str, password: str) -> User:
     user = session.scalars(select(User).where(User.username == username)).first()
     # Hash anyway when the user is unknown, so timing does not reveal which names exist.
-    candidate = user.password_hash if user else _DUMMY_HASH
+    candidate = user.password_hash if user else _dummy_hash()
     try:
         _hasher.verify(candidate, password)
     except (VerificationError, InvalidHashError):
@@ -230,7 +230,11 @@ def authenticate(session: Session, username: str, password: str) -> User:
     return user
 
 
-_DUMMY_HASH = _hasher.hash("not-a-real-password")
+@functools.cache
+def _dummy_hash() -> str:
+    """Hashed on first use, not at import: argon2 costs ~0.1 s that a CLI command which never
+    logs anyone in should not pay (K5)."""
+    return _hasher.hash("not-a-real-password")
 
 
 # ----- stores and verifier staff -----------------------------------------------------------
