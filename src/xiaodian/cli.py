@@ -5,11 +5,13 @@ Each context may add its own command group in ``xiaodian/<context>/cli.py`` (a T
 
 K5 (issue 14): importing this module costs Typer and nothing else. Every command imports what
 it needs when it runs, and the contexts' groups are mounted lazily — ``xiaodian --help`` lists
-them from ``CONTEXT_CLIS`` without importing them — so ``--help``, ``--version``, ``config``,
-``call`` and ``tick`` start in well under half a second (``bench/cli_startup.py``,
-docs/benchmarks.md). K6: bad settings, bad arguments, unreachable servers, missing files and
-refused operations are answered with one bilingual line on stderr and a non-zero exit, never a
-traceback (``_Commands.main``). K7: readable output — ``config`` in 80 columns, ``tick`` and
+them from ``CONTEXT_CLIS`` without importing them — so ``--help``, ``--version``, ``config``
+and ``call`` start in a fraction of a second, and ``tick`` pays only for SQLAlchemy, the models
+and its sweeps (``bench/cli_startup.py``, docs/benchmarks.md).
+
+K6: bad settings, bad arguments, unreachable servers, missing files and refused operations
+are answered with one bilingual line on stderr and a non-zero exit, never a traceback
+(``_Commands.main``). K7: readable output — ``config`` in 80 columns, ``tick`` and
 ``worker --once`` print tables in local time, ``demo --no-serve`` prints no URL, a taken port
 fails before the banner. Rules cited in messages link to docs/rules.md (K1).
 """
