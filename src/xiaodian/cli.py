@@ -702,14 +702,20 @@ def demo(
     info = demo_data.ensure_demo(rt, console=console)
     console.rule("小店 demo")
     if serve_after:
-        console.print(f"控制台 console : http://{host}:{port}/console/")
+        console.print(f"控制台 console : http://{host}:{port}/console/", soft_wrap=True)
     else:
-        console.print("控制台 console : 运行 xiaodian serve 后打开 /console/ (run xiaodian serve)")
-    console.print(f"登录 login     : {info['username']} / {info['password']}")
-    console.print(f"子账号 sub     : {info['sub_username']} / {info['password']}")
-    console.print(f"开放平台 API   : app_key={info['app_key']} secret={info['secret']}")
+        console.print(
+            "控制台 console : 运行 xiaodian serve 后打开 /console/ (run xiaodian serve)",
+            soft_wrap=True,
+        )
+    # Whole lines (no wrapping inside the secret): they are meant to be copied.
+    console.print(f"登录 login     : {info['username']} / {info['password']}", soft_wrap=True)
+    console.print(f"子账号 sub     : {info['sub_username']} / {info['password']}", soft_wrap=True)
+    console.print(
+        f"开放平台 API   : app_key={info['app_key']} secret={info['secret']}", soft_wrap=True
+    )
     if serve_after:
-        console.print(f"API docs       : http://{host}:{port}/docs")
+        console.print(f"API docs       : http://{host}:{port}/docs", soft_wrap=True)
         _serve(rt, host, port, with_worker=True)
 
 
