@@ -2,67 +2,321 @@
 
 Each context may add its own command group in ``xiaodian/<context>/cli.py`` (a Typer app named
 ``app``); it is mounted here under the context's name, e.g. ``xiaodian orders export``.
+
+K5 (issue 14): importing this module costs Typer and nothing else. Every command imports what
+it needs when it runs, and the contexts' groups are mounted lazily — ``xiaodian --help`` lists
+them from ``CONTEXT_CLIS`` without importing them — so ``--help``, ``--version``, ``config``
+and ``call`` start in a fraction of a second, and ``tick`` pays only for SQLAlchemy, the models
+and its sweeps (``bench/cli_startup.py``, docs/benchmarks.md).
+
+K6: bad settings, bad arguments, unreachable servers, missing files and refused operations
+are answered with one bilingual line on stderr and a non-zero exit, never a traceback
+(``_Commands.main``). K7: readable output — ``config`` in 80 columns, ``tick`` and
+``worker --once`` print tables in local time, ``demo --no-serve`` prints no URL, a taken port
+fails before the banner. Rules cited in messages link to docs/rules.md (K1).
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
-import httpx
 import typer
-from rich.console import Console
-from rich.table import Table
+from typer.core import TyperCommand, TyperGroup
 
-from xiaodian import scheduler
-from xiaodian.accounts import service as accounts
 from xiaodian.accounts.scopes import APP_SCOPES, DEFAULT_APP_SCOPES
-from xiaodian.clock import parse_duration
-from xiaodian.config import Settings, get_settings
-from xiaodian.contexts import optional_module
-from xiaodian.errors import XiaodianError
-from xiaodian.runtime import Runtime, upgrade
-from xiaodian.signing import signed_headers
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from xiaodian.config import Settings
+    from xiaodian.errors import XiaodianError
+    from xiaodian.runtime import Runtime
+    from xiaodian.scheduler import TickReport
+
+# The contexts' command groups, with the line ``xiaodian --help`` shows for each (listed
+# without importing them, K5). A context whose ``cli.py`` does not exist is not listed.
+CONTEXT_CLIS: dict[str, str] = {
+    "orders": "订单 orders: review flags, unbans, payment faults, bulk seeding, export.",
+    "aftersales": "售后 after-sales commands.",
+    "redpackets": "店铺红包 red-packet commands.",
+    "luckybags": "福袋 lucky-bag commands.",
+    "coupons": "卡券 coupon commands.",
+}
+# Top-level shortcuts into a context's group: name → (context, command, help line).
+SHORTCUTS: dict[str, tuple[str, str, str]] = {
+    # `xiaodian seed --orders 1000000`, as the benchmarks say it
+    "seed": ("orders", "seed", "Bulk-insert orders for benchmarks (= xiaodian orders seed)."),
+}
+RULES_DOC = "docs/rules.md"
+
+
+def _present(context: str) -> bool:
+    return (Path(__file__).parent / context / "cli.py").is_file()
+
+
+def _load(name: str) -> Any:
+    """The click command for a lazily mounted group or shortcut (imports its module)."""
+    if name in SHORTCUTS:
+        context, command, _help = SHORTCUTS[name]
+        module = importlib.import_module(f"xiaodian.{context}.cli")
+        single = typer.Typer(add_completion=False)
+        single.command(name)(getattr(module, command))
+        return typer.main.get_command(single)
+    module = importlib.import_module(f"xiaodian.{name}.cli")
+    group = typer.main.get_group(module.app)
+    group.name = name
+    return group
+
+
+class _Commands(TyperGroup):
+    """The top-level group: the commands below plus the contexts' groups, imported only when
+    one of them runs (K5), and one bilingual line for every error a user can cause (K6)."""
+
+    _listing = False
+
+    def _lazy(self) -> dict[str, str]:
+        found = {name: text for name, text in CONTEXT_CLIS.items() if _present(name)}
+        found.update({name: text for name, (ctx, _c, text) in SHORTCUTS.items() if _present(ctx)})
+        return found
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        names = list(super().list_commands(ctx))
+        return names + [name for name in self._lazy() if name not in names]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        lazy = self._lazy()
+        if command is not None or cmd_name not in lazy:
+            return command
+        if self._listing:  # help lists the group by its line, without importing it
+            return TyperCommand(cmd_name, help=lazy[cmd_name])
+        command = _load(cmd_name)
+        self.commands[cmd_name] = command
+        return command
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(
+                args=args, prog_name=prog_name, complete_var=complete_var,
+                standalone_mode=False, **extra,
+            )  # fmt: skip
+        try:
+            code = super().main(
+                args=args, prog_name=prog_name or "xiaodian", complete_var=complete_var,
+                standalone_mode=False, **extra,
+            )  # fmt: skip
+        except Exception as exc:  # known kinds become one line; anything else is a bug
+            code = _answer(exc)
+        sys.exit(code if isinstance(code, int) else 0)
+
 
 app = typer.Typer(
+    cls=_Commands,
     help="小店 xiaodian — shop back office and open API. Settings come from XIAODIAN_* "
-    "environment variables (see README).",
+    "environment variables (xiaodian config); the rules are in docs/rules.md.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 shop_app = typer.Typer(help="Create shops, accounts and API apps.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(shop_app, name="shop")
-console = Console()
 
-CONTEXT_CLIS = ("orders", "aftersales", "redpackets", "luckybags", "coupons")
+
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("xiaodian")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "0+unknown"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"xiaodian {version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            "-V",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """小店 xiaodian — shop back office and open API."""
+
+
+# ----- output and errors ---------------------------------------------------------------------
+
+
+_consoles: dict[bool, Console] = {}
+
+
+def _console(stderr: bool = False) -> Console:
+    if stderr not in _consoles:
+        from rich.console import Console
+
+        _consoles[stderr] = Console(stderr=stderr)
+    return _consoles[stderr]
+
+
+def _error(zh: str, en: str) -> None:
+    """One bilingual line on stderr (K6): ``✗ 中文（English）``, never wrapped."""
+    typer.secho(f"✗ {zh}（{en}）", err=True, fg="red")
+
+
+def _die(zh: str, en: str, code: int = 2) -> NoReturn:
+    _error(zh, en)
+    raise typer.Exit(code)
+
+
+def _rule_link(rule: str | None) -> str:
+    return f" — {RULES_DOC}#{rule.lower().replace('.', '-')}" if rule else ""
+
+
+def _fail(exc: XiaodianError) -> NoReturn:
+    typer.secho(f"✗ {exc.message_zh}（{exc.message_en}）{_rule_link(exc.rule)}", err=True, fg="red")
+    for item in exc.errors:
+        typer.secho(
+            f"  - {item.get('field')}: {item.get('message_zh')} / {item.get('message_en')}",
+            err=True,
+            fg="red",
+        )
+    raise typer.Exit(code=2)
+
+
+def _settings_error(exc: Any) -> None:
+    parts = []
+    for error in exc.errors():
+        variable = "XIAODIAN_" + "__".join(str(part).upper() for part in error["loc"])
+        parts.append(f"{variable}={error.get('input')!r}: {error['msg']}")
+    _error(
+        "环境变量中的设置无效：" + "；".join(p.split(":")[0] for p in parts),
+        "bad setting: " + "; ".join(parts) + " — see xiaodian config",
+    )
+
+
+def _answer(exc: Exception) -> int:
+    """K6: the one line for an error a user can cause, and the exit code; re-raises the rest."""
+    click_errors = sys.modules[typer.BadParameter.__module__]
+    if isinstance(exc, click_errors.ClickException):
+        if type(exc).__name__ == "NoArgsIsHelpError":  # help was asked for by giving nothing
+            message = exc.format_message()
+            if message.strip():
+                typer.echo(message)
+            return 0
+        if isinstance(exc, click_errors.UsageError):
+            ctx = getattr(exc, "ctx", None)
+            path = ctx.command_path if ctx is not None else "xiaodian"
+            _error(f"参数有误，用法见 {path} -h", f"bad argument: {exc.format_message()}")
+            return int(exc.exit_code)
+        _error("命令失败", exc.format_message())
+        return int(exc.exit_code)
+    if isinstance(exc, typer.Abort):
+        _error("已取消", "aborted")
+        return 1
+    from xiaodian.errors import XiaodianError
+
+    if isinstance(exc, XiaodianError):
+        try:
+            _fail(exc)
+        except typer.Exit as done:
+            return done.exit_code
+    pydantic = sys.modules.get("pydantic")
+    if pydantic is not None and isinstance(exc, pydantic.ValidationError):
+        if exc.title == "Settings":
+            _settings_error(exc)
+        else:
+            details = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            _error("输入有误", f"invalid input: {details}")
+        return 2
+    from zoneinfo import ZoneInfoNotFoundError
+
+    if isinstance(exc, ZoneInfoNotFoundError):
+        _error(
+            "XIAODIAN_TIMEZONE 不是有效的时区，例如 Asia/Shanghai",
+            f"bad setting XIAODIAN_TIMEZONE: {exc}",
+        )
+        return 2
+    sqlalchemy_exc = sys.modules.get("sqlalchemy.exc")
+    if sqlalchemy_exc is not None:
+        if isinstance(exc, sqlalchemy_exc.ArgumentError):
+            _error(
+                "XIAODIAN_DATABASE_URL 无效",
+                f"bad setting XIAODIAN_DATABASE_URL: {str(exc).splitlines()[0]}",
+            )
+            return 2
+        if isinstance(exc, sqlalchemy_exc.DBAPIError):
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            _error(
+                "数据库无法使用，请检查 XIAODIAN_DATABASE_URL",
+                f"database error: {reason}",
+            )
+            return 2
+    if isinstance(exc, OSError):
+        where = f"{exc.filename}: " if exc.filename else ""
+        _error("文件或网络操作失败", f"{where}{exc.strerror or exc}")
+        return 2
+    raise exc
+
+
+# ----- commands ------------------------------------------------------------------------------
+
+
+def _settings() -> Settings:
+    from xiaodian.config import get_settings
+
+    return get_settings()
 
 
 def _runtime(settings: Settings | None = None) -> Runtime:
-    return Runtime.create(settings or get_settings())
+    from xiaodian.runtime import Runtime
 
-
-def _fail(exc: XiaodianError) -> None:
-    console.print(f"[red]✗ {exc.message_zh}[/]  ({exc.message_en})")
-    for item in exc.errors:
-        console.print(
-            f"  - {item.get('field')}: {item.get('message_zh')} / {item.get('message_en')}"
-        )
-    raise typer.Exit(code=2)
+    return Runtime.create(settings or _settings())
 
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply every migration to XIAODIAN_DATABASE_URL (safe to run again)."""
-    settings = get_settings()
     from xiaodian.db import make_engine
+    from xiaodian.runtime import upgrade
 
-    upgrade(make_engine(settings.database_url))
-    console.print(f"[green]✓[/] schema is current on {settings.database_url}")
+    settings = _settings()
+    upgrade(make_engine(settings.database_url), force=True)
+    typer.echo(f"✓ schema is current on {settings.database_url}")
 
 
 @app.command("config")
@@ -70,32 +324,85 @@ def show_config(
     markdown: Annotated[bool, typer.Option(help="print a Markdown table (as in README)")] = False,
 ) -> None:
     """Print every setting: environment variable, current value, meaning."""
-    from xiaodian.config import describe
+    from xiaodian.config import Settings, describe
 
+    defaults = {variable: value for variable, value, _ in describe(Settings.model_construct())}
     rows = [
         (variable, "(set)" if variable.endswith("SECRET_KEY") and value else str(value), meaning)
-        for variable, value, meaning in describe(get_settings())
+        for variable, value, meaning in describe(_settings())
     ]
     if markdown:
         print("| variable | default | meaning |\n| --- | --- | --- |")
         for variable, value, meaning in rows:
             print(f"| `{variable}` | `{value}` | {meaning} |")
         return
-    table = Table("variable", "value", "meaning")
-    for row in rows:
-        table.add_row(*row)
-    console.print(table)
+    for line in config_lines(rows, defaults):
+        print(line)
+
+
+def config_lines(
+    rows: list[tuple[str, str, str]], defaults: dict[str, object], width: int | None = None
+) -> list[str]:
+    """K7: ``VARIABLE = value`` with the meaning wrapped and indented below it, a blank line
+    between groups — readable in 80 columns (a table cut 59 of 66 names)."""
+    import shutil
+    import textwrap
+
+    width = width or max(60, shutil.get_terminal_size((80, 24)).columns)
+    lines = [
+        "Settings (environment variables; groups nest with __, e.g. "
+        "XIAODIAN_ORDERS__SHIP_WITHIN_HOURS=72).",
+        "设置项来自环境变量；标 * 的值不是默认值。",
+    ]
+    group = None
+    for variable, value, meaning in rows:
+        this_group = variable.split("__")[0] if "__" in variable else ""
+        if this_group != group:
+            lines.append("")
+            group = this_group
+        changed = variable in defaults and str(defaults[variable]) != value
+        mark = f"  * (default {defaults[variable]})" if changed else ""
+        lines.append(f"{variable} = {value}{mark}")
+        lines.extend(
+            textwrap.wrap(meaning, width=width, initial_indent="    ", subsequent_indent="    ")
+        )
+    return lines
+
+
+def _port_free_or_die(host: str, port: int) -> None:
+    """K7: a taken port fails before the banner (and before any data is written)."""
+    import socket
+
+    if not 0 < port < 65536:
+        _die(f"端口 {port} 无效（1–65535）", f"port {port} is not between 1 and 65535")
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        _die(f"无法解析地址 {host}", f"cannot resolve host {host!r}: {exc.strerror}")
+    family, kind, proto, _name, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            _die(
+                f"端口 {port} 已被占用或不可用，请换一个：--port 或 XIAODIAN_PORT",
+                f"cannot listen on {host}:{port}: {exc.strerror}; choose another with --port "
+                "or XIAODIAN_PORT",
+            )
 
 
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="bind address")] = None,
-    port: Annotated[int | None, typer.Option(help="port")] = None,
+    port: Annotated[int | None, typer.Option(help="port", min=1, max=65535)] = None,
     with_worker: Annotated[bool, typer.Option(help="also run the scheduler in-process")] = True,
 ) -> None:
     """Run the API and console (migrates the database first)."""
-    settings = get_settings()
-    _serve(_runtime(settings), host or settings.host, port or settings.port, with_worker)
+    settings = _settings()
+    host, port = host or settings.host, port or settings.port
+    _port_free_or_die(host, port)
+    _serve(_runtime(settings), host, port, with_worker)
 
 
 def _serve(rt: Runtime, host: str, port: int, with_worker: bool) -> None:
@@ -121,12 +428,14 @@ def _check_bind(rt: Runtime, host: str) -> None:
     try:
         check_bind(rt.settings, host, simulated=rt.simulated)
     except PublicSimulatedClock as exc:
-        Console(stderr=True).print(f"[red]✗ {exc}[/]", soft_wrap=True, highlight=False)
+        _console(stderr=True).print(f"[red]✗ {exc}[/]", soft_wrap=True, highlight=False)
         raise typer.Exit(code=2) from exc
 
 
 def _worker_forever(rt: Runtime) -> None:
-    quiet = Console(stderr=True)
+    from xiaodian import scheduler
+
+    quiet = _console(stderr=True)
     while True:
         try:
             scheduler.worker_loop(rt, console=quiet)
@@ -136,10 +445,32 @@ def _worker_forever(rt: Runtime) -> None:
 
 @app.command()
 def worker(
-    once: Annotated[bool, typer.Option(help="run one tick and exit")] = False,
+    once: Annotated[bool, typer.Option(help="run one tick, print what it did, exit")] = False,
 ) -> None:
     """Run every context's sweeps on each tick (XIAODIAN_TICK_SECONDS) and the jobs (webhooks)."""
-    scheduler.worker_loop(_runtime(), once=once, console=console)
+    from xiaodian import scheduler
+
+    rt = _runtime()
+    if not once:
+        scheduler.worker_loop(rt, console=_console())
+        return
+    report = scheduler.run_tick(rt)
+    jobs = scheduler.run_jobs(rt)
+    table = _table("sweep / job", "what it did")
+    for name, counts in {**report.counts, **jobs}.items():
+        table.add_row(name, _counts(counts))
+    _console().print(f"one tick at {_local(rt, report.now)} ({rt.settings.timezone})")
+    _console().print(table)
+
+
+def _table(*columns: str) -> Table:
+    from rich.table import Table
+
+    return Table(*columns)
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{key}={value}" for key, value in counts.items() if value) or "—"
 
 
 @app.command()
@@ -149,23 +480,34 @@ def tick(
     ] = None,
 ) -> None:
     """Run one tick now, or advance the simulated clock and run every sweep due on the way."""
-    rt = _runtime()
-    try:
-        if advance:
+    from xiaodian import scheduler
+    from xiaodian.clock import parse_duration
+
+    seconds = None
+    if advance:
+        try:
             seconds = parse_duration(advance)
-            with console.status(f"advancing {advance} …"):
-                report = scheduler.advance(rt, seconds)
-        else:
-            report = scheduler.run_tick(rt)
-    except XiaodianError as exc:
-        _fail(exc)
-        return
-    except ValueError as exc:
-        console.print(f"[red]✗ {exc}[/]")
-        raise typer.Exit(2) from exc
-    console.print(f"now = {report.now.isoformat()}  ticks = {report.ticks}")
-    for name, counts in report.counts.items():
-        console.print(f"  {name}: {counts}")
+        except ValueError as exc:
+            _die(f"时长无效：{advance}，例如 90s、15m、6h、1d", str(exc))
+    rt = _runtime()
+    start = rt.clock.now()
+    if seconds is not None:
+        with _console().status(f"advancing {advance} …"):
+            report = scheduler.advance(rt, seconds)
+    else:
+        report = scheduler.run_tick(rt)
+    _console().print(_report_table(rt, start, report))
+
+
+def _report_table(rt: Runtime, start: datetime, report: TickReport) -> Table:
+    """K7: what a tick or an advance did, like ``simulate``, in local time."""
+    table = _table(f"from → until ({rt.settings.timezone})", "ticks", "what the rules did")
+    table.add_row(
+        f"{_local(rt, start)} → {_local(rt, report.now)}",
+        str(report.ticks),
+        _summary(report.counts),
+    )
+    return table
 
 
 @app.command()
@@ -177,26 +519,25 @@ def simulate(
     did (judgments, deductions, expiries, reminders, reviews, …)."""
     from rich.progress import Progress
 
-    rt = _runtime()
+    from xiaodian import scheduler
+    from xiaodian.clock import parse_duration
+
     try:
         seconds = parse_duration(step)
     except ValueError as exc:
-        console.print(f"[red]✗ {exc}[/]")
-        raise typer.Exit(2) from exc
+        _die(f"时长无效：{step}，例如 1d、6h", str(exc))
     if seconds <= 0:
-        console.print("[red]✗ --step must be positive[/]")
-        raise typer.Exit(2)
+        _die("--step 必须大于 0", "--step must be positive")
+    rt = _runtime()
     steps = max(1, (days * 86400) // seconds)
-    table = Table("until (Asia/Shanghai)", "ticks", "what the rules did")
-    try:
-        with Progress(console=console, transient=True) as progress:
-            task = progress.add_task(f"replaying {days} days", total=steps)
-            for _ in range(steps):
-                report = scheduler.advance(rt, seconds)
-                table.add_row(_local(rt, report.now), str(report.ticks), _summary(report.counts))
-                progress.advance(task)
-    except XiaodianError as exc:
-        _fail(exc)
+    table = _table(f"until ({rt.settings.timezone})", "ticks", "what the rules did")
+    console = _console()
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task(f"replaying {days} days", total=steps)
+        for _ in range(steps):
+            report = scheduler.advance(rt, seconds)
+            table.add_row(_local(rt, report.now), str(report.ticks), _summary(report.counts))
+            progress.advance(task)
     console.print(table)
 
 
@@ -227,20 +568,19 @@ def shop_create(
     ] = None,
 ) -> None:
     """Create a shop with its main account (主账号)."""
+    from xiaodian.accounts import service as accounts
+
     rt = _runtime()
-    try:
-        with rt.unit("cli") as ctx:
-            shop, user = accounts.create_shop(
-                ctx,
-                name=name,
-                username=username,
-                password=password,
-                phone=phone,
-                douyin_account=douyin_account,
-            )
-            console.print(f"[green]✓[/] shop #{shop.id} {shop.name}, main account {user.username}")
-    except XiaodianError as exc:
-        _fail(exc)
+    with rt.unit("cli") as ctx:
+        shop, user = accounts.create_shop(
+            ctx,
+            name=name,
+            username=username,
+            password=password,
+            phone=phone,
+            douyin_account=douyin_account,
+        )
+        typer.echo(f"✓ shop #{shop.id} {shop.name}, main account {user.username}")
 
 
 @shop_app.command("app")
@@ -258,18 +598,16 @@ def shop_app_create(
     ] = None,
 ) -> None:
     """Create an open-API app for a shop and print its app_key, secret and scopes."""
+    from xiaodian.accounts import service as accounts
+
     scopes = [part.strip() for item in scope for part in item.split(",")] if scope else None
     rt = _runtime()
-    try:
-        with rt.unit("cli") as ctx:
-            accounts.get_shop(ctx.session, shop_id)
-            api_app = accounts.create_app(ctx, shop_id, name, scopes)
-            console.print(
-                f"app_key = {api_app.app_key}\nsecret  = {api_app.secret}\n"
-                f"scopes  = {api_app.scopes}"
-            )
-    except XiaodianError as exc:
-        _fail(exc)
+    with rt.unit("cli") as ctx:
+        accounts.get_shop(ctx.session, shop_id)
+        api_app = accounts.create_app(ctx, shop_id, name, scopes)
+        typer.echo(
+            f"app_key = {api_app.app_key}\nsecret  = {api_app.secret}\nscopes  = {api_app.scopes}"
+        )
 
 
 @shop_app.command("app-code")
@@ -278,19 +616,21 @@ def shop_app_code(
 ) -> None:
     """Issue a one-time 抖店 authorization code for an app (token.create with
     grant_type=authorization_code; issue 12, D2)."""
+    from xiaodian.accounts import service as accounts
     from xiaodian.doudian import service as doudian
 
     rt = _runtime()
-    try:
-        with rt.unit("cli") as ctx:
-            creds = accounts.app_credentials(ctx.session, app_key)
-            if creds is None:
-                console.print(f"[red]✗ no live app with app_key {app_key}[/]")
-                raise typer.Exit(1)
-            code, expires = doudian.issue_auth_code(ctx, creds.shop_id, creds.app_id)
-            console.print(f"code    = {code}\nexpires = {expires.isoformat()}")
-    except XiaodianError as exc:
-        _fail(exc)
+    with rt.unit("cli") as ctx:
+        creds = accounts.app_credentials(ctx.session, app_key)
+        if creds is None:
+            _console(stderr=True).print(
+                f"[red]✗ 没有有效的应用 app_key {app_key}（no live app with this app_key）[/]",
+                soft_wrap=True,
+                highlight=False,
+            )
+            raise typer.Exit(2)
+        code, expires = doudian.issue_auth_code(ctx, creds.shop_id, creds.app_id)
+        typer.echo(f"code    = {code}\nexpires = {expires.isoformat()}")
 
 
 @shop_app.command("list")
@@ -301,7 +641,7 @@ def shop_list() -> None:
     from xiaodian.accounts.models import Shop, User
 
     rt = _runtime()
-    table = Table("id", "name", "main account", "人店一体")
+    table = _table("id", "name", "main account", "人店一体")
     with rt.unit("cli") as ctx:
         rows = ctx.session.execute(
             select(Shop, User)
@@ -310,7 +650,17 @@ def shop_list() -> None:
         )
         for shop, user in rows:
             table.add_row(str(shop.id), shop.name, user.username, shop.douyin_account or "—")
-    console.print(table)
+    _console().print(table)
+
+
+def _base_url(settings: Settings) -> str:
+    """Where ``serve`` listens by the same settings (XIAODIAN_HOST / XIAODIAN_PORT, K7)."""
+    host = settings.host
+    if host in ("0.0.0.0", "", "::"):
+        host = "127.0.0.1"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{settings.port}"
 
 
 @app.command("call")
@@ -320,21 +670,60 @@ def api_call(
     app_key: Annotated[str, typer.Option(envvar="XIAODIAN_APP_KEY")],
     secret: Annotated[str, typer.Option(envvar="XIAODIAN_APP_SECRET")],
     body: Annotated[str | None, typer.Option(help="JSON body")] = None,
-    base_url: Annotated[str, typer.Option(help="server")] = "http://127.0.0.1:8000",
+    base_url: Annotated[
+        str | None,
+        typer.Option(help="server (default: XIAODIAN_HOST and XIAODIAN_PORT, as serve uses)"),
+    ] = None,
 ) -> None:
     """Send one signed open-API request and print the JSON answer (an ERP client in a line)."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    from xiaodian.signing import signed_headers
+
+    method = method.upper()
+    if not method.isalpha():
+        _die(f"HTTP 方法无效：{method}", f"bad HTTP method {method!r}; use GET, POST, …")
+    if not path.startswith("/"):
+        _die(
+            f"路径必须以 / 开头，例如 /{path}",
+            f"the path must start with '/', e.g. /{path}",
+        )
     raw = b""
     if body:
         try:
             raw = json.dumps(json.loads(body), ensure_ascii=False).encode()
         except json.JSONDecodeError as exc:
-            console.print(f"[red]✗ --body is not valid JSON: {exc}[/]")
-            raise typer.Exit(2) from exc
+            _die("--body 不是有效的 JSON", f"--body is not valid JSON: {exc}")
+    base = base_url or _base_url(_settings())
+    parts = urlsplit(base)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        _die(f"服务器地址无效：{base}", f"bad --base-url {base!r}; e.g. http://127.0.0.1:8000")
+    try:
+        port = parts.port
+    except ValueError:
+        _die(f"服务器地址无效：{base}", f"bad port in --base-url {base!r}")
     headers = signed_headers(app_key, secret, method, path, raw)
     headers["Content-Type"] = "application/json"
-    response = httpx.request(method.upper(), base_url + path, content=raw, headers=headers)
-    console.print_json(response.text) if response.text else console.print(response.status_code)
-    if response.status_code >= 400:
+    kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    connection = kind(parts.hostname, port, timeout=30)
+    try:
+        connection.request(method, parts.path.rstrip("/") + path, body=raw, headers=headers)
+        response = connection.getresponse()
+        text = response.read().decode("utf-8", "replace")
+    except (OSError, http.client.HTTPException) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        _die(
+            f"无法连接服务器 {base}，请先运行 xiaodian serve 或用 --base-url 指定",
+            f"cannot reach {base}: {reason}",
+        )
+    finally:
+        connection.close()
+    try:
+        print(json.dumps(json.loads(text), ensure_ascii=False, indent=2))
+    except json.JSONDecodeError:
+        print(text or response.status)
+    if response.status >= 400:
         raise typer.Exit(1)
 
 
@@ -345,45 +734,50 @@ def demo(
     ] = True,
     reset: Annotated[bool, typer.Option(help="delete the demo database first")] = False,
     host: Annotated[str | None, typer.Option(help="bind address")] = None,
-    port: Annotated[int | None, typer.Option(help="port")] = None,
+    port: Annotated[int | None, typer.Option(help="port", min=1, max=65535)] = None,
 ) -> None:
     """Create a demo shop with realistic data on the embedded SQLite, then serve the console."""
     from xiaodian import demo as demo_data
 
-    settings = get_settings()
+    settings = _settings()
     if "XIAODIAN_WEBHOOKS__ALLOW_LOOPBACK" not in os.environ:
         # S1: the demo is local development — webhooks may go to a receiver on this machine.
         settings.webhooks.allow_loopback = True
+    host, port = host or settings.host, port or settings.port
+    if serve_after:
+        _port_free_or_die(host, port)
     if reset and settings.database_url.startswith("sqlite:///"):
         path = Path(settings.database_url.removeprefix("sqlite:///"))
         for suffix in ("", "-wal", "-shm"):
             Path(str(path) + suffix).unlink(missing_ok=True)
     rt = _runtime(settings)
-    host, port = host or settings.host, port or settings.port
     if serve_after:
         _check_bind(rt, host)  # before seeding: refuse at once
+    console = _console()
     info = demo_data.ensure_demo(rt, console=console)
     console.rule("小店 demo")
-    console.print(f"控制台 console : http://{host}:{port}/console/")
-    console.print(f"登录 login     : {info['username']} / {info['password']}")
-    console.print(f"子账号 sub     : {info['sub_username']} / {info['password']}")
-    console.print(f"开放平台 API   : app_key={info['app_key']} secret={info['secret']}")
-    console.print(f"API docs       : http://{host}:{port}/docs")
     if serve_after:
+        console.print(f"控制台 console : http://{host}:{port}/console/", soft_wrap=True)
+    else:
+        console.print(
+            "控制台 console : 运行 xiaodian serve 后打开 /console/ (run xiaodian serve)",
+            soft_wrap=True,
+        )
+    # Whole lines (no wrapping inside the secret): they are meant to be copied.
+    console.print(f"登录 login     : {info['username']} / {info['password']}", soft_wrap=True)
+    console.print(f"子账号 sub     : {info['sub_username']} / {info['password']}", soft_wrap=True)
+    console.print(
+        f"开放平台 API   : app_key={info['app_key']} secret={info['secret']}", soft_wrap=True
+    )
+    if serve_after:
+        console.print(f"API docs       : http://{host}:{port}/docs", soft_wrap=True)
         _serve(rt, host, port, with_worker=True)
 
 
-def _mount_context_clis() -> None:
-    for name in CONTEXT_CLIS:
-        module = optional_module(f"xiaodian.{name}.cli")
-        if module is not None:
-            app.add_typer(module.app, name=name)
-    orders_cli = optional_module("xiaodian.orders.cli")
-    if orders_cli is not None:  # `xiaodian seed --orders 1000000`, as the benchmarks say it
-        app.command("seed")(orders_cli.seed)
+def main() -> None:
+    """The ``xiaodian`` entry point."""
+    app()
 
-
-_mount_context_clis()
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(app())
+    main()

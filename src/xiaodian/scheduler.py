@@ -31,7 +31,6 @@ from xiaodian.context import Ctx
 from xiaodian.contexts import present
 from xiaodian.db import is_postgres, transaction
 from xiaodian.errors import Conflict
-from xiaodian.notify.webhooks import deliver_due
 from xiaodian.runtime import Runtime
 
 
@@ -66,12 +65,17 @@ def registered_sweeps() -> list[Sweep]:
     return [sweep for module in present(SWEEP_MODULES) for sweep in module.SWEEPS]
 
 
+def _deliver_webhooks(rt: Runtime) -> dict[str, int]:
+    # Imported here: webhook delivery needs an HTTP client that ``xiaodian tick`` does not
+    # (K5, the CLI starts fast).
+    from xiaodian.notify.webhooks import deliver_due
+
+    return deliver_due(rt.factory, rt.settings.webhooks, wall=rt.wall)
+
+
 def registered_jobs() -> list[Job]:
     return [
-        Job(
-            "webhooks.deliver",
-            lambda rt: deliver_due(rt.factory, rt.settings.webhooks, wall=rt.wall),
-        ),
+        Job("webhooks.deliver", _deliver_webhooks),
         Job("api.purge_nonces", _purge_nonces),
         Job(
             "orders.export",

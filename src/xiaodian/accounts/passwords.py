@@ -108,5 +108,9 @@ def verify_password(password_hash: str, password: str, rules: ConsoleRules | Non
             return False
 
 
-# Verified against when the username is unknown, so timing does not tell which names exist.
-DUMMY_HASH = _hasher.hash("not-a-real-password")
+@functools.cache
+def dummy_hash() -> str:
+    """Verified against when the username is unknown, so timing does not tell which names
+    exist. Hashed on first use, not at import: a CLI command that logs nobody in should not
+    pay argon2 (K5)."""
+    return _hasher.hash("not-a-real-password")

@@ -317,7 +317,7 @@ def authenticate(
     ``sessions.log_in``, which adds the S4 lockout around this same check)."""
     user = session.scalars(select(User).where(User.username == username)).first()
     # Hash anyway when the user is unknown, so timing does not reveal which names exist.
-    candidate = user.password_hash if user else passwords.DUMMY_HASH
+    candidate = user.password_hash if user else passwords.dummy_hash()
     if not passwords.verify_password(candidate, password, console):
         user = None
     if user is None or not user.active:

@@ -97,7 +97,7 @@ def log_in(rt: Runtime, username: str, password: str, ip: str) -> LoggedIn:
         ).first()
     try:
         right = len(password) <= _LOGIN_PASSWORD_MAX and passwords.verify_password(
-            row.password_hash if row is not None else passwords.DUMMY_HASH, password, rules
+            row.password_hash if row is not None else passwords.dummy_hash(), password, rules
         )
     except passwords.HashingBusy:
         with rt.unit(actor="anonymous") as ctx:  # not tried: not a failure

@@ -1,13 +1,18 @@
 """``xiaodian orders …``: platform-operator actions (review flags, unbanning, payment faults of
-the local gateway) and a fast bulk seeder for benchmarks."""
+the local gateway) and a fast bulk seeder for benchmarks.
+
+K6 (issue 14): an unknown shop, route or output directory is answered with one bilingual line
+and exit code 2 before any work starts; the top-level CLI turns every XiaodianError into that
+line too."""
 
 from __future__ import annotations
 
+import os
 import random
 import secrets
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -22,6 +27,7 @@ from xiaodian.db import is_postgres
 from xiaodian.errors import XiaodianError
 from xiaodian.orders import payments, service
 from xiaodian.orders.models import (
+    PAYMENT_ROUTES,
     AfterSale,
     Order,
     OrderItem,
@@ -40,15 +46,37 @@ def _rt() -> Runtime:
     return Runtime.create(get_settings())
 
 
-def _fail(exc: XiaodianError) -> None:
-    console.print(f"[red]✗ {exc.message_zh}[/]  ({exc.message_en})")
+def _fail(exc: XiaodianError) -> NoReturn:
+    _die(exc.message_zh, exc.message_en)
+
+
+def _die(zh: str, en: str) -> NoReturn:
+    """K6: one bilingual line on stderr, exit code 2."""
+    typer.secho(f"✗ {zh}（{en}）", err=True, fg="red")
     raise typer.Exit(code=2)
+
+
+def _require_shop(rt: Runtime, shop_id: int | None) -> None:
+    if shop_id is not None and not _shop_exists(rt, shop_id):
+        _die(f"店铺 {shop_id} 不存在", f"shop {shop_id} does not exist")
+
+
+def _writable_output(output: Path) -> None:
+    """K6: refuse an output file that cannot be written before the export starts."""
+    folder = output.parent
+    if output.is_dir():
+        _die(f"{output} 是目录，请给出文件名", f"{output} is a directory; give a file name")
+    if not folder.is_dir():
+        _die(f"目录不存在：{folder}", f"directory does not exist: {folder}")
+    if not os.access(folder, os.W_OK):
+        _die(f"目录不可写：{folder}", f"directory is not writable: {folder}")
 
 
 @app.command("reviews")
 def reviews(shop_id: Annotated[int | None, typer.Option(help="only this shop")] = None) -> None:
     """O8: review flags (orders judged the maximum times and still unresolved)."""
     rt = _rt()
+    _require_shop(rt, shop_id)
     with rt.unit() as ctx:
         table = Table("id", "shop", "order", "status", "decision", "reason", "created")
         for flag in service.list_review_flags(ctx.session, shop_id):
@@ -101,6 +129,16 @@ def fault(
     reason: str = "",
 ) -> None:
     """Local payment gateway: make a route fail (to see the O5 fallback), or clear it."""
+    if route not in PAYMENT_ROUTES:
+        _die(
+            f"未知支付方式 {route}，可选：{'、'.join(PAYMENT_ROUTES)}",
+            f"unknown route {route!r}; one of {', '.join(PAYMENT_ROUTES)}",
+        )
+    if operation not in ("refund", "charge"):
+        _die(
+            f"未知操作 {operation}，可选：refund、charge",
+            f"unknown operation {operation!r}; refund or charge",
+        )
     rt = _rt()
     with rt.unit() as ctx:
         if clear:
@@ -123,9 +161,8 @@ def seed(
     rt = _rt()
     if shop_id is None:
         shop_id = _new_seed_shop(rt)
-    elif not _shop_exists(rt, shop_id):
-        console.print(f"[red]✗ 店铺 {shop_id} 不存在[/]  (shop {shop_id} does not exist)")
-        raise typer.Exit(code=2)
+    else:
+        _require_shop(rt, shop_id)
     bulk_seed(rt, shop_id, orders, due=min(due, orders), batch=batch, progress=True)
     console.print(f"[green]✓[/] {orders:,} orders in shop {shop_id}")
 
@@ -322,14 +359,14 @@ def export_orders(
     try:
         filters = OrderFilter.model_validate({k: v for k, v in raw.items() if v is not None})
     except ValidationError as exc:
-        for error in exc.errors():
-            console.print(f"[red]✗ {'.'.join(map(str, error['loc']))}: {error['msg']}[/]")
-        raise typer.Exit(code=2) from None
+        details = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        _die("筛选条件有误", f"bad filter: {details}")
     fmt = fmt.lower()
     if fmt not in ("csv", "xlsx"):
-        console.print("[red]✗ 导出格式只能是 csv 或 xlsx[/]  (format must be csv or xlsx)")
-        raise typer.Exit(code=2)
+        _die("导出格式只能是 csv 或 xlsx", "format must be csv or xlsx")
+    _writable_output(output)
     rt = _rt()
+    _require_shop(rt, shop_id)
     part = output.with_name(output.name + ".part")
     with Progress(console=console) as bar:
         task = bar.add_task("导出订单", total=None)
