@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,6 +22,7 @@ from xiaodian.accounts import service as accounts
 from xiaodian.clock import parse_duration
 from xiaodian.config import Settings, get_settings
 from xiaodian.contexts import optional_module
+from xiaodian.db import is_database_unavailable
 from xiaodian.errors import XiaodianError
 from xiaodian.runtime import Runtime, upgrade
 from xiaodian.signing import signed_headers
@@ -112,20 +114,33 @@ def _serve(rt: Runtime, host: str, port: int, with_worker: bool) -> None:
 
 
 def _worker_forever(rt: Runtime) -> None:
-    quiet = Console(stderr=True)
-    while True:
-        try:
-            scheduler.worker_loop(rt, console=quiet)
-        except Exception as exc:  # keep the in-process worker alive; the error is logged
-            quiet.log(f"[red]worker error[/]: {exc!r}")
+    """``serve``'s in-process worker: the same loop as ``xiaodian worker``, which retries a
+    failing tick with back-off (W2)."""
+    scheduler.worker_loop(rt, console=Console(stderr=True))
 
 
 @app.command()
 def worker(
     once: Annotated[bool, typer.Option(help="run one tick and exit")] = False,
 ) -> None:
-    """Run every context's sweeps on each tick (XIAODIAN_TICK_SECONDS) and the jobs (webhooks)."""
-    scheduler.worker_loop(_runtime(), once=once, console=console)
+    """Run every context's sweeps on each tick (XIAODIAN_TICK_SECONDS) and the jobs (webhooks).
+    A failing tick (database restarting or unreachable) is retried with back-off (W2)."""
+    scheduler.worker_loop(_worker_runtime(), once=once, console=console)
+
+
+def _worker_runtime() -> Runtime:
+    """W2: a worker started while the database is down waits for it instead of exiting."""
+    settings = get_settings()
+    backoff = settings.worker.min_backoff_seconds
+    while True:
+        try:
+            return _runtime(settings)
+        except Exception as exc:
+            if not is_database_unavailable(exc):
+                raise
+            console.log(f"[red]database unavailable[/]: {exc!r}; retrying in {backoff:.1f} s")
+            time.sleep(backoff)
+            backoff = min(backoff * 2, settings.worker.max_backoff_seconds)
 
 
 @app.command()
