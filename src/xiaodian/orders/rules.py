@@ -444,7 +444,7 @@ def _decide_penalty_day(ctx: Ctx, day: datetime) -> list[DecidedPenalty]:
                 OrderViolation.penalty_day == day,
             )
             .group_by(OrderViolation.shop_id)
-        ).tuples()
+        ).all()
     }
     decisions = decide_penalties(
         pending,
