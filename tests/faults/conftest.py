@@ -182,9 +182,13 @@ class Processes:
     started: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def start(self, args: list[str], env: dict[str, str], name: str) -> subprocess.Popen[bytes]:
+        """``xiaodian <args>``; its database sessions are named ``name`` (PGAPPNAME)."""
         log = open(self.tmp / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
         proc = subprocess.Popen(
-            [sys.executable, "-m", "xiaodian.cli", *args], env=env, stdout=log, stderr=log
+            [sys.executable, "-m", "xiaodian.cli", *args],
+            env={**env, "PGAPPNAME": name},
+            stdout=log,
+            stderr=log,
         )
         self.started.append(proc)
         return proc
@@ -225,16 +229,43 @@ def faults_rt(cluster: Cluster) -> Iterator[Runtime]:
     engine.dispose()
 
 
-def backends(engine: Engine, application_like: str = "%") -> list[dict[str, Any]]:
+def backends(engine: Engine) -> list[dict[str, Any]]:
     with engine.connect() as conn:
         rows = conn.execute(
             text(
-                "SELECT pid, state, wait_event_type, left(query, 200) AS query"
+                "SELECT pid, application_name, state, wait_event_type, left(query, 200) AS query"
                 " FROM pg_stat_activity WHERE datname = current_database()"
                 " AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
             )
         ).mappings()
         return [dict(row) for row in rows]
+
+
+def pid_connected_to(port: int, pids: list[int]) -> int:
+    """Which of ``pids`` holds a TCP connection to 127.0.0.1:``port`` (Linux /proc)."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if int(fields[2].rsplit(":", 1)[1], 16) == port and fields[3] == "01":
+                inodes.add(fields[9])
+    for pid in pids:
+        try:
+            fds = list(Path(f"/proc/{pid}/fd").iterdir())
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:[") and target[8:-1] in inodes:
+                return pid
+    return 0
 
 
 INVARIANTS: dict[str, str] = {

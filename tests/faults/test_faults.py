@@ -26,6 +26,7 @@ from tests.faults.conftest import (
     Processes,
     backends,
     free_port,
+    pid_connected_to,
     violations,
     wait_until,
     worker_env,
@@ -105,13 +106,14 @@ def lock_one_pending(rt: Runtime) -> Any:
     return conn
 
 
-def sweep_backend_waiting(rt: Runtime) -> int:
-    """The pid of a worker's backend waiting on our row lock inside the penalty sweep."""
+def sweep_backend_waiting(rt: Runtime) -> tuple[int, str] | None:
+    """(pid, application name) of a worker's backend waiting on our row lock inside the
+    penalty sweep."""
     for row in backends(rt.engine):
         query = (row["query"] or "").upper()
         if row["wait_event_type"] == "Lock" and query.startswith("UPDATE ORDER_VIOLATIONS"):
-            return int(row["pid"])
-    return 0
+            return int(row["pid"]), str(row["application_name"])
+    return None
 
 
 def alive(rt: Runtime, pid: int) -> bool:
@@ -130,23 +132,31 @@ def test_W2_W6_kill_9_worker_inside_the_penalty_sweep(
     seconds (client_connection_check_interval) and ends its session, releasing the sweep's
     lock, so a second worker decides the batch; every invariant holds."""
     rt = faults_rt
-    assert seed_pending_penalties(rt) > 150
+    assert seed_pending_penalties(rt, shops=2, per_shop=60) > 60
     locker = lock_one_pending(rt)
     try:
-        first = procs.start(["worker"], worker_env(cluster.url), "first")
-        backend = wait_until(lambda: sweep_backend_waiting(rt), 30, "worker inside the sweep")
-        first.send_signal(signal.SIGKILL)
-        first.wait(timeout=10)
+        workers = {
+            name: procs.start(["worker"], worker_env(cluster.url), name) for name in ("a", "b")
+        }
+        backend, name = wait_until(lambda: sweep_backend_waiting(rt), 40, "a worker in the sweep")
+        workers[name].send_signal(signal.SIGKILL)
+        workers[name].wait(timeout=10)
         killed_at = time.monotonic()
-        second = procs.start(["worker"], worker_env(cluster.url), "second")
         wait_until(lambda: not alive(rt, backend), 6, "the killed worker's session ended")
         session_gone_s = time.monotonic() - killed_at
+        # the other worker now holds the sweep and waits on our row lock in its turn
+        _other, other_name = wait_until(lambda: sweep_backend_waiting(rt), 10, "takeover")
+        assert other_name != name
     finally:
         locker.rollback()
         locker.close()
-    wait_until(lambda: pending_due(rt) == 0, 20, "the second worker decided the batch")
-    assert second.poll() is None
-    print(f"killed worker's session ended after {session_gone_s:.1f} s")
+    wait_until(lambda: pending_due(rt) == 0, 10, "the other worker decided the batch")
+    takeover_s = time.monotonic() - killed_at
+    survivor = workers["b" if name == "a" else "a"]
+    assert survivor.poll() is None
+    print(
+        f"killed worker's session ended after {session_gone_s:.1f} s, batch done {takeover_s:.1f} s"
+    )
     assert_invariants(rt)
 
 
@@ -160,7 +170,7 @@ def test_W2_W6_terminated_backend_the_worker_retries_and_finishes(
     locker = lock_one_pending(rt)
     try:
         worker = procs.start(["worker"], worker_env(cluster.url), "worker")
-        backend = wait_until(lambda: sweep_backend_waiting(rt), 30, "worker inside the sweep")
+        backend, _name = wait_until(lambda: sweep_backend_waiting(rt), 40, "worker in the sweep")
         with rt.engine.connect() as conn:
             conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
         wait_until(lambda: not alive(rt, backend), 5, "the backend ended")
@@ -197,7 +207,8 @@ class Receiver:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.port = int(self.server.server_address[1])
+        self.url = f"http://127.0.0.1:{self.port}/hook"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def count(self) -> int:
@@ -243,14 +254,20 @@ def test_W6_kill_9_worker_inside_a_webhook_batch(
     shop_id = _shop(rt, "hooks")
     _endpoint(rt, shop_id, receiver.url)
     _emit(rt, shop_id, 20, "before")
-    first = procs.start(["worker"], worker_env(cluster.url), "first")
-    wait_until(lambda: receiver.count() >= 3, 30, "the first worker sending its batch")
-    first.send_signal(signal.SIGKILL)
-    first.wait(timeout=10)
+    workers = {name: procs.start(["worker"], worker_env(cluster.url), name) for name in ("a", "b")}
+    wait_until(lambda: receiver.count() >= 3, 40, "a worker sending its batch")
+    sender = wait_until(
+        lambda: pid_connected_to(receiver.port, [p.pid for p in workers.values()]),
+        5,
+        "the sending worker",
+        every=0.02,
+    )
+    name = next(n for n, p in workers.items() if p.pid == sender)
+    workers[name].send_signal(signal.SIGKILL)
+    workers[name].wait(timeout=10)
     sent_by_first = receiver.count()
     assert sent_by_first < 20
-
-    second = procs.start(["worker"], worker_env(cluster.url), "second")
+    second = workers["b" if name == "a" else "a"]
     _emit(rt, shop_id, 5, "after")
     wait_until(lambda: receiver.count() >= sent_by_first + 5, 20, "the second worker sending")
     with rt.engine.begin() as conn:  # the dead worker's lease runs out
