@@ -513,8 +513,8 @@ def _decide_penalty_day(ctx: Ctx, day: datetime) -> list[DecidedPenalty]:
             ref_id=first_id,
         )
         txn_of_shop[shop_id] = posted.txn.id
-        ids = sorted(p.id for p in rows)
-        _set_penalty_status(ctx, day, ids, PenaltyStatus.DEDUCTED, posted.txn.id)
+    deducted_ids = sorted(p.id for rows in deducted_by_shop.values() for p in rows)
+    _set_penalty_status(ctx, day, deducted_ids, PenaltyStatus.DEDUCTED, txn_of_shop)
     return [
         DecidedPenalty(
             id=p.id,
@@ -534,15 +534,15 @@ def _decide_penalty_day(ctx: Ctx, day: datetime) -> list[DecidedPenalty]:
 
 
 def _set_penalty_status(
-    ctx: Ctx, day: datetime, ids: Sequence[int], status: str, ledger_txn_id: int | None
+    ctx: Ctx, day: datetime, ids: Sequence[int], status: str, txn_of_shop: dict[int, int] | None
 ) -> None:
     """Write decisions by primary key, a batch per statement. The pending status is checked
     on the row too, and every row must still be pending: otherwise another batch decided it
     (it cannot, under the sweep's lock) and the whole decision is rolled back, never applied
     twice."""
     values: dict[str, Any] = {"penalty_status": status, "penalty_decided_at": ctx.now}
-    if ledger_txn_id is not None:
-        values["ledger_txn_id"] = ledger_txn_id
+    if txn_of_shop:  # each deducted judgment points at its shop's ledger transaction
+        values["ledger_txn_id"] = case(txn_of_shop, value=OrderViolation.shop_id)
     for batch in _batches(ctx.session, ids):
         result = ctx.session.execute(
             update(OrderViolation)
