@@ -1,7 +1,8 @@
 """Benchmark W5: signed open-API throughput and latency at 10, 100 and 200 clients.
 
 A real ``xiaodian serve`` (uvicorn, one process, no in-process worker) on PostgreSQL; a client
-process drives ``--clients`` concurrent asyncio clients (one keep-alive connection each), each
+process drives ``--clients`` concurrent asyncio clients (an ``httpx.AsyncClient`` with one
+keep-alive connection each), each
 sending signed ``GET /api/v1/funds`` (signature check, nonce INSERT, balance reads, one commit)
 back to back for ``--seconds``. Per level it prints requests/s, p50/p99 latency, non-200
 answers and the PostgreSQL sessions opened during the run (``pg_stat_database.sessions``: a
@@ -148,13 +149,16 @@ class Server:
 
 
 async def drive(base: str, key: str, secret: str, clients: int, seconds: float) -> Level:
+    """``clients`` clients, each its own ``httpx.AsyncClient`` with one keep-alive connection
+    (one shared pool of hundreds of connections costs the client more per request than the
+    server spends)."""
     level = Level(clients)
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as http:
-        warm_until = time.monotonic() + min(3.0, seconds / 4)
-        stop_at = warm_until + seconds
+    warm_until = time.monotonic() + min(3.0, seconds / 4)
+    stop_at = warm_until + seconds
 
-        async def one() -> None:
+    async def one() -> None:
+        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+        async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as http:
             while (now := time.monotonic()) < stop_at:
                 started = time.perf_counter()
                 try:
@@ -171,9 +175,8 @@ async def drive(base: str, key: str, secret: str, clients: int, seconds: float) 
                     level.statuses.get(response.status_code, 0) + 1
                 )
 
-        started = time.monotonic()
-        await asyncio.gather(*(one() for _ in range(clients)))
-        level.seconds = time.monotonic() - max(started, warm_until)
+    await asyncio.gather(*(one() for _ in range(clients)))
+    level.seconds = time.monotonic() - warm_until
     return level
 
 
@@ -187,22 +190,27 @@ def main() -> None:
     key, secret = seed(args.db)
     levels = [int(n) for n in args.clients.split(",")]
     results: dict[str, list[Level]] = {}
-    for name in args.configs.split(","):
-        server = Server(args.db, CONFIGS[name])
-        try:
-            for clients in levels:
+    names = args.configs.split(",")
+    # Both servers up for the whole run, each level driven against one then the other, so
+    # that a change in the shared machine's load hits both configurations alike.
+    servers = {name: Server(args.db, CONFIGS[name]) for name in names}
+    try:
+        for clients in levels:
+            for name in names:
                 before = sessions_opened(args.db)
-                level = asyncio.run(drive(server.base, key, secret, clients, args.seconds))
+                level = asyncio.run(drive(servers[name].base, key, secret, clients, args.seconds))
                 level.sessions = sessions_opened(args.db) - before - 1
                 results.setdefault(name, []).append(level)
                 print(
                     f"{name:9} {clients:4} clients: {level.rate:7.1f} req/s  "
                     f"p50 {level.pct(0.5):7.1f} ms  p99 {level.pct(0.99):7.1f} ms  "
                     f"non-200 {sum(v for k, v in level.statuses.items() if k != 200)}  "
-                    f"errors {level.errors}  new sessions {level.sessions}",
+                    f"errors {level.errors}  new sessions {level.sessions}  "
+                    f"load {os.getloadavg()[0]:.1f}",
                     flush=True,
                 )
-        finally:
+    finally:
+        for server in servers.values():
             server.stop()
     print("\n| config | clients | req/s | p50 ms | p99 ms | p99/p50 | non-200 | new sessions |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
