@@ -67,7 +67,7 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from xiaodian.clock import ManualClock, SystemClock
-from xiaodian.config import ApiRules, Settings
+from xiaodian.config import ApiRules, DatabaseRules, Settings
 from xiaodian.db import make_engine, make_sessionmaker
 from xiaodian.runtime import Runtime, upgrade, with_installation_secret
 from xiaodian.signing import signed_headers
@@ -112,7 +112,12 @@ def server_app() -> Any:
         app = anchor_app(url)
         return InFlightLimit(app, limit) if limit else app
     engine = make_engine(url, **_env_engine_kwargs())
-    settings = Settings(database_url=url, api=ApiRules(max_requests_in_flight=limit or -1))
+    pool = _env_engine_kwargs()
+    settings = Settings(
+        database_url=url,
+        api=ApiRules(max_requests_in_flight=limit or -1),
+        database=DatabaseRules(pool_size=pool["pool_size"], max_overflow=pool["max_overflow"]),
+    )
     rt = Runtime(
         settings=with_installation_secret(settings, engine),
         engine=engine,

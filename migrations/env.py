@@ -13,6 +13,9 @@ config = context.config
 engine = config.attributes.get("engine") or make_engine(get_settings().database_url)
 
 with engine.connect() as connection:
+    if connection.dialect.name == "postgresql":
+        # W2's statement timeout bounds sweeps and requests, not a migration's index build.
+        connection.exec_driver_sql("SET statement_timeout = 0")
     context.configure(
         connection=connection,
         target_metadata=metadata,

@@ -22,6 +22,7 @@ import importlib
 import json
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -433,27 +434,25 @@ def _check_bind(rt: Runtime, host: str) -> None:
 
 
 def _worker_forever(rt: Runtime) -> None:
+    """``serve``'s in-process worker: the same loop as ``xiaodian worker``, which retries a
+    failing tick with back-off (W2)."""
     from xiaodian import scheduler
 
-    quiet = _console(stderr=True)
-    while True:
-        try:
-            scheduler.worker_loop(rt, console=quiet)
-        except Exception as exc:  # keep the in-process worker alive; the error is logged
-            quiet.log(f"[red]worker error[/]: {exc!r}")
+    scheduler.worker_loop(rt, console=_console(stderr=True))
 
 
 @app.command()
 def worker(
     once: Annotated[bool, typer.Option(help="run one tick, print what it did, exit")] = False,
 ) -> None:
-    """Run every context's sweeps on each tick (XIAODIAN_TICK_SECONDS) and the jobs (webhooks)."""
+    """Run every context's sweeps on each tick (XIAODIAN_TICK_SECONDS) and the jobs (webhooks).
+    A failing tick (database restarting or unreachable) is retried with back-off (W2)."""
     from xiaodian import scheduler
 
-    rt = _runtime()
     if not once:
-        scheduler.worker_loop(rt, console=_console())
+        scheduler.worker_loop(_worker_runtime(), console=_console())
         return
+    rt = _runtime()
     report = scheduler.run_tick(rt)
     jobs = scheduler.run_jobs(rt)
     table = _table("sweep / job", "what it did")
@@ -471,6 +470,25 @@ def _table(*columns: str) -> Table:
 
 def _counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{key}={value}" for key, value in counts.items() if value) or "—"
+
+
+def _worker_runtime() -> Runtime:
+    """W2: a worker started while the database is down waits for it instead of exiting."""
+    from xiaodian.db import is_database_unavailable
+
+    settings = _settings()
+    backoff = settings.worker.min_backoff_seconds
+    while True:
+        try:
+            return _runtime(settings)
+        except Exception as exc:
+            if not is_database_unavailable(exc):
+                raise
+            _console(stderr=True).log(
+                f"[red]database unavailable[/]: {exc!r}; retrying in {backoff:.1f} s"
+            )
+            time.sleep(backoff)
+            backoff = min(backoff * 2, settings.worker.max_backoff_seconds)
 
 
 @app.command()

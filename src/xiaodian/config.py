@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -152,8 +152,12 @@ class ApiRules(BaseModel):
     max_requests_in_flight: int = Field(
         0,
         ge=-1,
-        description="HTTP requests inside the app at once per process; 0 = the database pool's "
-        "capacity minus one, -1 = no limit",
+        description="W5: HTTP requests inside the app at once per process; 0 = "
+        "database.pool_size (one kept connection per admitted request), -1 = no limit; "
+        "must be ≤ database.pool_size",
+    )
+    retry_after_seconds: int = Field(
+        5, ge=1, description="W4: Retry-After of a 503 answered while the database is unreachable"
     )
 
 
@@ -259,6 +263,58 @@ class ConsoleRules(BaseModel):
     )
 
 
+class WorkerRules(BaseModel):
+    """W2: the standalone and the in-process worker outlive database outages."""
+
+    min_backoff_seconds: float = Field(
+        1.0, gt=0, description="W2: first wait after a failed tick (database down); doubles"
+    )
+    max_backoff_seconds: float = Field(
+        30.0, gt=0, description="W2: longest wait between retries of a failing tick"
+    )
+
+
+class DatabaseRules(BaseModel):
+    """W2/W5: the connection pool and how PostgreSQL bounds and watches each session."""
+
+    pool_size: int = Field(
+        10, ge=1, description="W5: connections kept open per process (also the admission limit)"
+    )
+    max_overflow: int = Field(
+        5,
+        ge=0,
+        description="W5: extra short-lived connections beyond pool_size (worker, exports, "
+        "health checks)",
+    )
+    pool_timeout_seconds: float = Field(
+        10.0, gt=0, description="W4: wait for a free pooled connection before answering 503"
+    )
+    connect_timeout_seconds: int = Field(
+        5, ge=1, description="W4: PostgreSQL only: give up connecting after N s (then 503)"
+    )
+    statement_timeout_seconds: float = Field(
+        120.0,
+        ge=0,
+        description="W2: PostgreSQL only: cancel any statement running longer (0 = never); "
+        "migrations are exempt",
+    )
+    client_connection_check_interval_seconds: float = Field(
+        2.0,
+        ge=0,
+        description="W2: PostgreSQL ≥ 14 only: the server checks every N s during a query "
+        "that its client is still there, and ends the session (and its locks) if not",
+    )
+    keepalives_idle_seconds: int = Field(
+        10, ge=1, description="W2: PostgreSQL only: TCP keep-alive after N s idle"
+    )
+    keepalives_interval_seconds: int = Field(
+        5, ge=1, description="W2: PostgreSQL only: keep-alive probe interval"
+    )
+    keepalives_count: int = Field(
+        3, ge=1, description="W2: PostgreSQL only: lost probes before the connection is dead"
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="XIAODIAN_", env_nested_delimiter="__", extra="ignore"
@@ -304,6 +360,22 @@ class Settings(BaseSettings):
         return self.public_url.strip().lower().startswith("https://")
 
     limits: RequestLimits = RequestLimits()
+    worker: WorkerRules = WorkerRules()
+    database: DatabaseRules = DatabaseRules()
+
+    @model_validator(mode="after")
+    def _coherent_admission(self) -> Settings:
+        """W5: no more requests admitted than the pool keeps connections for — beyond it,
+        connections are opened and closed per request and throughput collapses."""
+        limit = self.api.max_requests_in_flight
+        if limit > self.database.pool_size:
+            raise ValueError(
+                f"api.max_requests_in_flight ({limit}) must be ≤ database.pool_size "
+                f"({self.database.pool_size}); leave it 0 to follow the pool"
+            )
+        if self.worker.max_backoff_seconds < self.worker.min_backoff_seconds:
+            raise ValueError("worker.max_backoff_seconds must be ≥ worker.min_backoff_seconds")
+        return self
 
 
 @lru_cache(maxsize=1)

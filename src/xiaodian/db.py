@@ -27,8 +27,12 @@ from sqlalchemy import (
     create_engine,
     event,
 )
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+from xiaodian.config import DatabaseRules
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -73,7 +77,15 @@ def _json_dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(url: str, database: DatabaseRules | None = None, **kwargs: Any) -> Engine:
+    """The engine for ``url``. With ``database`` (what ``Runtime`` passes), the pool is sized
+    by it (W5) and, on PostgreSQL, every session is bounded and watched (W2): a statement
+    timeout, the server's periodic check that the client is still connected during a query,
+    TCP keep-alives, and a connect timeout (W4)."""
+    if database is not None:
+        kwargs.setdefault("pool_size", database.pool_size)
+        kwargs.setdefault("max_overflow", database.max_overflow)
+        kwargs.setdefault("pool_timeout", database.pool_timeout_seconds)
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
@@ -87,7 +99,25 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
+    if database is not None:
+        kwargs.setdefault("connect_args", postgres_connect_args(database))
     return create_engine(url, json_serializer=_json_dumps, pool_pre_ping=True, **kwargs)
+
+
+def postgres_connect_args(database: DatabaseRules) -> dict[str, Any]:
+    """libpq parameters for W2/W4 (see ``DatabaseRules``)."""
+    options = [f"-c statement_timeout={int(database.statement_timeout_seconds * 1000)}"]
+    if database.client_connection_check_interval_seconds > 0:
+        interval = int(database.client_connection_check_interval_seconds * 1000)
+        options.append(f"-c client_connection_check_interval={interval}")
+    return {
+        "connect_timeout": database.connect_timeout_seconds,
+        "keepalives": 1,
+        "keepalives_idle": database.keepalives_idle_seconds,
+        "keepalives_interval": database.keepalives_interval_seconds,
+        "keepalives_count": database.keepalives_count,
+        "options": " ".join(options),
+    }
 
 
 def _sqlite_serialized_writes(engine: Engine) -> None:
@@ -105,6 +135,14 @@ def _sqlite_serialized_writes(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def is_database_unavailable(exc: BaseException) -> bool:
+    """W2/W4: the database cannot be reached or dropped the connection (restart, network,
+    pool exhausted, statement cancelled) — a condition that passes, unlike a bug."""
+    return isinstance(exc, (OperationalError, InterfaceError, PoolTimeout)) or (
+        isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+    )
 
 
 def is_postgres(session_or_engine: Session | Engine) -> bool:

@@ -41,7 +41,7 @@ class Runtime:
         cls, settings: Settings | None = None, *, clock: Clock | None = None, migrate: bool = True
     ) -> Runtime:
         settings = settings or get_settings()
-        engine = make_engine(settings.database_url)
+        engine = make_engine(settings.database_url, settings.database)
         if migrate:
             upgrade(engine)
             settings = with_installation_secret(settings, engine)

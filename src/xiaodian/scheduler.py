@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from xiaodian.accounts.models import ApiNonce
 from xiaodian.context import Ctx
 from xiaodian.contexts import present
-from xiaodian.db import is_postgres, transaction
+from xiaodian.db import is_database_unavailable, is_postgres, transaction
 from xiaodian.errors import Conflict
 from xiaodian.runtime import Runtime
 
@@ -178,19 +178,44 @@ def run_jobs(rt: Runtime, jobs: list[Job] | None = None) -> dict[str, dict[str, 
     return {job.name: job.run(rt) for job in (registered_jobs() if jobs is None else jobs)}
 
 
-def worker_loop(rt: Runtime, *, once: bool = False, console: Console | None = None) -> None:
-    """``xiaodian worker``: tick, run jobs, sleep ``tick_seconds``; repeat."""
+def worker_loop(
+    rt: Runtime,
+    *,
+    once: bool = False,
+    console: Console | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """``xiaodian worker`` (and ``serve``'s in-process worker): tick, run jobs, sleep
+    ``tick_seconds``; repeat.
+
+    W2: a failing tick — the database restarting, a dropped connection, a statement
+    cancelled by the statement timeout — is logged and retried after a back-off
+    (``worker.min_backoff_seconds``, doubling up to ``worker.max_backoff_seconds``) instead of
+    ending the process; the first good tick resets it. Each sweep is its own transaction, so
+    what a failed tick had not committed is simply done again. ``once`` lets errors out."""
     console = console or Console()
+    rules = rt.settings.worker
+    backoff = rules.min_backoff_seconds
     while True:
         started = time.monotonic()
-        report = run_tick(rt)
-        jobs = run_jobs(rt)
+        try:
+            report = run_tick(rt)
+            jobs = run_jobs(rt)
+        except Exception as exc:
+            if once:
+                raise
+            kind = "database unavailable" if is_database_unavailable(exc) else "error"
+            console.log(f"[red]worker {kind}[/]: {exc!r}; retrying in {backoff:.1f} s")
+            sleep(backoff)
+            backoff = min(backoff * 2, rules.max_backoff_seconds)
+            continue
+        backoff = rules.min_backoff_seconds
         busy = {k: v for k, v in {**report.counts, **jobs}.items() if any(v.values())}
         if busy:
             console.log(f"[bold]tick[/] {report.now.isoformat()} {busy}")
         if once:
             return
-        time.sleep(max(0.0, rt.settings.tick_seconds - (time.monotonic() - started)))
+        sleep(max(0.0, rt.settings.tick_seconds - (time.monotonic() - started)))
 
 
 def _serialize_across_workers(session: Session, name: str) -> None:

@@ -56,8 +56,10 @@ def small_pool_server(rt: Runtime, settings: Settings) -> Iterator[tuple[str, Ru
     served.engine.dispose()
 
 
-def test_X2_default_limit_is_one_less_than_the_pool(settings: Settings) -> None:
-    expected = {0: POOL - 1, -1: 0, 7: 7}  # setting → requests let in at once (0: no limit)
+def test_W5_default_limit_is_the_pool_size(settings: Settings) -> None:
+    """W5: by default one admitted request per kept connection (was: pool capacity − 1,
+    which let in more requests than kept connections)."""
+    expected = {0: POOL, -1: 0, 7: 7}  # setting → requests let in at once (0: no limit)
     for configured, limit in expected.items():
         runtime = _small_pool_runtime(settings, limit=configured)
         assert requests_in_flight_limit(runtime) == limit
@@ -93,3 +95,10 @@ def test_X2_a_burst_larger_than_pool_and_thread_pool_is_served_without_errors(
     runner.start()
     runner.join()
     assert codes == [200] * 120
+
+
+def test_W5_a_limit_above_the_pool_size_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"database\.pool_size"):
+        Settings(api={"max_requests_in_flight": 11}, database={"pool_size": 10})
+    coherent = Settings(api={"max_requests_in_flight": 10}, database={"pool_size": 10})
+    assert coherent.api.max_requests_in_flight == coherent.database.pool_size

@@ -11,7 +11,8 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from xiaodian.api.challenge import WwwAuthenticate
@@ -19,6 +20,7 @@ from xiaodian.api.deps import simulation_control
 from xiaodian.api.headers import SecurityHeaders, allowed_methods
 from xiaodian.api.limits import BodyLimit
 from xiaodian.contexts import optional_module, present
+from xiaodian.db import is_database_unavailable
 from xiaodian.errors import XiaodianError, is_nul_error, nul_character, out_of_range
 from xiaodian.runtime import Runtime
 
@@ -48,7 +50,7 @@ WEB_MODULE = "xiaodian.web.routes"
 
 def create_app(rt: Runtime | None = None) -> FastAPI:
     rt = rt or Runtime.create()
-    app = FastAPI(
+    app = XiaodianApp(
         title="小店 xiaodian open API",
         version="1.0",
         description=(
@@ -82,17 +84,19 @@ def create_app(rt: Runtime | None = None) -> FastAPI:
 
 
 def requests_in_flight_limit(rt: Runtime) -> int:
-    """``api.max_requests_in_flight``, or by default one less than the connections the pool
-    can hand out (one stays for the in-process scheduler); 0 means no limit."""
+    """W5: ``api.max_requests_in_flight``, by default the connections the pool keeps
+    (``database.pool_size``): each admitted request holds one kept connection, and a request
+    beyond them would open and close a connection of its own (the collapse at 100 clients).
+    The settings refuse a limit above the pool size; 0 here means no limit."""
     configured = rt.settings.api.max_requests_in_flight
     if configured != 0:
         return max(configured, 0)
     pool = rt.engine.pool
-    size, overflow = getattr(pool, "size", None), getattr(pool, "_max_overflow", None)
-    if not callable(size) or not isinstance(overflow, int):
-        return 0  # a pool without a fixed capacity (SQLite in memory, NullPool)
-    capacity: int = size() + max(overflow, 0)
-    return max(1, capacity - 1)
+    size = getattr(pool, "size", None)
+    if not callable(size):
+        return 0  # a pool without a fixed size (SQLite in memory, NullPool)
+    kept: int = size()
+    return max(1, kept)
 
 
 class InFlightLimit:
@@ -126,8 +130,84 @@ def http_error_headers(request: Request, exc: StarletteHTTPException) -> dict[st
     return headers
 
 
-def problem(status: int, body: dict[str, Any]) -> JSONResponse:
-    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+def problem(
+    status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def unavailable_problem(rt: Runtime) -> JSONResponse:
+    """W4: the database cannot be reached — a passing condition, answered 503 with when to
+    retry, never 500."""
+    return problem(
+        503,
+        {
+            "type": "urn:xiaodian:error:unavailable",
+            "title": "Service temporarily unavailable",
+            "status": 503,
+            "code": "unavailable",
+            "message_zh": "服务暂时不可用(数据库无法连接),请稍后重试",
+            "message_en": "Service temporarily unavailable (database unreachable); retry later",
+        },
+        {"Retry-After": str(rt.settings.api.retry_after_seconds)},
+    )
+
+
+def internal_problem() -> JSONResponse:
+    return problem(
+        500,
+        {
+            "type": "urn:xiaodian:error:internal",
+            "title": "Internal error",
+            "status": 500,
+            "code": "internal",
+            "message_zh": "系统内部错误,请稍后重试",
+            "message_en": "Internal error; please retry later",
+        },
+    )
+
+
+class XiaodianApp(FastAPI):
+    """The FastAPI app wrapped, outermost, in ``AnswerEveryError`` (W4)."""
+
+    def build_middleware_stack(self) -> Any:
+        return AnswerEveryError(super().build_middleware_stack(), self)
+
+
+class AnswerEveryError:
+    """W4: the outermost ASGI layer. Starlette answers an unhandled exception (500, or 503
+    here when the database is down) and then raises it again; uvicorn, seeing an exception
+    after the response started, closes the connection — the client's next request on that
+    keep-alive connection got no answer at all. This layer answers any exception that
+    arrives before a response started and swallows the re-raised one after it (already
+    logged by the handler), so an error response never drops the connection."""
+
+    def __init__(self, app: Any, owner: FastAPI) -> None:
+        self.app, self.owner = app, owner
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Any) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception as exc:
+            if started:
+                return
+            log.exception("unhandled error outside the app", exc_info=exc)
+            rt: Runtime = self.owner.state.rt
+            response = (
+                unavailable_problem(rt) if is_database_unavailable(exc) else internal_problem()
+            )
+            await response(scope, receive, send)
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -188,20 +268,19 @@ def _install_error_handlers(app: FastAPI) -> None:
         answer.headers.update(http_error_headers(request, exc))
         return answer
 
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    @app.exception_handler(PoolTimeout)
+    async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("database unavailable: %r", exc)
+        return unavailable_problem(request.app.state.rt)
+
     @app.exception_handler(Exception)
-    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if is_database_unavailable(exc):  # raised in a middleware, outside the routes
+            return await _unavailable(request, exc)
         log.exception("unhandled error", exc_info=exc)
-        return problem(
-            500,
-            {
-                "type": "urn:xiaodian:error:internal",
-                "title": "Internal error",
-                "status": 500,
-                "code": "internal",
-                "message_zh": "系统内部错误,请稍后重试",
-                "message_en": "Internal error; please retry later",
-            },
-        )
+        return internal_problem()
 
 
 _ZH = {

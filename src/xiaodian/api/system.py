@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from xiaodian import scheduler
 from xiaodian.api.deps import get_rt
+from xiaodian.db import is_database_unavailable
 
 router = APIRouter()
 # Mounted only when the clock is simulated: in system mode these paths do not exist.
@@ -17,16 +20,35 @@ sim_router = APIRouter(prefix="/sim", tags=["simulation"])
 
 
 @router.get("/healthz", tags=["system"])
-def healthz(request: Request) -> dict[str, Any]:
+def healthz(request: Request) -> JSONResponse:
+    """Liveness and dependencies. W4: 200 when every dependency answers; otherwise 503 with
+    ``Retry-After`` and, under ``checks``, which dependency is down and why."""
     rt = get_rt(request)
-    with rt.engine.connect() as conn:
-        conn.execute(text("SELECT 1"))
-    return {
-        "status": "ok",
+    checks: dict[str, dict[str, Any]] = {}
+    started = time.monotonic()
+    try:
+        with rt.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        checks["database"] = {"status": "ok", "engine": rt.engine.dialect.name}
+    except Exception as exc:
+        if not is_database_unavailable(exc):
+            raise
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:200]
+        checks["database"] = {"status": "down", "engine": rt.engine.dialect.name, "error": reason}
+    checks["database"]["ms"] = round((time.monotonic() - started) * 1000, 1)
+    down = [name for name, check in checks.items() if check["status"] != "ok"]
+    body: dict[str, Any] = {
+        "status": "unavailable" if down else "ok",
         "database": rt.engine.dialect.name,
-        "clock": "simulated" if rt.simulated else "system",
-        "now": rt.clock.now().isoformat(),
+        "checks": checks,
     }
+    if down:
+        body["down"] = down
+        headers = {"Retry-After": str(rt.settings.api.retry_after_seconds)}
+        return JSONResponse(body, status_code=503, headers=headers)
+    body["clock"] = "simulated" if rt.simulated else "system"
+    body["now"] = rt.clock.now().isoformat()
+    return JSONResponse(body)
 
 
 class AdvanceIn(BaseModel):

@@ -14,10 +14,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from xiaodian.db import transaction
+from xiaodian.db import is_database_unavailable, transaction
 from xiaodian.errors import (
     PermissionDenied,
     XiaodianError,
@@ -54,6 +55,8 @@ def install_error_handlers(app: FastAPI) -> None:
     _override(app, StarletteHTTPException, _http_page)
     _override(app, OverflowError, _out_of_range_page)
     _override(app, DataError, _out_of_range_page)
+    for unavailable in (OperationalError, InterfaceError, PoolTimeout):
+        _override(app, unavailable, _unavailable_page)
     _override(app, Exception, _internal_error_page)
 
 
@@ -109,7 +112,27 @@ async def _http_page(request: Request, exc: StarletteHTTPException) -> Response:
     return page
 
 
+async def _unavailable_page(request: Request, exc: Exception) -> Response:
+    """W4: the database cannot be reached — 503 with Retry-After, no shell (it needs the
+    database), never a 500."""
+    log.warning("console: database unavailable: %r", exc)
+    rt: Runtime = request.app.state.rt
+    response = render(
+        request,
+        "error.html",
+        status_code=503,
+        title="服务暂时不可用",
+        message="数据库暂时无法连接,请稍后刷新重试",
+        errors=[],
+        back=_back_link(request),
+    )
+    response.headers["Retry-After"] = str(rt.settings.api.retry_after_seconds)
+    return response
+
+
 async def _internal_error_page(request: Request, exc: Exception) -> Response:
+    if is_database_unavailable(exc):  # raised in a middleware, outside the routes
+        return await _unavailable_page(request, exc)
     log.exception("console error", exc_info=exc)
     return error_page(request, 500, "系统繁忙", "系统内部错误,请稍后重试", [])
 
