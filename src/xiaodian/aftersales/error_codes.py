@@ -31,8 +31,8 @@ REGISTRY = Registry(
         ErrorCode(
             "aftersale_wrong_state",
             409,
-            "售后单状态为「{label}」,不能{zh}",
-            "The request is {status}; cannot {en}",
+            "售后单状态为「{label}」,不能{action}",
+            "The request is {status}; cannot {action}",
         ),
         ErrorCode(
             "bad_carrier_event",
@@ -59,7 +59,7 @@ REGISTRY = Registry(
         ErrorCode(
             "evidence_too_large",
             422,
-            "文件「{filename}」超过 {max_bytes // (1024 * 1024)} MB",
+            "文件「{filename}」超过 {max_mb} MB",
             "File {filename} is larger than {max_bytes} bytes",
         ),
         ErrorCode(
@@ -158,7 +158,7 @@ REGISTRY = Registry(
             "unknown_carrier_event",
             422,
             "未知物流事件 {event}",
-            "Unknown carrier event {event}; use one of {sorted([*EVENTS, *EVENT_LABELS])}",
+            "Unknown carrier event {event}; use one of {events}",
         ),
         ErrorCode("unknown_strategy", 422, "未知策略 {code}", "Unknown strategy {code}"),
     ),

@@ -13,7 +13,11 @@ from xiaodian.error_catalogue import ErrorCode, Registry
 REGISTRY = Registry(
     context="doudian",
     title="抖店 open platform dialect",
-    summary="The 抖店 gateway: every refusal is HTTP 200 with an envelope `code` and `sub_code`.",
+    summary=(
+        "The 抖店 gateway: every refusal is HTTP 200 with an envelope `code` (Platform) and "
+        "`sub_code`. The `isv.` codes are the `sub_code` itself (or its part before `:`); any "
+        "other code `X`, here or in another context, is `sub_code` `isv.business-failed:X`."
+    ),
     codes=(
         ErrorCode(
             "insufficient_scope",

@@ -20,13 +20,12 @@ REGISTRY = Registry(
             409,
             "幂等键 {key} 已用于另一笔不同的资金变动",
             "Idempotency key {key} was already used for a different movement",
-            rule="C7",
         ),
         ErrorCode(
             "insufficient_funds",
             409,
-            "{label}不足:需要 {yuan_label(-leg.amount_fen)},可用 {available}",
-            "Insufficient {account}: need {yuan_label(-leg.amount_fen)}, available {available}",
+            "{label}不足:需要 {need},可用 {available}",
+            "Insufficient {account}: need {need}, available {available}",
         ),
         ErrorCode(
             "invalid_account",

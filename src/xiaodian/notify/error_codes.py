@@ -25,8 +25,8 @@ REGISTRY = Registry(
         ErrorCode(
             "webhook_url_forbidden",
             422,
-            "Webhook 地址不能指向{zh}，请填写公网可访问的地址",
-            "A webhook URL may not point to {en}; give an address reachable on the public internet",
+            "Webhook 地址不能指向{target}，请填写公网可访问的地址",
+            "A webhook URL may not point to {target}; give an address reachable on the public internet",
         ),
     ),
 )

@@ -16,7 +16,10 @@ REGISTRY = Registry(
     summary="Orders, shipping, exports and penalties.",
     codes=(
         ErrorCode(
-            "already_decided", 409, "该审核已处理", "This review was already decided", rule="C2"
+            "already_decided",
+            409,
+            "该审核已处理",
+            "This review was already decided",
         ),
         ErrorCode("bad_encoding", 422, "无法识别文件编码", "Unknown encoding"),
         ErrorCode(

@@ -71,7 +71,7 @@ REGISTRY = Registry(
         ErrorCode(
             "invalid_status",
             422,
-            "状态须为 {'、'.join(DISPLAY_LABELS.values())} 之一",
+            "状态须为 {labels} 之一",
             "status must be one of {DISPLAY_LABELS}",
         ),
         ErrorCode(
