@@ -158,11 +158,9 @@ def _code_arg(call: ast.Call, builder: _Builder) -> ast.expr | None:
 class _Scan:
     def __init__(self, package: Path) -> None:
         self.package = package
-        self.trees = {
-            self._module(p): ast.parse(p.read_text(encoding="utf-8"), str(p))
-            for p in _files(package)
-        }
-        self.sources = {self._module(p): p.read_text(encoding="utf-8") for p in _files(package)}
+        self.paths = {self._module(p): p for p in _files(package)}
+        self.sources = {m: p.read_text(encoding="utf-8") for m, p in self.paths.items()}
+        self.trees = {m: ast.parse(text, str(self.paths[m])) for m, text in self.sources.items()}
         self.classes: dict[str, ast.ClassDef] = {}
         for tree in self.trees.values():
             for node in ast.walk(tree):
@@ -323,9 +321,7 @@ class _Scan:
         sites: list[Site] = []
         dynamic: list[Dynamic] = []
         for module, tree in self.trees.items():
-            rel = module.replace(".", "/") + ".py"
-            if (self.package.parent / rel).is_dir() or not (self.package.parent / rel).exists():
-                rel = module.replace(".", "/") + "/__init__.py"
+            rel = self.paths[module].relative_to(self.package.parent).as_posix()
             scopes: list[ast.AST] = [tree, *self._defs(tree)]
             for scope in scopes:
                 params = (
