@@ -341,6 +341,36 @@ def show_config(
         print(line)
 
 
+@app.command("errors")
+def show_errors(
+    markdown: Annotated[
+        bool, typer.Option(help="print docs/errors.md (the catalogue page) instead of a list")
+    ] = False,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="write to this file instead of stdout")
+    ] = None,
+) -> None:
+    """List every stable error code (K4): code, HTTP status, context, rule.
+
+    ``xiaodian errors --markdown -o docs/errors.md`` regenerates the catalogue page."""
+    from xiaodian.error_catalogue import registries, render_markdown
+
+    if markdown:
+        text = render_markdown()
+    else:
+        rows = [
+            f"{entry.code:<34} {entry.status:>3}  {registry.context:<10} {entry.rule or ''}"
+            for registry in registries()
+            for entry in sorted(registry.codes, key=lambda e: e.code)
+        ]
+        text = "\n".join(rows) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+        return
+    output.write_text(text, encoding="utf-8")
+    typer.echo(f"✓ wrote {output}", err=True)
+
+
 def config_lines(
     rows: list[tuple[str, str, str]], defaults: dict[str, object], width: int | None = None
 ) -> list[str]:

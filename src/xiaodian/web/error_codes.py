@@ -1,0 +1,29 @@
+"""Error codes of the console context (issue 14, K4).
+
+The registry ``docs/errors.md`` is generated from (``xiaodian errors --markdown -o
+docs/errors.md``). A code, once listed, is stable. ``tests/test_errors_catalogue.py`` fails
+when a code raised in ``src/`` is missing from every registry, or an entry here is raised
+nowhere and not marked ``reserved=True``.
+"""
+
+from __future__ import annotations
+
+from xiaodian.error_catalogue import ErrorCode, Registry
+
+REGISTRY = Registry(
+    context="web",
+    title="Console 控制台",
+    summary="The merchant console in the browser.",
+    codes=(
+        ErrorCode("login_required", 401, "需要登录控制台", "Console login required"),
+        ErrorCode(
+            "csrf_failed",
+            403,
+            "页面已过期,请刷新后重试",
+            "The page has expired (CSRF token missing or wrong); reload and try again",
+        ),
+        ErrorCode(
+            "password_mismatch", 422, "两次输入的新密码不一致", "The two new passwords differ"
+        ),
+    ),
+)
