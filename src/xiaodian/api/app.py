@@ -146,7 +146,7 @@ def unavailable_problem(rt: Runtime) -> JSONResponse:
             "title": "Service temporarily unavailable",
             "status": 503,
             "code": "unavailable",
-            "message_zh": "服务暂时不可用(数据库无法连接),请稍后重试",
+            "message_zh": "服务暂时不可用（数据库无法连接），请稍后重试",
             "message_en": "Service temporarily unavailable (database unreachable); retry later",
         },
         {"Retry-After": str(rt.settings.api.retry_after_seconds)},

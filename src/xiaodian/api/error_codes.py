@@ -29,6 +29,13 @@ REGISTRY = Registry(
             "Not Found, Method Not Allowed or another HTTP error (the code carries the status)",
             other_statuses=(405,),
         ),
+        ErrorCode(
+            "unavailable",
+            503,
+            "服务暂时不可用（数据库无法连接），请稍后重试",
+            "Service temporarily unavailable (database unreachable); retry later",
+            rule="W4",
+        ),
         ErrorCode("internal", 500, "系统内部错误,请稍后重试", "Internal error; please retry later"),
         ErrorCode("invalid_request", 422, "请求参数有误:{fields}", "Invalid request: {fields}"),
         ErrorCode(

@@ -122,7 +122,7 @@ async def _unavailable_page(request: Request, exc: Exception) -> Response:
         "error.html",
         status_code=503,
         title="服务暂时不可用",
-        message="数据库暂时无法连接,请稍后刷新重试",
+        message="数据库暂时无法连接，请稍后刷新重试",
         errors=[],
         back=_back_link(request),
     )
