@@ -25,6 +25,7 @@ from xiaodian.config import Settings
 from xiaodian.db import make_engine, make_sessionmaker
 from xiaodian.runtime import Runtime
 from xiaodian.signing import signed_headers
+from xiaodian.web.session import TOKEN_KEY
 
 
 def _free_port() -> int:
@@ -74,7 +75,7 @@ def test_W4_console_page_of_a_logged_in_user_answers_503_page(unreachable: Runti
     """A console page whose user must be loaded from the database: a Chinese 503 page with
     Retry-After, not the 500 page."""
     cookie = TimestampSigner("test-secret-key").sign(
-        base64.b64encode(json.dumps({"user_id": 1}).encode())
+        base64.b64encode(json.dumps({TOKEN_KEY: "a-session-token"}).encode())
     )
     with TestClient(create_app(unreachable), raise_server_exceptions=False) as client:
         client.cookies.set("xiaodian_session", cookie.decode())

@@ -307,7 +307,7 @@ def test_W4_W6_database_restart_under_load_answers_503_then_recovers(
     rt = faults_rt
     shop_id = _shop(rt, "restart")
     with rt.unit() as ctx:
-        api_app = accounts.create_app(ctx, shop_id, "ERP")
+        api_app = accounts.create_app(ctx, shop_id, "ERP", ["funds"])
         key, secret = api_app.app_key, api_app.secret
     port = free_port()
     env = worker_env(cluster.url)

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from tests.laike.client import LaikeClient, succeeded
 from tests.laike.conftest import Store
@@ -154,20 +154,15 @@ def test_D5_another_shops_codes_and_records_are_invisible(
     assert stranger.verify_records()["data"]["total"] == 0
 
 
-def test_D5_verification_scope_is_checked_through_app_has_scope(
-    monkeypatch: pytest.MonkeyPatch, store: Store, laike: LaikeClient
-) -> None:
-    class Bare:
-        pass
-
-    assert app_has_scope(Bare(), "verification") is True  # ApiApp without scopes: allowed
-    granted, other = Bare(), Bare()
-    granted.scopes = ["orders", "verification"]  # type: ignore[attr-defined]
-    other.scopes = "orders,aftersales"  # type: ignore[attr-defined]
-    assert app_has_scope(granted, "verification") and not app_has_scope(other, "verification")
-
+def test_D5_verification_scope_is_required(rt: Runtime, store: Store, laike: LaikeClient) -> None:
+    """S2 in the 来客 dialect: an app without the ``verification`` scope is refused (2100007),
+    through the same ``app_has_scope`` the native routes' scopes use."""
     _claim, code = store.claim()
-    monkeypatch.setattr(ApiApp, "scopes", ["orders"], raising=False)
+    with rt.factory.begin() as session:
+        app = session.scalars(select(ApiApp).where(ApiApp.app_key == laike.client_key)).one()
+        assert app_has_scope(app, "verification")
+        app.scopes = "orders,aftersales"
+        assert not app_has_scope(app, "verification")
     refused = laike.prepare(code=code, poi_id=store.poi)
     assert (
         refused["data"]["error_code"] == 2100007
