@@ -307,7 +307,9 @@ PROBLEM_FIELD_SCHEMA_EXAMPLE = {
 
 def _examples(op: dict[str, Any], schemas: dict[str, Any]) -> None:
     for param in op.get("parameters", []):
-        if "example" not in param:
+        # Optional filters stay blank: Swagger UI pre-fills "Try it out" with examples, and
+        # a filled-in filter would narrow (or contradict) what the developer asked for.
+        if "example" not in param and param.get("required"):
             param["example"] = example_for(param.get("schema", {}), schemas, param.get("name", ""))
     body = op.get("requestBody")
     if body:
