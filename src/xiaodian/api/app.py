@@ -11,13 +11,15 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.routing import APIRoute
 from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from xiaodian.api import docs
 from xiaodian.api.challenge import WwwAuthenticate
 from xiaodian.api.deps import simulation_control
-from xiaodian.api.headers import SecurityHeaders, allowed_methods
+from xiaodian.api.headers import SecurityHeaders, allowed_methods, leaf_routes
 from xiaodian.api.limits import BodyLimit
 from xiaodian.contexts import optional_module, present
 from xiaodian.db import is_database_unavailable
@@ -58,7 +60,12 @@ def create_app(rt: Runtime | None = None) -> FastAPI:
             "X-Timestamp, X-Nonce and X-Signature (HMAC-SHA256; see README). Errors are "
             "application/problem+json with a stable `code` and messages in Chinese and English."
         ),
+        docs_url=None,  # K3: /docs and /redoc come from api/docs.py, with local assets
+        redoc_url=None,
     )
+    # K8: one path form per route: no 307 to the other form (a signed client would have to
+    # re-sign the redirected request); the other form answers 404.
+    app.router.redirect_slashes = False
     app.state.rt = rt
     _install_error_handlers(app)
     limit = requests_in_flight_limit(rt)
@@ -76,11 +83,26 @@ def create_app(rt: Runtime | None = None) -> FastAPI:
     if web is not None:
         web.install(app, rt)
 
+        @app.get("/console", include_in_schema=False)
+        def console_root() -> RedirectResponse:
+            return RedirectResponse("/console/", status_code=303)
+
+    docs.install(app)
+
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
-        return RedirectResponse("/console/" if web is not None else "/docs")
+        return RedirectResponse("/console/" if web is not None else "/docs", status_code=303)
 
+    answer_head(app)
     return app
+
+
+def answer_head(app: FastAPI) -> None:
+    """K3: every GET route answers HEAD (RFC 9110 §9.3.2) with the GET's status and headers
+    and no body (the server sends none for HEAD); a signed HEAD is signed with "HEAD"."""
+    for route in leaf_routes(app.router.routes):
+        if isinstance(route, APIRoute) and route.methods and "GET" in route.methods:
+            route.methods.add("HEAD")
 
 
 def requests_in_flight_limit(rt: Runtime) -> int:

@@ -6,8 +6,9 @@ A pure ASGI middleware adds to every response:
   the console's few behaviours live in ``/console/static/console.js``), no plugins, no
   ``<base>``, forms post only to us, and no framing (``frame-ancestors 'none'``). Styles may be
   inline (``style="…"`` attributes and the small ``<style>`` blocks of a few pages); they run
-  no code. FastAPI's own /docs and /redoc pages load Swagger UI and ReDoc from a CDN with an
-  inline bootstrap script, so they are left without the policy.
+  no code. The /docs and /redoc pages (K3, ``api/docs.py``) load Swagger UI and ReDoc from
+  the installed package and start from our own script files, so they carry the same policy,
+  plus ``worker-src blob:`` (ReDoc runs its search index in a worker it builds from a blob).
 * ``X-Frame-Options: DENY`` (clickjacking, for browsers that predate ``frame-ancestors``),
   ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: same-origin``.
 * ``Cache-Control: no-store`` on console pages (/console, except its static files) and on any
@@ -30,7 +31,8 @@ CONTENT_SECURITY_POLICY = (
     "img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; "
     "frame-ancestors 'none'"
 )
-NO_POLICY_PATHS = ("/docs", "/redoc")
+DOCS_CONTENT_SECURITY_POLICY = CONTENT_SECURITY_POLICY + "; worker-src 'self' blob:"
+DOCS_PATHS = ("/docs", "/redoc")
 STATIC_PREFIX = "/console/static/"
 
 
@@ -58,20 +60,21 @@ class SecurityHeaders:
                 headers["X-Frame-Options"] = "DENY"
                 headers["X-Content-Type-Options"] = "nosniff"
                 headers["Referrer-Policy"] = "same-origin"
-                if not path.startswith(NO_POLICY_PATHS):
-                    headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+                headers["Content-Security-Policy"] = (
+                    DOCS_CONTENT_SECURITY_POLICY if path in DOCS_PATHS else CONTENT_SECURITY_POLICY
+                )
                 html = headers.get("content-type", "").startswith("text/html")
-                if is_console_page(path) or (html and not path.startswith(NO_POLICY_PATHS)):
+                if is_console_page(path) or (html and path not in DOCS_PATHS):
                     headers["Cache-Control"] = "no-store"
             await send(message)
 
         await self.app(scope, receive, with_headers)
 
 
-def _leaf_routes(routes: list[Any]) -> Iterator[Any]:
+def leaf_routes(routes: list[Any]) -> Iterator[Any]:
     for route in routes:
         if hasattr(route, "original_router"):  # FastAPI's included routers
-            yield from _leaf_routes(route.original_router.routes)
+            yield from leaf_routes(route.original_router.routes)
         else:
             yield route
 
@@ -79,7 +82,7 @@ def _leaf_routes(routes: list[Any]) -> Iterator[Any]:
 def allowed_methods(app: Any, path: str) -> str:
     """The ``Allow`` header of a 405 at ``path``: every method a route there answers."""
     methods: set[str] = set()
-    for route in _leaf_routes(app.router.routes):
+    for route in leaf_routes(app.router.routes):
         regex, route_methods = getattr(route, "path_regex", None), getattr(route, "methods", None)
         if regex is not None and route_methods and regex.match(path):
             methods.update(route_methods)

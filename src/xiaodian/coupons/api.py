@@ -82,6 +82,13 @@ def review_queue(ctx: CtxDep, principal: CouponsApp) -> list[s.CouponOut]:
     return [s.coupon_out(c) for c in service.review_queue(ctx.session, principal.shop_id)]
 
 
+# K8: before /api/v1/coupons/{coupon_id}, which would otherwise take "campaigns" for an id
+# (422 path.coupon_id); one path form, without the trailing slash.
+@router.get("/api/v1/coupons/campaigns", response_model=list[s.CampaignOut], tags=[TAG])
+def list_campaigns(ctx: CtxDep, principal: CouponsApp) -> list[s.CampaignOut]:
+    return [_campaign_out(ctx, c) for c in service.list_campaigns(ctx.session, principal.shop_id)]
+
+
 @router.get("/api/v1/coupons/{coupon_id}", response_model=s.CouponOut, tags=[TAG])
 def get_coupon(coupon_id: int, ctx: CtxDep, principal: CouponsApp) -> s.CouponOut:
     return s.coupon_out(service.get_coupon(ctx.session, principal.shop_id, coupon_id))
@@ -128,11 +135,6 @@ def create_campaign(body: s.CampaignIn, ctx: CtxDep, principal: CouponsApp) -> s
         ctx, principal.shop_id, service.CampaignDraft(**body.model_dump())
     )
     return _campaign_out(ctx, campaign)
-
-
-@router.get("/api/v1/coupons/campaigns/", response_model=list[s.CampaignOut], tags=[TAG])
-def list_campaigns(ctx: CtxDep, principal: CouponsApp) -> list[s.CampaignOut]:
-    return [_campaign_out(ctx, c) for c in service.list_campaigns(ctx.session, principal.shop_id)]
 
 
 @router.get("/api/v1/coupons/campaigns/{campaign_id}", response_model=s.CampaignOut, tags=[TAG])

@@ -290,6 +290,7 @@ def detail_out(session: Session, o: Order, *, masked: bool = False) -> OrderDeta
         auto_close_at=o.auto_close_at,
         items=[
             OrderItemOut(
+                order_item_id=i.id,
                 product_id=i.product_id,
                 title=i.title,
                 qty=i.qty,

@@ -115,6 +115,9 @@ class PlaceOrderIn(RequestModel):
 
 
 class OrderItemOut(BaseModel):
+    order_item_id: int = Field(
+        description="this line's id: what an after-sale application names in items[] (K8)"
+    )
     product_id: int
     title: str
     qty: int
