@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from tests.aftersales.conftest import World
@@ -17,6 +18,7 @@ from tests.conftest import ShopFixture
 from tests.doudian.conftest import DoudianClient
 from tests.doudian.push_receiver import PushReceiver, event_sign_ok
 from tests.notify.test_webhooks import loopback_allowed
+from tests.web.conftest import console_login, page_token
 from xiaodian.accounts import service as accounts
 from xiaodian.aftersales import service as aftersales
 from xiaodian.config import Settings
@@ -263,3 +265,37 @@ def test_D4_return_flow_tags(
     assert by_request[refused.id] == ["200", "205"]
     with rt.unit() as ctx:
         assert orders.get_order(ctx.session, shop.shop_id, returned.order_id).refunded_fen == 5_000
+
+
+def test_D4_console_sets_the_push_url(
+    rt: Runtime, shop: ShopFixture, client: TestClient, world: World
+) -> None:
+    console_login(client, shop.username, shop.password)
+    token = page_token(client, "/console/settings/doudian-codes")
+    with rt.unit() as ctx:
+        app = accounts.app_credentials(ctx.session, shop.app_key)
+        assert app is not None
+        app_id = app.app_id
+    refused = client.post(
+        "/console/settings/doudian-codes/push",
+        data={"csrf_token": token, "app_id": str(app_id), "url": "http://10.0.0.8/push"},
+    )
+    assert (
+        refused.status_code in (400, 422)
+        and "10.0.0.8"
+        not in client.get("/console/settings/doudian-codes").text.split('data-testid="push-urls"')[
+            1
+        ]
+    )
+    with PushReceiver(shop.app_key, shop.secret) as receiver:
+        saved = client.post(
+            "/console/settings/doudian-codes/push",
+            data={"csrf_token": token, "app_id": str(app_id), "url": receiver.url},
+        )
+        assert saved.status_code == 200  # followed the redirect back to the page
+        table = saved.text.split('data-testid="push-urls"')[1]
+        assert receiver.url in table and "101" in table and "206" in table
+        product = world.product(shop.shop_id)
+        world.order(shop.shop_id, [(product, 1)], ship=False)
+        _deliver(rt)
+    assert receiver.rejected == 0 and receiver.tags() == ["100", "101"]
