@@ -68,6 +68,8 @@ TAG_OF: dict[str, str] = {event: tag for tag, event in TAGS.items()}
 ORDER_SCOPES = ("orders", "webhooks")
 REFUND_SCOPES = ("aftersales", "webhooks")
 REGISTER_SCOPES = ("orders", "aftersales", "webhooks")
+# ``session.info`` key of the subscribers' per-shop memo of pushing apps.
+PUSH_APPS_MEMO = "doudian_push_apps"
 
 
 def scopes_for(tag: str) -> tuple[str, ...]:
@@ -105,6 +107,7 @@ def register_push(
     """The app's push endpoint for ``url`` (S1-checked by ``create_endpoint``): created, or —
     when this app already pushes to this URL — its tags replaced and re-activated. ``tags``
     None means every tag the app's scopes allow; the caller checks a given list."""
+    ctx.session.info.pop(PUSH_APPS_MEMO, None)
     chosen = sorted(tags if tags is not None else [t for t in TAGS if may_receive(app, t)])
     types = [TAGS[t] for t in chosen]
     url = url.strip()

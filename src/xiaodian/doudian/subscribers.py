@@ -29,7 +29,7 @@ from xiaodian.context import Ctx
 from xiaodian.doudian import enums, schemas
 from xiaodian.doudian.gateway import UTC8
 from xiaodian.doudian.models import DoudianPushEndpoint
-from xiaodian.doudian.push import TAGS, may_receive
+from xiaodian.doudian.push import PUSH_APPS_MEMO, TAGS, may_receive
 from xiaodian.notify.models import WebhookEndpoint
 from xiaodian.notify.service import EmittedEvent, emit, subscribe
 from xiaodian.orders.models import Order, OrderItem, OrderStatus
@@ -38,18 +38,24 @@ BIZ_SHOP = 2  # biz: 2 小店
 
 
 def _wanted(ctx: Ctx, shop_id: int, tag: str) -> bool:
-    """Some live app of the shop pushes this tag to an active endpoint."""
-    rows = ctx.session.execute(
-        select(ApiApp)
-        .join(DoudianPushEndpoint, DoudianPushEndpoint.app_id == ApiApp.id)
-        .join(WebhookEndpoint, WebhookEndpoint.id == DoudianPushEndpoint.endpoint_id)
-        .where(
-            DoudianPushEndpoint.shop_id == shop_id,
-            WebhookEndpoint.active.is_(True),
-            ApiApp.revoked_at.is_(None),
+    """Some live app of the shop pushes this tag to an active endpoint. Looked up once per
+    shop and session (a sweep closing thousands of orders asks once per shop); registering a
+    push URL drops the memo (``push.register_push``)."""
+    memo: dict[int, list[ApiApp]] = ctx.session.info.setdefault(PUSH_APPS_MEMO, {})
+    if shop_id not in memo:
+        memo[shop_id] = list(
+            ctx.session.scalars(
+                select(ApiApp)
+                .join(DoudianPushEndpoint, DoudianPushEndpoint.app_id == ApiApp.id)
+                .join(WebhookEndpoint, WebhookEndpoint.id == DoudianPushEndpoint.endpoint_id)
+                .where(
+                    DoudianPushEndpoint.shop_id == shop_id,
+                    WebhookEndpoint.active.is_(True),
+                    ApiApp.revoked_at.is_(None),
+                )
+            )
         )
-    ).scalars()
-    return any(may_receive(app, tag) for app in rows)
+    return any(may_receive(app, tag) for app in memo[shop_id])
 
 
 def _push(ctx: Ctx, shop_id: int, tag: str, data: dict[str, Any], rule: str | None) -> None:
