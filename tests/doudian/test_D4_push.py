@@ -299,3 +299,23 @@ def test_D4_console_sets_the_push_url(
         world.order(shop.shop_id, [(product, 1)], ship=False)
         _deliver(rt)
     assert receiver.rejected == 0 and receiver.tags() == ["100", "101"]
+
+
+def test_D4_only_a_json_code_0_acknowledges(
+    rt: Runtime, shop: ShopFixture, erp: DoudianClient, world: World
+) -> None:
+    oversized = b'{"code":0,"msg":"' + b"x" * 5000 + b'"}'  # more than egress.ANSWER_LIMIT
+    answers = [(200, b'{"code":false}'), (200, b"[0]"), (200, oversized), (204, b"")]
+    with PushReceiver(shop.app_key, shop.secret, answers) as receiver:
+        erp.call("xiaodian.push_url", {"url": receiver.url, "tags": "100"})
+        world.order(shop.shop_id, [(world.product(shop.shop_id), 1)], ship=False)
+        wall: Any = rt.wall
+        errors = []
+        for _ in range(5):
+            _deliver(rt)
+            with rt.unit() as ctx:
+                row = ctx.session.scalars(select(WebhookDelivery)).one()
+                errors.append((row.status, row.last_error))
+            wall.advance(rt.settings.webhooks.backoff_max_seconds)
+    assert errors == [("pending", "UnexpectedAnswer")] * 4 + [("delivered", "")]
+    assert receiver.tags() == ["100"]
