@@ -142,13 +142,19 @@ def test_D1_bad_param_json_and_bad_values_are_4000x_never_500(shop: ShopFixture,
 
 
 def test_D1_scope_check_is_one_function(shop: ShopFixture) -> None:
-    """Each method names its scope; ``app_has_scope`` (S2, the native routes' own check)
-    decides from the app's stored scopes."""
+    """Each method names its scope (or, for the D4 push URL, the scopes any one of which will
+    do); ``app_has_scope`` (S2) decides."""
     from types import SimpleNamespace
 
     from xiaodian.doudian.methods import METHODS, app_has_scope
 
-    assert {m.scope for m in METHODS.values()} == {None, "orders", "aftersales", "shop"}
+    assert {m.scope for m in METHODS.values()} == {
+        None,
+        "orders",
+        "aftersales",
+        "shop",
+        ("orders", "aftersales", "webhooks"),
+    }
     scoped = SimpleNamespace(scopes="orders")
     assert app_has_scope(scoped, "orders")  # type: ignore[arg-type]
     assert not app_has_scope(scoped, "aftersales")  # type: ignore[arg-type]

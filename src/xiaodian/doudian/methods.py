@@ -28,7 +28,7 @@ from xiaodian.aftersales.models import AfterSaleRequest
 from xiaodian.aftersales.service import RequestFilter
 from xiaodian.context import Ctx
 from xiaodian.db import UTCDateTime
-from xiaodian.doudian import enums, schemas
+from xiaodian.doudian import enums, push, schemas
 from xiaodian.doudian import service as tokens
 from xiaodian.doudian.gateway import (
     PlatformError,
@@ -69,14 +69,15 @@ Handler = Callable[[Call], Any]
 @dataclass(frozen=True)
 class Method:
     name: str
-    scope: str | None  # None: token methods (no access_token, no scope)
+    # None: token methods (no access_token, no scope); a tuple: any one of these scopes
+    scope: str | tuple[str, ...] | None
     handler: Handler
 
 
 METHODS: dict[str, Method] = {}
 
 
-def method(name: str, scope: str | None) -> Callable[[Handler], Handler]:
+def method(name: str, scope: str | tuple[str, ...] | None) -> Callable[[Handler], Handler]:
     def register(handler: Handler) -> Handler:
         METHODS[name] = Method(name, scope, handler)
         return handler
@@ -111,11 +112,13 @@ def dispatch(rt: Runtime, path: str, values: dict[str, str], param_json: str | N
             shop_id = app.shop_id
             if spec.scope is not None:
                 row = ctx.session.get(ApiApp, app.app_id)
-                if row is None or not app_has_scope(row, spec.scope):
+                wanted = (spec.scope,) if isinstance(spec.scope, str) else spec.scope
+                if row is None or not any(app_has_scope(row, s) for s in wanted):
+                    needed = " / ".join(wanted)
                     raise business(
                         "insufficient_scope",
-                        f"应用未获得该接口的权限（{spec.scope}）",
-                        f"The app lacks scope {spec.scope}",
+                        f"应用未获得该接口的权限（{needed}）",
+                        f"The app lacks scope {needed}",
                     )
                 shop_id = tokens.shop_for_token(
                     ctx.session, app, params.access_token, ctx.now
@@ -632,3 +635,49 @@ def product_list_v2(call: Call) -> Any:
         "page": page,
         "size": size,
     }
+
+
+# ----- xiaodian extension: where to push the 抖店 messages (D4) ------------------------------
+
+
+def _tags(params: dict[str, Any]) -> list[str] | None:
+    raw = params.get("tags")
+    if raw is None or raw == "" or raw == []:
+        return None
+    parts = raw.split(",") if isinstance(raw, str) else raw
+    if not isinstance(parts, list):
+        raise invalid("tags", "tags 须为标签数组或逗号分隔的字符串", "tags: array or comma list")
+    tags = sorted({str(p).strip() for p in parts if str(p).strip()})
+    unknown = [t for t in tags if t not in push.TAGS]
+    if unknown:
+        raise invalid(
+            "tags",
+            f"不支持的消息标签：{'、'.join(unknown)}（支持 {'、'.join(push.TAGS)}）",
+            f"Unknown tag(s): {', '.join(unknown)}",
+        )
+    return tags
+
+
+@method("xiaodian.push_url", push.REGISTER_SCOPES)
+def xiaodian_push_url(call: Call) -> Any:
+    """Not a platform method (there the URL is set in the developer console): register the URL
+    that receives this app's push messages — ``url``, optional ``tags`` (default: every tag
+    the app's scopes allow: 10x need ``orders``, 20x ``aftersales``, or ``webhooks`` for both).
+    Registering the same URL again replaces its tags. The URL must pass the egress rules (S1)."""
+    url = str(call.params.get("url") or "").strip()
+    if not url:
+        raise missing("url")
+    app = call.session.get(ApiApp, call.app.app_id)
+    assert app is not None
+    tags = _tags(call.params)
+    if tags is not None:
+        refused = [t for t in tags if not push.may_receive(app, t)]
+        if refused:
+            raise business(
+                "insufficient_scope",
+                f"应用未获得接收这些消息的权限：{'、'.join(refused)}"
+                "（10x 需 orders，20x 需 aftersales，或 webhooks）",
+                f"The app's scopes do not cover tag(s) {', '.join(refused)}",
+            )
+    endpoint, chosen = push.register_push(call.ctx, app, url, tags)
+    return {"endpoint_id": str(endpoint.id), "url": endpoint.url, "tags": chosen}

@@ -51,3 +51,15 @@ class DoudianAuthCode(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class DoudianPushEndpoint(Base):
+    """A webhook endpoint (X1 machinery: outbox, retries, delivery log) that receives the
+    抖店 push messages (tags 100–106, 200–208) of one app, in the platform's format and
+    signed with that app's secret (issue 12, D4; see ``doudian.push``)."""
+
+    __tablename__ = "doudian_push_endpoints"
+
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("webhook_endpoints.id"), primary_key=True)
+    app_id: Mapped[int] = mapped_column(ForeignKey("api_apps.id"), index=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"), index=True)

@@ -49,6 +49,8 @@ Resolver = Callable[[str, int], Sequence[str]]
 """``resolver(host, port)`` → the addresses (text) the name stands for; raises on failure."""
 
 MAX_URL_LENGTH = 500
+# Most of an answer body read when a dialect checks it (``post(answer_ok=…)``).
+ANSWER_LIMIT = 4096
 
 METADATA_ADDRESSES: frozenset[IPAddress] = frozenset(
     {
@@ -465,8 +467,14 @@ def post(
     deadline_seconds: float,
     resolver: Resolver | None = None,
     tls_context: ssl.SSLContext | None = None,
+    answer_ok: Callable[[bytes], bool] | None = None,
 ) -> Outcome:
     """POST ``body`` to ``url`` under the egress rules, within ``deadline_seconds`` in all.
+
+    ``answer_ok``: a platform dialect whose receivers acknowledge in the body (抖店 push wants
+    ``{"code": 0}``, issue 12 D4) reads at most ``ANSWER_LIMIT`` bytes of a 2xx answer, inside
+    the same deadline, and counts it as delivered only if the check passes (else
+    ``UnexpectedAnswer``: still the class, never the words).
 
     Never raises for anything the receiver or the network does; returns the outcome."""
     deadline = time.monotonic() + deadline_seconds
@@ -511,6 +519,11 @@ def post(
         connection.request("POST", target.path, body=body, headers=dict(headers))
         response = connection.getresponse()  # status line and headers; the body is not read
         status = response.status
+        answer = (
+            response.read(ANSWER_LIMIT + 1)
+            if answer_ok is not None and 200 <= status < 300
+            else b""
+        )
     except _DeadlinePassed:
         return Outcome(None, "Timeout")
     except ssl.SSLError:
@@ -527,5 +540,7 @@ def post(
         timer.cancel()
         connection.close()
     if 200 <= status < 300:
+        if answer_ok is not None and (len(answer) > ANSWER_LIMIT or not answer_ok(answer)):
+            return Outcome(status, "UnexpectedAnswer")
         return Outcome(status, "")
     return Outcome(status, f"HTTP {status}")

@@ -68,6 +68,7 @@ SUBSCRIBER_MODULES = (
     "xiaodian.luckybags.subscribers",
     "xiaodian.coupons.subscribers",
     "xiaodian.laike.subscribers",
+    "xiaodian.doudian.subscribers",
 )
 _loaded = False
 

@@ -49,34 +49,43 @@ class Attempt:
     # Set when the endpoint speaks another platform's dialect (``register_wire_format``):
     # these headers (with their own signature) replace xiaodian's.
     wire_headers: dict[str, str] = field(default_factory=dict)
+    # The dialect's acknowledgement check on the answer body (None: any 2xx is delivered).
+    accepts: AnswerCheck | None = None
 
 
 # A formatter gets (session, endpoint, event) and returns the body and headers to send
 # instead of xiaodian's envelope, or None for the usual one (issue 12: platform dialects).
 WireFormat = Callable[[Session, WebhookEndpoint, Event], tuple[bytes, dict[str, str]] | None]
-_WIRE_FORMATS: dict[str, WireFormat] = {}
+# A dialect whose receivers acknowledge in the body (抖店 push: ``{"code": 0}``) gives a check
+# of the answer body; a 2xx answer that fails it is retried like a 5xx (issue 12 D4).
+AnswerCheck = Callable[[bytes], bool]
+_WIRE_FORMATS: dict[str, tuple[WireFormat, AnswerCheck | None]] = {}
 # Modules that register formatters, imported before the first claim.
-WIRE_MODULES = ("xiaodian.laike.push",)
+WIRE_MODULES = ("xiaodian.laike.push", "xiaodian.doudian.push")
 _wire_loaded = False
 
 
-def register_wire_format(event_type: str, formatter: WireFormat) -> None:
-    _WIRE_FORMATS[event_type] = formatter
+def register_wire_format(
+    event_type: str, formatter: WireFormat, *, accepts: AnswerCheck | None = None
+) -> None:
+    _WIRE_FORMATS[event_type] = (formatter, accepts)
 
 
 def _wire(
     session: Session, endpoint: WebhookEndpoint, event: Event
-) -> tuple[bytes, dict[str, str]]:
+) -> tuple[bytes, dict[str, str], AnswerCheck | None]:
     global _wire_loaded
     if not _wire_loaded:
         present(WIRE_MODULES)
         _wire_loaded = True
-    formatter = _WIRE_FORMATS.get(event.type)
-    dialect = formatter(session, endpoint, event) if formatter is not None else None
-    if dialect is not None:
-        return dialect
+    registered = _WIRE_FORMATS.get(event.type)
+    if registered is not None:
+        formatter, accepts = registered
+        dialect = formatter(session, endpoint, event)
+        if dialect is not None:
+            return dialect[0], dialect[1], accepts
     body = json.dumps(event_body(event), ensure_ascii=False, separators=(",", ":")).encode()
-    return body, {}
+    return body, {}, None
 
 
 def backoff_seconds(rules: WebhookRules, attempts: int) -> int:
@@ -166,7 +175,7 @@ def _claim(
         .where(WebhookDelivery.id == delivery_id)
     ).one()
     endpoint, event = row
-    body, wire_headers = _wire(session, endpoint, event)
+    body, wire_headers, accepts = _wire(session, endpoint, event)
     return Attempt(
         delivery_id=delivery_id,
         url=endpoint.url,
@@ -176,6 +185,7 @@ def _claim(
         attempts=seen_attempts + 1,
         claimed_at=now,
         wire_headers=wire_headers,
+        accepts=accepts,
     )
 
 
@@ -210,6 +220,7 @@ def _send(
         deadline_seconds=rules.timeout_seconds,
         resolver=resolver,
         tls_context=tls_context,
+        answer_ok=attempt.accepts,
     )
 
 

@@ -15,6 +15,13 @@ REGISTRY = Registry(
     title="Console 控制台",
     summary="The merchant console in the browser.",
     codes=(
+        ErrorCode(
+            "push_scope_missing",
+            409,
+            "该应用没有订单（orders）、售后（aftersales）或 Webhook 权限范围，收不到任何消息",
+            "The app has none of the orders, aftersales or webhooks scopes",
+            rule="D4",
+        ),
         ErrorCode("login_required", 401, "需要登录控制台", "Console login required"),
         ErrorCode(
             "csrf_failed",
