@@ -6,6 +6,8 @@ they run in the order of ``CONTEXT_SEEDS`` (orders first: the others build on or
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 from rich.console import Console
@@ -24,6 +26,8 @@ from xiaodian.runtime import Runtime
 DEMO_USER = "demo"
 DEMO_SUB_USER = "kefu"
 DEMO_PASSWORD = "demo12345"
+# The demo history reaches 30 days back; its top-ups are made a day before that (U6).
+FUNDED_BEFORE = timedelta(days=31)
 CONTEXT_SEEDS = ("orders", "aftersales", "redpackets", "luckybags", "coupons")
 
 
@@ -78,8 +82,10 @@ def _create_shop(rt: Runtime) -> tuple[int, dict[str, Any]]:
         # too when the clock is simulated (S3).
         scopes = APP_SCOPES if rt.simulated else LEGACY_APP_SCOPES
         app = accounts.create_app(ctx, shop.id, "演示 ERP", scopes)
-        ledger.topup(ctx, shop.id, Account.DEPOSIT, 2_000_00, "demo-deposit")
-        ledger.topup(ctx, shop.id, Account.BALANCE, 5_000_00, "demo-balance")
+        # U6: the money is there before the history it pays for (orders go back 30 days).
+        funded = replace(ctx, now=ctx.now - FUNDED_BEFORE)
+        ledger.topup(funded, shop.id, Account.DEPOSIT, 2_000_00, "demo-deposit")
+        ledger.topup(funded, shop.id, Account.BALANCE, 5_000_00, "demo-balance")
         notify.notice(
             ctx,
             shop.id,

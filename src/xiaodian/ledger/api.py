@@ -32,19 +32,19 @@ def get_entries(
     )
     items = [
         EntryOut(
-            id=e.id,
-            txn_id=t.id,
-            account=e.account_code,
-            amount_fen=e.amount_fen,
-            balance_after_fen=e.balance_after_fen,
-            kind=t.kind,
-            rule=t.rule,
-            memo=t.memo,
-            ref_type=t.ref_type,
-            ref_id=t.ref_id,
-            created_at=e.created_at,
+            id=row.entry.id,
+            txn_id=row.txn.id,
+            account=row.entry.account_code,
+            amount_fen=row.entry.amount_fen,
+            balance_after_fen=row.running_fen,
+            kind=row.txn.kind,
+            rule=row.txn.rule,
+            memo=row.txn.memo,
+            ref_type=row.txn.ref_type,
+            ref_id=row.txn.ref_id,
+            created_at=row.entry.created_at,
         )
-        for e, t in rows
+        for row in rows
     ]
     return EntriesPage(
         items=items, next_before_id=items[-1].id if len(items) == page.limit else None

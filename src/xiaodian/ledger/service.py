@@ -29,6 +29,7 @@ from xiaodian.ledger.models import (
     LedgerTxn,
 )
 from xiaodian.money import yuan_label
+from xiaodian.timeorder import before, newest_first
 
 
 @dataclass(frozen=True)
@@ -168,20 +169,49 @@ def balances(session: Session, shop_id: int) -> dict[str, int]:
     return {code.value: int(found.get(code.value, 0)) for code in Account}
 
 
+@dataclass(frozen=True)
+class StatementRow:
+    """One line of an account's statement: the entry, its movement, and the running balance
+    (the sum of the account's entries up to and including this one in time order, U6)."""
+
+    entry: LedgerEntry
+    txn: LedgerTxn
+    running_fen: int
+
+
 def entries(
     session: Session, shop_id: int, account: str, *, before_id: int | None, limit: int
-) -> list[tuple[LedgerEntry, LedgerTxn]]:
-    """A page of an account's statement, newest first (keyset on entry id)."""
-    query = (
-        select(LedgerEntry, LedgerTxn)
-        .join(LedgerTxn, LedgerTxn.id == LedgerEntry.txn_id)
+) -> list[StatementRow]:
+    """A page of an account's statement, newest first (U6).
+
+    Time order is ``(created_at, id)``: entries written with a simulated clock may carry an
+    earlier business time than entries written before them. The running balance is computed
+    in the same query — a window ``SUM`` over the account's entries in that order — and the
+    page is a keyset on ``(created_at, id)`` after the entry ``before_id``.
+    """
+    running = (
+        func.sum(LedgerEntry.amount_fen)
+        .over(order_by=(LedgerEntry.created_at, LedgerEntry.id))
+        .label("running_fen")
+    )
+    numbered = (
+        select(LedgerEntry.id, running)
         .where(LedgerEntry.shop_id == shop_id, LedgerEntry.account_code == account)
-        .order_by(LedgerEntry.id.desc())
+        .subquery()
+    )
+    query = (
+        select(LedgerEntry, LedgerTxn, numbered.c.running_fen)
+        .join(numbered, numbered.c.id == LedgerEntry.id)
+        .join(LedgerTxn, LedgerTxn.id == LedgerEntry.txn_id)
+        .order_by(*newest_first(LedgerEntry.created_at, LedgerEntry.id))
         .limit(limit)
     )
     if before_id is not None:
-        query = query.where(LedgerEntry.id < before_id)
-    return [(entry, txn) for entry, txn in session.execute(query)]
+        query = query.where(before(LedgerEntry.created_at, LedgerEntry.id, before_id))
+    return [
+        StatementRow(entry=entry, txn=txn, running_fen=int(total))
+        for entry, txn, total in session.execute(query)
+    ]
 
 
 def audit(session: Session, shop_id: int | None = None) -> list[str]:

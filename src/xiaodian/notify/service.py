@@ -28,6 +28,7 @@ from xiaodian.db import UTCDateTime, get_owned, is_postgres
 from xiaodian.errors import NotFound, ValidationFailed
 from xiaodian.notify import egress
 from xiaodian.notify.models import BuyerMessage, Event, Notice, WebhookDelivery, WebhookEndpoint
+from xiaodian.timeorder import before, newest_first
 
 
 @dataclass(frozen=True)
@@ -188,12 +189,17 @@ def list_notices(
     principal: Audience | None = None,
 ) -> list[Notice]:
     """The shop's notices, newest first; with ``principal``, only those it may see."""
-    query = select(Notice).where(Notice.shop_id == shop_id).order_by(Notice.id.desc()).limit(limit)
+    query = (
+        select(Notice)
+        .where(Notice.shop_id == shop_id)
+        .order_by(*newest_first(Notice.created_at, Notice.id))  # U6
+        .limit(limit)
+    )
     query = _for_audience(query, principal)
     if unread_only:
         query = query.where(Notice.read_at.is_(None))
     if before_id is not None:
-        query = query.where(Notice.id < before_id)
+        query = query.where(before(Notice.created_at, Notice.id, before_id))
     return list(session.scalars(query))
 
 
@@ -440,11 +446,16 @@ def list_events(
     before_id: int | None = None,
     limit: int = 20,
 ) -> list[Event]:
-    query = select(Event).where(Event.shop_id == shop_id).order_by(Event.id.desc()).limit(limit)
+    query = (
+        select(Event)
+        .where(Event.shop_id == shop_id)
+        .order_by(*newest_first(Event.occurred_at, Event.id))  # U6
+        .limit(limit)
+    )
     if type_prefix:
         query = query.where(Event.type.startswith(type_prefix, autoescape=True))
     if before_id is not None:
-        query = query.where(Event.id < before_id)
+        query = query.where(before(Event.occurred_at, Event.id, before_id))
     return list(session.scalars(query))
 
 

@@ -96,6 +96,7 @@ from xiaodian.orders.models import AFTER_SALE_LABELS, STATUS_LABELS, Order, Orde
 from xiaodian.orders.schemas import OrderFilter
 from xiaodian.orders.service import filtered_query
 from xiaodian.runtime import Runtime
+from xiaodian.timeorder import before, newest_first
 
 HEADERS: tuple[str, ...] = (
     "订单号",
@@ -190,11 +191,11 @@ def list_exports(
     query = (
         select(OrderExport)
         .where(OrderExport.shop_id == shop_id)
-        .order_by(OrderExport.id.desc())
+        .order_by(*newest_first(OrderExport.created_at, OrderExport.id))  # U6
         .limit(limit)
     )
     if before_id is not None:
-        query = query.where(OrderExport.id < before_id)
+        query = query.where(before(OrderExport.created_at, OrderExport.id, before_id))
     return list(session.scalars(query))
 
 

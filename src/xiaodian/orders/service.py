@@ -57,6 +57,7 @@ from xiaodian.orders.models import (
 )
 from xiaodian.orders.payments import gateway
 from xiaodian.orders.schemas import OrderFilter
+from xiaodian.timeorder import before, newest_first
 
 _PHONE = re.compile(r"^1\d{10}$")
 
@@ -451,9 +452,14 @@ def search_orders(
     limit: int = 20,
 ) -> list[Order]:
     product_ids = matching_product_ids(session, shop_id, filters)
-    query = filtered_query(shop_id, filters, product_ids)
+    # U6: the list reads as history — newest business time first, ties by id.
+    query = (
+        filtered_query(shop_id, filters, product_ids)
+        .order_by(None)
+        .order_by(*newest_first(Order.created_at, Order.id))
+    )
     if before_id is not None:
-        query = query.where(Order.id < before_id)
+        query = query.where(before(Order.created_at, Order.id, before_id))
     return list(session.scalars(query.limit(limit)))
 
 

@@ -4,6 +4,7 @@ expiry sweeps have really run. Running it again for the same shop changes nothin
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -45,7 +46,9 @@ def seed(rt: Runtime, shop_id: int, progress: Any = None) -> None:
                     ctx, douyin_id=douyin_id, nickname=nickname, phone="13800000000"
                 )
             ids.append(buyer.id)
-        ledger.topup(ctx, shop_id, Account.BALANCE, 1_000_00, f"demo-redpackets:{shop_id}")
+        # U6: funded a day before the first packet it pays for (six days ago).
+        funded = replace(ctx, now=now - timedelta(days=7))
+        ledger.topup(funded, shop_id, Account.BALANCE, 1_000_00, f"demo-redpackets:{shop_id}")
         product = ctx.session.scalars(
             select(Product).where(Product.shop_id == shop_id).order_by(Product.id)
         ).first()

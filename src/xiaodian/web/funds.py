@@ -81,8 +81,8 @@ def _account_page(
         balance_fen=ledger.balance(session, shop_id, account),
         can_topup=console.principal.can("funds.topup"),
         topup_key=secrets.token_urlsafe(16),
-        rows=[(entry, txn, KIND_LABELS.get(txn.kind, txn.memo or txn.kind)) for entry, txn in page],
-        next_before_id=page[-1][0].id if len(rows) > PAGE_SIZE else None,
+        rows=[(row, KIND_LABELS.get(row.txn.kind, row.txn.memo or row.txn.kind)) for row in page],
+        next_before_id=page[-1].entry.id if len(rows) > PAGE_SIZE else None,
         first_page=before_id is None,
     )
 
