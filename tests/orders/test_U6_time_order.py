@@ -3,13 +3,16 @@ first with stable ties, and the demo's history is chronological (money before wh
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
+from fastapi.testclient import TestClient
 from sqlalchemy import Column, select, update
 
 from tests.orders.conftest import Shopper
+from tests.web.conftest import console_login
 from xiaodian.accounts.models import Shop
 from xiaodian.accounts.service import Principal
 from xiaodian.demo import ensure_demo
@@ -38,7 +41,7 @@ def _walk(rt: Runtime, shop_id: int, account: str, limit: int) -> list[ledger.St
 
 
 def test_U6_running_balance_is_the_sum_up_to_each_entry_in_time_order(
-    rt: Runtime, shop: Any
+    rt: Runtime, shop: Any, client: TestClient
 ) -> None:
     sid = shop.shop_id
     with rt.unit() as ctx:
@@ -83,6 +86,10 @@ def test_U6_running_balance_is_the_sum_up_to_each_entry_in_time_order(
     assert [i["balance_after_fen"] for i in body["items"]] == [27_00, 77_00, 70_00]
     after = shop.api.get(f"/api/v1/funds/balance/entries?before_id={body['next_before_id']}")
     assert [i["balance_after_fen"] for i in after.json()["items"]] == [100_00]
+    console_login(client, shop.username, shop.password)
+    page = client.get("/console/funds/balance").text
+    shown = re.findall(r'data-testid="running-balance">([^<]+)<', page)
+    assert shown == ["27.00", "77.00", "70.00", "100.00"]
 
 
 def _retime(rt: Runtime, model: Any, time_column: Column[Any], ids: list[int]) -> list[int]:
