@@ -540,11 +540,41 @@ def tick(
     rt = _runtime()
     start = rt.clock.now()
     if seconds is not None:
+        _refuse_if_server_ignores(rt)
         with _console().status(f"advancing {advance} …"):
             report = scheduler.advance(rt, seconds)
     else:
         report = scheduler.run_tick(rt)
     _console().print(_report_table(rt, start, report))
+
+
+def _refuse_if_server_ignores(rt: Runtime) -> None:
+    """U7: moving the simulated clock (the ``sim_clock`` row) means nothing to a server that
+    runs on the system clock — its console and sweeps would go on at wall time. When the
+    server this installation is configured for (XIAODIAN_HOST / XIAODIAN_PORT) answers
+    ``/healthz`` with ``"clock": "system"``, refuse: one bilingual line, exit 2 (K6)."""
+    if not rt.simulated:
+        return  # scheduler.advance refuses a system clock itself (clock_not_simulated)
+    import json
+    import urllib.request
+
+    host = rt.settings.host
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    url = f"http://{'[' + host + ']' if ':' in host else host}:{rt.settings.port}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=1) as answer:
+            body = json.loads(answer.read(65536))
+    except Exception:
+        return  # nothing (of ours) listening there: no server to ignore the clock
+    if isinstance(body, dict) and body.get("clock") == "system":
+        _die(
+            f"{url.removesuffix('/healthz')} 上运行的服务器使用系统时钟，不会理会模拟时钟的快进；"
+            "请先用 XIAODIAN_CLOCK_MODE=simulated 重启它（或 xiaodian demo --simulated）",
+            f"the server running at {url.removesuffix('/healthz')} uses the system clock and "
+            "would ignore this advance; restart it with XIAODIAN_CLOCK_MODE=simulated "
+            "(or xiaodian demo --simulated)",
+        )
 
 
 def _report_table(rt: Runtime, start: datetime, report: TickReport) -> Table:
@@ -577,6 +607,7 @@ def simulate(
     if seconds <= 0:
         _die("--step 必须大于 0", "--step must be positive")
     rt = _runtime()
+    _refuse_if_server_ignores(rt)
     steps = max(1, (days * 86400) // seconds)
     table = _table(f"until ({rt.settings.timezone})", "ticks", "what the rules did")
     console = _console()
@@ -783,11 +814,21 @@ def demo(
     reset: Annotated[bool, typer.Option(help="delete the demo database first")] = False,
     host: Annotated[str | None, typer.Option(help="bind address")] = None,
     port: Annotated[int | None, typer.Option(help="port", min=1, max=65535)] = None,
+    simulated: Annotated[
+        bool,
+        typer.Option(
+            "--simulated",
+            help="run on a simulated clock (XIAODIAN_CLOCK_MODE=simulated): the console shows "
+            "the simulated time and a 快进 control for the main account",
+        ),
+    ] = False,
 ) -> None:
     """Create a demo shop with realistic data on the embedded SQLite, then serve the console."""
     from xiaodian import demo as demo_data
 
     settings = _settings()
+    if simulated:  # U7
+        settings = settings.model_copy(update={"clock_mode": "simulated"})
     if "XIAODIAN_WEBHOOKS__ALLOW_LOOPBACK" not in os.environ:
         # S1: the demo is local development — webhooks may go to a receiver on this machine.
         settings.webhooks.allow_loopback = True
@@ -817,6 +858,12 @@ def demo(
     console.print(
         f"开放平台 API   : app_key={info['app_key']} secret={info['secret']}", soft_wrap=True
     )
+    if rt.simulated:
+        console.print(
+            f"模拟时间 sim   : {_local(rt, rt.clock.now())} ({rt.settings.timezone}) — 快进："
+            "控制台顶栏，或 xiaodian tick --advance 1d (advance: console header or tick --advance)",
+            soft_wrap=True,
+        )
     if serve_after:
         console.print(f"API docs       : http://{host}:{port}/docs", soft_wrap=True)
         _serve(rt, host, port, with_worker=True)

@@ -30,6 +30,13 @@ REGISTRY = Registry(
             "The page has expired (CSRF token missing or wrong); reload and try again",
         ),
         ErrorCode(
+            "sim_duration_invalid",
+            422,
+            "快进时长无效：{text}，例如 90m、6h、3d（最多 400 天）",
+            "Bad duration {text}: use e.g. 90m, 6h, 3d (at most 400 days)",
+            rule="U7",
+        ),
+        ErrorCode(
             "password_mismatch", 422, "两次输入的新密码不一致", "The two new passwords differ"
         ),
     ),

@@ -8,6 +8,8 @@ template's context:
   ``unread_notices`` (站内通知 badge); ``flashes`` (list of ``(kind, message)``, consumed).
 * ``can_open(path)`` — whether the user may open that console page: wrap every link to a
   page guarded by another permission in it (issue 11: links follow grants).
+* ``sim_now`` (simulated clock only: local "YYYY-MM-DD HH:MM") and ``sim_control`` (the main
+  account's 快进 form, U7).
 * ``csrf_input()`` — the hidden ``csrf_token`` field every POST form must carry.
 * filters ``yuan`` (fen → "1,234.50"), ``dt`` (aware UTC → local "YYYY-MM-DD HH:MM:SS"),
   ``mask_phone`` ("13812348000" → "138****8000").
@@ -30,6 +32,7 @@ from markupsafe import Markup, escape
 
 from xiaodian.clock import to_local
 from xiaodian.money import yuan
+from xiaodian.web import simclock
 from xiaodian.web.nav import build_nav, can_open
 from xiaodian.web.session import CSRF_KEY, FLASH_KEY, current_user, unread_notices
 
@@ -117,6 +120,8 @@ def render(
         "unread_notices": unread_notices(request),
         "flashes": take_flashes(request),
         "can_open": lambda path: can_open(user, str(path)),
+        # U7: the simulated now in the header, the 快进 control for the main account.
+        **simclock.header_context(request, is_main=user is not None and user.is_main),
     }
     page.update(context)
     html = environment.get_template(template_name).render(page)

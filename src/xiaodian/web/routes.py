@@ -16,7 +16,7 @@ from xiaodian.accounts.service import installation_secret
 from xiaodian.contexts import present
 from xiaodian.db import transaction
 from xiaodian.runtime import Runtime
-from xiaodian.web import funds, home, notices
+from xiaodian.web import funds, home, notices, simclock
 from xiaodian.web.errors import install_error_handlers
 from xiaodian.web.settings import router as settings_router
 
@@ -55,6 +55,9 @@ def install(app: FastAPI, rt: Runtime) -> None:
     )
     app.mount("/console/static", StaticFiles(directory=STATIC_DIR), name="console-static")
     app.include_router(shell_router(), include_in_schema=False)
+    if rt.simulated:  # U7: the simulated now in the header; 快进 exists only then (like /sim)
+        app.add_middleware(simclock.SimNowMiddleware, rt=rt)
+        app.include_router(simclock.router, include_in_schema=False)
     for module in present(CONTEXT_WEB_MODULES):
         app.include_router(module.router, include_in_schema=False)
     install_error_handlers(app)
