@@ -44,8 +44,11 @@ def test_K3_schemathesis_answers_match_the_documented_contract(
     schema = schemathesis.openapi.from_asgi("/openapi.json", client.app)
     operation = schema[path][method]
 
+    # Derandomized: the same cases on every run, so CI is repeatable (a new failure shows up
+    # when the schema or the code changes, not by chance).
     @settings(
-        max_examples=8,
+        max_examples=25,
+        derandomize=True,
         deadline=None,
         database=None,
         suppress_health_check=list(HealthCheck),

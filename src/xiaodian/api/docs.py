@@ -101,10 +101,15 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 PROBLEM_FIELD_SCHEMA: dict[str, Any] = {
     "title": "ProblemField",
     "type": "object",
-    "required": ["field", "code", "message_en", "message_zh"],
+    "required": ["field", "message_en", "message_zh"],
     "properties": {
         "field": {"type": "string", "example": "query.limit"},
-        "code": {"type": "string", "example": "less_than_equal"},
+        "code": {
+            "type": "string",
+            "example": "less_than_equal",
+            "description": "the check that failed, when request parsing refused the field; a"
+            " rule checked by the service (e.g. a product title's length) names the field only",
+        },
         "message_en": {"type": "string", "example": "Input should be less than or equal to 1000"},
         "message_zh": {"type": "string", "example": "数值太大"},
     },
