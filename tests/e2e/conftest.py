@@ -109,9 +109,10 @@ def browser_page(browser: Any) -> Iterator[Any]:
 
 
 def login(page: Any, base_url: str, username: str, password: str) -> None:
-    """Log in through the console's login form and wait for the next page."""
+    """Log in through the console's login form and wait for the next page (up to 30 s: the
+    password check is argon2 behind the S4 hashing gate, slow on a busy CI machine)."""
     page.goto(f"{base_url}/console/login")
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", password)
-    with page.expect_navigation():
+    with page.expect_navigation(timeout=30_000):
         page.click("button[type=submit]")
