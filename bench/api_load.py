@@ -93,7 +93,7 @@ def seed(url: str) -> tuple[str, str]:
             ctx, name="load", username="bench_load", password="bench-pass-1", phone="13800000000"
         )
         ledger.topup(ctx, shop.id, Account.DEPOSIT, 1_000_000, "bench-deposit")
-        app = accounts.create_app(ctx, shop.id, "load")
+        app = accounts.create_app(ctx, shop.id, "load", scopes=["funds"])
         credentials = (app.app_key, app.secret)
     engine.dispose()
     return credentials
@@ -180,6 +180,16 @@ async def drive(base: str, key: str, secret: str, clients: int, seconds: float) 
     return level
 
 
+def preflight(base: str, key: str, secret: str, name: str) -> None:
+    """One signed request must answer 200 before anything is timed: a bench that measures
+    refusals (a missing scope, a changed path) measures nothing."""
+    response = httpx.get(
+        base + PATH, headers=signed_headers(key, secret, "GET", PATH, b""), timeout=30
+    )
+    if response.status_code != 200:
+        raise SystemExit(f"{name}: GET {PATH} answered {response.status_code}: {response.text}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", required=True, help="PostgreSQL URL (wiped)")
@@ -195,6 +205,8 @@ def main() -> None:
     # that a change in the shared machine's load hits both configurations alike.
     servers = {name: Server(args.db, CONFIGS[name]) for name in names}
     try:
+        for name, server in servers.items():
+            preflight(server.base, key, secret, name)
         for clients in levels:
             for name in names:
                 before = sessions_opened(args.db)
@@ -225,7 +237,9 @@ def main() -> None:
     coherent = results.get("coherent")
     if coherent:
         base_rate = coherent[0].rate
-        ok = all(lv.rate >= base_rate and lv.pct(0.99) <= 5 * lv.pct(0.5) for lv in coherent[1:])
+        ok = all(
+            lv.rate >= base_rate and lv.pct(0.99) <= 5 * lv.pct(0.5) for lv in coherent[1:]
+        ) and not any(lv.errors or set(lv.statuses) - {200} for lv in coherent)
         verdict = "met" if ok else "MISSED"
         print(f"\ngoal (throughput ≥ at {coherent[0].clients}, p99 ≤ 5× p50): {verdict}")
 
