@@ -25,7 +25,7 @@ from xiaodian.accounts import service as accounts
 from xiaodian.accounts.scopes import APP_SCOPES
 from xiaodian.api.app import create_app
 from xiaodian.clock import ManualClock
-from xiaodian.config import Settings
+from xiaodian.config import Settings, SmsSettings
 from xiaodian.db import Base, make_engine, make_sessionmaker
 from xiaodian.models import metadata
 from xiaodian.runtime import Runtime, upgrade
@@ -97,7 +97,13 @@ def pg_only(is_pg: bool) -> None:
 
 @pytest.fixture
 def settings(db_url: str, tmp_path: Path) -> Settings:
-    return Settings(database_url=db_url, clock_mode="system", secret_key="test-secret-key")
+    # The 演示手机 stands in for the SMS provider (F3): tests read the codes it receives.
+    return Settings(
+        database_url=db_url,
+        clock_mode="system",
+        secret_key="test-secret-key",
+        sms=SmsSettings(demo_phone=True),
+    )
 
 
 @pytest.fixture

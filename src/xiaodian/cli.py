@@ -832,6 +832,9 @@ def demo(
     if "XIAODIAN_WEBHOOKS__ALLOW_LOOPBACK" not in os.environ:
         # S1: the demo is local development — webhooks may go to a receiver on this machine.
         settings.webhooks.allow_loopback = True
+    if "XIAODIAN_SMS__DEMO_PHONE" not in os.environ:
+        # F3: the demo has no SMS provider — its codes go to the 演示手机 page.
+        settings.sms.demo_phone = True
     host, port = host or settings.host, port or settings.port
     if serve_after:
         _port_free_or_die(host, port)

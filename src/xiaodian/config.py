@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -315,6 +315,47 @@ class DatabaseRules(BaseModel):
     )
 
 
+class SmsSettings(BaseModel):
+    """Issue 17 F3: who sends the O2 download code to the shop's phone."""
+
+    provider: Literal["demo_phone", "aliyun"] = Field(
+        "demo_phone",
+        description="F3: 'aliyun' (阿里云短信服务) or 'demo_phone' (演示手机: the console shows "
+        "the message; only with a simulated clock or sms.demo_phone)",
+    )
+    demo_phone: bool = Field(
+        False,
+        description="F3: allow the 演示手机 with the system clock (a demo; anyone with the "
+        "export permission then reads the code) — xiaodian demo turns it on",
+    )
+    aliyun_access_key_id: str = Field("", description="F3: Aliyun AccessKey ID")
+    aliyun_access_key_secret: SecretStr = Field(
+        SecretStr(""), description="F3: Aliyun AccessKey secret"
+    )
+    aliyun_sign_name: str = Field("", description="F3: the approved SMS signature 签名")
+    aliyun_template_code: str = Field(
+        "", description="F3: an approved verification-code template with ${code}, e.g. SMS_123"
+    )
+    aliyun_endpoint: str = Field("dysmsapi.aliyuncs.com", description="F3: SMS API endpoint")
+    aliyun_protocol: Literal["https", "http"] = Field("https", description="F3: API protocol")
+    timeout_seconds: float = Field(5.0, gt=0, le=60, description="F3: provider timeout")
+
+    @model_validator(mode="after")
+    def _aliyun_complete(self) -> SmsSettings:
+        if self.provider == "aliyun":
+            missing = [
+                name
+                for name in ("aliyun_access_key_id", "aliyun_sign_name", "aliyun_template_code")
+                if not getattr(self, name)
+            ]
+            if not self.aliyun_access_key_secret.get_secret_value():
+                missing.append("aliyun_access_key_secret")
+            if missing:
+                names = ", ".join(f"XIAODIAN_SMS__{name.upper()}" for name in missing)
+                raise ValueError(f"sms.provider aliyun needs {names}")
+        return self
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="XIAODIAN_", env_nested_delimiter="__", extra="ignore"
@@ -362,6 +403,7 @@ class Settings(BaseSettings):
     limits: RequestLimits = RequestLimits()
     worker: WorkerRules = WorkerRules()
     database: DatabaseRules = DatabaseRules()
+    sms: SmsSettings = SmsSettings()
 
     @model_validator(mode="after")
     def _coherent_admission(self) -> Settings:

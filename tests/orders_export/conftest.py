@@ -21,6 +21,7 @@ from xiaodian.runtime import Runtime
 def settings(db_url: str, tmp_path: Path) -> Settings:
     result = Settings(database_url=db_url, clock_mode="system", secret_key="test-secret-key")
     result.orders.export_dir = str(tmp_path / "exports")
+    result.sms.demo_phone = True  # F3: the codes go to the 演示手机, as in xiaodian demo
     return result
 
 

@@ -30,7 +30,7 @@ from xiaodian.orders.service import filtered_query
 from xiaodian.runtime import Runtime
 
 PAGE = "/console/orders/exports"
-CODE_IN_SMS = re.compile(r"导出记录 #(\d+)\),验证码 (\d{6})")
+CODE_IN_SMS = re.compile(r"导出记录 #(\d+)），验证码 (\d{6})")
 
 
 def _expected_order_nos(rt: Runtime, shop_id: int, filters: dict[str, Any]) -> list[str]:
@@ -48,8 +48,14 @@ def _flashes(page: Any) -> str:
 
 
 def _code_from_outbox(page: Any, export_id: int) -> str:
-    """The newest 演示短信 for this export (the outbox lists newest first)."""
-    for text in page.locator("[data-testid=sms-message]").all_inner_texts():
+    """The newest message for this export on the 演示手机 page, opened beside the export page
+    (F3: the code is never shown on the page of the download)."""
+    assert page.locator("[data-testid=sms-message]").count() == 0
+    phone = page.context.new_page()
+    phone.goto(page.url.split("/console/")[0] + "/console/demo-phone")
+    texts = phone.locator("[data-testid=sms-message]").all_inner_texts()
+    phone.close()
+    for text in texts:
         match = CODE_IN_SMS.search(text)
         if match and int(match.group(1)) == export_id:
             assert "138****0001" in text  # sent to the main account's (shop's) phone

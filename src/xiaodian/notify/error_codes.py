@@ -23,6 +23,21 @@ REGISTRY = Registry(
             "Give a full http:// or https:// URL",
         ),
         ErrorCode(
+            "sms_failed",
+            502,
+            "短信发送失败（{reason}），请稍后重试",
+            "The SMS could not be sent ({reason}); try again later",
+            rule="O2",
+        ),
+        ErrorCode(
+            "sms_not_configured",
+            409,
+            "未配置短信服务商，无法发送验证码：请管理员配置短信服务（XIAODIAN_SMS__PROVIDER）",
+            "No SMS provider is configured, so no code can be sent: an administrator sets "
+            "XIAODIAN_SMS__PROVIDER",
+            rule="O2",
+        ),
+        ErrorCode(
             "webhook_url_forbidden",
             422,
             "Webhook 地址不能指向{target}，请填写公网可访问的地址",

@@ -82,8 +82,7 @@ from xiaodian.context import Ctx
 from xiaodian.db import get_owned, is_postgres, transaction
 from xiaodian.errors import Conflict, ValidationFailed, XiaodianError
 from xiaodian.notify import service as notify
-from xiaodian.notify.sms import SmsGateway
-from xiaodian.notify.sms import gateway as default_sms
+from xiaodian.notify.sms import SmsGateway, gateway_for
 from xiaodian.orders.carriers import CARRIERS
 from xiaodian.orders.export_models import (
     EXPORT_FORMATS,
@@ -254,7 +253,7 @@ def request_code(
     principal.require("orders.export")
     record = get_export(ctx.session, principal.shop_id, export_id)
     _require_done(record)
-    phone = _phone_for(ctx.session, principal)
+    phone = verification_phone(ctx.session, principal)
     rules = ctx.settings.orders
     last = ctx.session.scalar(
         select(func.max(ExportCode.created_at)).where(
@@ -287,7 +286,7 @@ def request_code(
     )
     ctx.session.add(row)
     ctx.session.flush()
-    (sms or default_sms()).send(
+    (sms or gateway_for(ctx.settings)).send(
         ctx,
         phone,
         "export_code",
@@ -432,7 +431,7 @@ def _require_done(record: OrderExport) -> None:
         )
 
 
-def _phone_for(session: Session, principal: Principal) -> str:
+def verification_phone(session: Session, principal: Principal) -> str:
     phone = ""
     if principal.user_id is not None:
         user = session.get(User, principal.user_id)
@@ -443,7 +442,7 @@ def _phone_for(session: Session, principal: Principal) -> str:
     if not phone:
         raise Conflict(
             "no_phone",
-            "账号未绑定手机号,无法进行手机验证",
+            "账号未绑定手机号，无法进行手机验证",
             "No phone number is bound to this account or shop; phone verification impossible",
             rule="O2",
         )

@@ -1,7 +1,7 @@
 """Console: 导出记录 (O2) — "导出查询订单" with the order filter and a format, the records with
 their progress (the page refreshes itself while an export runs), and the download flow:
-获取验证码 → enter the code → the file. The local SMS outbox is shown as 演示短信 so the
-phone verification can be completed in a self-hosted demo.
+获取验证码 → enter the code → the file. The code goes to the account's phone by the configured
+SMS provider; in a demo it lands on the 演示手机 page (F3), never on this page.
 
 The page accepts the order list's filter in its query string (same names as the order list
 form), so "导出查询订单" from the order list pre-fills exactly the current filter."""
@@ -16,7 +16,6 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData, QueryParams
 
 from xiaodian.errors import XiaodianError
-from xiaodian.notify import sms
 from xiaodian.orders import export as service
 from xiaodian.orders.export_api import MEDIA_TYPES
 from xiaodian.orders.export_models import OrderExport
@@ -83,7 +82,6 @@ def exports_page(
         status_labels=STATUS_LABELS,
         after_sale_labels=AFTER_SALE_LABELS,
         violation_labels=VIOLATION_LABELS,
-        outbox=sms.outbox(session, shop_id, limit=5),
     )
 
 

@@ -23,6 +23,8 @@ class NavEntry:
     label: str
     path: str
     permission: str | None = None
+    # Shown only while the app serves it (the 演示手机 of a demo), never greyed as 建设中.
+    only_when_served: bool = False
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,13 @@ SECTIONS: tuple[NavSection, ...] = (
             NavEntry("保证金", "/console/funds/deposit", "funds.view"),
         ),
     ),
-    NavSection("消息", (NavEntry("站内通知", "/console/notices"),)),
+    NavSection(
+        "消息",
+        (
+            NavEntry("站内通知", "/console/notices"),
+            NavEntry("演示手机", "/console/demo-phone", only_when_served=True),
+        ),
+    ),
     NavSection(
         "设置",
         (
@@ -177,7 +185,7 @@ def build_nav(request: Request, user: _User) -> list[NavGroup]:
         links = tuple(
             NavLink(entry.label, entry.path, entry.path in served, entry.path == active)
             for entry in section.entries
-            if allowed(entry, user)
+            if allowed(entry, user) and (entry.path in served or not entry.only_when_served)
         )
         if links:
             groups.append(NavGroup(section.title, links))

@@ -15,8 +15,9 @@ from starlette.middleware.sessions import SessionMiddleware
 from xiaodian.accounts.service import installation_secret
 from xiaodian.contexts import present
 from xiaodian.db import transaction
+from xiaodian.notify.sms import demo_phone_enabled
 from xiaodian.runtime import Runtime
-from xiaodian.web import funds, home, notices, simclock
+from xiaodian.web import demo_phone, funds, home, notices, simclock
 from xiaodian.web.errors import install_error_handlers
 from xiaodian.web.settings import router as settings_router
 
@@ -58,6 +59,8 @@ def install(app: FastAPI, rt: Runtime) -> None:
     if rt.simulated:  # U7: the simulated now in the header; 快进 exists only then (like /sim)
         app.add_middleware(simclock.SimNowMiddleware, rt=rt)
         app.include_router(simclock.router, include_in_schema=False)
+    if demo_phone_enabled(rt.settings):  # F3: the 演示手机 exists only in a demo
+        app.include_router(demo_phone.router, include_in_schema=False)
     for module in present(CONTEXT_WEB_MODULES):
         app.include_router(module.router, include_in_schema=False)
     install_error_handlers(app)
