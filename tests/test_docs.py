@@ -36,4 +36,6 @@ def test_K2_readme_two_commands_make_a_venv_and_ci_runs_them() -> None:
     tests = VENV + "pip install -e '.[dev]' && pytest"
     assert f"```bash\n{demo}\n```" in README
     assert f"```bash\n{tests}\n```" in README
-    assert ci.count(tests) == 2, "CI runs the README test command on SQLite and PostgreSQL"
+    assert f'TEST_COMMAND="{tests}"' in ci
+    assert ci.count('bash -c "$TEST_COMMAND"') == 2, "run on SQLite and on PostgreSQL"
+    assert "XIAODIAN_TEST_DATABASE_URL=postgresql" in ci
