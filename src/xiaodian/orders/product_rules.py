@@ -25,6 +25,7 @@ PRICE_MAX_FEN = 10**10  # 1 亿元
 STOCK_MAX = 10**9
 SHIP_HOURS_MAX = 24 * 90  # O4: a pre-sale promise of at most 90 days
 BAN_RULE = "O8"
+_FULL_WIDTH = str.maketrans({"(": "（", ")": "）", ",": "，", ":": "："})
 
 
 class ProductStatus(StrEnum):
@@ -180,7 +181,7 @@ def ban_notice(
     return BanNotice(
         rule=BAN_RULE,
         banned_at=banned_at,
-        reason=reason or "订单发货超时次数过多（规则 O8 商品封禁）",
+        reason=(reason or "订单发货超时次数过多（O8 商品封禁）").translate(_FULL_WIDTH),
         order_id=order_id,
         lifted_by="只有平台运营人员可以解除封禁，商家不能自行上架。",
         steps=(
