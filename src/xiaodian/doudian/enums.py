@@ -182,6 +182,7 @@ EVIDENCE_TYPES: Final[dict[int, str]] = {1: "image", 2: "video", 3: "audio", 4: 
 # ----- products (product.detail / product.listV2) -------------------------------------------
 
 PRODUCT_ONLINE: Final = 0  # status 0 在线
+PRODUCT_OFFLINE: Final = 1  # status 1 下线 (U1 下架: delisted by the merchant)
 CHECK_APPROVED, CHECK_BANNED = 3, 5  # check_status 3 审核通过, 5 封禁 (O8 商品封禁)
 
 # ----- logistics (order.logisticsCompanyList ids) -------------------------------------------

@@ -603,8 +603,12 @@ def product_list_v2(call: Call) -> Any:
     page, size = _page(call, first=1)
     query = select(Product).where(Product.shop_id == call.shop_id)
     status = _int(p, "status")
-    if status not in (None, enums.PRODUCT_ONLINE):
-        query = query.where(Product.id.is_(None))  # xiaodian has no offline/deleted products
+    if status == enums.PRODUCT_ONLINE:
+        query = query.where(Product.delisted_at.is_(None))
+    elif status == enums.PRODUCT_OFFLINE:  # U1 下架
+        query = query.where(Product.delisted_at.is_not(None))
+    elif status is not None:
+        query = query.where(Product.id.is_(None))  # xiaodian deletes no products
     check = _int(p, "check_status")
     if check == enums.CHECK_BANNED:
         query = query.where(Product.banned_at.is_not(None))

@@ -435,10 +435,19 @@ def _check_status(product: Product) -> int:
     return enums.CHECK_BANNED if product.banned_at is not None else enums.CHECK_APPROVED
 
 
+def _status(product: Product) -> int:
+    """U1: 下线 once the merchant delisted it, else 在线 (a ban shows in check_status)."""
+    return enums.PRODUCT_OFFLINE if product.delisted_at is not None else enums.PRODUCT_ONLINE
+
+
+def _updated(product: Product) -> datetime:
+    return max(t for t in (product.created_at, product.banned_at, product.updated_at) if t)
+
+
 def product_list_item(product: Product) -> dict[str, Any]:
     return {
         "product_id": product.id,
-        "status": enums.PRODUCT_ONLINE,
+        "status": _status(product),
         "check_status": _check_status(product),
         "market_price": product.price_fen,
         "discount_price": product.price_fen,
@@ -447,7 +456,7 @@ def product_list_item(product: Product) -> dict[str, Any]:
         "product_type": 0,
         "spec_id": product.id,
         "create_time": ts(product.created_at),
-        "update_time": ts(product.banned_at or product.created_at),
+        "update_time": ts(_updated(product)),
         "description": "",
         "outer_product_id": "",
         "is_package_product": False,
@@ -465,12 +474,12 @@ def product_detail(product: Product, ship_within_hours: int) -> dict[str, Any]:
         "name": product.title,
         "description": "",
         "delivery_method": max(1, -(-ship_within_hours // 24)),
-        "status": enums.PRODUCT_ONLINE,
+        "status": _status(product),
         "check_status": _check_status(product),
         "spec_id": product.id,
         "draft_status": 0,
         "create_time": fmt(product.created_at),
-        "update_time": fmt(product.banned_at or product.created_at),
+        "update_time": fmt(_updated(product)),
         "pic": [],
         "img": "",
         "market_price": product.price_fen,

@@ -19,6 +19,12 @@ from xiaodian.orders.models import (
     PenaltyStatus,
     Product,
 )
+from xiaodian.orders.product_rules import (
+    BAN_RULE,
+    PRODUCT_STATUS_LABELS,
+    ProductStatus,
+    product_status,
+)
 from xiaodian.orders.schemas import (
     DailyCount,
     HistoryOut,
@@ -30,12 +36,14 @@ from xiaodian.orders.schemas import (
     PlaceOrderIn,
     ProductIn,
     ProductOut,
+    ProductPatch,
     ProductsPage,
     RatingOut,
     RefundOut,
     ShipBatchOut,
     ShipIn,
     ShipRowOut,
+    StockAdjustIn,
     ViolationOut,
     ViolationsPage,
 )
@@ -44,7 +52,10 @@ from xiaodian.orders.service import Rating
 router = APIRouter(tags=["orders 订单"])
 
 
-# ----- products ----------------------------------------------------------------------------
+# ----- products (U1 商品管理) ---------------------------------------------------------------
+# Writes need orders.ship (like shipping), reads orders.view; every route is the caller's
+# shop only (another shop's product id → 404). 下架/上架 are their own POST routes; PATCH
+# edits fields only.
 
 
 @router.post("/api/v1/products", response_model=ProductOut, status_code=201)
@@ -57,15 +68,29 @@ def create_product(body: ProductIn, ctx: CtxDep, principal: OrdersApp) -> Produc
         price_fen=body.price_fen,
         stock=body.stock,
         ship_within_hours=body.ship_within_hours,
+        listed=body.listed,
     )
     return product_out(product, ctx.settings.orders.ship_within_hours)
 
 
 @router.get("/api/v1/products", response_model=ProductsPage)
-def list_products(ctx: CtxDep, principal: OrdersApp, page: PageDep) -> ProductsPage:
+def list_products(
+    ctx: CtxDep,
+    principal: OrdersApp,
+    page: PageDep,
+    status: Annotated[
+        ProductStatus | None, Query(description="on_sale | delisted | banned")
+    ] = None,
+    q: Annotated[str | None, Query(min_length=1, max_length=60, description="名称包含")] = None,
+) -> ProductsPage:
     principal.require("orders.view")
     rows = service.list_products(
-        ctx.session, principal.shop_id, before_id=page.before_id, limit=page.limit
+        ctx.session,
+        principal.shop_id,
+        before_id=page.before_id,
+        limit=page.limit,
+        status=status,
+        q=q,
     )
     items = [product_out(p, ctx.settings.orders.ship_within_hours) for p in rows]
     return ProductsPage(
@@ -77,6 +102,47 @@ def list_products(ctx: CtxDep, principal: OrdersApp, page: PageDep) -> ProductsP
 def get_product(product_id: int, ctx: CtxDep, principal: OrdersApp) -> ProductOut:
     principal.require("orders.view")
     product = service.get_product(ctx.session, principal.shop_id, product_id)
+    return product_out(product, ctx.settings.orders.ship_within_hours)
+
+
+@router.patch("/api/v1/products/{product_id}", response_model=ProductOut)
+def patch_product(
+    product_id: int, body: ProductPatch, ctx: CtxDep, principal: OrdersApp
+) -> ProductOut:
+    """U1 编辑商品: only the fields sent change (``ship_within_hours: null`` → the shop default,
+    O4). Orders already placed keep their price, title and ship-by time. To take a product
+    off sale use ``POST /api/v1/products/{id}/delist``; to put it back, ``/list``."""
+    principal.require("orders.ship")
+    product = service.update_product(ctx, principal.shop_id, product_id, body.changes())
+    return product_out(product, ctx.settings.orders.ship_within_hours)
+
+
+@router.post("/api/v1/products/{product_id}/delist", response_model=ProductOut)
+def delist_product(product_id: int, ctx: CtxDep, principal: OrdersApp) -> ProductOut:
+    """U1 下架: buyers can no longer order it; placed orders are untouched. Repeating it
+    changes nothing. There is no hard delete: orders keep referring to their products."""
+    principal.require("orders.ship")
+    product = service.delist_product(ctx, principal.shop_id, product_id)
+    return product_out(product, ctx.settings.orders.ship_within_hours)
+
+
+@router.post("/api/v1/products/{product_id}/list", response_model=ProductOut)
+def list_product(product_id: int, ctx: CtxDep, principal: OrdersApp) -> ProductOut:
+    """U1 上架: on sale again. A product banned by the platform (O8) is refused with 409
+    ``banned_cannot_list`` — only a platform operator lifts a ban."""
+    principal.require("orders.ship")
+    product = service.list_product(ctx, principal.shop_id, product_id)
+    return product_out(product, ctx.settings.orders.ship_within_hours)
+
+
+@router.post("/api/v1/products/{product_id}/stock", response_model=ProductOut)
+def adjust_stock(
+    product_id: int, body: StockAdjustIn, ctx: CtxDep, principal: OrdersApp
+) -> ProductOut:
+    """U1 库存调整: ``delta`` units added (or removed when negative) atomically; the stock
+    never goes below 0 (422 ``invalid_stock_adjustment``)."""
+    principal.require("orders.ship")
+    product = service.adjust_stock(ctx, principal.shop_id, product_id, body.delta)
     return product_out(product, ctx.settings.orders.ship_within_hours)
 
 
@@ -219,6 +285,8 @@ def buyer_get(order_id: int, ctx: CtxDep, buyer: BuyerDep) -> OrderDetail:
 
 
 def product_out(p: Product, default_hours: int) -> ProductOut:
+    status = product_status(p)
+    banned = p.banned_at is not None
     return ProductOut(
         id=p.id,
         title=p.title,
@@ -226,9 +294,17 @@ def product_out(p: Product, default_hours: int) -> ProductOut:
         stock=p.stock,
         ship_within_hours=p.ship_within_hours,
         effective_ship_within_hours=p.ship_within_hours or default_hours,
-        banned=p.banned_at is not None,
+        status=status,
+        status_label=PRODUCT_STATUS_LABELS[status],
+        listed=p.delisted_at is None,
+        delisted_at=p.delisted_at,
+        banned=banned,
         banned_at=p.banned_at,
         ban_reason=p.ban_reason,
+        ban_rule=BAN_RULE if banned else None,
+        ban_order_id=p.ban_order_id if banned else None,
+        created_at=p.created_at,
+        updated_at=p.updated_at,
     )
 
 

@@ -21,6 +21,15 @@ REGISTRY = Registry(
             "该审核已处理",
             "This review was already decided",
         ),
+        ErrorCode(
+            "banned_cannot_list",
+            409,
+            "商品已被平台封禁（规则 O8），商家不能自行上架。请先整改并提交申诉，"
+            "由平台运营人员解除封禁后再上架。",
+            "This product is banned by the platform (rule O8); the merchant cannot list it. "
+            "Fix the cause and appeal: only a platform operator can lift the ban.",
+            rule="O8",
+        ),
         ErrorCode("bad_encoding", 422, "无法识别文件编码", "Unknown encoding"),
         ErrorCode(
             "bad_file_type", 422, "仅支持 CSV 或 XLSX 文件", "Only CSV or XLSX files are accepted"
@@ -106,6 +115,12 @@ REGISTRY = Registry(
         ),
         ErrorCode("invalid_product", 422, "商品信息有误", "Invalid product"),
         ErrorCode(
+            "invalid_stock_adjustment",
+            422,
+            "库存不足：当前库存 {stock}，不能减少 {n}",
+            "Stock is {stock}; it cannot be reduced by {n}",
+        ),
+        ErrorCode(
             "invalid_refund_amount",
             422,
             "退款金额须在 ¥0.01 到 {refundable} 之间",
@@ -157,12 +172,19 @@ REGISTRY = Registry(
             rule="O8",
         ),
         ErrorCode(
+            "product_delisted",
+            409,
+            "商品「{title}」已下架，暂不可购买",
+            "Product {product_id} is not on sale (delisted)",
+        ),
+        ErrorCode(
             "refund_agreed",
             409,
             "订单已同意退款,不能发货",
             "A refund was agreed for this order; it cannot ship",
             rule="O3",
         ),
+        ErrorCode("stock_changed", 409, "库存已变化，请重试", "Stock changed; retry"),
         ErrorCode(
             "too_many_rows",
             422,

@@ -95,7 +95,9 @@ ROUTE_LABELS: dict[str, str] = {**PAYMENT_ROUTES, FALLBACK_ROUTE: "平台余额"
 
 class Product(Base):
     """商品. ``ship_within_hours`` overrides the shop default promise (O4, e.g. pre-sale);
-    ``banned_at`` is set by O8 (商品封禁) — a banned product cannot be bought."""
+    ``banned_at`` is set by O8 (商品封禁) — a banned product cannot be bought;
+    ``delisted_at`` is set when the merchant takes it off sale (U1 下架) — it cannot be bought
+    either until listed again (上架). Status: ``orders.product_rules.product_status``."""
 
     __tablename__ = "products"
     __table_args__ = (Index("ix_products_shop", "shop_id", "id"),)
@@ -109,7 +111,9 @@ class Product(Base):
     banned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ban_reason: Mapped[str] = mapped_column(String(200), default="")
     ban_order_id: Mapped[int | None] = mapped_column(BigInteger)
+    delisted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 PHONE_TAIL_DIGITS = 4

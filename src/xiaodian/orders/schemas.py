@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from xiaodian.orders.models import AfterSale, OrderStatus
@@ -74,12 +74,65 @@ class OrderFilter(RequestModel):
 
 
 class ProductIn(RequestModel):
-    title: str = Field(min_length=1, max_length=120)
-    price_fen: StrictInt = Field(ge=0, le=10**10)
-    stock: StrictInt = Field(ge=0, le=10**9)
+    """U1 新建商品. ``listed: false`` saves it as 已下架 (not sellable until 上架)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field(min_length=1, max_length=120, description="商品名称")
+    price_fen: StrictInt = Field(ge=0, le=10**10, description="价格(分)")
+    stock: StrictInt = Field(ge=0, le=10**9, description="库存")
     ship_within_hours: StrictInt | None = Field(
         None, ge=1, le=24 * 90, description="O4: promise override (e.g. pre-sale)"
     )
+    listed: bool = Field(True, description="上架 (true) or save as 已下架 (false)")
+
+
+class ProductPatch(RequestModel):
+    """U1 编辑商品 (partial): only the fields sent change. ``ship_within_hours: null`` goes
+    back to the shop default promise (O4). Listing is not edited here: use
+    ``POST /api/v1/products/{id}/delist`` (下架) and ``/list`` (上架)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"price_fen": 4_990, "stock": 120},
+                {"title": "预售月饼礼盒", "ship_within_hours": 240},
+                {"ship_within_hours": None},
+            ]
+        },
+    )
+
+    title: str | None = Field(None, min_length=1, max_length=120, description="商品名称")
+    price_fen: StrictInt | None = Field(None, ge=0, le=10**10, description="价格(分)")
+    stock: StrictInt | None = Field(None, ge=0, le=10**9, description="库存 (absolute)")
+    ship_within_hours: StrictInt | None = Field(
+        None, ge=1, le=24 * 90, description="O4 承诺发货时间(小时); null = shop default"
+    )
+
+    @model_validator(mode="after")
+    def _not_null(self) -> ProductPatch:
+        nulled = [
+            name
+            for name in ("title", "price_fen", "stock")
+            if name in self.model_fields_set and getattr(self, name) is None
+        ]
+        if nulled:
+            raise PydanticCustomError(
+                "not_nullable", "cannot be null: {fields}", {"fields": ", ".join(nulled)}
+            )
+        return self
+
+    def changes(self) -> dict[str, object]:
+        return {name: getattr(self, name) for name in self.model_fields_set}
+
+
+class StockAdjustIn(RequestModel):
+    """U1 库存调整: add (positive) or remove (negative) units; never below 0."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    delta: StrictInt = Field(ge=-(10**9), le=10**9, description="增减数量, e.g. 50 or -3")
 
 
 class ProductOut(BaseModel):
@@ -89,9 +142,17 @@ class ProductOut(BaseModel):
     stock: int
     ship_within_hours: int | None
     effective_ship_within_hours: int
+    status: str = Field(description="on_sale 在售 | delisted 已下架 | banned 已封禁 (O8)")
+    status_label: str
+    listed: bool = Field(description="false after 下架 (delisted_at set)")
+    delisted_at: datetime | None
     banned: bool
     banned_at: datetime | None
     ban_reason: str
+    ban_rule: str | None = Field(description="O8 when banned")
+    ban_order_id: int | None = Field(description="the order whose late shipments banned it")
+    created_at: datetime
+    updated_at: datetime | None
 
 
 class ProductsPage(BaseModel):

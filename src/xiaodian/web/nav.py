@@ -49,6 +49,7 @@ class NavGroup:
 
 SECTIONS: tuple[NavSection, ...] = (
     NavSection("首页", (NavEntry("首页", "/console/"),)),
+    NavSection("商品", (NavEntry("商品管理", "/console/products", "orders.view"),)),
     NavSection(
         "订单",
         (

@@ -26,6 +26,7 @@ SESSION_COOKIE = "xiaodian_session"
 
 CONTEXT_WEB_MODULES: tuple[str, ...] = (
     "xiaodian.orders.web",
+    "xiaodian.orders.products_web",
     "xiaodian.orders.export_web",
     "xiaodian.aftersales.web",
     "xiaodian.redpackets.web",
