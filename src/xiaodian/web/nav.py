@@ -88,7 +88,13 @@ SECTIONS: tuple[NavSection, ...] = (
             NavEntry("保证金", "/console/funds/deposit", "funds.view"),
         ),
     ),
-    NavSection("消息", (NavEntry("站内通知", "/console/notices"),)),
+    NavSection(
+        "消息",
+        (
+            NavEntry("站内通知", "/console/notices"),
+            NavEntry("规则说明", "/console/rules"),  # U5: the legend the rule badges link to
+        ),
+    ),
     NavSection(
         "设置",
         (
