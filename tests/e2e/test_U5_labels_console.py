@@ -86,7 +86,7 @@ def test_U5_demo_pages_in_chromium_show_labels_and_rule_badges(
             for badge in page.locator("a.rule-badge").all():
                 rule = badge.inner_text().strip()
                 title = badge.get_attribute("title") or ""
-                assert title.startswith(f"规则 {rule}:") and len(title) > len(rule) + 4, title
+                assert title.startswith(f"规则 {rule}：") and len(title) > len(rule) + 4, title
                 assert badge.get_attribute("aria-label") == title
                 cited.add(rule)
         assert not problems, problems

@@ -90,8 +90,8 @@ REDPACKET_LOG_LABELS: dict[str, str] = {
 }
 VERIFICATION_STATUS_LABELS: dict[str, str] = {"verified": "已核销", "cancelled": "已撤销"}
 VERIFICATION_CHANNEL_LABELS: dict[str, str] = {
-    "code": "输入券码(核销人员)",
-    "scan": "扫码(核销人员)",
+    "code": "输入券码（核销人员）",
+    "scan": "扫码（核销人员）",
     "console": "电脑输入券码",
     "console_scan": "电脑上传二维码",
     "api_v2": "核销接口v2",
@@ -229,8 +229,8 @@ EVENT_TYPE_LABELS: dict[str, str] = {
     "service.redeem_link_sent": "发送兑奖链接",
     "service.live_link_sent": "发送直播链接",
     "service.live_preview_sent": "发送直播预告",
-    **{f"aftersale.{k}": f"售后:{v}" for k, v in AFTERSALE_ACTION_LABELS.items()},
-    **{f"package.{k}": f"包裹:{v}" for k, v in PACKAGE_EVENT_LABELS.items()},
+    **{f"aftersale.{k}": f"售后：{v}" for k, v in AFTERSALE_ACTION_LABELS.items()},
+    **{f"package.{k}": f"包裹：{v}" for k, v in PACKAGE_EVENT_LABELS.items()},
 }
 
 GROUPS: dict[str, Mapping[str, str]] = {
@@ -448,7 +448,7 @@ def rule_badge(rule_id: str | None) -> Markup:
     if not rule_id:
         return Markup("")
     name = rule_title(rule_id)
-    text = f"规则 {rule_id}:{name}" if name else f"规则 {rule_id}"
+    text = f"规则 {rule_id}：{name}" if name else f"规则 {rule_id}"
     return Markup(
         '<a class="tag rule-badge" href="{href}#{anchor}" title="{text}" aria-label="{text}"'
         ' data-rule="{rule}">{rule}</a>'
