@@ -186,7 +186,8 @@ def test_X1_webhook_secret_is_shown_once(
         assert endpoint.secret == secret
     page.goto(f"{live_server}/console/settings/webhooks")
     assert secret not in page.content()
-    assert "order.paid, order.shipped" in page.inner_text("[data-testid=endpoints]")
+    # U5: the subscribed event types read as their Chinese labels.
+    assert "订单已支付、订单已发货" in page.inner_text("[data-testid=endpoints]")
     page.get_by_role("link", name="https://erp.example.com/hooks/xiaodian").click()
     assert "暂无投递记录" in page.inner_text("[data-testid=deliveries]")
     assert secret not in page.content()

@@ -18,7 +18,7 @@ from PIL import Image
 from sqlalchemy import select
 
 from xiaodian.accounts import service as accounts
-from xiaodian.accounts.models import Buyer
+from xiaodian.accounts.models import Buyer, User
 from xiaodian.aftersales import logistics, rules, strategies
 from xiaodian.aftersales import service as aftersales
 from xiaodian.aftersales.models import AfterSaleRequest, Strategy
@@ -47,6 +47,11 @@ def seed(rt: Runtime, shop_id: int, progress: Any = None) -> None:
     with rt.unit("demo") as ctx:
         if ctx.session.scalar(select(Strategy.id).where(Strategy.shop_id == shop_id)):
             return
+        # The merchant's decisions are the main account's (U5: the console names it).
+        owner = ctx.session.scalar(
+            select(User.id).where(User.shop_id == shop_id, User.is_main.is_(True))
+        )
+    merchant = f"user:{owner}"
     now = rt.clock.now().replace(microsecond=0)
     task = progress.add_task("售后 aftersales", total=16) if progress is not None else None
     start = now - timedelta(days=3)
@@ -139,7 +144,7 @@ def seed(rt: Runtime, shop_id: int, progress: Any = None) -> None:
     waiting = apply(now - timedelta(hours=5), order(now - timedelta(days=1)), 8_800)
     refused_order = order(now - timedelta(days=1))
     refused = apply(now - timedelta(hours=6), refused_order, 8_800)
-    with _at(rt, now - timedelta(hours=4), "user:demo") as ctx:
+    with _at(rt, now - timedelta(hours=4), merchant) as ctx:
         aftersales.agree_on_refusal(ctx, shop_id, waiting)
         aftersales.agree_on_refusal(ctx, shop_id, refused)
     with _at(rt, now - timedelta(hours=1), "carrier") as ctx:
@@ -163,7 +168,7 @@ def seed(rt: Runtime, shop_id: int, progress: Any = None) -> None:
         logistics.carrier_event(ctx, shop_id, package.id, "intercept_succeeded")
     # Rejected with 举证 (A4).
     rejected = apply(now - timedelta(hours=30), order(now - timedelta(days=2)), 8_800)
-    with _at(rt, now - timedelta(hours=28), "user:demo") as ctx:
+    with _at(rt, now - timedelta(hours=28), merchant) as ctx:
         ev = aftersales.merchant_upload(ctx, shop_id, rejected, "生鲜商品说明.png", _png())
         aftersales.reject(ctx, shop_id, rejected, reason="fresh_food", evidence_ids=[ev.id])
     # Withdrawn by the buyer (A5); 未发货仅退款 pending and agreed (A6); 退货退款 待买家退货.
@@ -184,12 +189,12 @@ def seed(rt: Runtime, shop_id: int, progress: Any = None) -> None:
         kind="unshipped_refund",
         reason="wrong_order",
     )
-    with _at(rt, now - timedelta(hours=7), "user:demo") as ctx:
+    with _at(rt, now - timedelta(hours=7), merchant) as ctx:
         aftersales.agree(ctx, shop_id, unshipped)
     returning = apply(
         now - timedelta(hours=20), order(now - timedelta(days=2)), 8_800, kind="return_refund"
     )
-    with _at(rt, now - timedelta(hours=18), "user:demo") as ctx:
+    with _at(rt, now - timedelta(hours=18), merchant) as ctx:
         aftersales.agree(ctx, shop_id, returning)
     with rt.unit("demo") as ctx:
         assert ctx.session.get(AfterSaleRequest, overdue) is not None

@@ -28,6 +28,7 @@ from xiaodian.errors import XiaodianError
 from xiaodian.money import parse_yuan, yuan_label
 from xiaodian.orders import service as orders
 from xiaodian.web.auth import ConsoleCtx, CsrfForm, flash
+from xiaodian.web.labels import actor_names
 from xiaodian.web.render import render
 
 router = APIRouter(prefix="/console/aftersales", include_in_schema=False)
@@ -195,6 +196,7 @@ def detail(request_id: int, request: Request, console: ConsoleCtx) -> Response:
     items = {i.id: i for i in orders.order_items(session, order)}
     packages = logistics.packages_of(session, console.shop_id, order.id)
     contents = logistics.package_items(session, console.shop_id, [p.id for p in packages])
+    history = aftersales.history(session, req)
     left = ""
     if req.due_at:
         left = remaining(int((req.due_at - console.ctx.now).total_seconds()))
@@ -209,7 +211,8 @@ def detail(request_id: int, request: Request, console: ConsoleCtx) -> Response:
             (p, [(items[c.order_item_id].title, c.qty) for c in contents if c.package_id == p.id])
             for p in packages
         ],
-        history=aftersales.history(session, req),
+        history=history,
+        actor_names=actor_names(session, console.shop_id, [h.actor for h in history]),
         evidence=aftersales.evidence_of(session, req),
         reason_label=BUYER_REASONS.get(req.kind, {}).get(req.reason),
         amount_label=yuan_label(req.amount_fen),

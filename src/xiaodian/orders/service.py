@@ -41,10 +41,12 @@ from xiaodian.notify import service as notify
 from xiaodian.orders import product_rules
 from xiaodian.orders.carriers import find_carrier, normalize_tracking
 from xiaodian.orders.models import (
+    AFTER_SALE_LABELS,
     FALLBACK_ROUTE,
     PAYMENT_ROUTES,
     PHONE_TAIL_DIGITS,
     PHONE_TAIL_SQL,
+    ROUTE_LABELS,
     STATUS_LABELS,
     AfterSale,
     Order,
@@ -945,9 +947,9 @@ def set_after_sale(ctx: Ctx, shop_id: int, order_id: int, state: str, rule: str 
         )
     order = get_order(ctx.session, shop_id, order_id)
     if order.after_sale != state:
-        _history(
-            ctx, order, order.status, order.status, rule, f"售后状态:{order.after_sale} → {state}"
-        )
+        names = AFTER_SALE_LABELS  # U5: the note reads 无售后 → 售后中, never the codes
+        note = f"售后状态:{names[order.after_sale]} → {names[state]}"
+        _history(ctx, order, order.status, order.status, rule, note)
         order.after_sale = state
     return order
 
@@ -1061,7 +1063,13 @@ def _refund(
         order.close_reason = close_reason
         order.next_judge_at = None
         order.auto_close_at = None
-        _set_status(ctx, order, OrderStatus.CLOSED, rule, f"全额退款后关闭({row.route})")
+        _set_status(
+            ctx,
+            order,
+            OrderStatus.CLOSED,
+            rule,
+            f"全额退款后关闭({ROUTE_LABELS.get(row.route, row.route)})",
+        )
     else:
         _history(
             ctx,

@@ -26,6 +26,7 @@ from xiaodian.orders.models import (
 from xiaodian.orders.schemas import OrderFilter
 from xiaodian.orders.service import Rating
 from xiaodian.web.auth import ConsoleCtx, CsrfForm, flash
+from xiaodian.web.labels import actor_names
 from xiaodian.web.render import render
 
 router = APIRouter(prefix="/console/orders", include_in_schema=False)
@@ -158,12 +159,14 @@ def order_detail(order_id: int, request: Request, console: ConsoleCtx) -> Respon
     console.principal.require("orders.view")
     session = console.ctx.session
     order = service.get_order(session, console.shop_id, order_id)
+    history = service.order_history(session, order)
     return render(
         request,
         "orders/detail.html",
         order=order,
         items=service.order_items(session, order),
-        history=service.order_history(session, order),
+        history=history,
+        actor_names=actor_names(session, console.shop_id, [h.actor for h in history]),
         refunds=service.order_refunds(session, order),
         violations=service.order_violations(session, order),
         carriers=CARRIERS,

@@ -13,6 +13,7 @@ from xiaodian.ledger import service as ledger
 from xiaodian.ledger.models import Account
 from xiaodian.money import parse_yuan, yuan_label
 from xiaodian.web.auth import Console, ConsoleCtx, CsrfForm, flash
+from xiaodian.web.labels import LEDGER_KIND_LABELS
 from xiaodian.web.render import render
 
 router = APIRouter(prefix="/console/funds", include_in_schema=False)
@@ -20,16 +21,8 @@ router = APIRouter(prefix="/console/funds", include_in_schema=False)
 PAGE_SIZE = 20
 ACCOUNT_PAGES: dict[str, str] = {Account.BALANCE: "账户余额", Account.DEPOSIT: "保证金"}
 
-# How a movement reads in the statement; kinds from other contexts fall back to their memo.
-KIND_LABELS: dict[str, str] = {
-    "balance_topup": "充值",
-    "deposit_topup": "充值",
-    "late_shipment_penalty": "违规扣款",
-    "redpacket_issue": "红包发放",
-    "redpacket_reclaim": "红包回收",
-    "refund": "退款",
-    "interception_fee": "拦截费用",
-}
+# How a movement reads in the statement (U5: one registry, web/labels.py).
+KIND_LABELS = LEDGER_KIND_LABELS
 
 BeforeId = Annotated[int | None, Query(ge=1)]
 

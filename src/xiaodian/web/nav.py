@@ -96,6 +96,7 @@ SECTIONS: tuple[NavSection, ...] = (
         (
             NavEntry("站内通知", "/console/notices"),
             NavEntry("演示手机", "/console/demo-phone", only_when_served=True),
+            NavEntry("规则说明", "/console/rules"),  # U5: the legend the rule badges link to
         ),
     ),
     NavSection(

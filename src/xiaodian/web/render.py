@@ -13,6 +13,9 @@ template's context:
 * ``csrf_input()`` — the hidden ``csrf_token`` field every POST form must carry.
 * filters ``yuan`` (fen → "1,234.50"), ``dt`` (aware UTC → local "YYYY-MM-DD HH:MM:SS"),
   ``mask_phone`` ("13812348000" → "138****8000").
+* U5 (``web/labels.py``): filters ``label(group)`` (a code → its Chinese label), ``actor``
+  (``user:1`` → the account's name, from ``actor_names`` when the page passes it),
+  ``transition`` (``none → in_progress`` → 无 → 售后中) and ``rule_badge(rule_id)``.
 
 Context templates live in ``templates/<context>/``.
 """
@@ -102,6 +105,10 @@ def _make_environment() -> Environment:
     env.filters["dt"] = _dt
     env.filters["mask_phone"] = mask_phone
     env.filters["nl2br"] = _nl2br
+    # U5: Chinese labels for codes, actors, transitions; rule badges (see web/labels.py).
+    from xiaodian.web import labels
+
+    labels.install(env)
     return env
 
 

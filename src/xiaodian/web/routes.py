@@ -17,7 +17,7 @@ from xiaodian.contexts import present
 from xiaodian.db import transaction
 from xiaodian.notify.sms import demo_phone_enabled
 from xiaodian.runtime import Runtime
-from xiaodian.web import demo_phone, funds, home, notices, simclock
+from xiaodian.web import demo_phone, funds, home, notices, rules_page, simclock
 from xiaodian.web.errors import install_error_handlers
 from xiaodian.web.settings import router as settings_router
 
@@ -39,7 +39,7 @@ CONTEXT_WEB_MODULES: tuple[str, ...] = (
 
 def shell_router() -> APIRouter:
     router = APIRouter(include_in_schema=False)
-    for module in (home, funds, notices):
+    for module in (home, funds, notices, rules_page):
         router.include_router(module.router)
     router.include_router(settings_router)
     return router

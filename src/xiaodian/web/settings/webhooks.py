@@ -10,6 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 from xiaodian.notify import service as notify
 from xiaodian.notify.models import WebhookEndpoint
 from xiaodian.web.auth import Console, ConsoleCtx, CsrfForm, flash
+from xiaodian.web.labels import label
 from xiaodian.web.render import render
 from xiaodian.web.session import show_once, take_shown_once
 
@@ -123,4 +124,5 @@ def _split_types(text: str) -> list[str]:
 def _types_label(endpoint: WebhookEndpoint) -> str:
     if endpoint.event_types == "*":
         return "全部事件"
-    return ", ".join(part for part in endpoint.event_types.split(",") if part)
+    # U5: each subscribed type by its Chinese label (the codes stay in the API and the form)
+    return "、".join(label(part, "event_type") for part in endpoint.event_types.split(",") if part)
