@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import case, func, literal, select
 from sqlalchemy.orm import Session
 
 from xiaodian.orders.models import Order, OrderRefund, OrderStatus
@@ -102,47 +102,56 @@ def day_figures(session: Session, shop_id: int, start: datetime, end: datetime) 
 def daily_series(
     session: Session, shop_id: int, now: datetime, tz: str, days: int
 ) -> list[DailyPoint]:
-    """U3 charts: one aggregate query per series (a CASE column per day, index-backed range on
-    ``(shop_id, paid_at)`` and ``(shop_id, ship_by)``)."""
+    """U3 charts: one grouped query per series — each row's day found by one CASE over the
+    day boundaries, on the index-backed ranges ``(shop_id, paid_at)`` and ``(shop_id,
+    ship_by)``."""
     bounds = day_bounds(now, tz, days)
     first, last = bounds[0][1], bounds[-1][2]
 
-    def in_day(column: Any, start: datetime, end: datetime) -> Any:
-        return and_(column >= start, column < end)
+    def day_of(column: Any) -> Any:
+        return case(
+            *[(column < end, literal(i)) for i, (_d, _s, end) in enumerate(bounds[:-1])],
+            else_=literal(len(bounds) - 1),
+        ).label("day_index")
 
-    sales_cols: list[Any] = []
-    for _day, start, end in bounds:
-        hit = in_day(Order.paid_at, start, end)
-        sales_cols.append(func.coalesce(func.sum(case((hit, Order.paid_fen), else_=0)), 0))
-        sales_cols.append(func.coalesce(func.sum(case((hit, 1), else_=0)), 0))
-    sales = session.execute(
-        select(*sales_cols).where(
-            Order.shop_id == shop_id,
-            Order.paid_at >= first,
-            Order.paid_at < last,
-            Order.payment_route != PRIZE_ROUTE,
+    paid_day = day_of(Order.paid_at)
+    sales = {
+        int(i): (int(fen), int(n))
+        for i, fen, n in session.execute(
+            select(paid_day, func.coalesce(func.sum(Order.paid_fen), 0), func.count())
+            .where(
+                Order.shop_id == shop_id,
+                Order.paid_at >= first,
+                Order.paid_at < last,
+                Order.payment_route != PRIZE_ROUTE,
+            )
+            .group_by(paid_day)
         )
-    ).one()
-    late_cols: list[Any] = []
-    for _day, start, end in bounds:
-        hit = in_day(Order.ship_by, start, min(end, now))
-        late_cols.append(func.coalesce(func.sum(case((hit, 1), else_=0)), 0))
-        judged = and_(hit, Order.violation_count > 0)
-        late_cols.append(func.coalesce(func.sum(case((judged, 1), else_=0)), 0))
-    late = session.execute(
-        select(*late_cols).where(
-            Order.shop_id == shop_id,
-            Order.ship_by >= first,
-            Order.ship_by < min(last, now),
+    }
+    due_day = day_of(Order.ship_by)
+    late = {
+        int(i): (int(n), int(judged))
+        for i, n, judged in session.execute(
+            select(
+                due_day,
+                func.count(),
+                func.coalesce(func.sum(case((Order.violation_count > 0, 1), else_=0)), 0),
+            )
+            .where(
+                Order.shop_id == shop_id,
+                Order.ship_by >= first,
+                Order.ship_by < min(last, now),
+            )
+            .group_by(due_day)
         )
-    ).one()
+    }
     return [
         DailyPoint(
             day=day,
-            sales_fen=int(sales[2 * i]),
-            paid_orders=int(sales[2 * i + 1]),
-            due_orders=int(late[2 * i]),
-            late_orders=int(late[2 * i + 1]),
+            sales_fen=sales.get(i, (0, 0))[0],
+            paid_orders=sales.get(i, (0, 0))[1],
+            due_orders=late.get(i, (0, 0))[0],
+            late_orders=late.get(i, (0, 0))[1],
         )
         for i, (day, _start, _end) in enumerate(bounds)
     ]
