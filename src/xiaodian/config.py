@@ -8,7 +8,7 @@ prefix ``XIAODIAN_``; groups nest with ``__`` (``XIAODIAN_ORDERS__SHIP_WITHIN_HO
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -263,6 +263,20 @@ class ConsoleRules(BaseModel):
     )
 
 
+class DashboardRules(BaseModel):
+    """The console home 首页 that runs the day, and the order list's pages (issue 13 U3, U4)."""
+
+    ship_soon_hours: int = Field(
+        12, ge=1, le=24 * 30, description="U3: 即将超时 = unshipped, ship-by within N hours"
+    )
+    chart_days: int = Field(
+        14, ge=2, le=90, description="U3: days in the sales and late-shipment charts"
+    )
+    order_page_sizes: list[Annotated[int, Field(ge=1, le=500)]] = Field(
+        [20, 50, 100], min_length=1, description="U4: 订单管理 page sizes (first = default)"
+    )
+
+
 class WorkerRules(BaseModel):
     """W2: the standalone and the in-process worker outlive database outages."""
 
@@ -392,6 +406,7 @@ class Settings(BaseSettings):
     webhooks: WebhookRules = WebhookRules()
     doudian: DoudianRules = DoudianRules()
     console: ConsoleRules = ConsoleRules()
+    dashboard: DashboardRules = DashboardRules()
 
     @property
     def cookie_secure(self) -> bool:

@@ -175,6 +175,19 @@ def count_pending_shipped(session: Session, shop_id: int) -> int:
     )
 
 
+def nearest_pending_due(session: Session, shop_id: int) -> datetime | None:
+    """U3: the earliest A3 deadline among the requests ``count_pending_shipped`` counts (the
+    dashboard's 48 h countdown); ``None`` when none waits."""
+    due: datetime | None = session.scalar(
+        select(func.min(AfterSaleRequest.due_at)).where(
+            AfterSaleRequest.shop_id == shop_id,
+            AfterSaleRequest.kind == RequestKind.SHIPPED_REFUND,
+            AfterSaleRequest.status == S.PENDING,
+        )
+    )
+    return due
+
+
 # ----- evidence uploads (A1 buyer photos, A4 merchant 举证) --------------------------------
 
 _IMAGE_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png"}

@@ -417,6 +417,14 @@ def list_coupons(
     return list(session.scalars(query))
 
 
+def count_coupons(session: Session, shop_id: int, *, status: str | None = None) -> int:
+    """U3: how many of the shop's coupons are in ``status`` (审核中 on the dashboard)."""
+    query = select(func.count()).select_from(Coupon).where(Coupon.shop_id == shop_id)
+    if status:
+        query = query.where(Coupon.status == status)
+    return int(session.scalar(query) or 0)
+
+
 def get_image(session: Session, shop_id: int, sha256: str) -> CouponImage:
     image = session.scalars(
         select(CouponImage).where(CouponImage.shop_id == shop_id, CouponImage.sha256 == sha256)

@@ -70,7 +70,8 @@ def _read(upload: UploadFile | None, limit: int) -> bytes | None:
 
 def _center(request: Request, console: Any, **extra: Any) -> Response:
     session = console.ctx.session
-    coupons = service.list_coupons(session, console.shop_id, limit=200)
+    status = extra.pop("status", None)
+    coupons = service.list_coupons(session, console.shop_id, status=status, limit=200)
     return render(
         request,
         "coupons/center.html",
@@ -87,9 +88,11 @@ def _center(request: Request, console: Any, **extra: Any) -> Response:
 
 
 @router.get("/console/coupons")
-def center(request: Request, console: ConsoleCtx) -> Response:
+def center(request: Request, console: ConsoleCtx, status: str = "") -> Response:
+    """卡券中心; ``?status=reviewing`` lists only that status (the U3 审核中 to-do's link)."""
     console.principal.require("coupons.manage")
-    return _center(request, console)
+    shown = status if status in CouponStatus.LABELS else None
+    return _center(request, console, status=shown, status_filter=shown)
 
 
 @router.post("/console/coupons")

@@ -42,6 +42,8 @@ FILTER_FIELDS = (
     "paid_to",
     "shipped_from",
     "shipped_to",
+    "ship_by_from",
+    "ship_by_to",
 )
 FIELD_LABELS = {
     "status": "订单状态",
@@ -57,6 +59,8 @@ FIELD_LABELS = {
     "paid_to": "支付时间至",
     "shipped_from": "发货时间从",
     "shipped_to": "发货时间至",
+    "ship_by_from": "承诺发货时间从",
+    "ship_by_to": "承诺发货时间至",
 }
 VIOLATION_LABELS = {"none": "无违规", "violated": "有发货超时", "max_judged": "已判定3次"}
 

@@ -35,13 +35,22 @@ class OrderFilter(RequestModel):
     paid_to: datetime | None = Field(None, description="支付时间 to")
     shipped_from: datetime | None = Field(None, description="发货时间 from")
     shipped_to: datetime | None = Field(None, description="发货时间 to")
+    ship_by_from: datetime | None = Field(None, description="承诺发货时间 from (U3 即将超时)")
+    ship_by_to: datetime | None = Field(None, description="承诺发货时间 to (U3 即将超时)")
     after_sale: AfterSale | None = Field(None, description="售后状态")
     violation: ViolationState | None = Field(
         None, description="违规状态: none 无违规, violated 有发货超时, max_judged 已判定3次"
     )
 
     @field_validator(
-        "created_from", "created_to", "paid_from", "paid_to", "shipped_from", "shipped_to"
+        "created_from",
+        "created_to",
+        "paid_from",
+        "paid_to",
+        "shipped_from",
+        "shipped_to",
+        "ship_by_from",
+        "ship_by_to",
     )
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
@@ -58,7 +67,7 @@ class OrderFilter(RequestModel):
     def _ranges(self) -> OrderFilter:
         bad = [
             name
-            for name in ("created", "paid", "shipped")
+            for name in ("created", "paid", "shipped", "ship_by")
             if (lo := getattr(self, f"{name}_from")) is not None
             and (hi := getattr(self, f"{name}_to")) is not None
             and lo >= hi

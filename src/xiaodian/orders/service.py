@@ -552,6 +552,7 @@ def filtered_query(
         (Order.created_at, f.created_from, f.created_to),
         (Order.paid_at, f.paid_from, f.paid_to),
         (Order.shipped_at, f.shipped_from, f.shipped_to),
+        (Order.ship_by, f.ship_by_from, f.ship_by_to),
     ):
         if lo is not None:
             conditions.append(column >= lo)
@@ -604,7 +605,9 @@ def search_orders(
     *,
     before_id: int | None = None,
     limit: int = 20,
+    offset: int = 0,
 ) -> list[Order]:
+    """O1 (U4: ``offset`` for the console's numbered pages; the API pages by ``before_id``)."""
     product_ids = matching_product_ids(session, shop_id, filters)
     # U6: the list reads as history — newest business time first, ties by id.
     query = (
@@ -614,7 +617,15 @@ def search_orders(
     )
     if before_id is not None:
         query = query.where(before(Order.created_at, Order.id, before_id))
-    return list(session.scalars(query.limit(limit)))
+    return list(session.scalars(query.limit(limit).offset(offset)))
+
+
+def count_orders(session: Session, shop_id: int, filters: OrderFilter) -> int:
+    """U4: how many orders the filter selects (the list's 共 N 条; U3's to-do counts)."""
+    product_ids = matching_product_ids(session, shop_id, filters)
+    query = filtered_query(shop_id, filters, product_ids).order_by(None)
+    counted = select(func.count()).select_from(query.with_only_columns(Order.id).subquery())
+    return int(session.scalar(counted) or 0)
 
 
 def order_items(session: Session, order: Order) -> list[OrderItem]:

@@ -20,6 +20,7 @@ from xiaodian.orders.carriers import CARRIERS
 from xiaodian.orders.models import (
     AFTER_SALE_LABELS,
     PENALTY_LABELS,
+    PHONE_TAIL_DIGITS,
     ROUTE_LABELS,
     STATUS_LABELS,
 )
@@ -48,9 +49,14 @@ def _labels() -> dict[str, Any]:
 
 @router.get("")
 def order_list(
-    request: Request, console: ConsoleCtx, before_id: Annotated[int | None, Query(ge=1)] = None
+    request: Request,
+    console: ConsoleCtx,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    size: Annotated[int | None, Query(ge=1, le=1000)] = None,
 ) -> Response:
-    """O1 订单管理: filters in the query string; invalid filters are listed, not a 500."""
+    """O1 订单管理: filters in the query string; invalid filters are listed, not a 500.
+    U4: numbered pages with the total (共 N 条), previous/next and a page size among
+    ``dashboard.order_page_sizes``; 导出 exports exactly the filter shown."""
     console.principal.require("orders.view")
     raw = {k: v for k, v in request.query_params.items() if k in FILTER_FIELDS and v.strip()}
     errors: list[str] = []
@@ -61,21 +67,65 @@ def order_list(
             f"{'.'.join(str(p) for p in e['loc']) or '时间范围'}:{e['msg']}" for e in exc.errors()
         ]
         filters = OrderFilter()
-    rows = service.search_orders(
-        console.ctx.session, console.shop_id, filters, before_id=before_id, limit=PAGE_SIZE + 1
-    )
-    page = rows[:PAGE_SIZE]
+    sizes = console.ctx.settings.dashboard.order_page_sizes
+    size = size if size in sizes else sizes[0]
+    session, shop_id = console.ctx.session, console.shop_id
+    total = service.count_orders(session, shop_id, filters)
+    pages = max(1, math.ceil(total / size))
+    page = min(page, pages)
+    rows = service.search_orders(session, shop_id, filters, limit=size, offset=(page - 1) * size)
+    kept = raw if not errors else {}
     return render(
         request,
         "orders/list.html",
-        orders=page,
+        orders=rows,
         values=raw,
         errors=errors,
-        next_before_id=page[-1].id if len(rows) > PAGE_SIZE else None,
-        first_page=before_id is None,
-        extra=urlencode(raw) if not errors else "",
+        total=total,
+        page=page,
+        pages=pages,
+        size=size,
+        sizes=sizes,
+        kept=kept,
+        page_url=lambda n, s=size: "/console/orders?" + urlencode({**kept, "page": n, "size": s}),
         **_labels(),
     )
+
+
+@router.get("/search")
+def global_search(
+    request: Request, console: ConsoleCtx, q: Annotated[str, Query(max_length=100)] = ""
+) -> Response:
+    """U4 global search (the console header): an order no., a phone's last 4 digits (or the
+    whole number) or a buyer name → 订单管理 filtered by it, or the order itself when exactly
+    one matches."""
+    console.principal.require("orders.view")
+    query = search_query(q)
+    if query is None:
+        return RedirectResponse("/console/orders", status_code=303)
+    filters = OrderFilter.model_validate(query)
+    session, shop_id = console.ctx.session, console.shop_id
+    if service.count_orders(session, shop_id, filters) == 1:
+        (order,) = service.search_orders(session, shop_id, filters, limit=1)
+        return RedirectResponse(f"/console/orders/{order.id}", status_code=303)
+    return RedirectResponse("/console/orders?" + urlencode(query), status_code=303)
+
+
+ORDER_NO_MIN_DIGITS = 12  # order numbers have 19 digits; phones at most 11
+
+
+def search_query(text: str) -> dict[str, str] | None:
+    """What the header's search box means, as 订单管理 filter values: digits long enough for
+    an order no. → 订单号; 4 to 11 digits → 买家手机号 (4 = 后四位); anything else → 买家姓名."""
+    text = " ".join(text.split())
+    if not text:
+        return None
+    digits = text.replace(" ", "").replace("-", "")
+    if digits.isdigit() and len(digits) >= ORDER_NO_MIN_DIGITS:
+        return {"order_no": digits[:19]}
+    if digits.isdigit() and len(digits) >= PHONE_TAIL_DIGITS:
+        return {"buyer_phone": digits}
+    return {"buyer_name": text[:60]}
 
 
 @router.get("/violations")

@@ -1,4 +1,6 @@
-"""Login, logout and the dashboard 首页 (balances, notices, shortcuts and the O9 rating)."""
+"""Login, logout and the dashboard 首页: today's figures, to-dos with counts and links, the
+sales and late-shipment charts (issue 13 U3, see ``web/dashboard.py``), balances, notices,
+shortcuts and the O9 rating."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from xiaodian.ledger import service as ledger
 from xiaodian.ledger.models import Account
 from xiaodian.notify import service as notify
 from xiaodian.runtime import Runtime
+from xiaodian.web import dashboard as home
 from xiaodian.web.auth import ConsoleCtx, CsrfForm, flash, safe_next
 from xiaodian.web.nav import enabled_links
 from xiaodian.web.render import render
@@ -104,5 +107,7 @@ def dashboard(request: Request, console: ConsoleCtx) -> Response:
         shortcuts=[
             link for link in enabled_links(request, console.user) if link.path != "/console/"
         ],
+        todos=home.todos(console),
+        **home.today_and_charts(console),
         **panel,
     )
