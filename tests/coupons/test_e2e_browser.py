@@ -261,7 +261,8 @@ def test_C2_reject_with_reason_and_auto_barcode_rejection_shown_as_audit_failed_
     )
     barcode = page.locator("[data-testid=coupons] tr", has_text="条码券")
     assert barcode.locator("[data-testid=status]").inner_text() == "审核失败"
-    assert "条形码" in barcode.locator("[data-testid=reject-reason]").inner_text()
+    reasons = barcode.locator("[data-testid=reject-reason]").all_inner_texts()
+    assert "条形码" in reasons[0] and reasons[1] == "人工审核驳回:图片含条形码"
 
 
 def test_C3_C4_campaign_taken_offline_by_hand_leaves_the_shop_homepage_in_chromium(
