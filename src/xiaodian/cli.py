@@ -51,7 +51,10 @@ CONTEXT_CLIS: dict[str, str] = {
     "redpackets": "店铺红包 red-packet commands.",
     "luckybags": "福袋 lucky-bag commands.",
     "coupons": "卡券 coupon commands.",
+    "operator": "平台运营 platform operator accounts (F1).",
 }
+# A group named otherwise than its context: name → context.
+GROUP_CONTEXTS: dict[str, str] = {"operator": "platform"}
 # Top-level shortcuts into a context's group: name → (context, command, help line).
 SHORTCUTS: dict[str, tuple[str, str, str]] = {
     # `xiaodian seed --orders 1000000`, as the benchmarks say it
@@ -61,6 +64,7 @@ RULES_DOC = "docs/rules.md"
 
 
 def _present(context: str) -> bool:
+    context = GROUP_CONTEXTS.get(context, context)
     return (Path(__file__).parent / context / "cli.py").is_file()
 
 
@@ -72,7 +76,7 @@ def _load(name: str) -> Any:
         single = typer.Typer(add_completion=False)
         single.command(name)(getattr(module, command))
         return typer.main.get_command(single)
-    module = importlib.import_module(f"xiaodian.{name}.cli")
+    module = importlib.import_module(f"xiaodian.{GROUP_CONTEXTS.get(name, name)}.cli")
     group = typer.main.get_group(module.app)
     group.name = name
     return group

@@ -113,6 +113,11 @@ class CouponRules(BaseModel):
     """SPEC §5 (C1, C2, C7)."""
 
     review_minutes: int = Field(30, description="C2: review takes about, minutes")
+    require_human_review: bool = Field(
+        False,
+        description="C2/F1: every coupon waits for a platform operator (default: one that "
+        "passes the machine checks is approved at the end of the review window)",
+    )
     verify_cancel_window_minutes: int = Field(60, description="C7 (default): cancel window")
     verify_token_ttl_seconds: int = Field(300, description="C7: prepare → verify token life")
     image_max_bytes: int = Field(1024 * 1024, description="C1: images must be < 1 MB")

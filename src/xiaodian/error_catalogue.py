@@ -33,6 +33,7 @@ CONTEXTS: tuple[str, ...] = (
     "orders",
     "aftersales",
     "coupons",
+    "platform",
     "doudian",
     "laike",
 )

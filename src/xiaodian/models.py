@@ -13,6 +13,7 @@ from xiaodian.notify import models as notify_models
 from xiaodian.notify import sms as notify_sms
 from xiaodian.orders import export_models as orders_export_models
 from xiaodian.orders import models as orders_models
+from xiaodian.platform import models as platform_models
 from xiaodian.redpackets import models as redpackets_models
 from xiaodian.service import models as service_models
 
@@ -32,6 +33,7 @@ __all__ = [
     "notify_sms",
     "orders_export_models",
     "orders_models",
+    "platform_models",
     "redpackets_models",
     "service_models",
 ]

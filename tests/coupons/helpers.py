@@ -100,7 +100,8 @@ def draft(**overrides: Any) -> service.CouponDraft:
 
 
 def active_coupon(rt: Runtime, shop_id: int, **overrides: Any) -> int:
-    """Create a coupon and approve it; the clock is moved past the review delay and back."""
+    """Create a coupon that passes the machine checks: the platform's default policy approves
+    it at the end of the review window (F1); the clock is moved there and back."""
     with rt.unit("user:1") as ctx:
         coupon = service.create_coupon(ctx, shop_id, draft(**overrides))
         assert not coupon.auto_reasons, coupon.auto_reasons
@@ -109,10 +110,20 @@ def active_coupon(rt: Runtime, shop_id: int, **overrides: Any) -> int:
     clock: Any = rt.clock
     before = clock.now()
     clock.set(due)
-    with rt.unit("user:1") as ctx:
-        service.decide_review(ctx, shop_id, coupon_id, approve=True)
+    with rt.unit() as ctx:
+        assert service.finalize_reviews(ctx, coupon_ids=[coupon_id])["approved"] == 1
     clock.set(before if before >= due else due)
     return coupon_id
+
+
+def as_operator(
+    rt: Runtime, coupon_id: int, *, approve: bool, reason: str = "", operator_id: int = 1
+) -> Any:
+    """F1: the platform's operator decides a queued coupon (the shop no longer can)."""
+    from xiaodian.platform import service as platform
+
+    with rt.unit(f"operator:{operator_id}") as ctx:
+        return platform.decide_coupon(ctx, coupon_id, approve=approve, reason=reason)
 
 
 def after(rt: Runtime, **kwargs: float) -> None:

@@ -9,6 +9,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from tests.coupons.helpers import draft, png
+from xiaodian import scheduler
+from xiaodian.coupons import rules as coupon_rules
 from xiaodian.coupons.models import INT_FIELD_MAX
 from xiaodian.coupons.schemas import BIGINT_MAX, FEN_MAX
 from xiaodian.notify.models import Event
@@ -47,8 +49,11 @@ def _setup(rt: Runtime, client: TestClient, shop: Any) -> dict[str, Any]:
     assert coupon["status"] == "reviewing" and coupon["status_label"] == "审核中"
     queue = shop.api.get("/api/v1/coupons/review-queue").json()
     assert [c["id"] for c in queue] == [coupon["id"]]
-    rt.clock.advance(30 * 60)  # type: ignore[attr-defined]
-    reviewed = shop.api.post(f"/api/v1/coupons/{coupon['id']}/review", {"decision": "approve"})
+    # F1: the shop cannot approve it; the platform's default policy does at the 30-minute mark.
+    refused = shop.api.post(f"/api/v1/coupons/{coupon['id']}/review", {"decision": "approve"})
+    assert refused.status_code in (404, 405), refused.text
+    scheduler.advance(rt, 30 * 60, sweeps=coupon_rules.SWEEPS)
+    reviewed = shop.api.get(f"/api/v1/coupons/{coupon['id']}")
     assert reviewed.json()["status"] == "active", reviewed.text
     campaign = shop.api.post(
         "/api/v1/coupons/campaigns",

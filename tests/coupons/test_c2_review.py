@@ -1,5 +1,7 @@
-"""C2 审核: automatic checks decide what a machine can; the rest waits for a human; the
-outcome (有效中 / 审核失败) takes effect after the review delay (30 minutes)."""
+"""C2 审核: automatic checks flag what a machine can; a coupon they pass is approved by the
+platform's default policy at the end of the review delay (30 minutes); a flagged one — or every
+one, with ``coupons.require_human_review`` — waits for a platform operator (F1); the outcome
+(有效中 / 审核失败) takes effect after the review delay."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.coupons.helpers import (
+    as_operator,
     draft,
     png,
     product_with_barcode,
@@ -40,9 +43,21 @@ def _codes(coupon: Any) -> set[str]:
     return {r["code"] for r in coupon.auto_reasons}
 
 
-def test_C2_clean_coupon_goes_to_human_queue_and_stays_reviewing_without_decision(
+def test_C2_clean_coupon_is_approved_by_the_default_policy_at_the_delay(
     rt: Runtime, shop: Any
 ) -> None:
+    coupon = _create(rt, shop.shop_id)
+    assert coupon.auto_reasons == [] and coupon.decided_by == service.POLICY_ACTOR
+    with rt.unit() as ctx:
+        assert service.review_queue(ctx.session, shop.shop_id) == []
+    scheduler.advance(rt, 3 * 3600, sweeps=SWEEPS)
+    final = _status(rt, shop.shop_id, coupon.id)
+    assert final.status == CouponStatus.ACTIVE
+    assert final.reviewed_at == coupon.created_at + timedelta(minutes=30)
+
+
+def test_C2_with_require_human_a_clean_coupon_waits_for_an_operator(rt: Runtime, shop: Any) -> None:
+    rt.settings.coupons.require_human_review = True
     coupon = _create(rt, shop.shop_id)
     assert coupon.auto_reasons == [] and coupon.finalize_at is None
     with rt.unit() as ctx:
@@ -112,11 +127,10 @@ def test_C2_barcode_in_image_fails_with_contact_reason(
     ]
     assert "条形码" in coupon.auto_reasons[0]["message_zh"]
     rt.clock.set(coupon.review_due_at)  # type: ignore[attr-defined]
-    with rt.unit() as ctx:
-        service.finalize_reviews(ctx)
+    as_operator(rt, coupon.id, approve=False, reason="图片含条形码")
     final = _status(rt, shop.shop_id, coupon.id)
     assert final.status == CouponStatus.REJECTED
-    assert [r["code"] for r in final.reject_reasons] == ["code_in_image"]
+    assert [r["code"] for r in final.reject_reasons] == ["code_in_image", "human_rejected"]
 
 
 def test_C2_barcode_check_passes_an_image_without_one(rt: Runtime, shop: Any) -> None:
@@ -140,8 +154,15 @@ def test_C2_merchant_name_must_match_registered_name(rt: Runtime, make_shop: Any
     assert moderation.check_merchant_name("Hao Wu", "HAOWU有限公司", "") == []
 
 
-def test_C2_auto_failure_becomes_rejected_at_the_delay(rt: Runtime, shop: Any) -> None:
+def test_C2_flagged_coupon_waits_for_an_operator_then_rejection_applies_at_the_delay(
+    rt: Runtime, shop: Any
+) -> None:
     coupon = _create(rt, shop.shop_id, title="第一名店")
+    assert coupon.finalize_at is None  # flagged: no outcome until an operator decides
+    with rt.unit() as ctx:
+        assert [c.id for c in service.review_queue(ctx.session)] == [coupon.id]
+    rt.clock.set(coupon.created_at + timedelta(minutes=5))  # type: ignore[attr-defined]
+    as_operator(rt, coupon.id, approve=False, reason="标题使用绝对化用语")
     rt.clock.set(coupon.created_at + timedelta(minutes=30) - timedelta(seconds=1))  # type: ignore[attr-defined]
     with rt.unit() as ctx:
         assert service.finalize_reviews(ctx) == {"approved": 0, "rejected": 0}
@@ -157,17 +178,17 @@ def test_C2_auto_failure_becomes_rejected_at_the_delay(rt: Runtime, shop: Any) -
         assert any("审核失败" in n.title and n.rule == "C2" for n in notices)
         events = list(ctx.session.scalars(select(Event.type).where(Event.shop_id == shop.shop_id)))
         assert "coupon.rejected" in events
-    with pytest.raises(Conflict), rt.unit() as ctx:
-        service.decide_review(ctx, shop.shop_id, coupon.id, approve=True)
+    with pytest.raises(Conflict):
+        as_operator(rt, coupon.id, approve=True)
 
 
 def test_C2_early_human_approval_takes_effect_at_the_delay(rt: Runtime, shop: Any) -> None:
+    rt.settings.coupons.require_human_review = True
     coupon = _create(rt, shop.shop_id)
     rt.clock.advance(5 * 60)  # type: ignore[attr-defined]
-    with rt.unit("user:9") as ctx:
-        decided = service.decide_review(ctx, shop.shop_id, coupon.id, approve=True)
-        assert decided.status == CouponStatus.REVIEWING
-        assert decided.finalize_at == coupon.created_at + timedelta(minutes=30)
+    decided = as_operator(rt, coupon.id, approve=True)
+    assert decided.status == CouponStatus.REVIEWING
+    assert decided.finalize_at == coupon.created_at + timedelta(minutes=30)
     with rt.unit() as ctx:
         assert service.next_review_due(ctx.session, rt.clock.now()) == decided.finalize_at
     report = scheduler.advance(rt, 3600, sweeps=SWEEPS)
@@ -182,18 +203,16 @@ def test_C2_early_human_approval_takes_effect_at_the_delay(rt: Runtime, shop: An
 
 
 def test_C2_late_human_rejection_takes_effect_at_once_with_reason(rt: Runtime, shop: Any) -> None:
+    rt.settings.coupons.require_human_review = True
     coupon = _create(rt, shop.shop_id)
     rt.clock.advance(45 * 60)  # type: ignore[attr-defined]
-    with pytest.raises(ValidationFailed), rt.unit() as ctx:
-        service.decide_review(ctx, shop.shop_id, coupon.id, approve=False, reason=" ")
-    with rt.unit("user:9") as ctx:
-        final = service.decide_review(
-            ctx, shop.shop_id, coupon.id, approve=False, reason="图片有第三方水印"
-        )
+    with pytest.raises(ValidationFailed):
+        as_operator(rt, coupon.id, approve=False, reason=" ")
+    final = as_operator(rt, coupon.id, approve=False, reason="图片有第三方水印")
     assert final.status == CouponStatus.REJECTED
     assert "水印" in final.reject_reasons[0]["message_zh"]
-    with pytest.raises(Conflict), rt.unit() as ctx:
-        service.decide_review(ctx, shop.shop_id, coupon.id, approve=True)
+    with pytest.raises(Conflict):
+        as_operator(rt, coupon.id, approve=True)
 
 
 def test_C2_other_shop_cannot_see_or_review(rt: Runtime, shop: Any, make_shop: Any) -> None:

@@ -12,7 +12,13 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from tests.coupons.helpers import active_coupon, draft, picture, product_with_barcode
+from tests.coupons.helpers import (
+    active_coupon,
+    as_operator,
+    draft,
+    picture,
+    product_with_barcode,
+)
 from tests.e2e.conftest import browser, browser_page, live_server, login  # noqa: F401
 from xiaodian import scheduler
 from xiaodian.accounts import service as accounts
@@ -50,11 +56,14 @@ def test_C1_C2_C3_C4_C6_console_flow(
     _submit_coupon_form(page, tmp_path, "进店全场95折")
     assert page.locator("[data-testid=coupons] [data-testid=status]").first.inner_text() == "审核中"
 
-    # C2: the human queue; approval takes effect at the 30-minute mark.
-    rt.clock.advance(31 * 60)  # type: ignore[attr-defined]
+    # C2: the platform's default policy approves a clean coupon at the 30-minute mark (F1);
+    # the shop's 卡券审核 page only shows where it stands.
     page.goto(f"{live_server}/console/coupons/review")
-    page.click("[data-testid=review-queue] button:has-text('通过')")
-    page.wait_for_selector("text=当前状态:有效中")
+    assert "预计" in page.locator("[data-testid=review-state]").first.inner_text()
+    assert page.locator("[data-testid=review-queue] button").count() == 0
+    scheduler.advance(rt, 31 * 60, sweeps=SWEEPS)
+    page.goto(f"{live_server}/console/coupons")
+    assert page.locator("[data-testid=coupons] [data-testid=status]").first.inner_text() == "有效中"
 
     # C3: campaign with all stores, online at once.
     page.goto(f"{live_server}/console/coupons/campaigns")
@@ -219,21 +228,16 @@ def test_C2_reject_with_reason_and_auto_barcode_rejection_shown_as_audit_failed_
     browser_page: Any,  # noqa: F811
     tmp_path: Any,
 ) -> None:
-    """C2: the reviewer rejects with a reason in 卡券审核; 卡券中心 then lists the coupon as
-    审核失败 with that reason. A coupon uploaded with a barcode in its image is failed by the
-    machine and shows 审核失败 with the contact-details reason once the delay has passed."""
+    """C2 with F1: the platform's operator rejects with a reason; 卡券中心 then lists the
+    coupon as 审核失败 with that reason. A coupon uploaded with a barcode in its image is flagged
+    by the machine: the shop's 卡券审核 shows it waiting for the platform with the reason, and
+    once the operator rejects it, 审核失败 with the contact-details reason."""
     page = browser_page
+    rt.settings.coupons.require_human_review = True
     with rt.unit("user:1") as ctx:
         queued = service.create_coupon(ctx, shop.shop_id, draft(title="到店满减券"))
     login(page, live_server, shop.username, shop.password)
-
-    rt.clock.advance(31 * 60)  # type: ignore[attr-defined]
-    page.goto(f"{live_server}/console/coupons/review")
-    row = page.locator(f"[data-testid=review-queue] tr[data-coupon-id='{queued.id}']")
-    row.locator("input[name=reason]").fill("图片有第三方水印")
-    row.locator("button:has-text('驳回')").click()
-    page.wait_for_selector("text=当前状态:审核失败")
-    assert page.locator(f"[data-testid=review-queue] tr[data-coupon-id='{queued.id}']").count() == 0
+    as_operator(rt, queued.id, approve=False, reason="图片有第三方水印")
 
     # A barcode in the product image, uploaded through the form.
     d = draft(product_image=product_with_barcode())
@@ -241,6 +245,12 @@ def test_C2_reject_with_reason_and_auto_barcode_rejection_shown_as_audit_failed_
     (tmp_path / "logo.png").write_bytes(d.logo or b"")
     page.goto(f"{live_server}/console/coupons")
     _submit_coupon_form(page, tmp_path, "条码券")
+    page.goto(f"{live_server}/console/coupons/review")
+    waiting = page.locator("[data-testid=review-queue] tr", has_text="条码券")
+    assert "等待平台人工审核" in waiting.locator("[data-testid=review-state]").inner_text()
+    assert "条形码" in waiting.locator("[data-testid=review-reason]").first.inner_text()
+    barcode_id = int(waiting.get_attribute("data-coupon-id") or 0)
+    as_operator(rt, barcode_id, approve=False, reason="图片含条形码")
     scheduler.advance(rt, 31 * 60, sweeps=SWEEPS)
 
     page.goto(f"{live_server}/console/coupons")
@@ -251,7 +261,8 @@ def test_C2_reject_with_reason_and_auto_barcode_rejection_shown_as_audit_failed_
     )
     barcode = page.locator("[data-testid=coupons] tr", has_text="条码券")
     assert barcode.locator("[data-testid=status]").inner_text() == "审核失败"
-    assert "条形码" in barcode.locator("[data-testid=reject-reason]").inner_text()
+    reasons = barcode.locator("[data-testid=reject-reason]").all_inner_texts()
+    assert "条形码" in reasons[0] and reasons[1] == "人工审核驳回:图片含条形码"
 
 
 def test_C3_C4_campaign_taken_offline_by_hand_leaves_the_shop_homepage_in_chromium(

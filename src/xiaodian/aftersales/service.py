@@ -1308,3 +1308,37 @@ def _not_now(req: AfterSaleRequest, zh: str, en: str) -> Conflict:
         f"售后单状态为「{label}」,不能{zh}",
         f"The request is {req.status}; cannot {en}",
     )
+
+
+# ----- F1 平台介入 --------------------------------------------------------------------------
+
+
+def platform_overturn(ctx: Ctx, shop_id: int, request_id: int, note: str) -> AfterSaleRequest:
+    """F1 (issue 17): a platform operator overturns the merchant's rejection (A4) — the request
+    becomes 已同意退款 and is refunded through the usual path (A6, ``pay_refund``); its history
+    and events carry the operator as actor. Refused while another request of the order is open
+    (the buyer applied again: that one is handled instead)."""
+    req = get_request(ctx.session, shop_id, request_id)
+    if req.status != S.REJECTED:
+        raise _not_now(req, "平台介入", "overturn")
+    other = open_request_for(ctx.session, shop_id, req.order_id)
+    if other is not None and other.id != req.id:
+        raise Conflict(
+            "aftersale_open_elsewhere",
+            f"该订单有进行中的售后单 {other.id}，请处理该售后单",
+            f"Request {other.id} of this order is open; handle that one",
+            rule="A4",
+        )
+    _transition(
+        ctx,
+        req,
+        {S.REJECTED},
+        S.AGREED,
+        "platform_overturned",
+        "A4",
+        note=f"平台介入：支持买家退款{('：' + note.strip()) if note.strip() else ''}",
+        values={**_decided(ctx, "A4", None), "change_request": None},
+    )
+    orders.set_after_sale(ctx, req.shop_id, req.order_id, AfterSale.IN_PROGRESS, "A4")
+    pay_refund(ctx, req, "A4", None)
+    return req

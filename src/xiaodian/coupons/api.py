@@ -77,9 +77,9 @@ def list_coupons(
 
 @router.get("/api/v1/coupons/review-queue", response_model=list[s.CouponOut], tags=[TAG])
 def review_queue(ctx: CtxDep, principal: CouponsApp) -> list[s.CouponOut]:
-    """C2: coupons waiting for a human reviewer."""
+    """C2: the shop's coupons still 审核中 (status and reasons; the platform decides them, F1)."""
     principal.require("coupons.manage")
-    return [s.coupon_out(c) for c in service.review_queue(ctx.session, principal.shop_id)]
+    return [s.coupon_out(c) for c in service.in_review(ctx.session, principal.shop_id)]
 
 
 # K8: before /api/v1/coupons/{coupon_id}, which would otherwise take "campaigns" for an id
@@ -92,16 +92,6 @@ def list_campaigns(ctx: CtxDep, principal: CouponsApp) -> list[s.CampaignOut]:
 @router.get("/api/v1/coupons/{coupon_id}", response_model=s.CouponOut, tags=[TAG])
 def get_coupon(coupon_id: int, ctx: CtxDep, principal: CouponsApp) -> s.CouponOut:
     return s.coupon_out(service.get_coupon(ctx.session, principal.shop_id, coupon_id))
-
-
-@router.post("/api/v1/coupons/{coupon_id}/review", response_model=s.CouponOut, tags=[TAG])
-def review(coupon_id: int, body: s.ReviewIn, ctx: CtxDep, principal: CouponsApp) -> s.CouponOut:
-    """C2 human review (approve / reject with a reason); effective at max(now, created+30min)."""
-    principal.require("coupons.manage")
-    coupon = service.decide_review(
-        ctx, principal.shop_id, coupon_id, approve=body.decision == "approve", reason=body.reason
-    )
-    return s.coupon_out(coupon)
 
 
 @router.get("/media/coupons/{shop_id}/{sha256}", include_in_schema=False)

@@ -68,9 +68,8 @@ def seed(rt: Runtime, shop_id: int, progress: Any = None) -> None:
             shop_id,
             _draft(title="全网最低价 抖音同款", claim_instructions="加VX号 haowu888 领取"),
         )
-        for coupon in approved:
-            coupon.review_due_at = coupon.created_at  # demo: reviewed already
-            service.decide_review(ctx, shop_id, coupon.id, approve=True)
+        for coupon in approved:  # demo: the default policy's approval (F1) is due already
+            coupon.review_due_at = coupon.finalize_at = coupon.created_at
     with rt.unit("demo") as ctx:
         rejected = service.list_coupons(ctx.session, shop_id, status="reviewing")
         for coupon in rejected:

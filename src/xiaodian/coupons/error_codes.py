@@ -35,6 +35,7 @@ REGISTRY = Registry(
             "该卡券未通过自动审核,将在审核期满后显示审核失败",
             "The automatic review already failed this coupon",
             rule="C2",
+            reserved=True,  # F1: a flagged coupon now waits for a platform operator
         ),
         ErrorCode("bad_staff_token", 401, "核销人员凭证无效", "Invalid staff token"),
         ErrorCode(

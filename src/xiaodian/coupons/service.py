@@ -89,6 +89,8 @@ def _refuse(code: str, zh: str, en: str, rule: str) -> CouponRefused:
 MERCHANT_NAME_MAX = 10
 TITLE_MAX = 15
 TEXT_MAX = 500
+# F1: who decides a coupon that passed the machine checks — the platform's default policy.
+POLICY_ACTOR = "platform:policy"
 _MOBILE = re.compile(r"^1[3-9]\d{9}$")
 _LANDLINE = re.compile(r"^0\d{2,3}-?\d{7,8}(?:-\d{1,6})?$")
 _SERVICE_NUMBER = re.compile(r"^[48]00-?\d{3}-?\d{4}$")
@@ -341,6 +343,7 @@ def create_coupon(ctx: Ctx, shop_id: int, draft: CouponDraft) -> Coupon:
     )
     tz = ctx.settings.timezone
     due = ctx.now + timedelta(minutes=rules.review_minutes)
+    waits = bool(reasons) or rules.require_human_review
     fixed = draft.validity_kind == "fixed"
     coupon = Coupon(
         shop_id=shop_id,
@@ -367,9 +370,13 @@ def create_coupon(ctx: Ctx, shop_id: int, draft: CouponDraft) -> Coupon:
         created_by=ctx.actor,
         review_due_at=due,
         auto_reasons=reasons,
-        # A clear machine failure takes effect at the end of the review delay; a coupon the
-        # machine cannot refuse waits for a human (finalize_at stays None until decided).
-        finalize_at=due if reasons else None,
+        # F1 (issue 17): a coupon the machine flags waits for a platform operator; one that
+        # passes is approved at the end of the review window by the default policy, unless
+        # coupons.require_human_review sends every coupon to the operators' queue.
+        decision=None if waits else "approve",
+        decided_by=None if waits else POLICY_ACTOR,
+        decided_at=None if waits else ctx.now,
+        finalize_at=None if waits else due,
         reject_reasons=reasons,
     )
     ctx.session.add(coupon)
@@ -387,8 +394,9 @@ def create_coupon(ctx: Ctx, shop_id: int, draft: CouponDraft) -> Coupon:
         "coupon.auto_reviewed",
         {
             "coupon_id": coupon.id,
-            "outcome": "failed" if reasons else "to_human_review",
+            "outcome": "flagged" if reasons else ("to_human_review" if waits else "pass"),
             "reasons": reasons,
+            "decided_by": None if waits else POLICY_ACTOR,
             "takes_effect_at": due.isoformat(),
         },
         rule="C2",
@@ -455,17 +463,29 @@ def _yuan_short(fen: int) -> str:
 # ===== C2 review ===========================================================================
 
 
-def review_queue(session: Session, shop_id: int, limit: int = 100) -> list[Coupon]:
-    """Coupons waiting for a human: 审核中, no machine failure, not yet decided."""
+def review_queue(session: Session, shop_id: int | None = None, limit: int = 100) -> list[Coupon]:
+    """Coupons waiting for a platform operator (F1): 审核中 and not decided — the ones the
+    machine flagged, and every coupon when ``coupons.require_human_review`` is on. Across
+    every shop when ``shop_id`` is None (the operator console)."""
+    query = (
+        select(Coupon)
+        .where(Coupon.status == CouponStatus.REVIEWING, Coupon.finalize_at.is_(None))
+        .order_by(Coupon.id)
+        .limit(limit)
+    )
+    if shop_id is not None:
+        query = query.where(Coupon.shop_id == shop_id)
+    return list(session.scalars(query))
+
+
+def in_review(session: Session, shop_id: int, limit: int = 100) -> list[Coupon]:
+    """The shop's coupons still 审核中, with where each stands (the shop sees its status and
+    reasons; it does not decide them, F1)."""
     return list(
         session.scalars(
             select(Coupon)
-            .where(
-                Coupon.shop_id == shop_id,
-                Coupon.status == CouponStatus.REVIEWING,
-                Coupon.finalize_at.is_(None),
-            )
-            .order_by(Coupon.id)
+            .where(Coupon.shop_id == shop_id, Coupon.status == CouponStatus.REVIEWING)
+            .order_by(Coupon.id.desc())
             .limit(limit)
         )
     )
@@ -474,11 +494,13 @@ def review_queue(session: Session, shop_id: int, limit: int = 100) -> list[Coupo
 def decide_review(
     ctx: Ctx, shop_id: int, coupon_id: int, *, approve: bool, reason: str = ""
 ) -> Coupon:
-    """C2: a human reviewer approves or rejects (with a reason) a queued coupon.
+    """C2: a platform operator approves or rejects (with a reason) a queued coupon (F1: the
+    platform decides, never the shop — the callers are ``xiaodian.platform.service``).
 
     The decision takes effect at max(decision time, created + review delay): a coupon never
     becomes 有效中 / 审核失败 before the announced ~30 minutes, and a late decision applies at
-    once. A coupon the machine already failed is not in the queue and cannot be overridden."""
+    once. A coupon the machine flagged may be approved (the operator overrules the flags) or
+    rejected: its reasons are then the machine's and the operator's."""
     coupon = get_coupon(ctx.session, shop_id, coupon_id)
     reason = (reason or "").strip()
     if coupon.status != CouponStatus.REVIEWING:
@@ -486,13 +508,6 @@ def decide_review(
             "review_closed",
             f"卡券已{CouponStatus.LABELS[coupon.status]},不能再审核",
             f"The coupon is already {coupon.status}",
-            rule="C2",
-        )
-    if coupon.auto_reasons:
-        raise Conflict(
-            "auto_review_failed",
-            "该卡券未通过自动审核,将在审核期满后显示审核失败",
-            "The automatic review already failed this coupon",
             rule="C2",
         )
     if not approve and not reason:
@@ -512,19 +527,14 @@ def decide_review(
             rule="C2",
         )
     effective = max(ctx.now, coupon.review_due_at)
-    reject_reasons = (
-        []
-        if approve
-        else [
-            {
-                "rule": "C2",
-                "code": "human_rejected",
-                "field": "",
-                "message_zh": f"人工审核驳回:{reason}",
-                "message_en": f"Rejected by the reviewer: {reason}",
-            }
-        ]
-    )
+    human = {
+        "rule": "C2",
+        "code": "human_rejected",
+        "field": "",
+        "message_zh": f"人工审核驳回:{reason}",
+        "message_en": f"Rejected by the reviewer: {reason}",
+    }
+    reject_reasons = [] if approve else [*(coupon.auto_reasons or []), human]
     result = ctx.session.execute(
         update(Coupon)
         .where(
@@ -569,8 +579,9 @@ def decide_review(
 
 def finalize_reviews(ctx: Ctx, coupon_ids: list[int] | None = None) -> dict[str, int]:
     """C2 sweep: reviews whose outcome is due take effect (有效中 / 审核失败), set-based and
-    idempotent; a notice (站内通知) and an event for each. Reviews with no human decision
-    after the delay stay 审核中 (they remain in the queue; nothing is approved by default)."""
+    idempotent; a notice (站内通知) and an event for each. A coupon that passed the machine
+    checks carries the default policy's approval (F1) and becomes 有效中 here at the end of the
+    review window; one waiting for an operator stays 审核中 until an operator decides."""
     due = and_(
         Coupon.status == CouponStatus.REVIEWING,
         Coupon.finalize_at.is_not(None),

@@ -1,4 +1,4 @@
-"""Console pages for coupons: 卡券中心 (create, list), 卡券审核 (human review queue),
+"""Console pages for coupons: 卡券中心 (create, list), 卡券审核 (the review as the shop sees it),
 卡券投放 (店铺主页领券 campaigns), 卡券核销 (PC verification by code or uploaded QR image),
 and the buyer's 店铺主页领券 page. Routes stay thin: parse the form, call one service
 function, render or redirect with a flash."""
@@ -19,7 +19,7 @@ from xiaodian.coupons.models import CampaignStatus, CouponStatus
 from xiaodian.coupons.schemas import image_url
 from xiaodian.errors import XiaodianError
 from xiaodian.money import parse_yuan
-from xiaodian.web.auth import ConsoleCtx, CsrfForm, flash, require_main
+from xiaodian.web.auth import ConsoleCtx, CsrfForm, flash
 from xiaodian.web.render import render
 
 router = APIRouter(include_in_schema=False)
@@ -144,37 +144,16 @@ def create(
 
 @router.get("/console/coupons/review")
 def review_page(request: Request, console: ConsoleCtx) -> Response:
+    """C2 审核进度: where each of the shop's coupons stands in the platform's review, with
+    the reasons; the platform decides (F1), the shop does not approve its own coupons."""
     console.principal.require("coupons.manage")
-    queue = service.review_queue(console.ctx.session, console.shop_id)
     return render(
         request,
         "coupons/review.html",
-        queue=queue,
+        queue=service.in_review(console.ctx.session, console.shop_id),
         summary=service.condition_summary,
         image_url=image_url,
     )
-
-
-@router.post("/console/coupons/review/{coupon_id}")
-def review(
-    coupon_id: int,
-    request: Request,
-    console: ConsoleCtx,
-    form: CsrfForm,
-) -> Response:
-    """C2 human review by the operator (the main account)."""
-    require_main(console.principal)
-    approve = form.get("decision") == "approve"
-    coupon = service.decide_review(
-        console.ctx,
-        console.shop_id,
-        coupon_id,
-        approve=approve,
-        reason=str(form.get("reason") or ""),
-    )
-    label = CouponStatus.LABELS[coupon.status]
-    flash(request, f"已{'通过' if approve else '驳回'}「{coupon.title}」,当前状态:{label}")
-    return RedirectResponse("/console/coupons/review", status_code=303)
 
 
 # ----- 卡券投放 → 店铺主页领券 ---------------------------------------------------------------

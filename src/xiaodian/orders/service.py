@@ -334,6 +334,9 @@ def place_order(
     if errors:
         raise ValidationFailed("invalid_order", "下单信息有误", "Invalid order", errors=errors)
 
+    from xiaodian.platform.service import refuse_if_sanctioned  # F1: 停业整改 / 清退
+
+    refuse_if_sanctioned(ctx.session, shop_id)
     session = ctx.session
     lines: list[tuple[Product, int]] = []
     for product_id, qty in items:

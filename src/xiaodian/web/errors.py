@@ -45,7 +45,8 @@ _HTTP_ZH = {404: "页面不存在", 405: "不支持该请求方法"}
 
 
 def is_console(request: Request) -> bool:
-    return request.url.path == "/console" or request.url.path.startswith("/console/")
+    path = request.url.path
+    return path == "/console" or path.startswith(("/console/", "/operator"))  # F1: operators
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -140,6 +141,8 @@ async def _internal_error_page(request: Request, exc: Exception) -> Response:
 def error_page(
     request: Request, status: int, title: str, message: str, errors: list[str]
 ) -> Response:
+    if request.url.path.startswith("/operator"):  # F1: the operator console, no shop shell
+        return _operator_error_page(request, status, title, message, errors)
     _ensure_shell(request)
     return render(
         request,
@@ -182,3 +185,12 @@ def _ensure_shell(request: Request) -> None:
                 remember(request, user, session)
     except Exception:  # the error page must render even when the database is the problem
         log.exception("could not load the console user for an error page")
+
+
+def _operator_error_page(
+    request: Request, status: int, title: str, message: str, errors: list[str]
+) -> Response:
+    from xiaodian.platform.web import page
+
+    return page(request, "platform/error.html", None, status, title=title, message=message,
+                errors=errors)  # fmt: skip

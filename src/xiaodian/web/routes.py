@@ -34,6 +34,7 @@ CONTEXT_WEB_MODULES: tuple[str, ...] = (
     "xiaodian.service.web",
     "xiaodian.coupons.web",
     "xiaodian.doudian.web",
+    "xiaodian.platform.web",
 )
 
 
