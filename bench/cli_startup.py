@@ -4,11 +4,14 @@ Runs each command as a fresh process many times (as hyperfine would) and prints 
 the minimum and the ratio to the anchor, a bare interpreter start (``python -c pass``) — the
 floor no Python command line can go under on this machine. ``call`` goes to a tiny local HTTP
 server (so its time is start-up plus one loopback request); ``tick`` runs against a migrated
-SQLite file with nothing due (start-up plus one idle tick). Each command runs once untimed
+SQLite file with nothing due (start-up plus one idle tick); ``tick-server`` is the same
+``tick --advance 1h`` answered by a running ``xiaodian serve`` on the simulated clock (signed
+``POST /sim/clock/advance`` with an app that has the simulation scope, K5), so its time is
+start-up plus the server's advance. Each command runs once untimed
 first, and ``PYTHONDONTWRITEBYTECODE`` is dropped from the environment, so the numbers are
 those of an installed package whose bytecode is cached — what a user gets.
 
-    python -m bench.cli_startup [--runs 15] [--commands help,version,config,call,tick]
+    python -m bench.cli_startup [--runs 15] [--commands help,version,config,call,tick,tick-server]
 """
 
 from __future__ import annotations
@@ -69,7 +72,7 @@ def _time(argv: list[str], env: dict[str, str], runs: int) -> tuple[list[float],
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
-    parser.add_argument("--commands", default="help,version,config,call,tick")
+    parser.add_argument("--commands", default="help,version,config,call,tick,tick-server")
     args = parser.parse_args()
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Answer)
@@ -91,7 +94,12 @@ def main() -> None:
         "config": ["config"],
         "call": ["call", "GET", "/healthz", "--base-url", f"http://127.0.0.1:{port}"],
         "tick": ["tick"],
+        "tick-server": ["tick", "--advance", "1h"],
     }
+    envs = {name: env for name in commands}
+    served = None
+    if "tick-server" in args.commands.split(","):
+        served, envs["tick-server"] = _simulated_server(xiaodian, env, tmp)
     anchor_walls, anchor_cpus = _time([sys.executable, "-c", "pass"], env, args.runs)
     anchor = statistics.median(anchor_walls)
     load = os.getloadavg()[0]
@@ -106,14 +114,66 @@ def main() -> None:
         f"{statistics.median(anchor_cpus) * 1000:>9.0f}ms"
     )
     for name in args.commands.split(","):
-        walls, cpus = _time([*xiaodian, *commands[name]], env, args.runs)
+        walls, cpus = _time([*xiaodian, *commands[name]], envs[name], args.runs)
         median = statistics.median(walls)
-        label = "xiaodian " + " ".join(commands[name][:2])
+        label = "xiaodian " + " ".join(commands[name][:3])
+        if name == "tick-server":
+            label += " (server)"
         print(
             f"{label:<28} {median * 1000:>7.0f}ms {min(walls) * 1000:>7.0f}ms "
             f"{median / anchor:>8.1f}× {statistics.median(cpus) * 1000:>9.0f}ms"
         )
     server.shutdown()
+    if served is not None:
+        served.terminate()
+        served.wait(timeout=30)
+
+
+def _simulated_server(
+    xiaodian: list[str], env: dict[str, str], tmp: Path
+) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
+    """``xiaodian serve`` on the simulated clock (its own SQLite file and free port) and the
+    environment of a CLI that may ask it: an app with the simulation scope."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    sim = {
+        **env,
+        "XIAODIAN_DATABASE_URL": f"sqlite:///{tmp / 'sim.db'}",
+        "XIAODIAN_CLOCK_MODE": "simulated",
+        "XIAODIAN_PORT": str(port),
+    }
+
+    def run(*args: str) -> str:
+        done = subprocess.run(
+            [*xiaodian, *args], env=sim, capture_output=True, check=True, text=True
+        )
+        return done.stdout
+
+    run("db", "upgrade")
+    run("shop", "create", "--name", "bench", "--username", "bench", "--password", "bench-pass-1")
+    made = run("shop", "app", "--shop-id", "1", "--scope", "simulation")
+    pairs = (line.split("=", 1) for line in made.splitlines() if "=" in line)
+    lines = {key.strip(): value.strip() for key, value in pairs}
+    sim["XIAODIAN_APP_KEY"], sim["XIAODIAN_APP_SECRET"] = lines["app_key"], lines["secret"]
+    served = subprocess.Popen(
+        [*xiaodian, "serve", "--no-with-worker"],
+        env=sim,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+        except OSError:
+            if time.monotonic() > deadline or served.poll() is not None:
+                raise SystemExit("the simulated server did not start") from None
+            time.sleep(0.2)
+    return served, sim
 
 
 if __name__ == "__main__":

@@ -7,7 +7,9 @@ K5 (issue 14): importing this module costs Typer and nothing else. Every command
 it needs when it runs, and the contexts' groups are mounted lazily — ``xiaodian --help`` lists
 them from ``CONTEXT_CLIS`` without importing them — so ``--help``, ``--version``, ``config``
 and ``call`` start in a fraction of a second, and ``tick`` pays only for SQLAlchemy, the models
-and its sweeps (``bench/cli_startup.py``, docs/benchmarks.md).
+and its sweeps — or, when a simulated server is up and an app with the simulation scope is
+configured, asks that server to advance and imports none of them (``bench/cli_startup.py``,
+docs/benchmarks.md).
 
 K6: bad settings, bad arguments, unreachable servers, missing files and refused operations
 are answered with one bilingual line on stderr and a non-zero exit, never a traceback
@@ -530,10 +532,21 @@ def tick(
     advance: Annotated[
         str | None, typer.Option(help="simulated clock only: move time forward, e.g. 90s, 6h, 1d")
     ] = None,
+    local: Annotated[
+        bool,
+        typer.Option(
+            "--local",
+            help="run the sweeps in this process even when a simulated server is up",
+        ),
+    ] = False,
 ) -> None:
-    """Run one tick now, or advance the simulated clock and run every sweep due on the way."""
-    from xiaodian import scheduler
-    from xiaodian.clock import parse_duration
+    """Run one tick now, or advance the simulated clock and run every sweep due on the way.
+
+    When the server XIAODIAN_HOST / XIAODIAN_PORT name runs on a simulated clock and
+    XIAODIAN_APP_KEY / XIAODIAN_APP_SECRET name an app with the simulation scope, the server
+    does it (signed POST /sim/clock/advance) and this command starts in a fraction of a second
+    (K5); otherwise, or with --local, it runs the sweeps itself."""
+    from xiaodian.durations import parse_duration
 
     seconds = None
     if advance:
@@ -541,15 +554,130 @@ def tick(
             seconds = parse_duration(advance)
         except ValueError as exc:
             _die(f"时长无效：{advance}，例如 90s、15m、6h、1d", str(exc))
+        if seconds < 0:
+            _die("时长不能为负", "the duration must not be negative")
+    server = None if local else _probe_server()
+    if server is not None:
+        base, clock = server
+        if clock == "system" and seconds is not None:
+            _refuse_system_server(base)
+        credentials = _app_credentials()
+        asked = clock == "simulated" and credentials is not None
+        if asked and _tick_on_server(base, credentials or ("", ""), seconds or 0):
+            return
+    from xiaodian import scheduler
+
     rt = _runtime()
     start = rt.clock.now()
     if seconds is not None:
-        _refuse_if_server_ignores(rt)
+        if local:  # not probed above
+            _refuse_if_server_ignores(rt)
         with _console().status(f"advancing {advance} …"):
             report = scheduler.advance(rt, seconds)
     else:
         report = scheduler.run_tick(rt)
     _console().print(_report_table(rt, start, report))
+
+
+# K5: what ``tick`` needs to find the server without importing pydantic-settings — the same
+# environment variables and defaults as ``Settings`` (tests/test_K5_tick_via_server.py holds
+# them equal).
+LIGHT_DEFAULTS = {"host": "127.0.0.1", "port": "8000", "timezone": "Asia/Shanghai"}
+
+
+def _light_setting(name: str) -> str:
+    return os.environ.get(f"XIAODIAN_{name.upper()}", LIGHT_DEFAULTS[name])
+
+
+def _server_url(host: str, port: int | str) -> str:
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    return f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+
+
+def _probe_server() -> tuple[str, str] | None:
+    """(base URL, "simulated" | "system") of our server answering ``/healthz`` where
+    XIAODIAN_HOST / XIAODIAN_PORT say; None when nothing of ours listens there."""
+    base = _server_url(_light_setting("host"), _light_setting("port"))
+    clock = _probe_server_at(base)
+    return (base, clock) if clock in ("simulated", "system") else None
+
+
+def _app_credentials() -> tuple[str, str] | None:
+    key = os.environ.get("XIAODIAN_APP_KEY", "")
+    secret = os.environ.get("XIAODIAN_APP_SECRET", "")
+    return (key, secret) if key and secret else None
+
+
+def _tick_on_server(base: str, credentials: tuple[str, str], seconds: int) -> bool:
+    """K5: the running simulated server advances its clock and runs the sweeps (the same
+    ``scheduler.advance`` as ``POST /sim/clock/advance``, signed like ``call``); this process
+    only prints the report. False (after a note on stderr) when the server refuses the app
+    (401/403: nothing was done there) — the caller then runs the tick itself."""
+    import http.client
+    from datetime import datetime, timedelta
+    from urllib.parse import urlsplit
+    from zoneinfo import ZoneInfo
+
+    from xiaodian.signing import signed_headers
+
+    path = "/sim/clock/advance"
+    raw = json.dumps({"seconds": seconds}).encode()
+    headers = signed_headers(*credentials, "POST", path, raw)
+    headers["Content-Type"] = "application/json"
+    parts = urlsplit(base)
+    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=600)
+    try:
+        connection.request("POST", path, body=raw, headers=headers)
+        response = connection.getresponse()
+        text = response.read().decode("utf-8", "replace")
+    except (OSError, http.client.HTTPException) as exc:
+        _die(f"无法连接服务器 {base}", f"cannot reach {base}: {exc}")
+    finally:
+        connection.close()
+    try:
+        body = json.loads(text)
+    except json.JSONDecodeError:
+        body = {}
+    zh = body.get("message_zh") if isinstance(body, dict) else None
+    en = body.get("message_en") if isinstance(body, dict) else None
+    if response.status in (401, 403):
+        typer.secho(
+            f"· 服务器未接受该应用的模拟控制请求（{response.status}），改为在本进程运行"
+            f"（{en or 'refused'}; running the tick in this process）",
+            err=True,
+            fg="yellow",
+        )
+        return False
+    if response.status != 200 or not isinstance(body, dict) or "now" not in body:
+        _die(
+            f"{base} 未能快进（{response.status}）：{zh or text[:200]}",
+            f"{base} did not advance ({response.status}): {en or text[:200]}",
+        )
+    tz = ZoneInfo(_light_setting("timezone"))
+    until = datetime.fromisoformat(body["now"])
+    start = until - timedelta(seconds=seconds)
+
+    def local(when: datetime) -> str:
+        return when.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+
+    table = _table(f"from → until ({tz.key})", "ticks", "what the rules did")
+    table.add_row(
+        f"{local(start)} → {local(until)}", str(body.get("ticks", "")), _summary(body["sweeps"])
+    )
+    _console().print(table)
+    _console().print(f"(by the server at {base})", style="dim", highlight=False)
+    return True
+
+
+def _refuse_system_server(base: str) -> NoReturn:
+    _die(
+        f"{base} 上运行的服务器使用系统时钟，不会理会模拟时钟的快进；"
+        "请先用 XIAODIAN_CLOCK_MODE=simulated 重启它（或 xiaodian demo --simulated）",
+        f"the server running at {base} uses the system clock and "
+        "would ignore this advance; restart it with XIAODIAN_CLOCK_MODE=simulated "
+        "(or xiaodian demo --simulated)",
+    )
 
 
 def _refuse_if_server_ignores(rt: Runtime) -> None:
@@ -559,26 +687,29 @@ def _refuse_if_server_ignores(rt: Runtime) -> None:
     ``/healthz`` with ``"clock": "system"``, refuse: one bilingual line, exit 2 (K6)."""
     if not rt.simulated:
         return  # scheduler.advance refuses a system clock itself (clock_not_simulated)
-    import json
-    import urllib.request
+    base = _server_url(rt.settings.host, rt.settings.port)
+    if _probe_server_at(base) == "system":
+        _refuse_system_server(base)
 
-    host = rt.settings.host
-    if host in ("0.0.0.0", "::", ""):
-        host = "127.0.0.1"
-    url = f"http://{'[' + host + ']' if ':' in host else host}:{rt.settings.port}/healthz"
+
+def _probe_server_at(base: str) -> str | None:
+    """The ``clock`` our server at ``base`` reports on ``/healthz``; None if none answers.
+    (``http.client``, as ``call`` uses: ``urllib.request`` costs more to import, K5.)"""
+    import http.client
+    from urllib.parse import urlsplit
+
     try:
-        with urllib.request.urlopen(url, timeout=1) as answer:
-            body = json.loads(answer.read(65536))
+        parts = urlsplit(base)
+        connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=1)
+        try:
+            connection.request("GET", "/healthz")
+            answer = connection.getresponse()
+            body = json.loads(answer.read(65536)) if answer.status == 200 else None
+        finally:
+            connection.close()
     except Exception:
-        return  # nothing (of ours) listening there: no server to ignore the clock
-    if isinstance(body, dict) and body.get("clock") == "system":
-        _die(
-            f"{url.removesuffix('/healthz')} 上运行的服务器使用系统时钟，不会理会模拟时钟的快进；"
-            "请先用 XIAODIAN_CLOCK_MODE=simulated 重启它（或 xiaodian demo --simulated）",
-            f"the server running at {url.removesuffix('/healthz')} uses the system clock and "
-            "would ignore this advance; restart it with XIAODIAN_CLOCK_MODE=simulated "
-            "(or xiaodian demo --simulated)",
-        )
+        return None  # nothing (of ours) listening there: no server to ignore the clock
+    return str(body.get("clock")) if isinstance(body, dict) else None
 
 
 def _report_table(rt: Runtime, start: datetime, report: TickReport) -> Table:

@@ -20,6 +20,7 @@ from sqlalchemy import Engine, Integer, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from xiaodian.db import Base, UTCDateTime
+from xiaodian.durations import parse_duration as parse_duration  # re-exported (K5)
 from xiaodian.errors import Conflict
 
 
@@ -105,15 +106,3 @@ def local_day_start(when: datetime, tz: str) -> datetime:
 
 def to_local(when: datetime, tz: str) -> datetime:
     return when.astimezone(ZoneInfo(tz))
-
-
-def parse_duration(text: str) -> int:
-    """'90', '90s', '15m', '6h', '1d', '2w' → seconds. Used by the CLI."""
-    text = text.strip().lower()
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-    try:
-        if text and text[-1] in units:
-            return int(float(text[:-1]) * units[text[-1]])
-        return int(text)
-    except ValueError as exc:
-        raise ValueError(f"bad duration {text!r}; use e.g. 90s, 15m, 6h, 1d") from exc

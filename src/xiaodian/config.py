@@ -21,8 +21,15 @@ class RedPacketRules(BaseModel):
     extension_min_remaining_percent: int = Field(
         10, description="R6: remaining after extension must be ≥ this % of the original"
     )
-    max_extensions: int = Field(1, description="R6 (default): extensions allowed per packet")
-    remind_lead_hours: int = Field(24, description="R7 (default): reminder lead time, hours")
+    max_extensions: int | None = Field(
+        None,
+        ge=1,
+        description="R6: extensions allowed per packet; unset = no limit (the seed sets none, "
+        "the remaining ≥ 10 % rule bounds it)",
+    )
+    remind_lead_hours: int = Field(
+        24, description="R7 (default): reminder lead time, hours — the shop's preset at issuance"
+    )
     expiring_soon_hours: int = Field(24, description="R8: '即将过期' when ending within, hours")
     max_validity_days: int = Field(30, description="R2: longest validity chosen at issuance")
     max_amount_fen: int = Field(100_000_00, description="R1: largest single packet, fen")

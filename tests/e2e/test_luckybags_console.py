@@ -11,7 +11,9 @@ import pytest
 from tests.conftest import ShopFixture
 from tests.e2e.conftest import login
 from tests.luckybags.helpers import Scene
+from xiaodian.aftersales import logistics
 from xiaodian.notify import service as notify
+from xiaodian.orders import service as orders
 from xiaodian.runtime import Runtime
 
 pytestmark = pytest.mark.browser
@@ -86,6 +88,18 @@ def test_L4_L5_lucky_bag_panel_and_live_entry_in_the_browser(
     card = _inbox(rt, redeemed)[0]
     assert card.kind == "card" and card.payload["status_label"] == "待发货"
     assert "订单卡片" in page.inner_text("[data-testid=messages]")
+    # F6: the card follows the parcel — shipped, then 派送中 as the carrier reports it.
+    with rt.unit() as ctx:
+        order_id = card.payload["order_id"]
+        orders.ship_order(
+            ctx, shop.shop_id, order_id, carrier="顺丰", tracking_no="SF1234567890123"
+        )
+        [package] = logistics.packages_of(ctx.session, shop.shop_id, order_id)
+        logistics.carrier_event(ctx, shop.shop_id, package.id, "out_for_delivery")
+    _open(page, live_server, conv["redeemed"])
+    bubble = page.locator("[data-testid=messages] [data-kind=order_card]")
+    assert bubble.locator("[data-testid=card-logistics]").inner_text() == "派送中"
+    assert "顺丰速运 SF1234567890123" in bubble.inner_text()
 
     # 兑奖失败: the action is disabled, the "?" explains risk control.
     _open(page, live_server, conv["failed"])
@@ -95,22 +109,22 @@ def test_L4_L5_lucky_bag_panel_and_live_entry_in_the_browser(
     assert row.locator("[data-testid=send_redeem_link]").is_disabled()
     hint = row.locator("[data-testid=win-hint]")
     hint.hover()
-    assert hint.get_attribute("title") == "风控拦截,请联系平台客服"
+    assert hint.get_attribute("title") == "兑奖失败：买家在平台风控名单中。请联系平台客服"
     before = len(_inbox(rt, failed))
     # The server refuses it too (a forged POST from the console's own form).
     page.evaluate("document.querySelector('[data-testid=send_redeem_link]').disabled = false")
     with page.expect_navigation():
         row.locator("[data-testid=send_redeem_link]").click()
-    assert "风控拦截,请联系平台客服" in page.content()
+    assert "兑奖失败：买家在平台风控名单中。请联系平台客服" in page.content()
     assert len(_inbox(rt, failed)) == before
 
-    # 已过期 (抖音极速版): still 未兑奖 by fact, past the window → disabled with its hint.
+    # Past the window (抖音极速版): reads 未兑奖 (seed 001), disabled with the hint why (F6).
     _open(page, live_server, conv["expired"])
     page.click("[data-testid=lucky-bag-button]")
     row = page.locator("[data-testid=lucky-bag-panel] .win")
-    assert row.locator("[data-testid=win-status]").inner_text() == "已过期"
+    assert row.locator("[data-testid=win-status]").inner_text() == "未兑奖"
     assert row.locator("[data-testid=send_redeem_link]").is_disabled()
-    assert row.locator("[data-testid=win-hint]").get_attribute("title") == "已超过兑奖期限"
+    assert row.locator("[data-testid=win-hint]").get_attribute("title") == "已超过兑奖时间"
 
     # Another channel (头条): no 中奖福袋 button even though the buyer won here.
     _open(page, live_server, conv["toutiao"])

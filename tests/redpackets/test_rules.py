@@ -381,9 +381,9 @@ def test_R6_extension_of_exactly_the_original_length_vs_one_second_more(world: W
     assert exc.value.code == "extension_too_long" and "3天" in exc.value.message_zh
     world.rt.clock.advance(2 * DAY)  # type: ignore[attr-defined]  # 24 h left: 即将过期
     with world.rt.unit() as ctx:
-        service.extend(ctx, world.shop_id, ids[1], 3 * DAY)
+        service.extend(ctx, world.shop_id, ids[1], 2 * DAY)  # 24 h + 2 d = the original 3 d
     # About to expire: the new end is the old end + the extension.
-    assert world.packet(ids[1]).expires_at == START + timedelta(days=6)
+    assert world.packet(ids[1]).expires_at == START + timedelta(days=5)
 
 
 def test_R6_remaining_exactly_10_percent_vs_one_fen_less(world: World) -> None:
@@ -424,7 +424,8 @@ def test_R6_expired_packet_becomes_valid_from_now_once_and_buyer_is_notified(
     assert [e.payload["buyer_notified"] for e in events(world, "redpacket.extended")] == [True]
     # Spendable again.
     world.checkout(buyer_id, world.product(price_fen=1_00), pid, 1_00)
-    # R6 (default): once per packet.
+    # R6 with a limit set (XIAODIAN_REDPACKETS__MAX_EXTENSIONS=1): once per packet.
+    world.rt.settings.redpackets.max_extensions = 1
     with pytest.raises(Conflict) as exc, world.rt.unit() as ctx:
         service.extend(ctx, world.shop_id, pid, DAY)
     assert exc.value.code == "extension_limit"
@@ -460,8 +461,8 @@ def test_R7_reminder_sent_once_and_again_after_extension(world: World) -> None:
     assert len(inbox(world, buyer_id, "reminder")) == 1
     with world.rt.unit() as ctx:
         assert rules.next_remind_due(ctx.session, ctx.now) is None
-        service.extend(ctx, world.shop_id, pid, 3 * DAY)  # new end: START + 6 days
-    world.rt.clock.set(START + timedelta(days=5))  # type: ignore[attr-defined]
+        service.extend(ctx, world.shop_id, pid, 2 * DAY)  # new end: START + 5 days
+    world.rt.clock.set(START + timedelta(days=4))  # type: ignore[attr-defined]
     assert tick(world)["redpackets.remind"] == {"reminded": 1}
     assert tick(world)["redpackets.remind"] == {"reminded": 0}
     reminders = inbox(world, buyer_id, "reminder")

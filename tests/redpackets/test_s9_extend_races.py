@@ -23,6 +23,7 @@ DAY = 86_400
 
 
 def _expired_packet(world: World) -> int:
+    world.rt.settings.redpackets.max_extensions = 1  # a limit is set (default: none, F7)
     world.fund(100_00)
     _buyer_id, douyin_id, _token = world.buyer()
     [packet_id] = world.issue([douyin_id], 10_00)

@@ -26,8 +26,8 @@ LUCKY_BAG_CHANNELS = ("douyin", "douyin_lite")
 LIVE_STATES = ("live", "scheduled", "none")
 WINDOW_PASSED_SECONDS = 8 * 86400  # past the default 7-day redemption window (L2)
 
-HINT_FAILED = "风控拦截,请联系平台客服"
-HINT_EXPIRED = "已超过兑奖期限"
+HINT_FAILED = "兑奖失败：买家在平台风控名单中。请联系平台客服"  # F6: the reason in the hint
+HINT_EXPIRED = "已超过兑奖时间"  # F6: seed 001's wording
 HINT_NOTHING_SCHEDULED = "暂无待开播的直播"
 NO_WINS_MESSAGE = "该消费者在本店铺暂无中奖记录"
 
@@ -130,7 +130,8 @@ def expected_win(win: WinState) -> ExpectedWin:
         )
     if win.window_open:
         return ExpectedWin("unredeemed", "未兑奖", "send_redeem_link", "发送兑奖链接", True, "")
-    return ExpectedWin("expired", "已过期", "send_redeem_link", "发送兑奖链接", False, HINT_EXPIRED)
+    # Past the window: reads 未兑奖 (seed 001), the action disabled with the hint (F6).
+    return ExpectedWin("expired", "未兑奖", "send_redeem_link", "发送兑奖链接", False, HINT_EXPIRED)
 
 
 def expected_live(row: Row) -> ExpectedLive | None:

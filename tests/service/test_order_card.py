@@ -51,7 +51,7 @@ def test_L4_order_card_sent_before_shipping_shows_shipping_when_read(
     # The same card, read again, shows the order now: 已发货, carrier and tracking number.
     card = _newest_card(client, token)
     assert card["title"] == f"订单 {order_no}:已发货"
-    assert card["body"] == "物流:顺丰速运 SF1234567890123"
+    assert card["body"] == "物流:顺丰速运 SF1234567890123 · 已揽收"
     payload = card["payload"]
     assert (payload["status"], payload["status_label"]) == ("shipped", "已发货")
     assert (payload["carrier_name"], payload["tracking_no"]) == ("顺丰速运", "SF1234567890123")

@@ -6,10 +6,10 @@
   with xiaodian: it records every call in ``aftersale_carrier_log`` and answers an
   interception ``interception_response_hours`` later (a sweep, on the simulated clock) —
   success unless the parcel has already left the carrier's hands or a test/demo told it to fail.
-* Carrier events — in transit, delivered, refused (拒签), returned, interception
-  succeeded/failed — come in through ``carrier_event`` (the local carrier, the /sim controls,
-  tests). Each one is logged and emitted as ``package.<event>``; the assistant's strategies
-  react to them in ``subscribers.py``.
+* Carrier events — in transit, out for delivery (派送中, F6), delivered, refused (拒签),
+  returned, interception succeeded/failed — come in through ``carrier_event`` (the local
+  carrier, the /sim controls, tests). Each one is logged and emitted as ``package.<event>``;
+  the assistant's strategies react to them in ``subscribers.py``.
 * A2.3: a successful interception costs the merchant the carrier's fee, moved from the
   merchant balance to platform fees once per package (idempotency key
   ``aftersale-interception-fee:<package id>``). A fee the balance cannot cover is marked
@@ -311,12 +311,14 @@ def split(
 # event → (statuses it may follow, status after, event type)
 EVENTS: dict[str, tuple[frozenset[str], str]] = {
     "in_transit": (frozenset({P.CREATED}), P.IN_TRANSIT),
+    "out_for_delivery": (frozenset({P.CREATED, P.IN_TRANSIT}), P.OUT_FOR_DELIVERY),
     "delivered": (MOVING, P.DELIVERED),
     "refused": (MOVING, P.REFUSED),
     "returned": (frozenset({P.REFUSED, P.INTERCEPTED, P.CANCELLED}), P.RETURNED),
 }
 EVENT_LABELS = {
     "in_transit": "运输中",
+    "out_for_delivery": "派送中",
     "delivered": "已签收",
     "refused": "买家拒签",
     "returned": "已退回商家",

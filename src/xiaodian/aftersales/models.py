@@ -214,6 +214,7 @@ class Strategy(Base):
 class PackageStatus(StrEnum):
     CREATED = "created"  # 已揽收/待运输
     IN_TRANSIT = "in_transit"  # 运输中
+    OUT_FOR_DELIVERY = "out_for_delivery"  # 派送中 (F6: the courier is bringing it)
     DELIVERED = "delivered"  # 已签收
     REFUSED = "refused"  # 拒签
     RETURNED = "returned"  # 已退回商家
@@ -224,6 +225,7 @@ class PackageStatus(StrEnum):
 PACKAGE_LABELS: dict[str, str] = {
     PackageStatus.CREATED: "已揽收",
     PackageStatus.IN_TRANSIT: "运输中",
+    PackageStatus.OUT_FOR_DELIVERY: "派送中",
     PackageStatus.DELIVERED: "已签收",
     PackageStatus.REFUSED: "买家拒签",
     PackageStatus.RETURNED: "已退回",
@@ -232,7 +234,9 @@ PACKAGE_LABELS: dict[str, str] = {
 }
 
 # A package still on its way to the buyer: it can be intercepted, refused, or cancelled.
-MOVING: frozenset[str] = frozenset({PackageStatus.CREATED, PackageStatus.IN_TRANSIT})
+MOVING: frozenset[str] = frozenset(
+    {PackageStatus.CREATED, PackageStatus.IN_TRANSIT, PackageStatus.OUT_FOR_DELIVERY}
+)
 
 INTERCEPTION_LABELS: dict[str, str] = {
     "": "",

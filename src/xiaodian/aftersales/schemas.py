@@ -203,7 +203,13 @@ class SplitIn(RequestModel):
 
 class CarrierEventIn(BaseModel):
     event: Literal[
-        "in_transit", "delivered", "refused", "returned", "intercept_succeeded", "intercept_failed"
+        "in_transit",
+        "out_for_delivery",
+        "delivered",
+        "refused",
+        "returned",
+        "intercept_succeeded",
+        "intercept_failed",
     ]
     note: str = Field("", max_length=200)
 

@@ -21,7 +21,6 @@ from typing import Any
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
-from xiaodian import imaging
 from xiaodian.accounts.models import Buyer
 from xiaodian.aftersales.models import (
     KIND_LABELS,
@@ -232,6 +231,8 @@ def check_evidence_file(
         f"File {filename!r} must be a JPEG/PNG image" + (" or a PDF" if allow_pdf else ""),
         field="file",
     )
+    from xiaodian import imaging  # Pillow loads with the first upload, not with tick (K5)
+
     try:  # S8: format and dimensions from the header; only what passed is decoded
         header = imaging.read_header(data)
         fmt = header.format

@@ -22,10 +22,9 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from zoneinfo import ZoneInfo
 
-import segno
 from sqlalchemy import Table, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -34,8 +33,6 @@ from sqlalchemy.orm.attributes import set_committed_value
 from xiaodian.accounts import service as accounts
 from xiaodian.accounts.models import Staff, Store
 from xiaodian.context import Ctx
-from xiaodian.coupons import moderation
-from xiaodian.coupons.images import CheckedImage, check_logo, check_product_image
 from xiaodian.coupons.models import (
     INT_FIELD_MAX,
     Campaign,
@@ -62,6 +59,9 @@ from xiaodian.errors import (
 )
 from xiaodian.money import yuan
 from xiaodian.notify import service as notify
+
+if TYPE_CHECKING:
+    from xiaodian.coupons.images import CheckedImage
 
 # ===== errors ==============================================================================
 
@@ -289,6 +289,10 @@ def _store_image(ctx: Ctx, shop_id: int, image: CheckedImage) -> None:
 def create_coupon(ctx: Ctx, shop_id: int, draft: CouponDraft) -> Coupon:
     """C1: create a 通用券; every field is required and every failing field is reported at
     once. The new coupon is 审核中 and the automatic reviewer runs immediately (C2)."""
+    # Pillow, zxing and the review lists load only when a coupon is created (K5: ``tick``).
+    from xiaodian.coupons import moderation
+    from xiaodian.coupons.images import check_logo, check_product_image
+
     rules = ctx.settings.coupons
     errors: list[dict[str, Any]] = []
     in_flight = ctx.settings.limits.image_decodes_in_flight
@@ -1231,6 +1235,8 @@ def qr_payload(code: str) -> str:
 
 def qr_png(code: str, scale: int = 8) -> bytes:
     """C4: the claim's QR (segno, PNG); payload ``xiaodian://coupon/<code>``."""
+    import segno  # loaded when a QR is drawn, not by every importer of this module (K5)
+
     buffer = io.BytesIO()
     segno.make(qr_payload(code), error="m").save(buffer, kind="png", scale=scale, border=4)
     return buffer.getvalue()

@@ -21,7 +21,7 @@ import zipfile
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree
 
 from sqlalchemy import Select, and_, case, func, literal_column, or_, select, update
@@ -59,8 +59,10 @@ from xiaodian.orders.models import (
     ShopReviewFlag,
 )
 from xiaodian.orders.payments import gateway
-from xiaodian.orders.schemas import OrderFilter
 from xiaodian.timeorder import before, newest_first
+
+if TYPE_CHECKING:  # the API's pydantic models load with the API, not with tick (K5)
+    from xiaodian.orders.schemas import OrderFilter
 
 _PHONE = re.compile(r"^1\d{10}$")
 

@@ -21,7 +21,8 @@ PERMISSION = "redpackets.manage"
 @router.post("/api/v1/redpackets", response_model=s.IssueOut, status_code=201, tags=[TAG])
 def issue(body: s.IssueIn, ctx: CtxDep, principal: MarketingApp) -> s.IssueOut:
     """R1/R2 发放: one packet per listed buyer; per-row results; insufficient balance refuses
-    the whole batch (409 insufficient_balance)."""
+    the whole batch (409 insufficient_balance). R7: the reminder (on/off, lead time) is chosen
+    here; by default on, with the shop's default lead."""
     principal.require(PERMISSION)
     result = service.issue(
         ctx,
@@ -31,6 +32,8 @@ def issue(body: s.IssueIn, ctx: CtxDep, principal: MarketingApp) -> s.IssueOut:
         validity_seconds=body.validity_seconds,
         request_id=body.request_id,
         note=body.note,
+        remind=body.remind,
+        remind_lead_hours=body.remind_lead_hours,
     )
     return s.issue_out(result)
 
@@ -131,8 +134,8 @@ def reclaim(redpacket_id: int, ctx: CtxDep, principal: MarketingApp) -> s.RedPac
 def extend(
     redpacket_id: int, body: s.ExtendIn, ctx: CtxDep, principal: MarketingApp
 ) -> s.RedPacketOut:
-    """R6 延长有效期: ≤ the original validity; remaining ≥ 10% of the original; once; the
-    buyer is notified."""
+    """R6 延长有效期: the extension ≤ the original validity and the validity left after it
+    ≤ the original validity too; remaining ≥ 10% of the original; the buyer is notified."""
     principal.require(PERMISSION)
     packet = service.extend(ctx, principal.shop_id, redpacket_id, body.extension_seconds)
     return s.packet_out(packet, ctx.now, ctx.settings)

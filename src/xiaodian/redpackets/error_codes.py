@@ -139,5 +139,12 @@ REGISTRY = Registry(
             rule="R6",
         ),
         ErrorCode("too_many", 422, "一次选择的红包太多", "Too many packets at once"),
+        ErrorCode(
+            "validity_after_extension_too_long",
+            422,
+            "延长后的有效期（至 {new_end}，还剩 {after}）不能超过原有效期时长 {validity}；本次最多可延长 {allowed}",
+            "After the extension the packet would be valid for {after} s more (until {new_end}), longer than its original validity ({validity} s); at most {allowed} s can be added now",
+            rule="R6",
+        ),
     ),
 )

@@ -27,12 +27,14 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     ForeignKey,
     Index,
     Integer,
     String,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -114,6 +116,10 @@ class RedPacket(Base):
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)  # valid iff now < expires_at
     remind_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # R7, NULL once sent
+    # R7 (F7): the reminder chosen at issuance — on/off, and its lead time in hours (NULL: the
+    # shop's default lead at the time it is scheduled, e.g. for packets issued before F7).
+    remind_enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    remind_lead_hours: Mapped[int | None] = mapped_column(Integer)
     reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     expired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reclaimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from xiaodian.config import Settings
 from xiaodian.redpackets.models import DISPLAY_LABELS, RedPacket, RedPacketLog
@@ -30,6 +30,15 @@ class IssueIn(RequestModel):
         None, min_length=1, max_length=80, description="retrying with it issues once"
     )
     note: str = Field("", max_length=200)
+    remind: StrictBool = Field(
+        True, description="R7 (F7): remind the buyers before these packets expire"
+    )
+    remind_lead_hours: StrictInt | None = Field(
+        None,
+        ge=1,
+        le=720,
+        description="R7 (F7): how many hours before the end to remind; null = the shop's default",
+    )
 
 
 class IssueRowOut(BaseModel):
@@ -65,6 +74,10 @@ class RedPacketOut(BaseModel):
     issued_at: datetime
     expires_at: datetime
     extension_count: int
+    remind_enabled: bool = Field(description="R7: reminder chosen at issuance (on/off)")
+    remind_lead_hours: int | None = Field(
+        description="R7: lead chosen at issuance, hours; null = the shop's default"
+    )
     remind_at: datetime | None
     reminded_at: datetime | None
 
@@ -211,6 +224,8 @@ def packet_out(packet: RedPacket, now: datetime, settings: Settings) -> RedPacke
         issued_at=packet.issued_at,
         expires_at=packet.expires_at,
         extension_count=packet.extension_count,
+        remind_enabled=packet.remind_enabled,
+        remind_lead_hours=packet.remind_lead_hours,
         remind_at=packet.remind_at,
         reminded_at=packet.reminded_at,
     )

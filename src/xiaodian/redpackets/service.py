@@ -23,14 +23,18 @@ Decisions (each cited where it is enforced):
 * R5 reclaim: only an expired packet (status expired, or past its end and not yet swept);
   REDPACKET_FLOAT → BALANCE with key ``redpacket-reclaim:<id>``; again → ``already_reclaimed``.
 * R6 extension: only an expired or about-to-expire packet (ending within the R8 即将过期
-  window, ``expiring_soon_hours``); length ≤ the packet's original validity length;
-  remaining ≥ 10% of the original amount (ceiling, ``money.percent_of``); once per packet by
-  default. The new end is
+  window, ``expiring_soon_hours``); both halves of seed 000's "延长的时间不能超过原有效期的时长…
+  延长后的有效期不能超过3天" (F7, issue 17): the extension ≤ the packet's original validity
+  length, **and** the validity left after extending (new end − now) ≤ that length; remaining
+  ≥ 10% of the original amount (ceiling, ``money.percent_of``). No limit on how many times
+  by default (the seed sets none; ``max_extensions`` sets one). The new end is
   ``max(old end, now) + extension``: an about-to-expire packet keeps its remaining time and
   gains the extension, an expired one is valid again for the extension from now. The buyer
   gets an inbox message and an event is emitted.
-* R7 a reminder is due ``lead`` hours before the end (per-shop lead, default 24 h), once per
-  validity period: sending clears ``remind_at``; an extension sets it again.
+* R7 a reminder is due ``lead`` hours before the end, once per validity period: sending
+  clears ``remind_at``; an extension sets it again. The merchant chooses it at issuance (F7):
+  on or off, and the lead time, preset from the shop's default (default 24 h). A packet
+  issued without a chosen lead follows the shop's default.
 """
 
 from __future__ import annotations
@@ -324,17 +328,32 @@ def buyer_packets(
 # ----- R7 per-shop reminder lead -----------------------------------------------------------
 
 
+MAX_LEAD_HOURS = 24 * 30
+
+
 def remind_lead_hours(session: Session, shop_id: int, settings: Settings) -> int:
+    """R7: the shop's default reminder lead (the preset of the issuance form)."""
     row = session.get(RedPacketSettings, shop_id)
     if row is not None and row.remind_lead_hours is not None:
         return row.remind_lead_hours
     return settings.redpackets.remind_lead_hours
 
 
+shop_remind_lead_hours = remind_lead_hours  # for ``issue``, whose argument has that name
+
+
+def packet_lead_hours(session: Session, packet: RedPacket, settings: Settings) -> int:
+    """R7: the lead chosen at issuance, else the shop's default (F7)."""
+    if packet.remind_lead_hours is not None:
+        return packet.remind_lead_hours
+    return remind_lead_hours(session, packet.shop_id, settings)
+
+
 def set_remind_lead_hours(ctx: Ctx, shop_id: int, hours: int | None) -> int:
     """R7: set (or, with None, reset to the default) the shop's reminder lead time. Packets
-    whose reminder is still pending are rescheduled to the new lead."""
-    if hours is not None and not 1 <= hours <= 24 * 30:
+    whose reminder is still pending and whose lead was not chosen at issuance (F7) are
+    rescheduled to the new lead."""
+    if hours is not None and not 1 <= hours <= MAX_LEAD_HOURS:
         raise ValidationFailed(
             "invalid_remind_lead",
             "提醒提前时间须为1-720小时",
@@ -355,6 +374,7 @@ def set_remind_lead_hours(ctx: Ctx, shop_id: int, hours: int | None) -> int:
         select(RedPacket).where(
             RedPacket.shop_id == shop_id,
             RedPacket.remind_at.is_not(None),
+            RedPacket.remind_lead_hours.is_(None),
             RedPacket.status == PacketStatus.ACTIVE,
         )
     )
@@ -439,10 +459,15 @@ def issue(
     validity_seconds: int | None = None,
     request_id: str | None = None,
     note: str = "",
+    remind: bool = True,
+    remind_lead_hours: int | None = None,
 ) -> IssueResult:
     """R1/R2: issue one packet of ``amount_fen`` to each listed buyer, valid for
     ``validity_seconds`` from now (default 3 days). See the module docstring for the batch
-    rules (per-row errors, whole-batch refusal on insufficient balance, request_id replay)."""
+    rules (per-row errors, whole-batch refusal on insufficient balance, request_id replay).
+
+    R7 (F7): ``remind`` switches the expiry reminder on or off for these packets and
+    ``remind_lead_hours`` sets its lead; None follows the shop's default lead."""
     rules = ctx.settings.redpackets
     session = ctx.session
     if validity_seconds is None:
@@ -472,6 +497,16 @@ def issue(
                 "buyer_douyin_ids",
                 f"一次最多发放 {rules.max_batch_rows} 个买家",
                 f"At most {rules.max_batch_rows} buyers per batch",
+            )
+        )
+    if remind_lead_hours is not None and (
+        isinstance(remind_lead_hours, bool) or not 1 <= remind_lead_hours <= MAX_LEAD_HOURS
+    ):
+        errors.append(
+            _field(
+                "remind_lead_hours",
+                f"提醒提前时间须为1-{MAX_LEAD_HOURS}小时",
+                f"Reminder lead must be 1–{MAX_LEAD_HOURS} hours",
             )
         )
     if request_id is not None and not 1 <= len(request_id) <= 80:
@@ -585,7 +620,8 @@ def issue(
         raise _insufficient(len(valid), amount_fen, total, available) from exc
 
     expires_at = ctx.now + timedelta(seconds=validity_seconds)
-    lead = remind_lead_hours(session, shop_id, ctx.settings)
+    lead = remind_lead_hours or shop_remind_lead_hours(session, shop_id, ctx.settings)
+    remind_at = expires_at - timedelta(hours=lead) if remind else None
     packets = [
         RedPacket(
             shop_id=shop_id,
@@ -600,7 +636,9 @@ def issue(
             validity_seconds=validity_seconds,
             issued_at=ctx.now,
             expires_at=expires_at,
-            remind_at=expires_at - timedelta(hours=lead),
+            remind_at=remind_at,
+            remind_enabled=bool(remind),
+            remind_lead_hours=remind_lead_hours,
             extension_count=0,
         )
         for _, buyer in valid
@@ -1084,22 +1122,18 @@ def extend(ctx: Ctx, shop_id: int, packet_id: int, extension_seconds: int) -> Re
             field="extension_seconds",
             rule="R6",
         )
-    if packet.extension_count >= rules.max_extensions:  # before "not expiring yet" (S9)
-        raise Conflict(
-            "extension_limit",
-            f"红包 {packet.id} 已延长过 {packet.extension_count} 次,每个红包最多延长 "
-            f"{rules.max_extensions} 次",
-            f"Red packet {packet.id} was already extended {packet.extension_count} time(s); "
-            f"at most {rules.max_extensions}",
-            rule="R6",
-        )
+    if _at_limit(packet, rules):  # before "not expiring yet" (S9)
+        raise _limit_reached(packet, rules)
     _check_expired_or_expiring(packet, ctx.now, ctx.settings)
+    new_end = max(packet.expires_at, ctx.now) + timedelta(seconds=extension_seconds)
+    _check_validity_after(ctx, packet, new_end)
     percent = rules.extension_min_remaining_percent
     minimum = percent_of(packet.amount_fen, percent)
     if packet.remaining_fen < minimum:
         raise _remaining_too_low(packet.remaining_fen, packet.amount_fen, percent, minimum)
-    new_end = max(packet.expires_at, ctx.now) + timedelta(seconds=extension_seconds)
-    lead = remind_lead_hours(session, shop_id, ctx.settings)
+    remind_at = None
+    if packet.remind_enabled:
+        remind_at = new_end - timedelta(hours=packet_lead_hours(session, packet, ctx.settings))
     done = session.execute(
         update(RedPacket)
         .where(
@@ -1114,7 +1148,7 @@ def extend(ctx: Ctx, shop_id: int, packet_id: int, extension_seconds: int) -> Re
             status=PacketStatus.ACTIVE,
             expires_at=new_end,
             expired_at=None,
-            remind_at=new_end - timedelta(hours=lead),
+            remind_at=remind_at,
             extension_count=RedPacket.extension_count + 1,
             extended_at=ctx.now,
         )
@@ -1166,20 +1200,57 @@ def _lost_extension(fresh: RedPacket, rules: RedPacketRules, minimum: int) -> Co
             f"Red packet {fresh.id} was reclaimed meanwhile; it cannot be extended",
             rule="R6",
         )
-    if fresh.extension_count >= rules.max_extensions:
-        return Conflict(
-            "extension_limit",
-            f"红包 {fresh.id} 已延长过 {fresh.extension_count} 次,每个红包最多延长 "
-            f"{rules.max_extensions} 次",
-            f"Red packet {fresh.id} was already extended {fresh.extension_count} time(s); "
-            f"at most {rules.max_extensions}",
-            rule="R6",
-        )
+    if _at_limit(fresh, rules):
+        return _limit_reached(fresh, rules)
     if fresh.remaining_fen < minimum:
         percent = rules.extension_min_remaining_percent
         return _remaining_too_low(fresh.remaining_fen, fresh.amount_fen, percent, minimum)
     return Conflict(
         "concurrent_change", "红包刚刚发生变动,请刷新后重试", "Changed meanwhile; retry"
+    )
+
+
+def _at_limit(packet: RedPacket, rules: RedPacketRules) -> bool:
+    """R6: ``max_extensions`` unset (the default, F7) means no limit on the count."""
+    return rules.max_extensions is not None and packet.extension_count >= rules.max_extensions
+
+
+def _limit_reached(packet: RedPacket, rules: RedPacketRules) -> Conflict:
+    return Conflict(
+        "extension_limit",
+        f"红包 {packet.id} 已延长过 {packet.extension_count} 次,每个红包最多延长 "
+        f"{rules.max_extensions} 次",
+        f"Red packet {packet.id} was already extended {packet.extension_count} time(s); "
+        f"at most {rules.max_extensions}",
+        rule="R6",
+    )
+
+
+def extension_allowed_seconds(packet: RedPacket, now: datetime) -> int:
+    """R6 (F7): the longest extension now — the original length less the time still left."""
+    left = max(0, int((packet.expires_at - now).total_seconds()))
+    return max(0, packet.validity_seconds - left)
+
+
+def _check_validity_after(ctx: Ctx, packet: RedPacket, new_end: datetime) -> None:
+    """R6, the seed's second half (F7): "延长后的有效期不能超过3天" — the validity left after
+    extending (new end − now) may not exceed the packet's original validity length. A packet
+    with 20 h left of a 3-day validity can gain at most 2 days 4 hours."""
+    limit = packet.validity_seconds
+    after = int((new_end - ctx.now).total_seconds())
+    if after <= limit:
+        return
+    allowed = extension_allowed_seconds(packet, ctx.now)
+    most = f"本次最多可延长 {duration_label(allowed)}" if allowed else "已不能再延长"
+    raise ValidationFailed(
+        "validity_after_extension_too_long",
+        f"延长后的有效期（至 {_local(ctx, new_end)}，还剩 {duration_label(after)}）不能超过"
+        f"原有效期时长 {duration_label(limit)}；{most}",
+        f"After the extension the packet would be valid for {after} s more (until "
+        f"{new_end:%Y-%m-%d %H:%M} UTC), longer than its original validity ({limit} s); "
+        f"at most {allowed} s can be added now",
+        field="extension_seconds",
+        rule="R6",
     )
 
 

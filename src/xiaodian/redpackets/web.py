@@ -77,8 +77,13 @@ def packet_list(
 @router.get("/issue")
 def issue_form(request: Request, console: ConsoleCtx) -> Response:
     console.principal.require(PERMISSION)
+    ctx = console.ctx
     return render(
-        request, "redpackets/issue.html", rules=console.ctx.settings.redpackets, values={}
+        request,
+        "redpackets/issue.html",
+        rules=ctx.settings.redpackets,
+        values={},
+        lead_hours=service.remind_lead_hours(ctx.session, console.shop_id, ctx.settings),
     )
 
 
@@ -92,15 +97,22 @@ async def issue(
     validity_days: Annotated[str, Form(max_length=4)] = "",
     validity_hours: Annotated[str, Form(max_length=4)] = "",
     request_id: Annotated[str, Form(max_length=80)] = "",
+    remind: Annotated[str, Form(max_length=4)] = "on",
+    remind_lead_hours: Annotated[str, Form(max_length=4)] = "",
 ) -> Response:
-    """R1/R2 发放: IDs typed in the box and/or one per line in an uploaded CSV."""
+    """R1/R2 发放: IDs typed in the box and/or one per line in an uploaded CSV. R7 (F7): the
+    reminder is chosen here — 开启/关闭 and its lead, preset from the shop's default."""
     console.principal.require(PERMISSION)
-    rules = console.ctx.settings.redpackets
+    ctx = console.ctx
+    rules = ctx.settings.redpackets
+    shop_lead = service.remind_lead_hours(ctx.session, console.shop_id, ctx.settings)
     values = {
         "buyers": buyers,
         "amount": amount,
         "validity_days": validity_days,
         "validity_hours": validity_hours,
+        "remind": "off" if remind == "off" else "on",
+        "remind_lead_hours": remind_lead_hours,
     }
     try:
         ids = service.split_ids(buyers)
@@ -109,21 +121,25 @@ async def issue(
             ids += service.parse_buyer_file(await upload.read())
         amount_fen = parse_yuan(amount, field="amount")
         validity = _seconds(validity_days, validity_hours, default_days=rules.validity_days)
+        lead = _int(remind_lead_hours, "remind_lead_hours") if remind_lead_hours.strip() else None
         result = service.issue(
-            console.ctx,
+            ctx,
             console.shop_id,
             buyer_douyin_ids=ids,
             amount_fen=amount_fen,
             validity_seconds=validity,
             request_id=request_id or None,
+            remind=values["remind"] == "on",
+            remind_lead_hours=lead,
         )
     except XiaodianError as exc:
-        console.ctx.session.rollback()
+        ctx.session.rollback()
         return render(
             request,
             "redpackets/issue.html",
             status_code=exc.status,
             rules=rules,
+            lead_hours=shop_lead,
             values=values,
             error=exc.message_zh,
             field_errors=[e.get("message_zh", "") for e in exc.errors],
@@ -146,7 +162,9 @@ def detail(request: Request, console: ConsoleCtx, packet_id: int) -> Response:
         status_label=DISPLAY_LABELS[status],
         logs=service.packet_logs(ctx.session, packet),
         rules=ctx.settings.redpackets,
-        max_days=packet.validity_seconds // DAY,
+        max_days=service.extension_allowed_seconds(packet, ctx.now) // DAY,
+        allowed_label=service.duration_label(service.extension_allowed_seconds(packet, ctx.now)),
+        lead_hours=service.packet_lead_hours(ctx.session, packet, ctx.settings),
         validity_label=service.duration_label(packet.validity_seconds),
         min_remaining=yuan_label(
             percent_of(packet.amount_fen, ctx.settings.redpackets.extension_min_remaining_percent)

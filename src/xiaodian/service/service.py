@@ -5,11 +5,15 @@ server-side checks of every action agree:
 
 * L4 — the 中奖福袋 button shows only for a conversation entered through 抖音 or 抖音极速版
   and only when the shop has run lucky bags. It lists the buyer's wins in this shop with
-  their status; 发送兑奖链接 is enabled for 未兑奖 (window open), 发送订单 for 已兑奖;
-  兑奖失败 and 已过期 get a disabled action and a "?" hint.
+  their status; 发送兑奖链接 is enabled for 未兑奖 (window open), 发送订单 for 已兑奖.
+  Worded as seed 001's FAQ (F6, issue 17): a win past its window still reads 未兑奖, with
+  发送兑奖链接 disabled and the "?" hint 已超过兑奖时间; 兑奖失败 is disabled too, its "?"
+  hint giving the risk-control reason and 请联系平台客服.
 * L4 — an order card sent to the buyer is re-read from the order whenever it is read (the
   buyer's inbox through notify's card resolver, the chat here), so it always shows the
-  order's current status, carrier and tracking number.
+  order's current status, carrier and tracking number, and (F6) the logistics progress
+  运输中 / 派送中 / 已签收 from the packages the after-sales context tracks
+  (``aftersales/logistics.py``), as seed 001 promises: "消费者自主查询发货状态、物流状态".
 * L5 — for a shop bound to one Douyin account (人店一体) the chat input offers 直播链接 when
   the shop is live now, 直播预告 (the next scheduled live) otherwise; unbound shops see
   neither.
@@ -28,6 +32,8 @@ from sqlalchemy.orm import Session
 
 from xiaodian.accounts import service as accounts
 from xiaodian.accounts.models import Buyer, Shop
+from xiaodian.aftersales import logistics
+from xiaodian.aftersales.models import MOVING, PACKAGE_LABELS, Package, PackageStatus
 from xiaodian.context import Ctx
 from xiaodian.db import get_owned
 from xiaodian.errors import Conflict, NotFound, ValidationFailed
@@ -41,8 +47,7 @@ from xiaodian.orders.carriers import find_carrier
 from xiaodian.orders.models import STATUS_LABELS, Order
 from xiaodian.service.models import CHANNELS, LUCKY_BAG_CHANNELS, ChatMessage, Conversation
 
-HINT_FAILED = "风控拦截,请联系平台客服"
-HINT_EXPIRED = "已超过兑奖期限"
+HINT_EXPIRED = "已超过兑奖时间"  # seed 001: 未兑奖 but no 发送兑奖链接 — past the window
 MAX_TEXT = 1000
 
 
@@ -209,6 +214,10 @@ class WinRow:
 
     @property
     def status_label(self) -> str:
+        """Seed 001: a win past its window reads 未兑奖 here (its hint says why it cannot be
+        sent); the lucky-bag pages keep 已过期 as their filter."""
+        if self.status == WinStatus.EXPIRED:
+            return WIN_STATUS_LABELS[WinStatus.UNREDEEMED]
         return WIN_STATUS_LABELS[self.status]
 
 
@@ -231,14 +240,22 @@ class Panel:
     live_entry: LiveEntry | None = None
 
 
-def win_action(status: WinStatus) -> Action:
+def failed_hint(reason: str) -> str:
+    """F6: the "?" hint of a 兑奖失败 win — the risk-control reason, then whom to contact."""
+    reason = reason.strip().rstrip("。")
+    if not reason:
+        return f"兑奖失败：命中平台风控。{luckybags.SUPPORT_HINT}"
+    return f"兑奖失败：{reason}。{luckybags.SUPPORT_HINT}"
+
+
+def win_action(status: WinStatus, fail_reason: str = "") -> Action:
     """L4: what the agent can do for a win in this status, and why not."""
     if status == WinStatus.UNREDEEMED:
         return Action("send_redeem_link", "发送兑奖链接", True)
     if status == WinStatus.REDEEMED:
         return Action("send_order_card", "发送订单", True)
     if status == WinStatus.FAILED:
-        return Action("send_redeem_link", "发送兑奖链接", False, HINT_FAILED)
+        return Action("send_redeem_link", "发送兑奖链接", False, failed_hint(fail_reason))
     return Action("send_redeem_link", "发送兑奖链接", False, HINT_EXPIRED)
 
 
@@ -291,7 +308,7 @@ def _win_row(session: Session, win: LuckyBagWin, now: datetime) -> WinRow:
         bag_title=bag.title if bag is not None else "",
         product_title=product.title,
         status=status,
-        action=win_action(status),
+        action=win_action(status, win.fail_reason),
         order_no=order.order_no if order is not None else None,
     )
 
@@ -317,11 +334,11 @@ def _win_for_action(
     return conversation, win, luckybags.win_status(win, ctx.now)
 
 
-def _refuse(status: WinStatus, wanted: str) -> Conflict:
-    action = win_action(status)
+def _refuse(status: WinStatus, wanted: str, fail_reason: str = "") -> Conflict:
+    action = win_action(status, fail_reason)
     if status == WinStatus.FAILED:
         return Conflict(
-            "redeem_failed", HINT_FAILED, "Risk control refused; contact support", rule="L4"
+            "redeem_failed", action.hint, "Risk control refused; contact support", rule="L4"
         )
     if status == WinStatus.EXPIRED:
         return Conflict(
@@ -339,7 +356,7 @@ def send_redeem_link(ctx: Ctx, shop_id: int, conversation_id: int, win_id: int) 
     """L4 发送兑奖链接: only for 未兑奖 with the window open."""
     conversation, win, status = _win_for_action(ctx, shop_id, conversation_id, win_id)
     if status != WinStatus.UNREDEEMED:
-        raise _refuse(status, "send_redeem_link")
+        raise _refuse(status, "send_redeem_link", win.fail_reason)
     product = orders.get_product(ctx.session, shop_id, win.product_id)
     url = luckybags.redeem_path(win.token)
     payload = {
@@ -372,10 +389,34 @@ def send_redeem_link(ctx: Ctx, shop_id: int, conversation_id: int, win_id: int) 
 ORDER_CARD = "order"  # notify card type: resolved from the order whenever it is read
 
 
+# F6: how far a parcel on its way has come (已揽收 → 运输中 → 派送中); the least advanced
+# parcel of an order is its progress.
+_PROGRESS = (PackageStatus.CREATED, PackageStatus.IN_TRANSIT, PackageStatus.OUT_FOR_DELIVERY)
+
+
+def logistics_progress(packages: list[Package]) -> tuple[str, str]:
+    """F6: the order's logistics status and label from its packages' tracking (after-sales
+    keeps it): the least advanced parcel still on its way (运输中 / 派送中 …); 已签收 when every
+    parcel is delivered; else the first parcel's own state (拒签, 已退回 …). ("", "") before
+    shipping."""
+    if not packages:
+        return "", ""
+    moving = [p.status for p in packages if p.status in MOVING]
+    if moving:
+        status = min(moving, key=_PROGRESS.index)
+        return status, PACKAGE_LABELS[status]
+    if all(p.status == PackageStatus.DELIVERED for p in packages):
+        return PackageStatus.DELIVERED, PACKAGE_LABELS[PackageStatus.DELIVERED]
+    first = next(p for p in packages if p.status != PackageStatus.DELIVERED)
+    return first.status, PACKAGE_LABELS.get(first.status, first.status)
+
+
 def order_card(session: Session, order: Order, win_id: int | None) -> dict[str, Any]:
     """L4: the order card — order status, shipping and logistics — as the order is now."""
     carrier = find_carrier(order.carrier) if order.carrier else None
     items = orders.order_items(session, order)
+    packages = logistics.packages_of(session, order.shop_id, order.id)
+    logistics_status, logistics_label = logistics_progress(packages)
     return {
         "card": ORDER_CARD,
         "order_id": order.id,
@@ -388,7 +429,22 @@ def order_card(session: Session, order: Order, win_id: int | None) -> dict[str, 
         "carrier": order.carrier,
         "carrier_name": carrier.name if carrier is not None else None,
         "tracking_no": order.tracking_no,
+        "logistics_status": logistics_status,
+        "logistics_label": logistics_label,
+        "packages": [_package_line(p) for p in packages],
         "win_id": win_id,
+    }
+
+
+def _package_line(package: Package) -> dict[str, Any]:
+    carrier = find_carrier(package.carrier)
+    return {
+        "seq": package.seq,
+        "carrier": package.carrier,
+        "carrier_name": carrier.name if carrier is not None else package.carrier,
+        "tracking_no": package.tracking_no,
+        "status": package.status,
+        "status_label": PACKAGE_LABELS.get(package.status, package.status),
     }
 
 
@@ -399,6 +455,8 @@ def order_card_text(card: dict[str, Any]) -> tuple[str, str]:
         if card["tracking_no"]
         else "商家尚未发货"
     )
+    if card.get("logistics_label"):
+        shipping += f" · {card['logistics_label']}"
     return f"订单 {card['order_no']}:{card['status_label']}", f"物流:{shipping}"
 
 
@@ -449,7 +507,7 @@ def send_order_card(ctx: Ctx, shop_id: int, conversation_id: int, win_id: int) -
     """L4 发送订单: only for 已兑奖; the card shows order, shipping and logistics status."""
     conversation, win, status = _win_for_action(ctx, shop_id, conversation_id, win_id)
     if status != WinStatus.REDEEMED:
-        raise _refuse(status, "send_order_card")
+        raise _refuse(status, "send_order_card", win.fail_reason)
     order = luckybags.win_order(ctx.session, win)
     assert order is not None  # 已兑奖 means the prize order exists (L2)
     card = order_card(ctx.session, order, win.id)
