@@ -31,6 +31,7 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 from xiaodian.accounts.scopes import APP_SCOPES, DEFAULT_APP_SCOPES
+from xiaodian.contexts import CONTEXTS
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -44,14 +45,8 @@ if TYPE_CHECKING:
     from xiaodian.scheduler import TickReport
 
 # The contexts' command groups, with the line ``xiaodian --help`` shows for each (listed
-# without importing them, K5). A context whose ``cli.py`` does not exist is not listed.
-CONTEXT_CLIS: dict[str, str] = {
-    "orders": "订单 orders: review flags, unbans, payment faults, bulk seeding, export.",
-    "aftersales": "售后 after-sales commands.",
-    "redpackets": "店铺红包 red-packet commands.",
-    "luckybags": "福袋 lucky-bag commands.",
-    "coupons": "卡券 coupon commands.",
-}
+# without importing them, K5), as xiaodian.contexts.CONTEXTS declares them (M4).
+CONTEXT_CLIS: dict[str, str] = {ctx.name: ctx.cli for ctx in CONTEXTS if ctx.cli is not None}
 # Top-level shortcuts into a context's group: name → (context, command, help line).
 SHORTCUTS: dict[str, tuple[str, str, str]] = {
     # `xiaodian seed --orders 1000000`, as the benchmarks say it

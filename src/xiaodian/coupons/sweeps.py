@@ -6,9 +6,8 @@
 
 from __future__ import annotations
 
-from xiaodian.context import Ctx
+from xiaodian.context import Ctx, Sweep
 from xiaodian.coupons import service
-from xiaodian.scheduler import Sweep
 
 
 def _finalize(ctx: Ctx) -> dict[str, int]:

@@ -12,8 +12,8 @@ from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
+from xiaodian import contexts
 from xiaodian.accounts.service import installation_secret
-from xiaodian.contexts import present
 from xiaodian.db import transaction
 from xiaodian.runtime import Runtime
 from xiaodian.web import funds, home, notices, simclock
@@ -23,16 +23,8 @@ from xiaodian.web.settings import router as settings_router
 STATIC_DIR = Path(__file__).parent / "static"
 SESSION_COOKIE = "xiaodian_session"
 
-CONTEXT_WEB_MODULES: tuple[str, ...] = (
-    "xiaodian.orders.web",
-    "xiaodian.orders.export_web",
-    "xiaodian.aftersales.web",
-    "xiaodian.redpackets.web",
-    "xiaodian.luckybags.web",
-    "xiaodian.service.web",
-    "xiaodian.coupons.web",
-    "xiaodian.doudian.web",
-)
+# Each context's console modules, as xiaodian.contexts.CONTEXTS declares them (M4).
+CONTEXT_WEB_MODULES: tuple[str, ...] = contexts.modules("web")
 
 
 def shell_router() -> APIRouter:
@@ -58,7 +50,7 @@ def install(app: FastAPI, rt: Runtime) -> None:
     if rt.simulated:  # U7: the simulated now in the header; 快进 exists only then (like /sim)
         app.add_middleware(simclock.SimNowMiddleware, rt=rt)
         app.include_router(simclock.router, include_in_schema=False)
-    for module in present(CONTEXT_WEB_MODULES):
+    for module in contexts.load("web"):
         app.include_router(module.router, include_in_schema=False)
     install_error_handlers(app)
 
