@@ -269,37 +269,48 @@ def stores(ids: Iterable[int] | None) -> frozenset[int] | None:
     return None if ids is None else frozenset(ids)
 
 
-# C6, written once: the store scopes in the order a refusal names them.
-SCOPES: tuple[tuple[str, str, str, str], ...] = (
-    (
-        "staff_stores",
+def _out_of_staff_scope(store: StoreRef) -> CouponRefused:
+    return _refuse(
         "store_out_of_staff_scope",
-        "核销人员无权在门店「{name}」核销",
-        "Staff may not verify at store {id}",
-    ),
-    (
-        "campaign_stores",
+        f"核销人员无权在门店「{store.name}」核销",
+        f"Staff may not verify at store {store.id}",
+        "C6",
+    )
+
+
+def _out_of_campaign_scope(store: StoreRef) -> CouponRefused:
+    return _refuse(
         "store_out_of_campaign_scope",
-        "门店「{name}」不在该活动的参与门店内",
-        "Store {id} is not in the campaign's stores",
-    ),
-    (
-        "coupon_stores",
+        f"门店「{store.name}」不在该活动的参与门店内",
+        f"Store {store.id} is not in the campaign's stores",
+        "C6",
+    )
+
+
+def _out_of_coupon_scope(store: StoreRef) -> CouponRefused:
+    return _refuse(
         "store_out_of_coupon_scope",
-        "该券限定门店使用,门店「{name}」不可用",
-        "The coupon is restricted to other stores than {id}",
-    ),
+        f"该券限定门店使用,门店「{store.name}」不可用",
+        f"The coupon is restricted to other stores than {store.id}",
+        "C6",
+    )
+
+
+# C6, written once: the store scopes (a StoreScopes attribute each) in the order a refusal
+# names them, each with its refusal.
+SCOPES: tuple[tuple[str, Callable[[StoreRef], CouponRefused]], ...] = (
+    ("staff_stores", _out_of_staff_scope),
+    ("campaign_stores", _out_of_campaign_scope),
+    ("coupon_stores", _out_of_coupon_scope),
 )
 
 
 def out_of_scope(scopes: StoreScopes, store: StoreRef) -> CouponRefused | None:
     """C6: why a claim may not be verified at ``store`` (None: the store is in scope)."""
-    for attribute, code, zh, en in SCOPES:
+    for attribute, refusal in SCOPES:
         scope: frozenset[int] | None = getattr(scopes, attribute)
         if scope is not None and store.id not in scope:
-            return _refuse(
-                code, zh.format(name=store.name, id=store.id), en.format(id=store.id), "C6"
-            )
+            return refusal(store)
     return None
 
 
@@ -307,7 +318,7 @@ def store_scope(scopes: StoreScopes) -> frozenset[int] | None:
     """C6: the stores where a claim may be verified, the intersection of ``SCOPES`` (None:
     no restriction, every store of the shop)."""
     result: frozenset[int] | None = None
-    for attribute, _code, _zh, _en in SCOPES:
+    for attribute, _refusal in SCOPES:
         scope: frozenset[int] | None = getattr(scopes, attribute)
         if scope is not None:
             result = scope if result is None else result & scope

@@ -51,7 +51,13 @@ from xiaodian.coupons.models import (
     StaffToken,
     Verification,
 )
-from xiaodian.coupons.rules import CouponRefused, StaffRevoked, StoreRef, UnknownCode
+
+# The refusals and StoreRef are defined with the decisions (rules.py, M2); other contexts use
+# them by these names.
+from xiaodian.coupons.rules import CouponRefused as CouponRefused
+from xiaodian.coupons.rules import StaffRevoked as StaffRevoked
+from xiaodian.coupons.rules import StoreRef as StoreRef
+from xiaodian.coupons.rules import UnknownCode as UnknownCode
 from xiaodian.db import UTCDateTime, get_owned, insert_ignore
 from xiaodian.errors import (
     AuthFailed,
@@ -63,10 +69,6 @@ from xiaodian.errors import (
 from xiaodian.notify import service as notify
 
 # ===== errors ==============================================================================
-
-
-# The refusals are defined with the decisions (rules.py, M2) and used here by these names.
-__all__ = ["CouponRefused", "StaffRevoked", "StoreRef", "UnknownCode"]
 
 
 def _refuse(code: str, zh: str, en: str, rule: str) -> CouponRefused:
