@@ -130,11 +130,15 @@ def test_M2_condition_kinds_are_a_table_and_an_unknown_kind_raises() -> None:
         "threshold_fen": None,
         "amount_off_fen": None,
     }
+    assert rules.face_value(terms) == 30_000
     terms.condition_kind = "amount_off"
     assert rules.condition_summary(terms) == "满500元减30元"
+    assert rules.face_value(terms) == 3_000
     terms.condition_kind = "buy_one_get_one"  # a kind added to the column, not to the table
     with pytest.raises(rules.UnknownConditionKind):
         rules.condition_summary(terms)
+    with pytest.raises(rules.UnknownConditionKind):
+        rules.face_value(terms)
     assert [e["field"] for e in rules.check_condition(terms)] == ["condition_kind"]
     # condition_summary has no fall-through branch: it reads the table
     tree = ast.parse(Path(rules.__file__).read_text(encoding="utf-8"))

@@ -91,6 +91,7 @@ class ConditionKind:
     fields: tuple[str, ...]  # the columns this kind uses; the others are stored empty
     check: Callable[[ConditionTerms], list[dict[str, Any]]]  # field errors of a draft
     summary: Callable[[ConditionTerms], str]  # 95折,最多减300元
+    face_value: Callable[[ConditionTerms], int]  # fen: what the coupon is worth at most
 
 
 def _check_discount(terms: ConditionTerms) -> list[dict[str, Any]]:
@@ -164,6 +165,7 @@ CONDITION_KINDS: dict[str, ConditionKind] = {
             ("discount_percent", "discount_cap_fen"),
             _check_discount,
             _summary_discount,
+            lambda terms: terms.discount_cap_fen or 0,
         ),
         ConditionKind(
             "amount_off",
@@ -171,6 +173,7 @@ CONDITION_KINDS: dict[str, ConditionKind] = {
             ("threshold_fen", "amount_off_fen"),
             _check_amount_off,
             _summary_amount_off,
+            lambda terms: terms.amount_off_fen or 0,
         ),
     )
 }
@@ -214,6 +217,12 @@ def condition_summary(terms: ConditionTerms) -> str:
     """Human wording of the structured condition: 95折,最多减300元 / 满500元减30元. An unknown
     kind raises ``UnknownConditionKind`` (never shown as another kind's wording)."""
     return condition_kind(terms.condition_kind).summary(terms)
+
+
+def face_value(terms: ConditionTerms) -> int:
+    """The most the coupon takes off, in fen (the 来客 market price, D5): 满减 its amount,
+    a discount its cap. An unknown kind raises ``UnknownConditionKind``."""
+    return condition_kind(terms.condition_kind).face_value(terms)
 
 
 def yuan_short(fen: int) -> str:
