@@ -40,7 +40,7 @@ from sqlalchemy import text
 from bench.orders_sweep import NOW, build, new_shop
 from xiaodian import scheduler
 from xiaodian.clock import local_day_start
-from xiaodian.orders import rules
+from xiaodian.orders import sweeps as rules
 from xiaodian.orders.cli import bulk_seed
 from xiaodian.runtime import Runtime
 

@@ -27,7 +27,7 @@ from xiaodian.accounts import service as accounts
 from xiaodian.clock import ManualClock, local_day_start
 from xiaodian.config import Settings
 from xiaodian.db import make_engine, make_sessionmaker
-from xiaodian.orders import rules
+from xiaodian.orders import sweeps as rules
 from xiaodian.orders.cli import bulk_seed
 from xiaodian.runtime import Runtime, upgrade
 

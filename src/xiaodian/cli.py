@@ -33,6 +33,7 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 from xiaodian.accounts.scopes import APP_SCOPES, DEFAULT_APP_SCOPES
+from xiaodian.contexts import CONTEXTS
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -46,17 +47,15 @@ if TYPE_CHECKING:
     from xiaodian.scheduler import TickReport
 
 # The contexts' command groups, with the line ``xiaodian --help`` shows for each (listed
-# without importing them, K5). A context whose ``cli.py`` does not exist is not listed.
+# without importing them, K5), as xiaodian.contexts.CONTEXTS declares them (M4); a group may
+# be named otherwise than its context (``cli_group``).
 CONTEXT_CLIS: dict[str, str] = {
-    "orders": "订单 orders: review flags, unbans, payment faults, bulk seeding, export.",
-    "aftersales": "售后 after-sales commands.",
-    "redpackets": "店铺红包 red-packet commands.",
-    "luckybags": "福袋 lucky-bag commands.",
-    "coupons": "卡券 coupon commands.",
-    "operator": "平台运营 platform operator accounts (F1).",
+    ctx.cli_group or ctx.name: ctx.cli for ctx in CONTEXTS if ctx.cli is not None
 }
 # A group named otherwise than its context: name → context.
-GROUP_CONTEXTS: dict[str, str] = {"operator": "platform"}
+GROUP_CONTEXTS: dict[str, str] = {
+    ctx.cli_group: ctx.name for ctx in CONTEXTS if ctx.cli_group is not None
+}
 # Top-level shortcuts into a context's group: name → (context, command, help line).
 SHORTCUTS: dict[str, tuple[str, str, str]] = {
     # `xiaodian seed --orders 1000000`, as the benchmarks say it

@@ -1,7 +1,8 @@
 """The demo shop: realistic data in every context, created once (running it again is a no-op).
 
 Each context may contribute ``xiaodian/<context>/demo.py`` with ``seed(rt, shop_id, progress)``;
-they run in the order of ``CONTEXT_SEEDS`` (orders first: the others build on orders).
+they run in the order of ``xiaodian.contexts.CONTEXTS`` (orders first: the others build on
+orders).
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from rich.console import Console
 from rich.progress import Progress
 from sqlalchemy import select
 
+from xiaodian import contexts
 from xiaodian.accounts import service as accounts
 from xiaodian.accounts.models import ApiApp, User
 from xiaodian.accounts.scopes import APP_SCOPES, LEGACY_APP_SCOPES
-from xiaodian.contexts import present
 from xiaodian.ledger import service as ledger
 from xiaodian.ledger.models import Account
 from xiaodian.notify import service as notify
@@ -28,7 +29,8 @@ DEMO_SUB_USER = "kefu"
 DEMO_PASSWORD = "demo12345"
 # The demo history reaches 30 days back; its top-ups are made a day before that (U6).
 FUNDED_BEFORE = timedelta(days=31)
-CONTEXT_SEEDS = ("orders", "aftersales", "redpackets", "luckybags", "coupons")
+# M4: the contexts that declare a demo seed in xiaodian.contexts.CONTEXTS, in its order.
+CONTEXT_SEEDS = tuple(name.split(".")[1] for name in contexts.modules("demo"))
 
 
 def ensure_demo(rt: Runtime, console: Console | None = None) -> dict[str, Any]:
@@ -38,7 +40,7 @@ def ensure_demo(rt: Runtime, console: Console | None = None) -> dict[str, Any]:
         if user is not None:
             app = ctx.session.scalars(select(ApiApp).where(ApiApp.shop_id == user.shop_id)).first()
             return _info(app)
-    seeds = present(tuple(f"xiaodian.{name}.demo" for name in CONTEXT_SEEDS))
+    seeds = contexts.load("demo")
     with Progress(console=console, transient=False) as progress:
         task = progress.add_task("创建演示店铺 demo shop", total=1 + len(seeds))
         shop_id, app_info = _create_shop(rt)

@@ -10,12 +10,16 @@ stamped with the instant it fell due, not the end of a coarse step.
 
 *Jobs* (webhook delivery, housekeeping) talk to the outside world on wall time; the worker runs
 them after each tick.
+
+M1 (issue 15): the scheduler stands above the contexts. ``Sweep`` and ``Job`` are defined beside
+``Ctx`` (``xiaodian.context``); each context declares its ``SWEEPS`` and ``JOBS`` in its
+``sweeps.py``, and the registry (``xiaodian.contexts.CONTEXTS``) says which contexts have one.
+No context imports this module.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,65 +27,24 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from rich.console import Console
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from xiaodian.accounts.models import ApiNonce
-from xiaodian.context import Ctx
-from xiaodian.contexts import present
+from xiaodian import contexts
+from xiaodian.context import Ctx, Job, Sweep
 from xiaodian.db import is_database_unavailable, is_postgres, transaction
 from xiaodian.errors import Conflict
 from xiaodian.runtime import Runtime
 
 
-@dataclass(frozen=True)
-class Sweep:
-    name: str
-    rule: str
-    run: Callable[[Ctx], dict[str, int]]
-    # Earliest instant at which the sweep will have work, or None when nothing is pending.
-    next_due: Callable[[Session, datetime], datetime | None] | None = None
-
-
-@dataclass(frozen=True)
-class Job:
-    name: str
-    run: Callable[[Runtime], dict[str, int]]
-
-
-# Contexts whose rules.py exports SWEEPS, in the order they run on each tick: orders first
-# (the others build on orders and payments).
-SWEEP_MODULES: tuple[str, ...] = (
-    "xiaodian.orders.rules",
-    "xiaodian.aftersales.rules",
-    "xiaodian.redpackets.rules",
-    "xiaodian.luckybags.rules",
-    "xiaodian.coupons.rules",
-    "xiaodian.laike.rules",
-)
-
-
 def registered_sweeps() -> list[Sweep]:
-    return [sweep for module in present(SWEEP_MODULES) for sweep in module.SWEEPS]
-
-
-def _deliver_webhooks(rt: Runtime) -> dict[str, int]:
-    # Imported here: webhook delivery needs an HTTP client that ``xiaodian tick`` does not
-    # (K5, the CLI starts fast).
-    from xiaodian.notify.webhooks import deliver_due
-
-    return deliver_due(rt.factory, rt.settings.webhooks, wall=rt.wall)
+    """Every context's declared ``SWEEPS``, in ``CONTEXTS`` order (orders first)."""
+    return [sweep for module in contexts.load("sweeps") for sweep in module.SWEEPS]
 
 
 def registered_jobs() -> list[Job]:
-    return [
-        Job("webhooks.deliver", _deliver_webhooks),
-        Job("api.purge_nonces", _purge_nonces),
-        Job(
-            "orders.export",
-            lambda rt: importlib.import_module("xiaodian.orders.export").run_due_exports(rt),
-        ),
-    ]
+    """Every context's declared ``JOBS`` (webhook delivery, nonce purge, exports)."""
+    return [job for module in contexts.load("sweeps") for job in getattr(module, "JOBS", ())]
 
 
 @dataclass
@@ -224,9 +187,3 @@ def _serialize_across_workers(session: Session, name: str) -> None:
             hashlib.sha256(f"sweep:{name}".encode()).digest()[:8], "big", signed=True
         )
         session.execute(select(func.pg_advisory_xact_lock(key)))
-
-
-def _purge_nonces(rt: Runtime) -> dict[str, int]:
-    with transaction(rt.factory) as session:
-        result = session.execute(delete(ApiNonce).where(ApiNonce.expires_at < rt.wall.now()))
-        return {"purged": int(getattr(result, "rowcount", 0) or 0)}

@@ -31,7 +31,7 @@ from tests.aftersales.conftest import PDF, World
 from xiaodian.aftersales import logistics
 from xiaodian.aftersales import service as aftersales
 from xiaodian.aftersales.models import OPEN_STATUSES, AfterSaleRequest, Package
-from xiaodian.aftersales.rules import (
+from xiaodian.aftersales.sweeps import (
     collect_fees,
     default_refund,
     interceptions,

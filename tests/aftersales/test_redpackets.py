@@ -12,14 +12,14 @@ from sqlalchemy import select
 from tests.aftersales.conftest import World
 from xiaodian import scheduler
 from xiaodian.accounts.models import Buyer
-from xiaodian.aftersales import rules as aftersales_rules
 from xiaodian.aftersales import service as aftersales
+from xiaodian.aftersales import sweeps as aftersales_rules
 from xiaodian.ledger import service as ledger
 from xiaodian.ledger.models import Account
 from xiaodian.notify.models import Event
 from xiaodian.orders import service as orders
-from xiaodian.redpackets import rules as redpacket_rules
 from xiaodian.redpackets import service as redpackets
+from xiaodian.redpackets import sweeps as redpacket_rules
 from xiaodian.redpackets.models import PacketStatus, RedPacket
 from xiaodian.runtime import Runtime
 

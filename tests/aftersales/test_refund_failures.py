@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from tests.aftersales.conftest import World
 from tests.web.conftest import console_login
 from xiaodian.aftersales import service as aftersales
-from xiaodian.aftersales.rules import (
+from xiaodian.aftersales.sweeps import (
     default_refund,
     next_refund_retry,
     retry_refunds,

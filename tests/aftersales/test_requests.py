@@ -12,14 +12,14 @@ from sqlalchemy import select
 
 from tests.aftersales.conftest import PDF, World, png_bytes
 from xiaodian.aftersales import service as aftersales
-from xiaodian.aftersales.rules import default_refund, next_default_refund
 from xiaodian.aftersales.service import ItemQty, RequestFilter
+from xiaodian.aftersales.sweeps import default_refund, next_default_refund
 from xiaodian.errors import Conflict, ValidationFailed, XiaodianError
 from xiaodian.ledger import service as ledger
 from xiaodian.ledger.models import Account
 from xiaodian.orders import service as orders
 from xiaodian.orders.models import Order, OrderRefund, OrderViolation, PaymentFault
-from xiaodian.orders.rules import judge_late_shipments
+from xiaodian.orders.sweeps import judge_late_shipments
 from xiaodian.runtime import Runtime
 
 

@@ -186,7 +186,7 @@ def test_A2_interception_one_package_all_items_succeeds_refund_and_fee(
     assert package.interception == "requested"
     assert ("interception_requested", "A2.3", "interception") in world.history(shop.shop_id, req.id)
     # The local carrier answers after interception_response_hours (a sweep).
-    from xiaodian.aftersales.rules import interceptions
+    from xiaodian.aftersales.sweeps import interceptions
 
     rt.clock.advance(3600)  # type: ignore[attr-defined]
     with rt.unit() as ctx:
@@ -224,7 +224,7 @@ def test_A2_interception_fee_left_unpaid_is_collected_once_after_a_top_up(
 ) -> None:
     """A2.3: the interception succeeds but the balance no longer covers the fee (待补缴);
     the collection sweep charges it once the balance does, exactly once."""
-    from xiaodian.aftersales.rules import collect_fees, interceptions
+    from xiaodian.aftersales.sweeps import collect_fees, interceptions
 
     _, order = _interception_setup(world, shop)
     req = world.apply(shop.shop_id, order, 10_000)

@@ -7,7 +7,7 @@ from typing import Any
 
 from tests.aftersales.conftest import PDF, World
 from xiaodian.aftersales import service as aftersales
-from xiaodian.aftersales.rules import collect_fees, default_refund, interceptions
+from xiaodian.aftersales.sweeps import collect_fees, default_refund, interceptions
 from xiaodian.ledger import service as ledger
 from xiaodian.ledger.models import Account
 from xiaodian.notify import service as notify

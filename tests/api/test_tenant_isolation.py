@@ -180,8 +180,8 @@ def _luckybags_of(rt: Runtime, shop_id: int) -> dict[str, Any]:
     from datetime import timedelta
 
     from xiaodian import scheduler
-    from xiaodian.luckybags import rules as lb_rules
     from xiaodian.luckybags import service as lb
+    from xiaodian.luckybags import sweeps as lb_rules
     from xiaodian.orders import service as orders
     from xiaodian.service import service as cs
 

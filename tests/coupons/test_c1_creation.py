@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from tests.coupons.helpers import draft, jpeg, png
-from xiaodian.coupons import service
+from xiaodian.coupons import rules, service
 from xiaodian.coupons.models import CouponImage, CouponStatus
 from xiaodian.errors import ValidationFailed
 from xiaodian.runtime import Runtime
@@ -113,7 +113,7 @@ def test_C1_decompression_bomb_refused_cleanly(rt: Runtime, shop: Any) -> None:
 
 def test_C1_conditions_discount_and_amount_off(rt: Runtime, shop: Any) -> None:
     discount = _create(rt, shop.shop_id)
-    assert service.condition_summary(discount) == "9.5折,最多减300元"
+    assert rules.condition_summary(discount) == "9.5折,最多减300元"
     off = _create(
         rt,
         shop.shop_id,
@@ -122,7 +122,7 @@ def test_C1_conditions_discount_and_amount_off(rt: Runtime, shop: Any) -> None:
         amount_off_fen=30_00,
         usage_text="订单满500元可用,立减30元。",
     )
-    assert service.condition_summary(off) == "满500元减30元"
+    assert rules.condition_summary(off) == "满500元减30元"
     fields = _fields(rt, shop.shop_id, discount_percent=100, discount_cap_fen=0)
     assert {"discount_percent", "discount_cap_fen"} <= set(fields)
     fields = _fields(

@@ -23,7 +23,7 @@ from tests.coupons.helpers import (
 from xiaodian import scheduler
 from xiaodian.coupons import moderation, service
 from xiaodian.coupons.models import CouponStatus
-from xiaodian.coupons.rules import SWEEPS
+from xiaodian.coupons.sweeps import SWEEPS
 from xiaodian.errors import Conflict, ValidationFailed
 from xiaodian.notify.models import Event, Notice
 from xiaodian.runtime import Runtime

@@ -17,7 +17,7 @@ from xiaodian import scheduler
 from xiaodian.accounts import service as accounts
 from xiaodian.coupons import service
 from xiaodian.coupons.models import INT_FIELD_MAX, CampaignStatus, Claim
-from xiaodian.coupons.rules import SWEEPS
+from xiaodian.coupons.sweeps import SWEEPS
 from xiaodian.errors import ValidationFailed
 from xiaodian.runtime import Runtime
 

@@ -23,7 +23,7 @@ from tests.e2e.conftest import browser, browser_page, live_server, login  # noqa
 from xiaodian import scheduler
 from xiaodian.accounts import service as accounts
 from xiaodian.coupons import service
-from xiaodian.coupons.rules import SWEEPS
+from xiaodian.coupons.sweeps import SWEEPS
 from xiaodian.runtime import Runtime
 
 pytestmark = pytest.mark.browser

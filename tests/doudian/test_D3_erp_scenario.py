@@ -13,8 +13,8 @@ from tests.aftersales.conftest import World
 from tests.conftest import ShopFixture
 from tests.doudian.conftest import DoudianClient
 from xiaodian import scheduler
-from xiaodian.aftersales import rules as aftersales_rules
-from xiaodian.orders import rules as order_rules
+from xiaodian.aftersales import sweeps as aftersales_rules
+from xiaodian.orders import sweeps as order_rules
 from xiaodian.orders.models import Order, OrderViolation
 from xiaodian.runtime import Runtime
 

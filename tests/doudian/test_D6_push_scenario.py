@@ -19,10 +19,10 @@ from tests.doudian.conftest import DoudianClient
 from tests.doudian.push_receiver import PushReceiver
 from tests.notify.test_webhooks import loopback_allowed
 from xiaodian import scheduler
-from xiaodian.aftersales import rules as aftersales_rules
+from xiaodian.aftersales import sweeps as aftersales_rules
 from xiaodian.config import Settings
 from xiaodian.notify.webhooks import deliver_due
-from xiaodian.orders import rules as order_rules
+from xiaodian.orders import sweeps as order_rules
 from xiaodian.orders.models import Order, OrderViolation
 from xiaodian.runtime import Runtime
 

@@ -12,8 +12,8 @@ from sqlalchemy import select
 from xiaodian import scheduler
 from xiaodian.accounts import service as accounts
 from xiaodian.accounts.models import Buyer
-from xiaodian.luckybags import rules
 from xiaodian.luckybags import service as lb
+from xiaodian.luckybags import sweeps as rules
 from xiaodian.luckybags.models import LuckyBagWin
 from xiaodian.orders import service as orders
 from xiaodian.runtime import Runtime

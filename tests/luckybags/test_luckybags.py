@@ -17,8 +17,8 @@ from tests.notify.test_webhooks import Receiver
 from xiaodian import scheduler
 from xiaodian.context import Ctx
 from xiaodian.errors import Conflict
-from xiaodian.luckybags import rules
 from xiaodian.luckybags import service as lb
+from xiaodian.luckybags import sweeps as rules
 from xiaodian.luckybags.models import LuckyBag, LuckyBagWin
 from xiaodian.luckybags.risk import RedemptionAttempt, RiskVerdict
 from xiaodian.notify import service as notify

@@ -115,7 +115,7 @@ def rating_history(rt: Runtime, shop_id: int, shopper: Shopper) -> RatingHistory
     from datetime import timedelta
 
     from xiaodian import scheduler
-    from xiaodian.orders import rules
+    from xiaodian.orders import sweeps as rules
 
     hour, day = 3600, 86400
     start = rt.clock.now()

@@ -16,7 +16,8 @@ from tests.conftest import START
 from xiaodian import scheduler
 from xiaodian.ledger import service as ledger
 from xiaodian.ledger.models import Account, LedgerTxn
-from xiaodian.orders import payments, rules, service
+from xiaodian.orders import payments, service
+from xiaodian.orders import sweeps as rules
 from xiaodian.orders.models import Order, OrderRefund, PaymentCall
 from xiaodian.runtime import Runtime
 

@@ -11,7 +11,7 @@ import pytest
 
 from tests.web.conftest import console_login, page_token
 from xiaodian import scheduler
-from xiaodian.orders import rules
+from xiaodian.orders import sweeps as rules
 from xiaodian.orders.models import Order
 from xiaodian.runtime import Runtime
 

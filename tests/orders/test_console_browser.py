@@ -17,7 +17,7 @@ import pytest
 
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, live_server, login  # noqa: F401
 from xiaodian import scheduler
-from xiaodian.orders import rules
+from xiaodian.orders import sweeps as rules
 from xiaodian.runtime import Runtime
 
 

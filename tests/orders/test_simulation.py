@@ -17,7 +17,8 @@ from xiaodian import scheduler
 from xiaodian.ledger import service as ledger
 from xiaodian.ledger.models import Account, LedgerEntry, LedgerTxn
 from xiaodian.notify.models import Event, Notice
-from xiaodian.orders import payments, rules, service
+from xiaodian.orders import payments, service
+from xiaodian.orders import sweeps as rules
 from xiaodian.orders.models import (
     Order,
     OrderRefund,

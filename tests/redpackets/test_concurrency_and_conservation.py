@@ -19,10 +19,11 @@ from xiaodian.accounts import service as accounts
 from xiaodian.errors import XiaodianError
 from xiaodian.ledger import service as ledger
 from xiaodian.ledger.models import Account
-from xiaodian.orders import rules as order_rules
 from xiaodian.orders import service as orders
+from xiaodian.orders import sweeps as order_rules
 from xiaodian.orders.models import Order
-from xiaodian.redpackets import rules, service
+from xiaodian.redpackets import service
+from xiaodian.redpackets import sweeps as rules
 from xiaodian.redpackets.models import RedPacket
 from xiaodian.runtime import Runtime
 

@@ -12,7 +12,8 @@ from xiaodian.errors import Conflict, InsufficientFunds, NotFound, ValidationFai
 from xiaodian.ledger.models import Account
 from xiaodian.notify.models import BuyerMessage, Event
 from xiaodian.orders import service as orders
-from xiaodian.redpackets import rules, service
+from xiaodian.redpackets import service
+from xiaodian.redpackets import sweeps as rules
 from xiaodian.redpackets.models import PacketStatus, RedPacketSpend
 
 from ..conftest import START
@@ -246,7 +247,7 @@ def test_R3_order_closed_unpaid_gives_packet_amount_back(world: World) -> None:
     world.checkout(buyer_id, product, pid, 5_00, pay=False)
     # O5 closes the unpaid order after 150 days; by then the packet has ended → balance.
     world.rt.clock.advance(150 * DAY)  # type: ignore[attr-defined]
-    from xiaodian.orders import rules as order_rules
+    from xiaodian.orders import sweeps as order_rules
 
     scheduler.run_tick(world.rt, sweeps=[*order_rules.SWEEPS, *SWEEPS])
     packet = world.packet(pid)

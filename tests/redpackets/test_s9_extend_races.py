@@ -16,8 +16,8 @@ from sqlalchemy import text
 
 from tests.redpackets.conftest import World
 from xiaodian.errors import Conflict
-from xiaodian.redpackets import rules as sweeps
 from xiaodian.redpackets import service
+from xiaodian.redpackets import sweeps as sweeps
 
 DAY = 86_400
 

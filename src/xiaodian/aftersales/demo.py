@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from xiaodian.accounts import service as accounts
 from xiaodian.accounts.models import Buyer, User
-from xiaodian.aftersales import logistics, rules, strategies
+from xiaodian.aftersales import logistics, strategies, sweeps
 from xiaodian.aftersales import service as aftersales
 from xiaodian.aftersales.models import AfterSaleRequest, Strategy
 from xiaodian.aftersales.service import ItemQty
@@ -139,7 +139,7 @@ def seed(rt: Runtime, shop_id: int, progress: Any = None) -> None:
     # 48 h without action → default refund (A3), replayed at its due instant.
     overdue = apply(now - timedelta(hours=50), order(now - timedelta(days=3)), 8_800)
     with _at(rt, now - timedelta(hours=2)) as ctx:
-        rules.default_refund(ctx)
+        sweeps.default_refund(ctx)
     # 拒签后退款: one waiting for logistics, one refused → refunded (A2.4).
     waiting = apply(now - timedelta(hours=5), order(now - timedelta(days=1)), 8_800)
     refused_order = order(now - timedelta(days=1))

@@ -4,6 +4,7 @@ controls (/sim, simulated clock only), the web console (/console), problem+json 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import weakref
 from typing import Any
@@ -16,12 +17,13 @@ from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from xiaodian import contexts
 from xiaodian.api import docs
 from xiaodian.api.challenge import WwwAuthenticate
 from xiaodian.api.deps import simulation_control
 from xiaodian.api.headers import SecurityHeaders, allowed_methods, leaf_routes
 from xiaodian.api.limits import BodyLimit
-from xiaodian.contexts import optional_module, present
+from xiaodian.contexts import optional_module
 from xiaodian.db import is_database_unavailable
 from xiaodian.errors import XiaodianError, is_nul_error, nul_character, out_of_range
 from xiaodian.runtime import Runtime
@@ -30,23 +32,9 @@ log = logging.getLogger("xiaodian.api")
 
 PROBLEM = "application/problem+json"
 
-# Each context that has an open-API router exposes `router` in its api.py.
-API_MODULES: tuple[str, ...] = (
-    "xiaodian.api.system",
-    "xiaodian.accounts.api",
-    "xiaodian.ledger.api",
-    "xiaodian.notify.api",
-    # Before orders.api: its /api/v1/orders/{order_id} would otherwise shadow /orders/exports.
-    "xiaodian.orders.export_api",
-    "xiaodian.orders.api",
-    "xiaodian.aftersales.api",
-    "xiaodian.redpackets.api",
-    "xiaodian.luckybags.api",
-    "xiaodian.service.api",
-    "xiaodian.coupons.api",
-    "xiaodian.doudian.api",
-    "xiaodian.laike.api",
-)
+# The system routes, then each context's API routers as xiaodian.contexts.CONTEXTS declares
+# them (M4; a context's api.py exposes `router`, and `sim_router` for /sim).
+API_MODULES: tuple[str, ...] = ("xiaodian.api.system", *contexts.modules("api"))
 WEB_MODULE = "xiaodian.web.routes"
 
 
@@ -74,7 +62,8 @@ def create_app(rt: Runtime | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, limits=rt.settings.limits)  # S6: outside the in-flight gate
     app.add_middleware(SecurityHeaders)  # S9: CSP, X-Frame-Options, no-store on console pages
     app.add_middleware(WwwAuthenticate)  # S9: every 401 carries its challenge
-    for module in present(API_MODULES):
+    contexts.check()  # M4: a typo in CONTEXTS fails here, not by a context going missing
+    for module in map(importlib.import_module, API_MODULES):
         app.include_router(module.router)
         if rt.simulated and hasattr(module, "sim_router"):
             # S3: every /sim route needs an app with the simulation scope or the main account.

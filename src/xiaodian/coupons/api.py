@@ -21,8 +21,8 @@ from xiaodian.accounts import service as accounts
 from xiaodian.accounts.models import Staff
 from xiaodian.api.deps import BuyerDep, CouponsApp, CtxDep, ShopApp, VerificationApp, get_rt
 from xiaodian.context import Ctx
+from xiaodian.coupons import rules, service
 from xiaodian.coupons import schemas as s
-from xiaodian.coupons import service
 from xiaodian.coupons.models import Campaign, Claim
 from xiaodian.db import transaction
 from xiaodian.errors import AuthFailed, ValidationFailed, field_error
@@ -177,7 +177,7 @@ def homepage_items(ctx: Ctx, shop_id: int) -> list[s.HomepageCouponOut]:
             coupon_id=i.coupon.id,
             title=i.coupon.title,
             merchant_name=i.coupon.merchant_name,
-            condition_summary=service.condition_summary(i.coupon),
+            condition_summary=rules.condition_summary(i.coupon),
             usage_text=i.coupon.usage_text,
             claim_instructions=i.coupon.claim_instructions,
             service_phone=i.coupon.service_phone,

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from xiaodian.coupons import service
+from xiaodian.coupons import rules, service
 from xiaodian.coupons.models import (
     INT_FIELD_MAX,
     Campaign,
@@ -115,7 +115,7 @@ def coupon_out(coupon: Coupon) -> CouponOut:
         product_image_url=image_url(coupon.shop_id, coupon.product_image_sha),
         logo_url=image_url(coupon.shop_id, coupon.logo_sha),
         condition_kind=coupon.condition_kind,
-        condition_summary=service.condition_summary(coupon),
+        condition_summary=rules.condition_summary(coupon),
         discount_percent=coupon.discount_percent,
         discount_cap_fen=coupon.discount_cap_fen,
         threshold_fen=coupon.threshold_fen,

@@ -33,6 +33,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from xiaodian.accounts import service as accounts
 from xiaodian.accounts.models import Staff, Store
 from xiaodian.context import Ctx
+from xiaodian.coupons import rules
 from xiaodian.coupons.models import (
     INT_FIELD_MAX,
     Campaign,
@@ -48,36 +49,27 @@ from xiaodian.coupons.models import (
     StaffToken,
     Verification,
 )
+
+# The refusals and StoreRef are defined with the decisions (rules.py, M2); other contexts use
+# them by these names.
+from xiaodian.coupons.rules import CouponRefused as CouponRefused
+from xiaodian.coupons.rules import StaffRevoked as StaffRevoked
+from xiaodian.coupons.rules import StoreRef as StoreRef
+from xiaodian.coupons.rules import UnknownCode as UnknownCode
 from xiaodian.db import UTCDateTime, get_owned, insert_ignore
 from xiaodian.errors import (
     AuthFailed,
     Conflict,
     NotFound,
     ValidationFailed,
-    XiaodianError,
     field_error,
 )
-from xiaodian.money import yuan
 from xiaodian.notify import service as notify
 
 if TYPE_CHECKING:
     from xiaodian.coupons.images import CheckedImage
 
 # ===== errors ==============================================================================
-
-
-class CouponRefused(XiaodianError):
-    """A claim or verification refused by a rule; ``code`` says which (stable)."""
-
-    status = 409
-
-
-class UnknownCode(CouponRefused):
-    status = 404
-
-
-class StaffRevoked(CouponRefused):
-    status = 403
 
 
 def _refuse(code: str, zh: str, en: str, rule: str) -> CouponRefused:
@@ -154,57 +146,7 @@ def _required_text(
 def _check_conditions(
     ctx: Ctx, shop_id: int, draft: CouponDraft, errors: list[dict[str, Any]]
 ) -> None:
-    kind = draft.condition_kind
-    if kind == "discount":
-        percent, cap = draft.discount_percent, draft.discount_cap_fen
-        if percent is None or not 1 <= percent <= 99:
-            errors.append(
-                field_error(
-                    "discount_percent",
-                    "折扣须为 1–99 的整数(95 表示 95 折)",
-                    "discount_percent must be an integer 1–99 (95 = pay 95 %)",
-                )
-            )
-        if cap is None or cap <= 0:
-            errors.append(
-                field_error(
-                    "discount_cap_fen",
-                    "请填写最多抵扣金额(分,大于0)",
-                    "discount_cap_fen (fen, > 0) is required",
-                )
-            )
-    elif kind == "amount_off":
-        threshold, off = draft.threshold_fen, draft.amount_off_fen
-        if off is None or off <= 0:
-            errors.append(
-                field_error(
-                    "amount_off_fen", "请填写立减金额(分,大于0)", "amount_off_fen (> 0) is required"
-                )
-            )
-        if threshold is None or threshold < 0:
-            errors.append(
-                field_error(
-                    "threshold_fen",
-                    "请填写使用门槛(满多少分可用,0 表示无门槛)",
-                    "threshold_fen (≥ 0; 0 = no threshold) is required",
-                )
-            )
-        elif off is not None and off > 0 and threshold and off >= threshold:
-            errors.append(
-                field_error(
-                    "amount_off_fen",
-                    "立减金额须小于使用门槛",
-                    "amount_off_fen must be below threshold_fen",
-                )
-            )
-    else:
-        errors.append(
-            field_error(
-                "condition_kind",
-                "请选择使用条件:折扣(discount)或满减(amount_off)",
-                "condition_kind must be 'discount' or 'amount_off'",
-            )
-        )
+    errors += rules.check_condition(draft)  # C1: the kind's own check (CONDITION_KINDS)
     if draft.store_ids is not None:
         if not draft.store_ids:
             errors.append(
@@ -293,15 +235,15 @@ def create_coupon(ctx: Ctx, shop_id: int, draft: CouponDraft) -> Coupon:
     from xiaodian.coupons import moderation
     from xiaodian.coupons.images import check_logo, check_product_image
 
-    rules = ctx.settings.coupons
+    settings = ctx.settings.coupons
     errors: list[dict[str, Any]] = []
     in_flight = ctx.settings.limits.image_decodes_in_flight
-    product, image_errors = check_product_image(draft.product_image, rules, in_flight=in_flight)
+    product, image_errors = check_product_image(draft.product_image, settings, in_flight=in_flight)
     errors += image_errors
     merchant_name = _required_text(
         errors, draft.merchant_name, "merchant_name", "商家名称", MERCHANT_NAME_MAX
     )
-    logo, logo_errors = check_logo(draft.logo, rules, in_flight=in_flight)
+    logo, logo_errors = check_logo(draft.logo, settings, in_flight=in_flight)
     errors += logo_errors
     title = _required_text(errors, draft.title, "title", "卡券标题", TITLE_MAX)
     _check_conditions(ctx, shop_id, draft, errors)
@@ -346,8 +288,8 @@ def create_coupon(ctx: Ctx, shop_id: int, draft: CouponDraft) -> Coupon:
         images={"product_image": product.image, "logo": logo.image},
     )
     tz = ctx.settings.timezone
-    due = ctx.now + timedelta(minutes=rules.review_minutes)
-    waits = bool(reasons) or rules.require_human_review
+    due = ctx.now + timedelta(minutes=settings.review_minutes)
+    waits = bool(reasons) or settings.require_human_review
     fixed = draft.validity_kind == "fixed"
     coupon = Coupon(
         shop_id=shop_id,
@@ -357,10 +299,7 @@ def create_coupon(ctx: Ctx, shop_id: int, draft: CouponDraft) -> Coupon:
         product_image_sha=product.sha256,
         logo_sha=logo.sha256,
         condition_kind=draft.condition_kind,
-        discount_percent=draft.discount_percent if draft.condition_kind == "discount" else None,
-        discount_cap_fen=draft.discount_cap_fen if draft.condition_kind == "discount" else None,
-        threshold_fen=draft.threshold_fen if draft.condition_kind == "amount_off" else None,
-        amount_off_fen=draft.amount_off_fen if draft.condition_kind == "amount_off" else None,
+        **rules.condition_values(draft),  # the kind's fields; the others stored empty
         store_ids=sorted(set(draft.store_ids)) if draft.store_ids is not None else None,
         usage_text=usage_text,
         validity_kind=draft.validity_kind,
@@ -444,24 +383,6 @@ def get_image(session: Session, shop_id: int, sha256: str) -> CouponImage:
     if image is None:
         raise NotFound("图片", "Image", sha256[:12])
     return image
-
-
-def condition_summary(coupon: Coupon) -> str:
-    """Human wording of the structured condition: 95折,最多减300元 / 满500元减30元."""
-    if coupon.condition_kind == "discount":
-        percent = coupon.discount_percent or 0
-        discount = f"{percent // 10}.{percent % 10}".rstrip("0").rstrip(".") + "折"
-        text = f"{discount},最多减{_yuan_short(coupon.discount_cap_fen or 0)}"
-    else:
-        threshold = coupon.threshold_fen or 0
-        off = _yuan_short(coupon.amount_off_fen or 0)
-        text = f"满{_yuan_short(threshold)}减{off}" if threshold else f"无门槛立减{off}"
-    return text
-
-
-def _yuan_short(fen: int) -> str:
-    """30000 → '300元', 1050 → '10.50元'."""
-    return f"{fen // 100}元" if fen % 100 == 0 else f"{yuan(fen)}元"
 
 
 # ===== C2 review ===========================================================================
@@ -759,8 +680,13 @@ def create_campaign(ctx: Ctx, shop_id: int, draft: CampaignDraft) -> Campaign:
                 )
             )
         else:
-            campaign_stores = None if draft.store_ids is None else {s.id for s in stores}
-            if _usable_stores(campaign_stores, coupon.store_ids) == set():
+            scopes = rules.StoreScopes(
+                campaign_stores=None
+                if draft.store_ids is None
+                else frozenset(s.id for s in stores),
+                coupon_stores=rules.stores(coupon.store_ids),
+            )
+            if rules.store_scope(scopes) == frozenset():
                 errors.append(
                     field_error(
                         "coupon_ids",
@@ -1025,19 +951,6 @@ def next_campaign_due(session: Session, now: datetime) -> datetime | None:
     return min(found) if found else None
 
 
-def _usable_stores(
-    campaign_stores: set[int] | None, coupon_stores: list[int] | None
-) -> set[int] | None:
-    """Stores where a claim may be verified: campaign scope ∩ the coupon's store restriction."""
-    if campaign_stores is None and coupon_stores is None:
-        return None
-    if campaign_stores is None:
-        return set(coupon_stores or [])
-    if coupon_stores is None:
-        return set(campaign_stores)
-    return campaign_stores & set(coupon_stores)
-
-
 # ===== C4 claims ===========================================================================
 
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, 1/I/L
@@ -1218,7 +1131,7 @@ def claim(ctx: Ctx, shop_id: int, buyer_id: int, *, campaign_id: int, coupon_id:
         shop_id=shop_id,
         kind="card",
         title=f"领券成功:{coupon.title}",
-        body=f"券码 {format_code(row.code)},{condition_summary(coupon)}",
+        body=f"券码 {format_code(row.code)},{rules.condition_summary(coupon)}",
         payload={"claim_id": row.id, "code": row.code},
         rule="C4",
     )
@@ -1283,7 +1196,7 @@ def issue_staff_token(ctx: Ctx, shop_id: int, staff_id: int) -> str:
     hashed). Revoking the staff member (accounts.revoke_staff) kills every token at once."""
     staff = accounts.get_staff(ctx.session, shop_id, staff_id)
     if staff.revoked_at is not None:
-        raise _staff_revoked(staff)
+        raise rules.staff_revoked(staff)
     token = "st_" + secrets.token_urlsafe(24)
     ctx.session.add(
         StaffToken(shop_id=shop_id, staff_id=staff.id, token_hash=_hash(token), created_at=ctx.now)
@@ -1299,24 +1212,11 @@ def staff_by_token(session: Session, token: str) -> Staff:
         raise AuthFailed("bad_staff_token", "核销人员凭证无效", "Invalid staff token")
     staff = accounts.get_staff(session, row.shop_id, row.staff_id)
     if staff.revoked_at is not None:
-        raise _staff_revoked(staff)
+        raise rules.staff_revoked(staff)
     return staff
 
 
-def _staff_revoked(staff: Staff) -> StaffRevoked:
-    return StaffRevoked(
-        "staff_revoked",
-        f"核销人员 {staff.douyin_id} 的核销权限已被取消",
-        f"Staff {staff.douyin_id} has been revoked",
-        rule="C5",
-    )
-
-
 # ===== C6 verification =====================================================================
-
-
-def _local(ctx: Ctx, when: datetime) -> str:
-    return when.astimezone(ZoneInfo(ctx.settings.timezone)).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def find_claim(session: Session, shop_id: int, code_text: str) -> Claim:
@@ -1332,8 +1232,8 @@ def claim_with_terms(
     session: Session, shop_id: int, *, claim_id: int | None = None, code_text: str | None = None
 ) -> tuple[Claim, Campaign, Coupon]:
     """A claim (by id, or by its code as typed) with its campaign and coupon, in one query.
-    The caller holds the three for the operation: the session's identity map keeps an object
-    only while it is referenced, and the scope checks look the campaign and coupon up again."""
+    The caller holds the three for the operation and hands them to ``verification_terms``
+    (the C6 decisions look nothing up, M2)."""
     if claim_id is not None:
         params: dict[str, Any] = {"shop_id": shop_id, "claim_id": claim_id}
         row = session.execute(_claim_with_terms_query("id"), params).first()
@@ -1369,96 +1269,51 @@ def _claim_with_terms_query(by: str) -> Any:
     return query.where(Claim.code == bindparam("code"))
 
 
-@dataclass(frozen=True)
-class StoreRef:
-    """What a verification check needs of a store: its id, and its name for the messages."""
-
-    id: int
-    name: str
+def verification_terms(
+    session: Session,
+    claim_row: Claim,
+    staff: Staff | None,
+    campaign: Campaign | None = None,
+    coupon: Coupon | None = None,
+) -> rules.VerificationTerms:
+    """Look up what the C6 decisions (``rules.check_verifiable``, ``rules.usable_stores``)
+    are given: the campaign's and coupon's store scopes, the staff member's scope, and where
+    an already verified claim was verified. Pass the campaign and coupon when the caller
+    holds them (``claim_with_terms``)."""
+    campaign = campaign or get_campaign(session, claim_row.shop_id, claim_row.campaign_id)
+    coupon = coupon or get_coupon(session, claim_row.shop_id, claim_row.coupon_id)
+    verified_store = None
+    if claim_row.status == ClaimStatus.VERIFIED and claim_row.verification_id:
+        verification = session.get(Verification, claim_row.verification_id)
+        if verification is not None:
+            where = session.get(Store, verification.store_id)
+            verified_store = where.name if where else str(verification.store_id)
+    staff_stores = accounts.staff_store_ids(session, staff) if staff is not None else None
+    return rules.VerificationTerms(
+        claim=claim_row,
+        scopes=rules.StoreScopes(
+            campaign_stores=rules.stores(campaign_store_ids(session, campaign)),
+            coupon_stores=rules.stores(coupon.store_ids),
+            staff_stores=rules.stores(staff_stores),
+        ),
+        staff=staff,
+        verified_store=verified_store,
+    )
 
 
 def usable_stores(session: Session, claim_row: Claim, staff: Staff | None = None) -> list[StoreRef]:
     """Stores where this claim can be verified (by this staff member, if given), by id."""
-    campaign = get_campaign(session, claim_row.shop_id, claim_row.campaign_id)
-    coupon = get_coupon(session, claim_row.shop_id, claim_row.coupon_id)
-    campaign_stores = campaign_store_ids(session, campaign)
-    usable = _usable_stores(
-        None if campaign_stores is None else set(campaign_stores), coupon.store_ids
-    )
-    names = accounts.store_names(session, claim_row.shop_id)
-    result = set(names) if usable is None else usable & set(names)
-    if staff is not None:
-        scope = accounts.staff_store_ids(session, staff)
-        if scope is not None:
-            result &= set(scope)
-    return [StoreRef(store_id, names[store_id]) for store_id in sorted(result)]
+    terms = verification_terms(session, claim_row, staff)
+    return rules.usable_stores(terms.scopes, accounts.store_names(session, claim_row.shop_id))
 
 
 def check_verifiable(
     ctx: Ctx, claim_row: Claim, store: StoreRef, staff: Staff | None
 ) -> CouponRefused | None:
-    """Why this claim cannot be verified here and now (None: it can). Order: the code's own
-    state, the staff member, the scopes, then validity — the most useful reason first."""
-    if claim_row.status == ClaimStatus.VERIFIED:
-        verification = (
-            ctx.session.get(Verification, claim_row.verification_id)
-            if claim_row.verification_id
-            else None
-        )
-        where = ""
-        if verification is not None:
-            where_store = ctx.session.get(Store, verification.store_id)
-            where = f"在「{where_store.name if where_store else verification.store_id}」"
-        when = _local(ctx, claim_row.verified_at) if claim_row.verified_at else ""
-        return _refuse(
-            "already_verified",
-            f"该券已于 {when} {where}核销,不能重复核销",
-            f"Code already verified at {when}",
-            "C6",
-        )
-    if staff is not None:
-        if staff.revoked_at is not None:
-            return _staff_revoked(staff)
-        scope = accounts.staff_store_ids(ctx.session, staff)
-        if scope is not None and store.id not in scope:
-            return _refuse(
-                "store_out_of_staff_scope",
-                f"核销人员无权在门店「{store.name}」核销",
-                f"Staff may not verify at store {store.id}",
-                "C6",
-            )
-    campaign = get_campaign(ctx.session, claim_row.shop_id, claim_row.campaign_id)
-    campaign_stores = campaign_store_ids(ctx.session, campaign)
-    if campaign_stores is not None and store.id not in campaign_stores:
-        return _refuse(
-            "store_out_of_campaign_scope",
-            f"门店「{store.name}」不在该活动的参与门店内",
-            f"Store {store.id} is not in the campaign's stores",
-            "C6",
-        )
-    coupon = get_coupon(ctx.session, claim_row.shop_id, claim_row.coupon_id)
-    if coupon.store_ids is not None and store.id not in coupon.store_ids:
-        return _refuse(
-            "store_out_of_coupon_scope",
-            f"该券限定门店使用,门店「{store.name}」不可用",
-            f"The coupon is restricted to other stores than {store.id}",
-            "C6",
-        )
-    if ctx.now < claim_row.valid_from:
-        return _refuse(
-            "not_yet_valid",
-            f"该券尚未生效,{_local(ctx, claim_row.valid_from)} 起可用",
-            f"Not valid before {claim_row.valid_from.isoformat()}",
-            "C6",
-        )
-    if ctx.now > claim_row.valid_until:
-        return _refuse(
-            "expired",
-            f"该券已过期(有效期至 {_local(ctx, claim_row.valid_until)})",
-            f"Expired (valid until {claim_row.valid_until.isoformat()})",
-            "C6",
-        )
-    return None
+    """Why this claim cannot be verified here and now (None: it can): the terms looked up,
+    the decision made by ``rules.check_verifiable`` (C6)."""
+    terms = verification_terms(ctx.session, claim_row, staff)
+    return rules.check_verifiable(terms, store, ctx.now, ctx.settings.timezone)
 
 
 @dataclass
@@ -1483,7 +1338,7 @@ def verify(
     the campaign's (and the coupon's) and the staff member's scope, by unrevoked staff.
 
     ``client_request_id`` (C7) makes it idempotent: the same id returns the first result."""
-    claim_row, *_terms = claim_with_terms(
+    claim_row, campaign, coupon = claim_with_terms(
         ctx.session, shop_id, claim_id=claim_id, code_text=None if claim_id else code or ""
     )
     if client_request_id:
@@ -1492,7 +1347,9 @@ def verify(
             return _replay(ctx, previous, claim_row)
     store = StoreRef(store_id, accounts.store_name(ctx.session, shop_id, store_id))
     staff = accounts.get_staff(ctx.session, shop_id, staff_id) if staff_id is not None else None
-    refusal = check_verifiable(ctx, claim_row, store, staff)
+    tz = ctx.settings.timezone
+    terms = verification_terms(ctx.session, claim_row, staff, campaign, coupon)
+    refusal = rules.check_verifiable(terms, store, ctx.now, tz)
     if refusal is not None:
         raise refusal
     won = ctx.session.execute(
@@ -1505,7 +1362,8 @@ def verify(
             if previous is not None:
                 return _replay(ctx, previous, claim_row)
         ctx.session.refresh(claim_row)
-        raise check_verifiable(ctx, claim_row, store, staff) or _refuse(
+        terms = verification_terms(ctx.session, claim_row, staff, campaign, coupon)
+        raise rules.check_verifiable(terms, store, ctx.now, tz) or _refuse(
             "already_verified", "该券已核销,不能重复核销", "Code already verified", "C6"
         )
     verification = _record_verification(
@@ -1802,14 +1660,15 @@ class Prepared:
 def prepare(ctx: Ctx, shop_id: int, code_text: str, staff_id: int | None = None) -> Prepared:
     """C7 prepare: what the code is, where it can be used (by this staff member), whether it
     can be verified now, and a short-lived verify token."""
-    claim_row, _campaign, coupon = claim_with_terms(ctx.session, shop_id, code_text=code_text)
+    claim_row, campaign, coupon = claim_with_terms(ctx.session, shop_id, code_text=code_text)
     staff = accounts.get_staff(ctx.session, shop_id, staff_id) if staff_id is not None else None
-    usable = usable_stores(ctx.session, claim_row, staff)
+    terms = verification_terms(ctx.session, claim_row, staff, campaign, coupon)
+    usable = rules.usable_stores(terms.scopes, accounts.store_names(ctx.session, shop_id))
     refusal: CouponRefused | None
     if usable:
-        refusal = check_verifiable(ctx, claim_row, usable[0], staff)
+        refusal = rules.check_verifiable(terms, usable[0], ctx.now, ctx.settings.timezone)
     elif staff is not None and staff.revoked_at is not None:
-        refusal = _staff_revoked(staff)
+        refusal = rules.staff_revoked(staff)
     else:
         refusal = _refuse(
             "store_out_of_staff_scope" if staff is not None else "store_out_of_campaign_scope",

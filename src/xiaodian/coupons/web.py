@@ -13,7 +13,7 @@ from fastapi import APIRouter, File, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 
 from xiaodian.accounts import service as accounts
-from xiaodian.coupons import service
+from xiaodian.coupons import rules, service
 from xiaodian.coupons.api import homepage_items
 from xiaodian.coupons.models import CampaignStatus, CouponStatus
 from xiaodian.coupons.schemas import image_url
@@ -79,7 +79,7 @@ def _center(request: Request, console: Any, **extra: Any) -> Response:
         coupons=coupons,
         labels=CouponStatus.LABELS,
         stores=accounts.list_stores(session, console.shop_id),
-        summary=service.condition_summary,
+        summary=rules.condition_summary,
         image_url=image_url,
         form=extra.pop("form", {}),
         errors=extra.pop("errors", []),
@@ -151,7 +151,7 @@ def review_page(request: Request, console: ConsoleCtx) -> Response:
         request,
         "coupons/review.html",
         queue=service.in_review(console.ctx.session, console.shop_id),
-        summary=service.condition_summary,
+        summary=rules.condition_summary,
         image_url=image_url,
     )
 

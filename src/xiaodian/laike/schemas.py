@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from xiaodian.context import Ctx
+from xiaodian.coupons import rules as coupon_rules
 from xiaodian.coupons.models import Claim, ClaimStatus, Coupon, Verification
 from xiaodian.coupons.service import CouponRefused, within_cancel_window
 from xiaodian.laike import service
@@ -47,9 +48,7 @@ def _ts(when: datetime | None) -> int:
 
 
 def face_value(coupon: Coupon) -> int:
-    if coupon.condition_kind == "amount_off":
-        return coupon.amount_off_fen or 0
-    return coupon.discount_cap_fen or 0
+    return coupon_rules.face_value(coupon)  # M2: per condition kind (CONDITION_KINDS)
 
 
 def sku(coupon: Coupon) -> dict[str, Any]:

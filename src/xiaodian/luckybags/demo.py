@@ -17,7 +17,7 @@ from xiaodian.accounts import service as accounts
 from xiaodian.accounts.models import Buyer
 from xiaodian.context import Ctx
 from xiaodian.db import transaction
-from xiaodian.luckybags import rules, service
+from xiaodian.luckybags import service, sweeps
 from xiaodian.luckybags.models import LiveStream
 from xiaodian.orders import service as orders
 from xiaodian.runtime import Runtime
@@ -122,7 +122,7 @@ def _live_with_bag(
             assert buyer is not None
             service.join(ctx, buyer, bag.id, device_id=f"demo-device-{buyer_id}-{i}")
     with _at(rt, draw_at, "system") as ctx:
-        rules.draw_due(ctx)
+        sweeps.draw_due(ctx)
     with _at(rt, start + timedelta(hours=2)) as ctx:
         service.end_live(ctx, shop_id, live_id)
     return draw_at

@@ -17,6 +17,12 @@ REGISTRY = Registry(
     codes=(
         ErrorCode("invalid_event_type", 422, "事件类型无效:{item}", "Invalid event type {item}"),
         ErrorCode(
+            "unknown_event_type",
+            422,
+            "没有这种事件类型：{types}",
+            "Unknown event type {types}",
+        ),
+        ErrorCode(
             "invalid_url",
             422,
             "请填写 http:// 或 https:// 开头的完整地址",

@@ -22,8 +22,8 @@ from typing import Any, Protocol
 from sqlalchemy import TextClause, bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
+from xiaodian import contexts
 from xiaodian.context import Ctx
-from xiaodian.contexts import present
 from xiaodian.db import UTCDateTime, get_owned, is_postgres
 from xiaodian.errors import NotFound, ValidationFailed
 from xiaodian.notify import egress
@@ -61,16 +61,9 @@ class _Stored:
 
 Subscriber = Callable[[Ctx, EmittedEvent], None]
 _SUBSCRIBERS: dict[str, list[Subscriber]] = {}
-# Contexts whose subscribers.py is loaded before the first event is emitted.
-SUBSCRIBER_MODULES = (
-    "xiaodian.orders.subscribers",
-    "xiaodian.aftersales.subscribers",
-    "xiaodian.redpackets.subscribers",
-    "xiaodian.luckybags.subscribers",
-    "xiaodian.coupons.subscribers",
-    "xiaodian.laike.subscribers",
-    "xiaodian.doudian.subscribers",
-)
+# Contexts whose subscribers.py is loaded before the first event is emitted (M4: derived from
+# xiaodian.contexts.CONTEXTS; a declared module that does not exist is an error).
+SUBSCRIBER_MODULES = contexts.modules("subscribers")
 _loaded = False
 
 
@@ -90,7 +83,7 @@ def _load_subscribers() -> None:
     global _loaded
     if _loaded:
         return
-    present(SUBSCRIBER_MODULES)  # importing a subscribers module registers its handlers
+    contexts.load("subscribers")  # importing a subscribers module registers its handlers
     _loaded = True
 
 
@@ -589,10 +582,10 @@ def _check_url(ctx: Ctx, url: str, resolver: egress.Resolver | None) -> None:
 
 
 def _normalize_types(event_types: list[str] | None) -> str:
-    cleaned = sorted({t.strip() for t in (event_types or []) if t.strip()})
-    if not cleaned or "*" in cleaned:
+    given = {t.strip() for t in (event_types or []) if t.strip()}
+    if not given or "*" in given:
         return "*"
-    for item in cleaned:
+    for item in sorted(given):
         if "," in item or len(item) > 64:
             raise ValidationFailed(
                 "invalid_event_type",
@@ -600,4 +593,27 @@ def _normalize_types(event_types: list[str] | None) -> str:
                 f"Invalid event type {item}",
                 field="event_types",
             )
-    return "," + ",".join(cleaned) + ","
+    known = event_catalogue()
+    unknown = sorted(item for item in given if item not in known)
+    if unknown:  # M4: a subscription to a type no context emits would never be delivered
+        raise ValidationFailed(
+            "unknown_event_type",
+            f"没有这种事件类型：{'、'.join(unknown)}",
+            f"Unknown event type {', '.join(unknown)}",
+            field="event_types",
+        )
+    return "," + ",".join(sorted({known[item] for item in given})) + ","
+
+
+@functools.cache
+def event_catalogue() -> dict[str, str]:
+    """Every event type a webhook may subscribe to → its current name (M4): the types each
+    context declares in its ``events.py`` (``EVENT_TYPES``, and ``PLATFORM_EVENT_TYPES`` of
+    the 抖店/来客 push dialects), plus old names kept as aliases on input (``ALIASES``, old →
+    new) so an ISV subscribing with a renamed type still gets the events."""
+    catalogue: dict[str, str] = {}
+    for module in contexts.load("events"):
+        for type_ in (*module.EVENT_TYPES, *getattr(module, "PLATFORM_EVENT_TYPES", ())):
+            catalogue[type_] = type_
+        catalogue.update(getattr(module, "ALIASES", {}))
+    return catalogue

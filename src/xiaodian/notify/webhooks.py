@@ -27,9 +27,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from xiaodian import contexts
 from xiaodian.clock import Clock, SystemClock
 from xiaodian.config import WebhookRules
-from xiaodian.contexts import present
 from xiaodian.db import transaction
 from xiaodian.notify import egress
 from xiaodian.notify.models import Event, WebhookDelivery, WebhookEndpoint
@@ -60,8 +60,9 @@ WireFormat = Callable[[Session, WebhookEndpoint, Event], tuple[bytes, dict[str, 
 # of the answer body; a 2xx answer that fails it is retried like a 5xx (issue 12 D4).
 AnswerCheck = Callable[[bytes], bool]
 _WIRE_FORMATS: dict[str, tuple[WireFormat, AnswerCheck | None]] = {}
-# Modules that register formatters, imported before the first claim.
-WIRE_MODULES = ("xiaodian.laike.push", "xiaodian.doudian.push")
+# Modules that register formatters, imported before the first claim (M4: the contexts that
+# declare a `push` module in xiaodian.contexts.CONTEXTS).
+WIRE_MODULES = contexts.modules("push")
 _wire_loaded = False
 
 
@@ -76,7 +77,7 @@ def _wire(
 ) -> tuple[bytes, dict[str, str], AnswerCheck | None]:
     global _wire_loaded
     if not _wire_loaded:
-        present(WIRE_MODULES)
+        contexts.load("push")
         _wire_loaded = True
     registered = _WIRE_FORMATS.get(event.type)
     if registered is not None:

@@ -11,12 +11,11 @@ from typing import Any
 
 from sqlalchemy import select
 
-from xiaodian import scheduler
 from xiaodian.accounts import service as accounts
 from xiaodian.accounts.models import Buyer
 from xiaodian.context import Ctx
 from xiaodian.db import transaction
-from xiaodian.orders import rules, service
+from xiaodian.orders import service, sweeps
 from xiaodian.orders.models import Product
 from xiaodian.runtime import Runtime
 
@@ -148,17 +147,20 @@ def seed(rt: Runtime, shop_id: int, progress: Any = None) -> None:
 
 def _replay_sweeps(rt: Runtime, start: datetime, end: datetime) -> None:
     """Run the order sweeps at each instant something fell due between ``start`` and ``end``,
-    as a worker would have (so every judgment carries its own deadline instant)."""
+    as a worker would have (so every judgment carries its own deadline instant). M1: the
+    context runs its own declared sweeps; it does not import the scheduler."""
     current = start
     while True:
-        scheduler.run_tick(rt, now=current, sweeps=rules.SWEEPS)
+        for sweep in sweeps.SWEEPS:  # each in its own transaction, as the scheduler runs it
+            with _at(rt, current, actor="system") as ctx:
+                sweep.run(ctx)
         with transaction(rt.factory) as session:
             upcoming = [
                 when
                 for when in (
-                    rules.next_judgment_due(session, current),
-                    rules.next_penalty_due(session, current),
-                    rules.next_auto_close_due(session, current),
+                    sweeps.next_judgment_due(session, current),
+                    sweeps.next_penalty_due(session, current),
+                    sweeps.next_auto_close_due(session, current),
                 )
                 if when is not None
             ]

@@ -207,7 +207,7 @@ def home(request: Request, console: OperatorCtx) -> Response:
 
 @router.get(f"{PREFIX}/coupons")
 def coupon_queue(request: Request, console: OperatorCtx) -> Response:
-    from xiaodian.coupons import service as coupons
+    from xiaodian.coupons import rules as coupon_rules
     from xiaodian.coupons.schemas import image_url
 
     return page(
@@ -215,7 +215,7 @@ def coupon_queue(request: Request, console: OperatorCtx) -> Response:
         "platform/coupons.html",
         console,
         queue=service.coupon_queue(console.ctx.session),
-        summary=coupons.condition_summary,
+        summary=coupon_rules.condition_summary,
         image_url=image_url,
     )
 

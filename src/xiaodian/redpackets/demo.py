@@ -18,7 +18,7 @@ from xiaodian.ledger import service as ledger
 from xiaodian.ledger.models import Account
 from xiaodian.orders import service as orders
 from xiaodian.orders.models import Product
-from xiaodian.redpackets import rules, service
+from xiaodian.redpackets import service, sweeps
 from xiaodian.redpackets.models import RedPacket
 from xiaodian.runtime import Runtime
 
@@ -132,13 +132,13 @@ def _sweep(rt: Runtime, since: datetime, until: datetime) -> None:
             due = [
                 when
                 for when in (
-                    rules.next_remind_due(session, current),
-                    rules.next_expiry_due(session, current),
+                    sweeps.next_remind_due(session, current),
+                    sweeps.next_expiry_due(session, current),
                 )
                 if when is not None and when <= until
             ]
         if not due:
             return
         current = max(min(due), current)
-        for sweep in rules.SWEEPS:
+        for sweep in sweeps.SWEEPS:
             _at(rt, current, sweep.run)

@@ -82,7 +82,7 @@ from xiaodian.redpackets.models import (
     RedPacketSettings,
     RedPacketSpend,
 )
-from xiaodian.redpackets.rules import expire_packet_if_due
+from xiaodian.redpackets.sweeps import expire_packet_if_due
 
 DAY = 86_400
 

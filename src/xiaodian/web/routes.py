@@ -12,8 +12,8 @@ from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
+from xiaodian import contexts
 from xiaodian.accounts.service import installation_secret
-from xiaodian.contexts import present
 from xiaodian.db import transaction
 from xiaodian.notify.sms import demo_phone_enabled
 from xiaodian.runtime import Runtime
@@ -24,18 +24,8 @@ from xiaodian.web.settings import router as settings_router
 STATIC_DIR = Path(__file__).parent / "static"
 SESSION_COOKIE = "xiaodian_session"
 
-CONTEXT_WEB_MODULES: tuple[str, ...] = (
-    "xiaodian.orders.web",
-    "xiaodian.orders.products_web",
-    "xiaodian.orders.export_web",
-    "xiaodian.aftersales.web",
-    "xiaodian.redpackets.web",
-    "xiaodian.luckybags.web",
-    "xiaodian.service.web",
-    "xiaodian.coupons.web",
-    "xiaodian.doudian.web",
-    "xiaodian.platform.web",
-)
+# Each context's console modules, as xiaodian.contexts.CONTEXTS declares them (M4).
+CONTEXT_WEB_MODULES: tuple[str, ...] = contexts.modules("web")
 
 
 def shell_router() -> APIRouter:
@@ -63,7 +53,7 @@ def install(app: FastAPI, rt: Runtime) -> None:
         app.include_router(simclock.router, include_in_schema=False)
     if demo_phone_enabled(rt.settings):  # F3: the 演示手机 exists only in a demo
         app.include_router(demo_phone.router, include_in_schema=False)
-    for module in present(CONTEXT_WEB_MODULES):
+    for module in contexts.load("web"):
         app.include_router(module.router, include_in_schema=False)
     install_error_handlers(app)
 

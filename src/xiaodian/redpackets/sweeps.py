@@ -19,12 +19,11 @@ from sqlalchemy.orm import Session
 
 from xiaodian.accounts import service as accounts
 from xiaodian.clock import to_local
-from xiaodian.context import Ctx
+from xiaodian.context import Ctx, Sweep
 from xiaodian.money import yuan_label
 from xiaodian.notify import service as notify
 from xiaodian.notify.service import NewEvent
 from xiaodian.redpackets.models import PacketStatus, RedPacket, RedPacketLog
-from xiaodian.scheduler import Sweep
 
 
 def remind(ctx: Ctx) -> dict[str, int]:

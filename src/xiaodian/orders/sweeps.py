@@ -32,7 +32,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from xiaodian.clock import local_day_start, to_local
-from xiaodian.context import Ctx
+from xiaodian.context import Ctx, Job, Sweep
 from xiaodian.db import UTCDateTime, insert_ignore, is_postgres
 from xiaodian.ledger import service as ledger
 from xiaodian.ledger.models import Account, LedgerTxn
@@ -51,7 +51,7 @@ from xiaodian.orders.models import (
     ShopReviewFlag,
 )
 from xiaodian.orders.service import _refund
-from xiaodian.scheduler import Sweep
+from xiaodian.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -859,3 +859,13 @@ SWEEPS = [
     Sweep("orders.deduct_penalties", "O8", deduct_penalties, next_penalty_due),
     Sweep("orders.auto_close", "O5", auto_close, next_auto_close_due),
 ]
+
+
+def run_due_exports(rt: Runtime) -> dict[str, int]:
+    # Imported when it runs: the export job needs openpyxl, ``xiaodian tick`` does not (K5).
+    from xiaodian.orders.export import run_due_exports as run
+
+    return run(rt)
+
+
+JOBS = [Job("orders.export", run_due_exports)]

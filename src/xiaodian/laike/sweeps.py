@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from sqlalchemy import delete
 
-from xiaodian.context import Ctx
+from xiaodian.context import Ctx, Sweep
 from xiaodian.laike.models import ClientToken
-from xiaodian.scheduler import Sweep
 
 
 def purge_client_tokens(ctx: Ctx) -> dict[str, int]:

@@ -22,8 +22,7 @@ from sqlalchemy.orm import Session
 from xiaodian.aftersales import logistics
 from xiaodian.aftersales import service as requests
 from xiaodian.aftersales.models import AfterSaleRequest, RequestStatus
-from xiaodian.context import Ctx
-from xiaodian.scheduler import Sweep
+from xiaodian.context import Ctx, Sweep
 
 
 def default_refund(ctx: Ctx) -> dict[str, int]:

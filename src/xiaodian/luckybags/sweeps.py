@@ -17,12 +17,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
-from xiaodian.context import Ctx
+from xiaodian.context import Ctx, Sweep
 from xiaodian.luckybags.models import LuckyBag, LuckyBagEntry, LuckyBagWin
 from xiaodian.luckybags.service import redeem_path
 from xiaodian.notify import service as notify
 from xiaodian.notify.service import NewEvent
-from xiaodian.scheduler import Sweep
 
 BATCH = 200
 
