@@ -128,6 +128,10 @@ def _events_source(postgres: bool) -> str:
     )
 
 
+def _array_text(ids: Sequence[int]) -> str:
+    return "{" + ",".join(str(int(i)) for i in ids) + "}"
+
+
 def announce(ctx: Ctx, decided: Sequence[Any]) -> None:
     """A webhook event per decided judgment (``order.penalty_deducted`` / ``_waived``, with
     the judgment, its order number, the amount and the ledger transaction); one in-site
@@ -154,7 +158,12 @@ def announce(ctx: Ctx, decided: Sequence[Any]) -> None:
         notify.emit_selected(
             ctx,
             source,
-            {"ids": ids if postgres else json.dumps(ids), "penalty_day": day.isoformat()},
+            # One text parameter either way: psycopg dumps a Python list element by element
+            # (0.1 s per 5,000 ids under cProfile); PostgreSQL parses ``{1,2,…}`` itself.
+            {
+                "ids": _array_text(ids) if postgres else json.dumps(ids),
+                "penalty_day": day.isoformat(),
+            },
             EVENT_TYPES,
         )
     local_day = f"{to_local(now, ctx.settings.timezone):%Y-%m-%d}"
