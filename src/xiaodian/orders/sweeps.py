@@ -34,11 +34,10 @@ from sqlalchemy.orm import Session
 from xiaodian.clock import local_day_start, to_local
 from xiaodian.context import Ctx, Job, Sweep
 from xiaodian.db import UTCDateTime, insert_ignore, is_postgres
-from xiaodian.ledger import service as ledger
-from xiaodian.ledger.models import Account, LedgerTxn
 from xiaodian.money import yuan_label
 from xiaodian.notify import service as notify
 from xiaodian.notify.service import NewEvent
+from xiaodian.orders import penalty_batch
 from xiaodian.orders.models import (
     Order,
     OrderItem,
@@ -494,25 +493,8 @@ def _decide_penalty_day(ctx: Ctx, day: datetime) -> list[DecidedPenalty]:
             waived[status].append(p.id)
     for status, ids in waived.items():
         _set_penalty_status(ctx, day, sorted(ids), status, None)
-    txn_of_shop: dict[int, int] = {}
     label = f"{to_local(day, ctx.settings.timezone):%Y-%m-%d}"
-    for shop_id in sorted(deducted_by_shop):
-        rows = deducted_by_shop[shop_id]
-        first_id = min(p.id for p in rows)
-        posted = ledger.move(
-            ctx,
-            shop_id,
-            source=Account.DEPOSIT,
-            target=Account.PLATFORM_PENALTY,
-            amount_fen=sum(p.penalty_fen for p in rows),
-            key=_penalty_key(session, shop_id, label, first_id),
-            kind="late_shipment_penalty",
-            rule="O8",
-            memo=f"发货超时扣除保证金:{len(rows)} 次判定({label} 统一扣款)",
-            ref_type="order_violation",
-            ref_id=first_id,
-        )
-        txn_of_shop[shop_id] = posted.txn.id
+    txn_of_shop = penalty_batch.post_deductions(ctx, label, deducted_by_shop)
     deducted_ids = sorted(p.id for rows in deducted_by_shop.values() for p in rows)
     _set_penalty_status(ctx, day, deducted_ids, PenaltyStatus.DEDUCTED, txn_of_shop)
     return [
@@ -576,66 +558,9 @@ def _pending_on(day: datetime) -> Any:
     )
 
 
-def _penalty_key(session: Session, shop_id: int, label: str, first_id: int) -> str:
-    """``late-penalty:<shop>:<day>``. A judgment committed after its day's batch had run (a
-    worker racing midnight) is deducted in a batch of its own, keyed by its first violation,
-    instead of being refused as a reuse of the day's key."""
-    key = f"late-penalty:{shop_id}:{label}"
-    taken = session.scalar(
-        select(LedgerTxn.id).where(LedgerTxn.shop_id == shop_id, LedgerTxn.idempotency_key == key)
-    )
-    return key if taken is None else f"{key}:{first_id}"
-
-
 def _announce_penalties(ctx: Ctx, decided: Sequence[Any]) -> None:
-    """A webhook event per decided judgment; one in-site notice per shop."""
-    rules, now = ctx.settings.orders, ctx.now
-    events: list[NewEvent] = []
-    per_shop: dict[int, dict[str, int]] = defaultdict(lambda: {"n": 0, "fen": 0, "waived": 0})
-    for v in decided:
-        deducted = v.penalty_status == PenaltyStatus.DEDUCTED
-        summary = per_shop[v.shop_id]
-        if deducted:
-            summary["n"] += 1
-            summary["fen"] += v.penalty_fen
-        else:
-            summary["waived"] += 1
-        events.append(
-            NewEvent(
-                v.shop_id,
-                "order.penalty_deducted" if deducted else "order.penalty_waived",
-                {
-                    "violation_id": v.id,
-                    "order_id": v.order_id,
-                    "order_no": v.order_no,
-                    "seq": v.seq,
-                    "amount_fen": v.penalty_fen if deducted else 0,
-                    "status": v.penalty_status,
-                    "ledger_txn_id": v.ledger_txn_id,
-                    "penalty_day": v.penalty_day.isoformat(),
-                },
-                "O8",
-            )
-        )
-    _emit_chunked(ctx, events)
-    notify.notice_many(
-        ctx,
-        [
-            {
-                "shop_id": shop_id,
-                "category": "funds",
-                "rule": "O8",
-                "title": f"保证金扣款:发货超时 {s['n']} 笔,共 {yuan_label(s['fen'])}",
-                "body": (
-                    f"{to_local(now, ctx.settings.timezone):%Y-%m-%d} 统一扣款:扣除保证金 "
-                    f"{s['n']} 笔共 {yuan_label(s['fen'])};{s['waived']} 笔因单笔订单扣款2次或"
-                    f"店铺单日 {yuan_label(rules.shop_daily_cap_fen)} 上限不予扣除。"
-                ),
-                "link": "/console/orders/violations",
-            }
-            for shop_id, s in per_shop.items()
-        ],
-    )
+    """A webhook event per decided judgment; one in-site notice per shop (set-based, W1)."""
+    penalty_batch.announce(ctx, decided)
 
 
 def next_penalty_due(session: Session, now: datetime) -> datetime | None:
