@@ -122,7 +122,7 @@ def test_M2_condition_kinds_are_a_table_and_an_unknown_kind_raises() -> None:
         amount_off_fen: int | None = 3_000
 
     terms = Terms()
-    assert rules.condition_summary(terms) == "9.5折,最多减300元"
+    assert rules.condition_summary(terms) == "9.5折，最多减300元"
     # a kind stores its own fields only
     assert rules.condition_values(terms) == {
         "discount_percent": 95,

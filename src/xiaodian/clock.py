@@ -90,7 +90,7 @@ class SimulatedClock:
             if when < row.now:
                 raise Conflict(
                     "clock_backwards",
-                    f"模拟时钟不能回拨(当前 {row.now.isoformat()})",
+                    f"模拟时钟不能回拨（当前 {row.now.isoformat()}）",
                     f"The simulated clock cannot move backwards (now {row.now.isoformat()})",
                 )
             row.now = when

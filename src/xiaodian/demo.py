@@ -93,7 +93,7 @@ def _create_shop(rt: Runtime) -> tuple[int, dict[str, Any]]:
             shop.id,
             category="system",
             title="欢迎使用小店",
-            body="演示店铺已创建:保证金 ¥2,000.00,账户余额 ¥5,000.00。",
+            body="演示店铺已创建：保证金 ¥2,000.00，账户余额 ¥5,000.00。",
             rule="X1",
         )
         return shop.id, _info(app)

@@ -18,20 +18,20 @@ REGISTRY = Registry(
         ErrorCode(
             "clock_backwards",
             409,
-            "模拟时钟不能回拨(当前 {now})",
+            "模拟时钟不能回拨（当前 {now}）",
             "The simulated clock cannot move backwards (now {now})",
         ),
         ErrorCode(
             "clock_not_simulated",
             409,
-            "系统时钟模式下不能快进时间(设置 XIAODIAN_CLOCK_MODE=simulated)",
+            "系统时钟模式下不能快进时间（设置 XIAODIAN_CLOCK_MODE=simulated）",
             "Time can only be advanced with XIAODIAN_CLOCK_MODE=simulated",
         ),
         ErrorCode("not_found", 404, "{what} {id}不存在", "{what} {id} not found"),
         ErrorCode(
             "nul_character",
             422,
-            "文本中不能包含空字符(U+0000)",
+            "文本中不能包含空字符（U+0000）",
             "Text must not contain the NUL character (U+0000)",
             rule="S7",
         ),

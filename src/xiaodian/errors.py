@@ -95,7 +95,7 @@ def nul_character() -> ValidationFailed:
     """S7: text with a NUL character (U+0000), which PostgreSQL cannot store."""
     return ValidationFailed(
         "nul_character",
-        "文本中不能包含空字符(U+0000)",
+        "文本中不能包含空字符（U+0000）",
         "Text must not contain the NUL character (U+0000)",
     )
 

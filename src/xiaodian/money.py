@@ -26,7 +26,7 @@ def parse_yuan(text: str, field: str = "amount") -> int:
     if not match:
         raise ValidationFailed(
             "invalid_amount",
-            f"金额格式不正确:{text!r}(最多两位小数)",
+            f"金额格式不正确：{text!r}（最多两位小数）",
             f"Invalid amount {text!r} (at most two decimals)",
             field=field,
         )

@@ -95,7 +95,7 @@ def advance(
     if not hasattr(clock, "set"):
         raise Conflict(
             "clock_not_simulated",
-            "系统时钟模式下不能快进时间(设置 XIAODIAN_CLOCK_MODE=simulated)",
+            "系统时钟模式下不能快进时间（设置 XIAODIAN_CLOCK_MODE=simulated）",
             "Time can only be advanced with XIAODIAN_CLOCK_MODE=simulated",
         )
     if seconds < 0:

@@ -24,7 +24,7 @@ from pydantic_core import PydanticCustomError
 StrictInt = Annotated[int, Strict()]
 
 NUL_MESSAGE_EN = "Text must not contain the NUL character (U+0000)"
-NUL_MESSAGE_ZH = "文本中不能包含空字符(U+0000)"
+NUL_MESSAGE_ZH = "文本中不能包含空字符（U+0000）"
 
 
 def has_nul(value: Any) -> bool:

@@ -84,7 +84,7 @@ def test_A3_A4_console_workbench_batch_and_reject_with_evidence(
         data={"csrf_token": token, "action": "agree", "request_ids": [str(a.id), str(b.id)]},
         follow_redirects=True,
     )
-    assert "批量同意退款:成功 2 单,失败 0 单" in done.text
+    assert "批量同意退款：成功 2 单，失败 0 单" in done.text
     assert world.request(shop.shop_id, a.id).status == "refunded"
     token = page_token(client, f"/console/aftersales/{c.id}")
     refused = client.post(

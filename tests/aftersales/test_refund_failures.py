@@ -125,13 +125,13 @@ def test_A6_refund_failing_every_time_stops_after_max_attempts_and_tells_the_mer
     with rt.unit() as ctx:
         assert retry_refunds(ctx) == {"refunded": 0, "failed": 0}
         titles = [n.title for n in ctx.session.scalars(select(Notice))]
-    assert titles.count(f"售后单 {req.id} 退款失败,请处理") == 1
+    assert titles.count(f"售后单 {req.id} 退款失败，请处理") == 1
     assert [a for a, _, _ in world.history(shop.shop_id, req.id)].count(
         "refund_failed"
     ) == rules.refund_max_attempts
     console_login(client, shop.username, shop.password)
     page = client.get(f"/console/aftersales/{req.id}").text
-    assert "退款失败:支付渠道超时" in page and "已停止,请点击「重新退款」" in page
+    assert "退款失败：支付渠道超时" in page and "已停止，请点击「重新退款」" in page
     assert 'data-testid="agree"' in page and "重新退款</button>" in page
 
     _answers_again(rt)

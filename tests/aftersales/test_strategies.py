@@ -264,7 +264,7 @@ def test_A2_interception_fee_left_unpaid_is_collected_once_after_a_top_up(
     with rt.unit() as ctx:
         assert ledger.audit(ctx.session) == []
         titles = [n.title for n in ctx.session.scalars(select(Notice).order_by(Notice.id))]
-    assert "快递拦截费用扣款失败:账户余额不足" in titles
+    assert "快递拦截费用扣款失败：账户余额不足" in titles
     assert titles.count("快递拦截费用已补扣") == 1
 
 

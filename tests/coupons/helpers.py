@@ -89,11 +89,11 @@ def draft(**overrides: Any) -> service.CouponDraft:
         "condition_kind": "discount",
         "discount_percent": 95,
         "discount_cap_fen": 300_00,
-        "usage_text": "全场95折,限定折扣最多抵扣300元,最终解释权归门店所有。",
+        "usage_text": "全场95折，限定折扣最多抵扣300元，最终解释权归门店所有。",
         "validity_kind": "relative",
         "valid_days": 7,
         "service_phone": "0571-88886666",
-        "claim_instructions": "每人限领1张,到店出示券码使用。",
+        "claim_instructions": "每人限领1张，到店出示券码使用。",
     }
     values.update(overrides)
     return service.CouponDraft(**values)

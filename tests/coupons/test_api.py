@@ -31,7 +31,7 @@ def _coupon_body(**overrides: Any) -> dict[str, Any]:
         "condition_kind": "amount_off",
         "threshold_fen": 500_00,
         "amount_off_fen": 30_00,
-        "usage_text": "订单满500元可用,立减30元。",
+        "usage_text": "订单满500元可用，立减30元。",
         "validity_kind": "relative",
         "valid_days": 7,
         "service_phone": "13812345678",

@@ -113,14 +113,14 @@ def test_C1_decompression_bomb_refused_cleanly(rt: Runtime, shop: Any) -> None:
 
 def test_C1_conditions_discount_and_amount_off(rt: Runtime, shop: Any) -> None:
     discount = _create(rt, shop.shop_id)
-    assert rules.condition_summary(discount) == "9.5折,最多减300元"
+    assert rules.condition_summary(discount) == "9.5折，最多减300元"
     off = _create(
         rt,
         shop.shop_id,
         condition_kind="amount_off",
         threshold_fen=500_00,
         amount_off_fen=30_00,
-        usage_text="订单满500元可用,立减30元。",
+        usage_text="订单满500元可用，立减30元。",
     )
     assert rules.condition_summary(off) == "满500元减30元"
     fields = _fields(rt, shop.shop_id, discount_percent=100, discount_cap_fen=0)

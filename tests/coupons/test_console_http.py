@@ -40,7 +40,7 @@ def _coupon_form(client: TestClient, **fields: str) -> dict[str, str]:
         "condition_kind": "discount",
         "discount_percent": "95",
         "discount_cap": "300",
-        "usage_text": "全场95折,最多抵扣300元",
+        "usage_text": "全场95折，最多抵扣300元",
         "validity_kind": "relative",
         "valid_days": "7",
         "service_phone": "0571-88886666",

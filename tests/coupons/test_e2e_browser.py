@@ -257,12 +257,12 @@ def test_C2_reject_with_reason_and_auto_barcode_rejection_shown_as_audit_failed_
     rejected = page.locator(f"[data-testid=coupons] tr[data-coupon-id='{queued.id}']")
     assert rejected.locator("[data-testid=status]").inner_text() == "审核失败"
     assert rejected.locator("[data-testid=reject-reason]").inner_text() == (
-        "人工审核驳回:图片有第三方水印"
+        "人工审核驳回：图片有第三方水印"
     )
     barcode = page.locator("[data-testid=coupons] tr", has_text="条码券")
     assert barcode.locator("[data-testid=status]").inner_text() == "审核失败"
     reasons = barcode.locator("[data-testid=reject-reason]").all_inner_texts()
-    assert "条形码" in reasons[0] and reasons[1] == "人工审核驳回:图片含条形码"
+    assert "条形码" in reasons[0] and reasons[1] == "人工审核驳回：图片含条形码"
 
 
 def test_C3_C4_campaign_taken_offline_by_hand_leaves_the_shop_homepage_in_chromium(
@@ -328,7 +328,7 @@ def test_C7_cancel_verification_from_console_within_window_only_in_chromium(
     page.reload()
     row = page.locator(f"[data-testid=verifications] tr[data-code='{code}']").first
     row.locator("[data-testid=cancel]").click()
-    page.wait_for_selector("text=已撤销核销,券码恢复可用")
+    page.wait_for_selector("text=已撤销核销，券码恢复可用")
     assert _claim_status(rt, shop.shop_id, code) == "unused"
     cancelled = page.locator(f"[data-testid=verifications] tr[data-code='{code}']").first
     assert cancelled.locator("[data-testid=status]").inner_text() == "已撤销"
@@ -354,7 +354,7 @@ def _submit_coupon_form(page: Any, tmp_path: Path, title: str) -> None:
     page.fill("input[name=title]", title)
     page.fill("input[name=discount_percent]", "95")
     page.fill("input[name=discount_cap]", "300")
-    page.fill("textarea[name=usage_text]", "全场95折,最多抵扣300元")
+    page.fill("textarea[name=usage_text]", "全场95折，最多抵扣300元")
     page.fill("input[name=service_phone]", "0571-88886666")
     page.fill("input[name=claim_instructions]", "到店出示券码")
     page.click("button:has-text('完成卡券创建')")

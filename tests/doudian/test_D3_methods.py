@@ -83,7 +83,7 @@ def test_D3_search_list_pages_filters_and_enumerations(
     ]
     prize_row = lucky["shop_order_list"][0]
     assert prize_row["sku_order_list"][0]["trade_type"] == 11
-    assert prize_row["trade_type_desc"] == "0元抽奖(超级福袋)"
+    assert prize_row["trade_type_desc"] == "0元抽奖（超级福袋）"
     assert prize_row["pay_amount"] == 0
 
     start = int(rt.clock.now().timestamp()) - 60
@@ -201,7 +201,7 @@ def test_D3_aftersale_list_and_detail(shop: ShopFixture, erp: DoudianClient, wor
 def test_D3_reject_reason_codes(erp: DoudianClient) -> None:
     items = erp.call("afterSale.rejectReasonCodeList")["items"]
     by_code = {i["reject_reason_code"]: i for i in items}
-    assert by_code[101]["reason"] == "生鲜商品,不支持仅退款"
+    assert by_code[101]["reason"] == "生鲜商品，不支持仅退款"
     assert all(i["evidence_need"] == "Y" for i in items)
 
 

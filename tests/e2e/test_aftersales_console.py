@@ -56,7 +56,7 @@ def test_A2_A3_A4_aftersales_console_in_browser(
     for req in reqs[:2]:
         page.check(f"tr[data-request-id='{req.id}'] input[type=checkbox]")
     page.click("[data-testid=batch-agree]")
-    page.wait_for_selector("text=批量同意退款:成功 2 单,失败 0 单")
+    page.wait_for_selector("text=批量同意退款：成功 2 单，失败 0 单")
     assert page.locator("tbody tr").count() == 1
 
     # Detail: 拒绝 needs 举证; with an image it goes through.

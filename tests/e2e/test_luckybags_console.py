@@ -157,7 +157,7 @@ def test_L4_L5_unbound_shop_without_lucky_bags_shows_neither(
         page.click(f"[data-conversation='{conversation}']")
     assert page.locator("[data-testid=lucky-bag-button]").count() == 0
     assert page.locator("[data-testid=live-entry]").count() == 0
-    page.fill("[data-testid=chat-form] input[name=text]", "您好,有什么可以帮您?")
+    page.fill("[data-testid=chat-form] input[name=text]", "您好，有什么可以帮您？")
     with page.expect_navigation():
         page.click("[data-testid=chat-form] button[type=submit]")
-    assert _inbox(rt, buyer)[0].body == "您好,有什么可以帮您?"
+    assert _inbox(rt, buyer)[0].body == "您好，有什么可以帮您？"

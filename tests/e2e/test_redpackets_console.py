@@ -43,7 +43,7 @@ def test_R1_R5_R6_R8_console_issue_filter_reclaim_extend(
     with page.expect_navigation():
         page.click("[data-testid=issue-submit]")
     summary = page.inner_text("[data-testid=issue-summary]")
-    assert "成功发放 3 个,失败 1 个" in summary and "¥300.00" in summary
+    assert "成功发放 3 个，失败 1 个" in summary and "¥300.00" in summary
     assert "买家抖音号 nobody 不存在" in page.inner_text("[data-testid=issue-rows]")
 
     # Use 90.01 of the second buyer's packet so that 9.99 remain (< 10%).
@@ -88,7 +88,7 @@ def test_R1_R5_R6_R8_console_issue_filter_reclaim_extend(
     page.goto(f"{live_server}/console/redpackets/{by_buyer['dy_e2e_1']}")
     with page.expect_navigation():
         page.click("[data-testid=reclaim]")
-    assert "已回收:¥100.00 已退回商家账户余额" in page.inner_text(".flash-ok")
+    assert "已回收：¥100.00 已退回商家账户余额" in page.inner_text(".flash-ok")
     assert page.inner_text("[data-testid=packet-status]") == "已回收"
     assert page.locator("[data-testid=reclaim]").is_disabled()
 
@@ -98,7 +98,7 @@ def test_R1_R5_R6_R8_console_issue_filter_reclaim_extend(
         page.click("[data-testid=extend-submit]")
     assert (
         page.inner_text(".flash-error")
-        == "剩余金额 ¥9.99 低于原金额 ¥100.00 的 10%(¥10.00),不能延长"
+        == "剩余金额 ¥9.99 低于原金额 ¥100.00 的 10%（¥10.00），不能延长"
     )
     # Longer than the original 3 days → refused; exactly 3 days → 确认修改 succeeds.
     page.goto(f"{live_server}/console/redpackets/{by_buyer['dy_e2e_3']}")

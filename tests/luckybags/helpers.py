@@ -154,5 +154,5 @@ class Scene:
             buyer = ctx.session.get(Buyer, buyer_id)
             assert buyer is not None
             return cs.start_conversation(
-                ctx, buyer, shop_id, channel=channel, text="你好,我的福袋奖品呢?"
+                ctx, buyer, shop_id, channel=channel, text="你好，我的福袋奖品呢？"
             ).id

@@ -67,7 +67,7 @@ def test_U1_stock_after_never_below_zero() -> None:
 
 def test_U1_ban_notice_names_rule_time_and_unban_path() -> None:
     assert r.ban_notice(None, "", None) is None
-    notice = r.ban_notice(T, "订单发货超时累计超过2次(O8 商品封禁)", 3, "2611021234567890123")
+    notice = r.ban_notice(T, "订单发货超时累计超过2次（O8 商品封禁）", 3, "2611021234567890123")
     assert notice is not None
     assert (notice.rule, notice.banned_at, notice.order_id) == ("O8", T, 3)
     assert notice.reason == "订单发货超时累计超过2次（O8 商品封禁）"

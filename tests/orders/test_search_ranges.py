@@ -83,7 +83,7 @@ def test_O1_empty_or_reversed_paid_range_is_422_with_both_languages(shop: Any) -
         body = response.json()
         (error,) = body["errors"]
         assert "from < to" in error["message_en"], body
-        assert error["message_zh"] == "时间范围有误:开始时间须早于结束时间", body
+        assert error["message_zh"] == "时间范围有误：开始时间须早于结束时间", body
         assert body["message_zh"] and body["message_en"]
     bad = shop.api.get("/api/v1/orders?paid_from=yesterday")
     assert bad.status_code == 422

@@ -70,10 +70,10 @@ def test_O6_O7_O8_O5_A6_simulation_over_150_days(rt: Runtime, shop: Any, shopper
     # The merchant ships one late order; agrees a refund with the buyer of another (A6).
     with rt.unit() as ctx:
         service.ship_order(ctx, shop_id, shipped_late, carrier="中通", tracking_no="731234567890")
-        service.mark_refund_agreed(ctx, shop_id, agreed, reason="缺货,协商退款")
+        service.mark_refund_agreed(ctx, shop_id, agreed, reason="缺货，协商退款")
     with rt.unit() as ctx:
         notices = ctx.session.scalars(select(Notice).where(Notice.category == "violation")).all()
-        assert notices and "发货超时判定:62 笔订单" in notices[0].title
+        assert notices and "发货超时判定：62 笔订单" in notices[0].title
 
     # Ten days on.
     scheduler.advance(rt, 10 * DAY - 49 * H, sweeps=rules.SWEEPS)
@@ -343,8 +343,8 @@ def test_O8_deduction_batch_run_twice_deducts_once_per_shop_and_day(
         assert (types["order.penalty_deducted"], types["order.penalty_waived"]) == (53, 5)
         notices = ctx.session.scalars(select(Notice).where(Notice.category == "funds")).all()
         assert sorted(n.title for n in notices) == [
-            "保证金扣款:发货超时 3 笔,共 ¥30.00",
-            "保证金扣款:发货超时 50 笔,共 ¥500.00",
+            "保证金扣款：发货超时 3 笔，共 ¥30.00",
+            "保证金扣款：发货超时 50 笔，共 ¥500.00",
         ]
         assert ledger.audit(ctx.session) == []
 

@@ -83,7 +83,7 @@ def _download_with_codes(page: Any, export_id: int, tmp_path: Path) -> Path:
     _row(page, export_id).locator("[data-testid=code-input]").fill(wrong)
     with page.expect_navigation():
         _row(page, export_id).locator("[data-testid=download]").click()
-    assert "验证码错误,还可尝试4次" in _flashes(page)
+    assert "验证码错误，还可尝试4次" in _flashes(page)
 
     _row(page, export_id).locator("[data-testid=code-input]").fill(code)
     with page.expect_download() as info:

@@ -153,7 +153,7 @@ def test_F1_clear_out_closes_the_shop_and_settles_balance_through_the_ledger(
         ((flag, _),) = service.review_flags(ctx.session)
     assert before[Account.DEPOSIT] < 0 < before[Account.BALANCE]
     with rt.unit(operator.actor) as ctx:
-        service.decide_shop(ctx, flag.id, "clear_out", "长期违规,予以清退")
+        service.decide_shop(ctx, flag.id, "clear_out", "长期违规，予以清退")
     with rt.unit() as ctx:
         after = ledger.balances(ctx.session, shop.shop_id)
         kinds = set(

@@ -153,7 +153,7 @@ def test_R8_console_list_issue_detail_reclaim_extend(
         files={"file": ("buyers.csv", "抖音号\ndy_console_2\n".encode(), "text/csv")},
     )
     assert result.status_code == 200, result.text
-    assert "成功发放 <strong>2</strong> 个,失败 <strong>1</strong> 个" in result.text
+    assert "成功发放 <strong>2</strong> 个，失败 <strong>1</strong> 个" in result.text
     assert "买家抖音号 nobody 不存在" in result.text
 
     poor = client.post(
@@ -182,5 +182,5 @@ def test_R8_console_list_issue_detail_reclaim_extend(
         data={"csrf_token": token, "action": "extend", "days": "1", "ids": [str(i) for i in ids]},
     )
     assert bulk.status_code == 200
-    assert "已回收,不能延长有效期" in bulk.text and "已延长" in bulk.text
+    assert "已回收，不能延长有效期" in bulk.text and "已延长" in bulk.text
     assert client.get("/console/redpackets/999999").status_code == 404

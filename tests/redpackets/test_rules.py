@@ -403,7 +403,7 @@ def test_R6_remaining_exactly_10_percent_vs_one_fen_less(world: World) -> None:
     with pytest.raises(Conflict) as exc, world.rt.unit() as ctx:
         service.extend(ctx, world.shop_id, pb, DAY)
     assert exc.value.code == "remaining_too_low"
-    assert exc.value.message_zh == "剩余金额 ¥9.99 低于原金额 ¥100.00 的 10%(¥10.00),不能延长"
+    assert exc.value.message_zh == "剩余金额 ¥9.99 低于原金额 ¥100.00 的 10%（¥10.00），不能延长"
 
 
 def test_R6_expired_packet_becomes_valid_from_now_once_and_buyer_is_notified(

@@ -45,7 +45,7 @@ def test_F6_order_card_follows_the_parcel_to_signed_for(
     base = f"/api/v1/service/conversations/{conversation}"
     assert shop.api.post(f"{base}/send_order_card", {"win_id": win.id}).status_code == 200
     before = _card(client, token)
-    assert before["body"] == "物流:商家尚未发货"
+    assert before["body"] == "物流：商家尚未发货"
     assert (before["payload"]["logistics_label"], before["payload"]["packages"]) == ("", [])
 
     shipped = shop.api.post(
@@ -70,7 +70,7 @@ def test_F6_order_card_follows_the_parcel_to_signed_for(
                 logistics.carrier_event(ctx, shop.shop_id, package_id, event)
         card = _card(client, token)
         payload = card["payload"]
-        assert card["body"] == f"物流:顺丰速运 SF1234567890123 · {label}", event
+        assert card["body"] == f"物流：顺丰速运 SF1234567890123 · {label}", event
         assert (payload["logistics_status"], payload["logistics_label"]) == (status, label)
         assert [(p["tracking_no"], p["status_label"]) for p in payload["packages"]] == [
             ("SF1234567890123", label)

@@ -27,7 +27,7 @@ def test_L4_buyer_starts_a_conversation_chats_and_reads_the_agents_reply(
     started = client.post(
         CONVERSATIONS,
         headers=auth,
-        json={"shop_id": shop.shop_id, "channel": "douyin", "text": "你好,我的福袋奖品呢?"},
+        json={"shop_id": shop.shop_id, "channel": "douyin", "text": "你好，我的福袋奖品呢？"},
     )
     assert started.status_code == 201, started.text
     conversation = started.json()
@@ -41,9 +41,9 @@ def test_L4_buyer_starts_a_conversation_chats_and_reads_the_agents_reply(
     )
     assert again.json()["id"] == conversation["id"]
 
-    said = client.post(path, headers=auth, json={"text": "  什么时候发货?  "})
+    said = client.post(path, headers=auth, json={"text": "  什么时候发货？  "})
     assert said.status_code == 200, said.text
-    assert (said.json()["sender"], said.json()["body"]) == ("buyer", "什么时候发货?")
+    assert (said.json()["sender"], said.json()["body"]) == ("buyer", "什么时候发货？")
 
     # The agent sees the conversation and answers through the open API.
     listed = shop.api.get("/api/v1/service/conversations").json()
@@ -56,8 +56,8 @@ def test_L4_buyer_starts_a_conversation_chats_and_reads_the_agents_reply(
     chat = client.get(path, headers=auth)
     assert chat.status_code == 200
     assert [(m["sender"], m["body"]) for m in chat.json()] == [
-        ("buyer", "你好,我的福袋奖品呢?"),
-        ("buyer", "什么时候发货?"),
+        ("buyer", "你好，我的福袋奖品呢？"),
+        ("buyer", "什么时候发货？"),
         ("agent", "今天就发货"),
     ]
     inbox = client.get("/buyer/v1/inbox", headers=auth).json()["items"]

@@ -37,8 +37,8 @@ def test_L4_order_card_sent_before_shipping_shows_shipping_when_read(
     sent = shop.api.post(f"{base}/send_order_card", {"win_id": win.id})
     assert sent.status_code == 200, sent.text
     card = _newest_card(client, token)
-    assert card["title"] == f"订单 {order_no}:待发货"
-    assert card["body"] == "物流:商家尚未发货"
+    assert card["title"] == f"订单 {order_no}：待发货"
+    assert card["body"] == "物流：商家尚未发货"
     assert (card["payload"]["status_label"], card["payload"]["tracking_no"]) == ("待发货", None)
     order_id = card["payload"]["order_id"]
 
@@ -50,8 +50,8 @@ def test_L4_order_card_sent_before_shipping_shows_shipping_when_read(
 
     # The same card, read again, shows the order now: 已发货, carrier and tracking number.
     card = _newest_card(client, token)
-    assert card["title"] == f"订单 {order_no}:已发货"
-    assert card["body"] == "物流:顺丰速运 SF1234567890123 · 已揽收"
+    assert card["title"] == f"订单 {order_no}：已发货"
+    assert card["body"] == "物流：顺丰速运 SF1234567890123 · 已揽收"
     payload = card["payload"]
     assert (payload["status"], payload["status_label"]) == ("shipped", "已发货")
     assert (payload["carrier_name"], payload["tracking_no"]) == ("顺丰速运", "SF1234567890123")

@@ -99,9 +99,9 @@ def test_U5_actors_and_transitions_read_as_names() -> None:
     for sweep in ("system", "seed", "cli", "demo", None):
         assert labels.actor_label(sweep) == "系统"
     assert labels.actor_label("operator") == labels.actor_label("operator:ops") == "平台"
-    assert labels.transition("售后状态:none → in_progress") == "售后状态:无 → 售后中"
-    assert labels.transition("售后状态:in_progress → refunded") == "售后状态:售后中 → 已退款"
-    assert labels.transition("全额退款后关闭(alipay)") == "全额退款后关闭(支付宝)"
+    assert labels.transition("售后状态：none → in_progress") == "售后状态：无 → 售后中"
+    assert labels.transition("售后状态：in_progress → refunded") == "售后状态：售后中 → 已退款"
+    assert labels.transition("全额退款后关闭（alipay）") == "全额退款后关闭（支付宝）"
     assert labels.actor_label("carrier") == "快递公司"
 
 
@@ -254,7 +254,7 @@ def test_U5_order_history_note_names_after_sale_states(
         orders.set_after_sale(ctx, shop.shop_id, order_id, "in_progress", "A1")
     console_login(client, shop.username, shop.password)
     text = visible_text(client.get(f"/console/orders/{order_id}").text)
-    assert re.search("售后状态[:：]无售后 → 售后中", text), text
+    assert re.search("售后状态[：：]无售后 → 售后中", text), text
     assert "支付宝" in text
     assert "买家 张三" in text or "买家 小明" in text
     assert not internal_codes(text), internal_codes(text)

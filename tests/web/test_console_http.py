@@ -121,7 +121,7 @@ def test_post_without_or_with_wrong_csrf_token_is_refused_and_changes_nothing(
         response = client.post("/console/funds/deposit/topup", data={**topup, **extra})
         assert response.status_code == 403
         assert response.headers["content-type"].startswith(HTML)
-        assert "页面已过期,请刷新后重试" in response.text
+        assert "页面已过期，请刷新后重试" in response.text
     response = client.post(
         "/console/settings/webhooks", data={"url": "https://erp.example/h", "csrf_token": "x"}
     )
@@ -201,7 +201,7 @@ def test_X2_sub_account_without_permission_gets_403_page_then_grant_takes_effect
     console_login(client, "sub_funds", "sub-pass-123")
     response = client.get("/console/funds/balance")
     assert response.status_code == 403
-    assert "没有权限:查看资金" in response.text
+    assert "没有权限：查看资金" in response.text
     assert 'data-nav="账户余额"' not in response.text  # hidden from the menu too
     with rt.unit() as ctx:
         owner = accounts.get_user(ctx.session, shop.shop_id, shop.user_id)

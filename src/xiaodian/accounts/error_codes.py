@@ -27,7 +27,7 @@ REGISTRY = Registry(
         ErrorCode(
             "invalid_app",
             422,
-            "应用名称必填,最多60字",
+            "应用名称必填，最多60字",
             "App name is required, ≤ 60 chars",
             rule="S2",
         ),
@@ -35,13 +35,13 @@ REGISTRY = Registry(
         ErrorCode(
             "invalid_scope",
             422,
-            "请至少选择一个门店,或选择全部门店",
+            "请至少选择一个门店，或选择全部门店",
             "Choose at least one store, or all stores",
             rule="C5",
         ),
         ErrorCode("invalid_shop", 422, "店铺信息有误", "Invalid shop"),
         ErrorCode(
-            "invalid_store", 422, "门店名称必填,最多60字", "Store name is required, ≤ 60 chars"
+            "invalid_store", 422, "门店名称必填，最多60字", "Store name is required, ≤ 60 chars"
         ),
         ErrorCode("invalid_user", 422, "子账号信息有误", "Invalid sub-account"),
         ErrorCode(
@@ -65,7 +65,7 @@ REGISTRY = Registry(
         ErrorCode(
             "permission_denied",
             403,
-            "没有权限:{label}。请联系主账号授权。",
+            "没有权限：{label}。请联系主账号授权。",
             "Permission '{permission}' is required; ask the main account to grant it.",
         ),
         ErrorCode(

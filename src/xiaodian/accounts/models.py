@@ -15,7 +15,7 @@ PERMISSIONS: dict[str, str] = {
     "orders.ship": "订单发货",
     "orders.export": "导出订单",
     "aftersales.handle": "处理售后",
-    "aftersales.assistant": "售后小助手(策略)",
+    "aftersales.assistant": "售后小助手（策略）",
     "redpackets.manage": "店铺红包",
     "coupons.manage": "卡券管理",
     "coupons.verify": "卡券核销",
@@ -23,7 +23,7 @@ PERMISSIONS: dict[str, str] = {
     "service.chat": "飞鸽客服",
     "funds.view": "查看资金",
     "funds.topup": "充值",
-    "settings.manage": "店铺设置(门店、核销人员)",
+    "settings.manage": "店铺设置（门店、核销人员）",
     # S2: open-API apps and webhooks receive the shop's data and act for it: their own grant.
     "apps.manage": "开放平台应用与Webhook",
 }

@@ -21,16 +21,16 @@ if TYPE_CHECKING:
 # Scope code → console label (the order is the console's).
 APP_SCOPES: dict[str, str] = {
     "shop": "店铺、门店与核销人员",
-    "orders": "商品与订单(含发货、导出)",
+    "orders": "商品与订单（含发货、导出）",
     "aftersales": "售后",
-    "funds": "资金(余额、保证金、充值)",
-    "marketing": "营销(店铺红包、直播与福袋)",
+    "funds": "资金（余额、保证金、充值）",
+    "marketing": "营销（店铺红包、直播与福袋）",
     "coupons": "卡券与活动",
-    "verification": "门店核销(v2)",
+    "verification": "门店核销（v2）",
     "service": "飞鸽客服",
     "notices": "站内通知",
     "webhooks": "Webhook 与事件",
-    "simulation": "模拟控制(模拟时钟,仅测试环境)",
+    "simulation": "模拟控制（模拟时钟，仅测试环境）",
 }
 
 # What a new app gets when its creator chooses nothing.

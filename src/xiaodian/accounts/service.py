@@ -87,7 +87,7 @@ class Principal:
             label = PERMISSIONS.get(permission, permission)
             raise PermissionDenied(
                 "permission_denied",
-                f"没有权限:{label}。请联系主账号授权。",
+                f"没有权限：{label}。请联系主账号授权。",
                 f"Permission '{permission}' is required; ask the main account to grant it.",
             )
 
@@ -108,7 +108,7 @@ def create_shop(
     """A shop and its main account (主账号)."""
     errors = _user_errors(ctx, username, password, phone)
     if not name.strip() or len(name) > 60:
-        errors.append(_field("name", "店铺名称必填,最多60字", "Shop name is required, ≤ 60 chars"))
+        errors.append(_field("name", "店铺名称必填，最多60字", "Shop name is required, ≤ 60 chars"))
     if errors:
         raise ValidationFailed("invalid_shop", "店铺信息有误", "Invalid shop", errors=errors)
     _require_free_username(ctx.session, username)
@@ -332,7 +332,7 @@ def create_store(ctx: Ctx, shop_id: int, *, name: str, address: str = "") -> Sto
     if not name.strip() or len(name) > 60:
         raise ValidationFailed(
             "invalid_store",
-            "门店名称必填,最多60字",
+            "门店名称必填，最多60字",
             "Store name is required, ≤ 60 chars",
             field="name",
         )
@@ -410,7 +410,7 @@ def add_staff(
     if store_ids is not None and not store_ids:
         raise ValidationFailed(
             "invalid_scope",
-            "请至少选择一个门店,或选择全部门店",
+            "请至少选择一个门店，或选择全部门店",
             "Choose at least one store, or all stores",
             field="store_ids",
         )
@@ -474,7 +474,7 @@ def create_app(
     name = name.strip()
     if not name or len(name) > 60:
         raise ValidationFailed(
-            "invalid_app", "应用名称必填,最多60字", "App name is required, ≤ 60 chars", field="name"
+            "invalid_app", "应用名称必填，最多60字", "App name is required, ≤ 60 chars", field="name"
         )
     chosen = choose_scopes(
         scopes,
@@ -660,6 +660,6 @@ def _user_errors(ctx: Ctx, username: str, password: str, phone: str) -> list[dic
     errors.extend(rules.password_problems(password, ctx.settings.console.password_min_length))
     if phone and not _PHONE.match(phone):
         errors.append(
-            _field("phone", "手机号应为11位数字,以1开头", "Phone must be 11 digits starting with 1")
+            _field("phone", "手机号应为11位数字，以1开头", "Phone must be 11 digits starting with 1")
         )
     return errors

@@ -25,19 +25,19 @@ REGISTRY = Registry(
         ErrorCode(
             "aftersale_state_changed",
             409,
-            "售后单状态已变为「{status}」,请刷新后重试",
+            "售后单状态已变为「{status}」，请刷新后重试",
             "The request is now {status}; reload and retry",
         ),
         ErrorCode(
             "aftersale_wrong_state",
             409,
-            "售后单状态为「{label}」,不能{action}",
+            "售后单状态为「{label}」，不能{action}",
             "The request is {status}; cannot {action}",
         ),
         ErrorCode(
             "bad_carrier_event",
             409,
-            "包裹状态为{PACKAGE_LABELS},不能变为{EVENT_LABELS}",
+            "包裹状态为{PACKAGE_LABELS}，不能变为{EVENT_LABELS}",
             "Package is {status}; cannot be {event}",
         ),
         ErrorCode(
@@ -50,7 +50,7 @@ REGISTRY = Registry(
         ErrorCode(
             "evidence_bad_link",
             422,
-            "举证链接须为 http(s) 地址且不超过190个字符:{bad}",
+            "举证链接须为 http(s) 地址且不超过190个字符：{bad}",
             "Evidence links must be http(s) URLs of at most 190 characters",
             rule="A4",
         ),
@@ -88,19 +88,19 @@ REGISTRY = Registry(
         ErrorCode(
             "invalid_return_shipment",
             422,
-            "退货物流信息有误(快递公司或单号格式)",
+            "退货物流信息有误（快递公司或单号格式）",
             "Invalid return carrier or tracking number",
         ),
         ErrorCode(
             "invalid_split",
             422,
-            "拆分后原包裹不能为空(请直接修改原包裹单号)",
+            "拆分后原包裹不能为空（请直接修改原包裹单号）",
             "A split must leave items in the original package",
         ),
         ErrorCode(
             "invalid_threshold",
             422,
-            "小金额阈值须为正整数(分)",
+            "小金额阈值须为正整数（分）",
             "threshold_fen must be a positive integer (fen)",
             rule="A2.2",
         ),
@@ -118,14 +118,14 @@ REGISTRY = Registry(
         ErrorCode(
             "nothing_to_cancel",
             409,
-            "订单没有可取消发货的包裹(已签收、拒签或已取消)",
+            "订单没有可取消发货的包裹（已签收、拒签或已取消）",
             "No package of this order can be cancelled",
             rule="A2.1",
         ),
         ErrorCode(
             "order_already_shipped",
             409,
-            "订单已发货,请申请已发货仅退款或退货退款",
+            "订单已发货，请申请已发货仅退款或退货退款",
             "The order has shipped; apply for shipped_refund or return_refund",
             rule="A1",
         ),
@@ -135,14 +135,14 @@ REGISTRY = Registry(
         ErrorCode(
             "order_not_refundable",
             409,
-            "订单未支付或已关闭,不能申请售后",
+            "订单未支付或已关闭，不能申请售后",
             "The order is unpaid or closed; no after-sale",
             rule="A1",
         ),
         ErrorCode(
             "order_not_shipped",
             409,
-            "订单未发货,不能拆分包裹",
+            "订单未发货，不能拆分包裹",
             "The order has not shipped",
             rule="A1",
         ),

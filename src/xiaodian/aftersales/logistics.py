@@ -84,9 +84,9 @@ class LocalCarrier:
 
     def interception_outcome(self, package: Package) -> CarrierReply:
         if package.sim_interception_fails:
-            return CarrierReply(False, "快递公司拦截失败(模拟)")
+            return CarrierReply(False, "快递公司拦截失败（模拟）")
         if package.status not in MOVING:
-            return CarrierReply(False, f"包裹已{PACKAGE_LABELS[package.status]},无法拦截")
+            return CarrierReply(False, f"包裹已{PACKAGE_LABELS[package.status]}，无法拦截")
         return CarrierReply(True)
 
 
@@ -227,12 +227,12 @@ def split(
     tracking = normalize_tracking(tracking_no)
     errors = []
     if found is None:
-        errors.append(field_error("carrier", f"不支持的快递公司:{carrier_code}", "Unknown carrier"))
+        errors.append(field_error("carrier", f"不支持的快递公司：{carrier_code}", "Unknown carrier"))
     elif not found.pattern.match(tracking):
         errors.append(
             field_error(
                 "tracking_no",
-                f"{found.name}快递单号格式不正确(例如 {found.example})",
+                f"{found.name}快递单号格式不正确（例如 {found.example}）",
                 f"Invalid {found.code} tracking number",
             )
         )
@@ -242,7 +242,7 @@ def split(
         raise ValidationFailed("invalid_split", "拆分包裹信息有误", "Invalid split", errors=errors)
     assert found is not None
     if order.status not in (OrderStatus.SHIPPED, OrderStatus.COMPLETED):
-        raise Conflict("order_not_shipped", "订单未发货,不能拆分包裹", "The order has not shipped")
+        raise Conflict("order_not_shipped", "订单未发货，不能拆分包裹", "The order has not shipped")
     existing = packages_of(ctx.session, shop_id, order_id)
     rows = package_items(ctx.session, shop_id, [p.id for p in existing if p.status in MOVING])
     new = Package(
@@ -290,7 +290,7 @@ def split(
     if emptied:
         raise ValidationFailed(
             "invalid_split",
-            "拆分后原包裹不能为空(请直接修改原包裹单号)",
+            "拆分后原包裹不能为空（请直接修改原包裹单号）",
             "A split must leave items in the original package",
             field="items",
         )
@@ -346,7 +346,7 @@ def carrier_event(ctx: Ctx, shop_id: int, package_id: int, event: str, note: str
     if package.status not in allowed:
         raise Conflict(
             "bad_carrier_event",
-            f"包裹状态为{PACKAGE_LABELS[package.status]},不能变为{EVENT_LABELS[event]}",
+            f"包裹状态为{PACKAGE_LABELS[package.status]}，不能变为{EVENT_LABELS[event]}",
             f"Package is {package.status}; cannot be {event}",
         )
     _set_status(ctx, package, to)
@@ -417,7 +417,7 @@ def charge_interception_fee(ctx: Ctx, package: Package, *, notify_unpaid: bool =
             key=f"aftersale-interception-fee:{package.id}",
             kind="interception_fee",
             rule="A2.3",
-            memo=f"快递拦截费用(包裹 {package.tracking_no})",
+            memo=f"快递拦截费用（包裹 {package.tracking_no}）",
             ref_type="package",
             ref_id=package.id,
         )
@@ -433,9 +433,9 @@ def charge_interception_fee(ctx: Ctx, package: Package, *, notify_unpaid: bool =
             ctx,
             package.shop_id,
             category="aftersales",
-            title="快递拦截费用扣款失败:账户余额不足",
+            title="快递拦截费用扣款失败：账户余额不足",
             body=(
-                f"包裹 {package.tracking_no} 拦截成功,拦截费用 {yuan_label(fee)} 待补缴;"
+                f"包裹 {package.tracking_no} 拦截成功，拦截费用 {yuan_label(fee)} 待补缴；"
                 "余额充足后将自动扣除。"
             ),
             link="/console/funds/balance",
@@ -487,7 +487,7 @@ def cancel_shipment(ctx: Ctx, shop_id: int, order_id: int) -> list[Package]:
     if not moving:
         raise Conflict(
             "nothing_to_cancel",
-            "订单没有可取消发货的包裹(已签收、拒签或已取消)",
+            "订单没有可取消发货的包裹（已签收、拒签或已取消）",
             "No package of this order can be cancelled",
             rule="A2.1",
         )

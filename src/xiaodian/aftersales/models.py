@@ -66,14 +66,14 @@ class RequestStatus(StrEnum):
 
 STATUS_LABELS: dict[str, str] = {
     RequestStatus.PENDING: "待商家处理",
-    RequestStatus.AGREED_ON_REFUSAL: "已同意拒签后退款(待物流)",
+    RequestStatus.AGREED_ON_REFUSAL: "已同意拒签后退款（待物流）",
     RequestStatus.AWAITING_RETURN: "待买家退货",
     RequestStatus.BUYER_RETURNED: "待商家收货",
-    RequestStatus.AGREED: "已同意退款(退款中)",
+    RequestStatus.AGREED: "已同意退款（退款中）",
     RequestStatus.REFUNDED: "退款成功",
     RequestStatus.REJECTED: "已拒绝",
     RequestStatus.WITHDRAWN: "已撤销",
-    RequestStatus.CLOSED: "已关闭(订单已全额退款)",
+    RequestStatus.CLOSED: "已关闭（订单已全额退款）",
 }
 
 OPEN_STATUSES: frozenset[str] = frozenset(

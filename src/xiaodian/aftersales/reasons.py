@@ -53,14 +53,14 @@ class RejectReason:
 
 REJECT_REASONS: dict[str, RejectReason] = {
     "fresh_food": RejectReason(
-        "生鲜商品,不支持仅退款", "请上传商品详情页生鲜说明截图和物流签收/在途记录", 1
+        "生鲜商品，不支持仅退款", "请上传商品详情页生鲜说明截图和物流签收/在途记录", 1
     ),
     "customized": RejectReason(
-        "定制商品,不支持仅退款", "请上传与买家确认定制内容的聊天记录截图和定制单", 2
+        "定制商品，不支持仅退款", "请上传与买家确认定制内容的聊天记录截图和定制单", 2
     ),
     "signed_intact": RejectReason(
-        "买家已签收,商品完好", "请上传物流签收记录和商品完好的照片或视频截图", 1
+        "买家已签收，商品完好", "请上传物流签收记录和商品完好的照片或视频截图", 1
     ),
     "agreed_with_buyer": RejectReason("已与买家协商一致", "请上传与买家协商一致的聊天记录截图", 1),
-    "other": RejectReason("其他", "请上传能证明拒绝理由的材料,并填写说明", 1, note_required=True),
+    "other": RejectReason("其他", "请上传能证明拒绝理由的材料，并填写说明", 1, note_required=True),
 }

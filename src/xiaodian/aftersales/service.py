@@ -227,7 +227,7 @@ def check_evidence_file(
         )
     bad_type = ValidationFailed(
         "evidence_bad_type",
-        f"文件「{filename}」须为{kinds}(按文件内容判断)",
+        f"文件「{filename}」须为{kinds}（按文件内容判断）",
         f"File {filename!r} must be a JPEG/PNG image" + (" or a PDF" if allow_pdf else ""),
         field="file",
     )
@@ -334,7 +334,7 @@ def merchant_upload(
 
 def evidence_bytes(ctx: Ctx, ev: Evidence) -> bytes:
     if ev.storage_key.startswith(LINK_PREFIX):
-        raise NotFound("举证文件(外部链接举证,请打开链接查看)", "Evidence file (a link)", ev.id)
+        raise NotFound("举证文件（外部链接举证，请打开链接查看）", "Evidence file (a link)", ev.id)
     return (Path(ctx.settings.aftersales.evidence_dir) / ev.storage_key).read_bytes()
 
 
@@ -355,7 +355,7 @@ def link_evidence(
     if bad:
         raise ValidationFailed(
             "evidence_bad_link",
-            f"举证链接须为 http(s) 地址且不超过190个字符:{bad[0][:60]}",
+            f"举证链接须为 http(s) 地址且不超过190个字符：{bad[0][:60]}",
             "Evidence links must be http(s) URLs of at most 190 characters",
             field="evidence",
         )
@@ -446,7 +446,7 @@ def _validate(
         errors.append(
             field_error(
                 "reason",
-                f"请选择申请原因:{choices}",
+                f"请选择申请原因：{choices}",
                 f"Choose a reason: {list(BUYER_REASONS[kind])}",
             )
         )
@@ -487,7 +487,7 @@ def _validate(
         errors.append(
             field_error(
                 "amount_fen",
-                f"退款金额不能超过 {yuan_label(maximum)}(所选商品实付),"
+                f"退款金额不能超过 {yuan_label(maximum)}（所选商品实付），"
                 f"须在 ¥0.01 到 {yuan_label(maximum)} 之间",
                 f"Refund amount must be between 1 and {maximum} fen (paid for these items)",
             )
@@ -500,7 +500,7 @@ def _check_kind_for_order(order: Order, kind: str) -> None:
     if order.paid_at is None or order.status in (OrderStatus.PENDING_PAYMENT, OrderStatus.CLOSED):
         raise Conflict(
             "order_not_refundable",
-            "订单未支付或已关闭,不能申请售后",
+            "订单未支付或已关闭，不能申请售后",
             "The order is unpaid or closed; no after-sale",
             rule="A1",
         )
@@ -508,14 +508,14 @@ def _check_kind_for_order(order: Order, kind: str) -> None:
     if kind == RequestKind.UNSHIPPED_REFUND and shipped:
         raise Conflict(
             "order_already_shipped",
-            "订单已发货,请申请已发货仅退款或退货退款",
+            "订单已发货，请申请已发货仅退款或退货退款",
             "The order has shipped; apply for shipped_refund or return_refund",
             rule="A1",
         )
     if kind != RequestKind.UNSHIPPED_REFUND and not shipped:
         raise Conflict(
             "order_not_shipped",
-            "订单未发货,请申请未发货仅退款",
+            "订单未发货，请申请未发货仅退款",
             "The order has not shipped; apply for unshipped_refund",
             rule="A1",
         )
@@ -716,7 +716,7 @@ def _ask_change(ctx: Ctx, req: AfterSaleRequest, change: dict[str, Any]) -> Afte
         req.status,
         "change_requested",
         "A5",
-        note=f"买家申请{what}售后,待商家同意",
+        note=f"买家申请{what}售后，待商家同意",
         values={"change_request": change},
     )
     return req
@@ -778,7 +778,7 @@ def agree(
             "agreed_return",
             rule,
             strategy=strategy,
-            note=note or "同意退货,待买家寄回",
+            note=note or "同意退货，待买家寄回",
             values=_decided(ctx, rule, strategy),
         )
         return req
@@ -856,7 +856,7 @@ def pay_refund(ctx: Ctx, req: AfterSaleRequest, rule: str, strategy: str | None)
     note = f"退款 {yuan_label(req.amount_fen)} 已原路退回"
     if refund.fell_back:
         note = (
-            f"退款 {yuan_label(req.amount_fen)}:原路退回失败({refund.failure_reason}),"
+            f"退款 {yuan_label(req.amount_fen)}：原路退回失败（{refund.failure_reason}），"
             "已退至平台余额"
         )
     _transition(
@@ -887,7 +887,7 @@ def _refund_failed(ctx: Ctx, req: AfterSaleRequest, strategy: str | None, exc: E
         update(AfterSaleRequest)
         .where(AfterSaleRequest.id == req.id, AfterSaleRequest.shop_id == req.shop_id)
         .values(
-            refund_error=f"退款失败:{reason}"[:300],
+            refund_error=f"退款失败：{reason}"[:300],
             refund_attempts=attempts,
             refund_retry_at=retry_at,
             updated_at=ctx.now,
@@ -897,14 +897,14 @@ def _refund_failed(ctx: Ctx, req: AfterSaleRequest, strategy: str | None, exc: E
     ctx.session.refresh(req)
     if retry_at is not None:
         then = to_local(retry_at, ctx.settings.timezone)
-        note = f"第 {attempts} 次退款失败({reason}),将于 {then:%Y-%m-%d %H:%M:%S} 自动重试"
+        note = f"第 {attempts} 次退款失败（{reason}），将于 {then:%Y-%m-%d %H:%M:%S} 自动重试"
     else:
-        note = f"第 {attempts} 次退款失败({reason}),已停止自动重试,请商家处理"
+        note = f"第 {attempts} 次退款失败（{reason}），已停止自动重试，请商家处理"
         notify.notice(
             ctx,
             req.shop_id,
             category="aftersales",
-            title=f"售后单 {req.id} 退款失败,请处理",
+            title=f"售后单 {req.id} 退款失败，请处理",
             body=f"{note}。可在售后详情页点击「重新退款」重试。",
             link=f"/console/aftersales/{req.id}",
             rule="A6",
@@ -968,7 +968,7 @@ def agree_on_refusal(
         "agreed_on_refusal",
         rule,
         strategy=strategy,
-        note="同意买家拒签后退款,等待物流状态",
+        note="同意买家拒签后退款，等待物流状态",
         values=_decided(ctx, rule, strategy),
     )
     return req
@@ -1007,7 +1007,7 @@ def reject(
         errors.append(
             field_error(
                 "reason",
-                f"请选择拒绝原因:{choices}",
+                f"请选择拒绝原因：{choices}",
                 f"Choose a rejection reason: {list(REJECT_REASONS)}",
             )
         )
@@ -1029,7 +1029,7 @@ def reject(
             errors.append(
                 field_error(
                     "evidence_ids",
-                    f"拒绝原因「{rejection.label}」须上传至少 {rejection.min_evidence} 份举证材料:"
+                    f"拒绝原因「{rejection.label}」须上传至少 {rejection.min_evidence} 份举证材料："
                     f"{rejection.hint}",
                     f"Reason {reason} needs at least {rejection.min_evidence} evidence file(s)",
                 )
@@ -1072,7 +1072,7 @@ def ship_return(
     if found is None or not found.pattern.match(tracking):
         raise ValidationFailed(
             "invalid_return_shipment",
-            "退货物流信息有误(快递公司或单号格式)",
+            "退货物流信息有误（快递公司或单号格式）",
             "Invalid return carrier or tracking number",
             field="tracking_no",
         )
@@ -1162,7 +1162,7 @@ def convert_to_shipped(ctx: Ctx, shop_id: int, order_id: int) -> None:
         S.PENDING,
         "modified",
         "A1",
-        note="商家已发货,转为已发货仅退款",
+        note="商家已发货，转为已发货仅退款",
         values={"kind": RequestKind.SHIPPED_REFUND, "due_at": _deadline(ctx, "shipped_refund")},
     )
 
@@ -1251,7 +1251,7 @@ def _transition(
         ctx.session.refresh(req)
         raise Conflict(
             "aftersale_state_changed",
-            f"售后单状态已变为「{STATUS_LABELS.get(req.status, req.status)}」,请刷新后重试",
+            f"售后单状态已变为「{STATUS_LABELS.get(req.status, req.status)}」，请刷新后重试",
             f"The request is now {req.status}; reload and retry",
         )
     ctx.session.refresh(req)
@@ -1306,7 +1306,7 @@ def _not_now(req: AfterSaleRequest, zh: str, en: str) -> Conflict:
     label = STATUS_LABELS.get(req.status, req.status)
     return Conflict(
         "aftersale_wrong_state",
-        f"售后单状态为「{label}」,不能{zh}",
+        f"售后单状态为「{label}」，不能{zh}",
         f"The request is {req.status}; cannot {en}",
     )
 

@@ -72,7 +72,7 @@ def save_strategy(
         if not isinstance(threshold_fen, int) or threshold_fen < 1:
             raise ValidationFailed(
                 "invalid_threshold",
-                "小金额阈值须为正整数(分)",
+                "小金额阈值须为正整数（分）",
                 "threshold_fen must be a positive integer (fen)",
                 errors=[field_error("threshold_fen", "须大于0", "must be > 0")],
                 rule="A2.2",
@@ -154,7 +154,7 @@ def evaluate(ctx: Ctx, shop_id: int, request_id: int) -> list[Verdict]:
         cancelled, why = erp_cancel_applies(ctx.session, req, packages)
         verdicts.append(Verdict(C.ERP_CANCEL, cancelled, why))
         if cancelled:
-            _agree(ctx, req, C.ERP_CANCEL, f"{why},自动同意退款")
+            _agree(ctx, req, C.ERP_CANCEL, f"{why}，自动同意退款")
             return verdicts
 
     if C.SMALL_AMOUNT in enabled:
@@ -173,7 +173,7 @@ def evaluate(ctx: Ctx, shop_id: int, request_id: int) -> list[Verdict]:
                 ctx,
                 req,
                 C.SMALL_AMOUNT,
-                f"退款金额 {yuan_label(req.amount_fen)} ≤ {yuan_label(threshold)},自动同意退款",
+                f"退款金额 {yuan_label(req.amount_fen)} ≤ {yuan_label(threshold)}，自动同意退款",
             )
             return verdicts
 
@@ -189,14 +189,14 @@ def evaluate(ctx: Ctx, shop_id: int, request_id: int) -> list[Verdict]:
                     "interception_requested",
                     "A2.3",
                     C.INTERCEPTION,
-                    f"已向快递公司发起拦截(包裹 {packages[0].tracking_no})",
+                    f"已向快递公司发起拦截（包裹 {packages[0].tracking_no}）",
                 )
                 return verdicts
 
     if C.REFUSAL in enabled:
         moving = bool(packages) and all(p.status in MOVING for p in packages)
         verdicts.append(
-            Verdict(C.REFUSAL, moving, "包裹在途" if moving else "包裹已不在途(已签收/拒签/取消)")
+            Verdict(C.REFUSAL, moving, "包裹在途" if moving else "包裹已不在途（已签收/拒签/取消）")
         )
         if moving:
             requests.agree_on_refusal(ctx, shop_id, req.id, rule="A2.4", strategy=C.REFUSAL)
@@ -222,7 +222,7 @@ def erp_cancel_applies(
     left = [p.tracking_no for p in packages if p.id not in cancelled]
     if left:
         return False, f"包裹 {'、'.join(left)} 未被ERP取消发货"
-    return True, f"ERP已取消发货(售后单涉及的 {len(packages)} 个包裹)"
+    return True, f"ERP已取消发货（售后单涉及的 {len(packages)} 个包裹）"
 
 
 def _interception_applies(
@@ -237,11 +237,11 @@ def _interception_applies(
         return False, "包裹中并非全为退款商品"
     package = packages[0]
     if package.status not in MOVING or package.interception:
-        return False, "包裹不可拦截(已签收/拒签/已拦截)"
+        return False, "包裹不可拦截（已签收/拒签/已拦截）"
     fee = ctx.settings.aftersales.interception_fee_fen
     if ledger.balance(ctx.session, req.shop_id, Account.BALANCE) < fee:
         return False, f"账户余额不足以支付拦截费用 {yuan_label(fee)}"
-    return True, "一个包裹且全为退款商品,发起拦截"
+    return True, "一个包裹且全为退款商品，发起拦截"
 
 
 def _agree(ctx: Ctx, req: AfterSaleRequest, code: str, note: str) -> None:
@@ -264,10 +264,10 @@ def on_shipment_cancelled(ctx: Ctx, shop_id: int, order_id: int) -> None:
         return
     applies, why = erp_cancel_applies(ctx.session, req)
     if applies:
-        _agree(ctx, req, C.ERP_CANCEL, f"{why},自动同意退款")
+        _agree(ctx, req, C.ERP_CANCEL, f"{why}，自动同意退款")
     else:
         requests.note_only(
-            ctx, req, "erp_cancel_not_applied", "A2.1", C.ERP_CANCEL, f"{why},待商家处理"
+            ctx, req, "erp_cancel_not_applied", "A2.1", C.ERP_CANCEL, f"{why}，待商家处理"
         )
 
 
@@ -277,7 +277,7 @@ def on_intercepted(ctx: Ctx, shop_id: int, request_id: int | None) -> None:
         return
     req = requests.get_request(ctx.session, shop_id, request_id)
     if req.status in (RequestStatus.PENDING, RequestStatus.AGREED_ON_REFUSAL):
-        _agree(ctx, req, C.INTERCEPTION, "快递拦截成功,自动同意退款")
+        _agree(ctx, req, C.INTERCEPTION, "快递拦截成功，自动同意退款")
 
 
 def on_interception_failed(ctx: Ctx, shop_id: int, request_id: int | None, reason: str) -> None:
@@ -292,7 +292,7 @@ def on_interception_failed(ctx: Ctx, shop_id: int, request_id: int | None, reaso
             "interception_failed",
             "A2.3",
             C.INTERCEPTION,
-            f"快递拦截失败:{reason},待商家处理",
+            f"快递拦截失败：{reason}，待商家处理",
         )
 
 
@@ -312,7 +312,7 @@ def on_package_final(ctx: Ctx, shop_id: int, order_id: int, package_id: int, eve
             req.id,
             rule="A2.4",
             strategy=req.decided_strategy,
-            note="买家已拒签,自动退款",
+            note="买家已拒签，自动退款",
         )
     elif event == "delivered":
-        requests.reopen_after_delivery(ctx, req, "包裹已签收(未拒签),请商家根据物流状态处理")
+        requests.reopen_after_delivery(ctx, req, "包裹已签收（未拒签），请商家根据物流状态处理")

@@ -56,7 +56,7 @@ def default_refund(ctx: Ctx) -> dict[str, int]:
             RequestStatus.PENDING,
             RequestStatus.AGREED,
             "A3",
-            note=f"商家{ctx.settings.aftersales.merchant_sla_hours}小时内未处理,系统默认退款",
+            note=f"商家{ctx.settings.aftersales.merchant_sla_hours}小时内未处理，系统默认退款",
         )
         paid = requests.pay_refund(ctx, req, "A3", None)
         counts["refunded" if paid else "failed"] += 1

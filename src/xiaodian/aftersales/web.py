@@ -132,7 +132,7 @@ def batch(request: Request, console: ConsoleCtx, form: CsrfForm) -> Response:
     ok = [r for r in results if r.ok]
     failed = [r for r in results if not r.ok]
     label = ACTION_LABELS.get(action, action)
-    flash(request, f"批量{label}:成功 {len(ok)} 单,失败 {len(failed)} 单")
+    flash(request, f"批量{label}：成功 {len(ok)} 单，失败 {len(failed)} 单")
     for r in failed:
         flash(request, f"售后单 {r.request_id}:{r.message_zh}", "error")
     return RedirectResponse("/console/aftersales", status_code=303)
@@ -172,7 +172,7 @@ def save_assistant(request: Request, console: ConsoleCtx, form: CsrfForm) -> Res
     except XiaodianError as exc:
         flash(request, exc.message_zh, "error")
         return RedirectResponse("/console/aftersales/assistant", status_code=303)
-    flash(request, f"策略已保存:{STRATEGY_LABELS.get(code, code)}")
+    flash(request, f"策略已保存：{STRATEGY_LABELS.get(code, code)}")
     return RedirectResponse("/console/aftersales/assistant", status_code=303)
 
 

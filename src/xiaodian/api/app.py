@@ -172,7 +172,7 @@ def internal_problem() -> JSONResponse:
             "title": "Internal error",
             "status": 500,
             "code": "internal",
-            "message_zh": "系统内部错误,请稍后重试",
+            "message_zh": "系统内部错误，请稍后重试",
             "message_en": "Internal error; please retry later",
         },
     )
@@ -256,7 +256,7 @@ def _install_error_handlers(app: FastAPI) -> None:
                 "title": f"Invalid request: {fields}",
                 "status": 422,
                 "code": "invalid_request",
-                "message_zh": f"请求参数有误:{fields}",
+                "message_zh": f"请求参数有误：{fields}",
                 "message_en": f"Invalid request: {fields}",
                 "errors": errors,
             },
@@ -297,9 +297,9 @@ def _install_error_handlers(app: FastAPI) -> None:
 _ZH = {
     "missing": "必填",
     "int_parsing": "应为整数",
-    "int_type": "应为整数(JSON 整数,不能是 true/false、字符串或小数)",
-    "int_from_float": "应为整数(JSON 整数,不能是小数)",
-    "nul_character": "文本中不能包含空字符(U+0000)",
+    "int_type": "应为整数（JSON 整数，不能是 true/false、字符串或小数）",
+    "int_from_float": "应为整数（JSON 整数，不能是小数）",
+    "nul_character": "文本中不能包含空字符（U+0000）",
     "string_type": "应为文本",
     "string_too_long": "太长",
     "string_too_short": "太短",
@@ -318,7 +318,7 @@ _ZH = {
     "literal_error": "取值不在允许范围内",
     "extra_forbidden": "不允许的字段",
     "value_error": "取值无效",
-    "time_range": "时间范围有误:开始时间须早于结束时间",
+    "time_range": "时间范围有误：开始时间须早于结束时间",
 }
 
 

@@ -92,7 +92,7 @@ async def _read_signed(request: Request) -> tuple[_Signed, _Nonce]:
     if not (app_key and timestamp and nonce and signature):
         raise AuthFailed(
             "signature_missing",
-            "缺少签名头:X-App-Key、X-Timestamp、X-Nonce、X-Signature",
+            "缺少签名头：X-App-Key、X-Timestamp、X-Nonce、X-Signature",
             "Missing signature headers: X-App-Key, X-Timestamp, X-Nonce, X-Signature",
         )
     if not _NONCE.match(nonce):
@@ -109,7 +109,7 @@ async def _read_signed(request: Request) -> tuple[_Signed, _Nonce]:
     if skew > window:
         raise AuthFailed(
             "timestamp_out_of_window",
-            f"时间戳超出允许范围(±{window}秒),请校准客户端时间",
+            f"时间戳超出允许范围（±{window}秒），请校准客户端时间",
             f"Timestamp outside ±{window} s of server time",
         )
     body = await request.body()
@@ -159,7 +159,7 @@ def _check_signature(
             cache.pop(seen.app_key, None)
             raise _app_revoked()
         raise AuthFailed(
-            "replayed_request", "重复的请求(Nonce 已使用)", "Replayed request (nonce already used)"
+            "replayed_request", "重复的请求（Nonce 已使用）", "Replayed request (nonce already used)"
         )
     return Principal(shop_id=app.shop_id, app_id=app.app_id, scopes=app.scopes)
 
@@ -357,7 +357,7 @@ async def read_upload(request: Request, *, max_bytes: int, max_fields: int = 10)
     if not isinstance(upload, StarletteUploadFile):
         raise ValidationFailed(
             "file_missing",
-            "请上传文件(字段 file)",
+            "请上传文件（字段 file）",
             "Upload a file (field 'file')",
             field="file",
             errors=[field_error("file", "必填", "required")],

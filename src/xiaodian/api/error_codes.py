@@ -18,14 +18,14 @@ REGISTRY = Registry(
         ErrorCode(
             "body_too_large",
             413,
-            "请求内容过大(最多 {limit} 字节)",
+            "请求内容过大（最多 {limit} 字节）",
             "The request body is larger than {limit} bytes",
             rule="S6",
         ),
         ErrorCode(
             "http_{status_code}",
             404,
-            "地址不存在(404)、不支持该请求方法(405)或请求失败",
+            "地址不存在（404）、不支持该请求方法（405）或请求失败",
             "Not Found, Method Not Allowed or another HTTP error (the code carries the status)",
             other_statuses=(405,),
         ),
@@ -36,8 +36,8 @@ REGISTRY = Registry(
             "Service temporarily unavailable (database unreachable); retry later",
             rule="W4",
         ),
-        ErrorCode("internal", 500, "系统内部错误,请稍后重试", "Internal error; please retry later"),
-        ErrorCode("invalid_request", 422, "请求参数有误:{fields}", "Invalid request: {fields}"),
+        ErrorCode("internal", 500, "系统内部错误，请稍后重试", "Internal error; please retry later"),
+        ErrorCode("invalid_request", 422, "请求参数有误：{fields}", "Invalid request: {fields}"),
         ErrorCode(
             "app_revoked",
             401,
@@ -52,7 +52,7 @@ REGISTRY = Registry(
         ErrorCode("bad_signature", 401, "签名无效或应用不存在", "Invalid signature or unknown app"),
         ErrorCode("bad_upload", 422, "上传内容格式错误", "Malformed multipart upload"),
         ErrorCode("buyer_token_missing", 401, "缺少买家凭证", "Missing buyer bearer token"),
-        ErrorCode("file_missing", 422, "请上传文件(字段 file)", "Upload a file (field 'file')"),
+        ErrorCode("file_missing", 422, "请上传文件（字段 file）", "Upload a file (field 'file')"),
         ErrorCode(
             "main_account_only",
             403,
@@ -63,7 +63,7 @@ REGISTRY = Registry(
         ErrorCode(
             "replayed_request",
             401,
-            "重复的请求(Nonce 已使用)",
+            "重复的请求（Nonce 已使用）",
             "Replayed request (nonce already used)",
         ),
         ErrorCode(
@@ -76,7 +76,7 @@ REGISTRY = Registry(
         ErrorCode(
             "signature_missing",
             401,
-            "缺少签名头:X-App-Key、X-Timestamp、X-Nonce、X-Signature",
+            "缺少签名头：X-App-Key、X-Timestamp、X-Nonce、X-Signature",
             "Missing signature headers: X-App-Key, X-Timestamp, X-Nonce, X-Signature",
             rule="S9",
         ),
@@ -96,7 +96,7 @@ REGISTRY = Registry(
         ErrorCode(
             "timestamp_out_of_window",
             401,
-            "时间戳超出允许范围(±{window}秒),请校准客户端时间",
+            "时间戳超出允许范围（±{window}秒），请校准客户端时间",
             "Timestamp outside ±{window} s of server time",
             rule="S9",
         ),

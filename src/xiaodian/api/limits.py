@@ -43,7 +43,7 @@ def body_too_large_problem(limit: int) -> dict[str, Any]:
         "title": f"The request body is larger than {limit} bytes",
         "status": 413,
         "code": "body_too_large",
-        "message_zh": f"请求内容过大(最多 {limit} 字节)",
+        "message_zh": f"请求内容过大（最多 {limit} 字节）",
         "message_en": f"The request body is larger than {limit} bytes",
         "limit_bytes": limit,
     }

@@ -35,11 +35,11 @@ def _draft(**overrides: Any) -> service.CouponDraft:
         "condition_kind": "discount",
         "discount_percent": 95,
         "discount_cap_fen": 300_00,
-        "usage_text": "全场95折,限定折扣最多抵扣300元,最终解释权归门店所有。",
+        "usage_text": "全场95折，限定折扣最多抵扣300元，最终解释权归门店所有。",
         "validity_kind": "relative",
         "valid_days": 7,
         "service_phone": "0571-88886666",
-        "claim_instructions": "每人限领1张,到店出示券码核销。",
+        "claim_instructions": "每人限领1张，到店出示券码核销。",
     }
     values.update(overrides)
     return service.CouponDraft(**values)
@@ -58,7 +58,7 @@ def seed(rt: Runtime, shop_id: int, progress: Any = None) -> None:
                     condition_kind="amount_off",
                     threshold_fen=500_00,
                     amount_off_fen=30_00,
-                    usage_text="订单满500元可用,立减30元。",
+                    usage_text="订单满500元可用，立减30元。",
                 ),
             ),
         ]

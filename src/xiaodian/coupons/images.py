@@ -82,7 +82,7 @@ def check_image(
         return None, [
             field_error(
                 field_name,
-                f"{label}大小须小于 {_mb(limit)}(当前 {len(data)} 字节)",
+                f"{label}大小须小于 {_mb(limit)}（当前 {len(data)} 字节）",
                 f"{field_name} must be smaller than {_mb(limit)} ({len(data)} bytes given)",
             )
         ]
@@ -102,7 +102,7 @@ def check_image(
         return None, [
             field_error(
                 field_name,
-                f"{label}尺寸异常({width}×{height})",
+                f"{label}尺寸异常（{width}×{height}）",
                 f"{field_name} has implausible dimensions {width}×{height}",
             )
         ]
@@ -114,7 +114,7 @@ def check_image(
         return None, [
             field_error(
                 field_name,
-                f"{label}像素过多({width}×{height},最多 {cap} 像素),已拒绝",
+                f"{label}像素过多（{width}×{height}，最多 {cap} 像素），已拒绝",
                 f"{field_name} has too many pixels ({width}×{height}; at most {cap})",
             )
         ]
@@ -140,7 +140,7 @@ def _refusal(
         return bad_format
     if exc.reason == "bomb":
         return field_error(
-            field_name, f"{label}像素过多,已拒绝", f"{field_name} has too many pixels"
+            field_name, f"{label}像素过多，已拒绝", f"{field_name} has too many pixels"
         )
     return field_error(
         field_name, f"{label}文件已损坏或不完整", f"{field_name} is corrupt or truncated"
@@ -162,7 +162,7 @@ def check_product_image(
             return [
                 field_error(
                     "product_image",
-                    f"商品图片比例须为 686:176(推荐 686×176 像素),当前 {w}×{h} 会被拉伸变形",
+                    f"商品图片比例须为 686:176（推荐 686×176 像素），当前 {w}×{h} 会被拉伸变形",
                     f"product_image must have the 686:176 aspect (686×176 recommended); "
                     f"{w}×{h} would be stretched",
                 )
@@ -185,7 +185,7 @@ def check_product_image(
         checked.warnings.append(
             field_error(
                 "product_image",
-                f"商品图片为 {w}×{h},推荐 686×176 像素(比例一致,将按比例缩放)",
+                f"商品图片为 {w}×{h}，推荐 686×176 像素（比例一致，将按比例缩放）",
                 f"product_image is {w}×{h}; 686×176 is recommended (same aspect, will be scaled)",
             )
         )
@@ -204,7 +204,7 @@ def check_logo(
         return [
             field_error(
                 "logo",
-                f"商家logo分辨率须为 132×132(当前 {w}×{h})",
+                f"商家logo分辨率须为 132×132（当前 {w}×{h}）",
                 f"logo must be exactly 132×132 ({w}×{h} given)",
             )
         ]

@@ -139,7 +139,7 @@ def check_texts(texts: dict[str, str]) -> list[dict[str, Any]]:
                     "C2.4",
                     "absolute_words",
                     field,
-                    f"{label}含广告法禁用的绝对化用语:{shown}",
+                    f"{label}含广告法禁用的绝对化用语：{shown}",
                     f"{field} contains absolute words banned by the advertising law: {shown}",
                 )
             )
@@ -152,7 +152,7 @@ def check_texts(texts: dict[str, str]) -> list[dict[str, Any]]:
                     "C2.7",
                     "imitation_official",
                     field,
-                    f"{label}含仿冒官方的词汇:{shown}",
+                    f"{label}含仿冒官方的词汇：{shown}",
                     f"{field} imitates official wording: {shown}",
                 )
             )
@@ -171,7 +171,7 @@ def check_texts(texts: dict[str, str]) -> list[dict[str, Any]]:
                     "C2.5",
                     "contact_details",
                     field,
-                    f"{label}含联系方式或引流内容:{zh}",
+                    f"{label}含联系方式或引流内容：{zh}",
                     f"{field} contains contact details or traffic diversion: {en}",
                 )
             )
@@ -211,7 +211,7 @@ def check_images(images: dict[str, Image.Image]) -> list[dict[str, Any]]:
                     "C2.5",
                     "code_in_image",
                     field,
-                    f"{labels.get(field, field)}中含二维码或条形码(联系方式/引流)",
+                    f"{labels.get(field, field)}中含二维码或条形码（联系方式/引流）",
                     f"{field} contains a QR code or barcode ({len(codes)} found)",
                 )
             )

@@ -101,7 +101,7 @@ def _check_discount(terms: ConditionTerms) -> list[dict[str, Any]]:
         errors.append(
             field_error(
                 "discount_percent",
-                "折扣须为 1–99 的整数(95 表示 95 折)",
+                "折扣须为 1–99 的整数（95 表示 95 折）",
                 "discount_percent must be an integer 1–99 (95 = pay 95 %)",
             )
         )
@@ -109,7 +109,7 @@ def _check_discount(terms: ConditionTerms) -> list[dict[str, Any]]:
         errors.append(
             field_error(
                 "discount_cap_fen",
-                "请填写最多抵扣金额(分,大于0)",
+                "请填写最多抵扣金额（分，大于0）",
                 "discount_cap_fen (fen, > 0) is required",
             )
         )
@@ -119,7 +119,7 @@ def _check_discount(terms: ConditionTerms) -> list[dict[str, Any]]:
 def _summary_discount(terms: ConditionTerms) -> str:
     percent = terms.discount_percent or 0
     discount = f"{percent // 10}.{percent % 10}".rstrip("0").rstrip(".") + "折"
-    return f"{discount},最多减{yuan_short(terms.discount_cap_fen or 0)}"
+    return f"{discount}，最多减{yuan_short(terms.discount_cap_fen or 0)}"
 
 
 def _check_amount_off(terms: ConditionTerms) -> list[dict[str, Any]]:
@@ -128,14 +128,14 @@ def _check_amount_off(terms: ConditionTerms) -> list[dict[str, Any]]:
     if off is None or off <= 0:
         errors.append(
             field_error(
-                "amount_off_fen", "请填写立减金额(分,大于0)", "amount_off_fen (> 0) is required"
+                "amount_off_fen", "请填写立减金额（分，大于0）", "amount_off_fen (> 0) is required"
             )
         )
     if threshold is None or threshold < 0:
         errors.append(
             field_error(
                 "threshold_fen",
-                "请填写使用门槛(满多少分可用,0 表示无门槛)",
+                "请填写使用门槛（满多少分可用，0 表示无门槛）",
                 "threshold_fen (≥ 0; 0 = no threshold) is required",
             )
         )
@@ -189,7 +189,7 @@ def check_condition(terms: ConditionTerms) -> list[dict[str, Any]]:
         return [
             field_error(
                 "condition_kind",
-                "请选择使用条件:折扣(discount)或满减(amount_off)",
+                "请选择使用条件：折扣（discount）或满减（amount_off）",
                 "condition_kind must be 'discount' or 'amount_off'",
             )
         ]
@@ -299,7 +299,7 @@ def _out_of_campaign_scope(store: StoreRef) -> CouponRefused:
 def _out_of_coupon_scope(store: StoreRef) -> CouponRefused:
     return _refuse(
         "store_out_of_coupon_scope",
-        f"该券限定门店使用,门店「{store.name}」不可用",
+        f"该券限定门店使用，门店「{store.name}」不可用",
         f"The coupon is restricted to other stores than {store.id}",
         "C6",
     )
@@ -356,7 +356,7 @@ def check_verifiable(
         when = local_time(claim.verified_at, tz) if claim.verified_at else ""
         return _refuse(
             "already_verified",
-            f"该券已于 {when} {where}核销,不能重复核销",
+            f"该券已于 {when} {where}核销，不能重复核销",
             f"Code already verified at {when}",
             "C6",
         )
@@ -368,14 +368,14 @@ def check_verifiable(
     if now < claim.valid_from:
         return _refuse(
             "not_yet_valid",
-            f"该券尚未生效,{local_time(claim.valid_from, tz)} 起可用",
+            f"该券尚未生效，{local_time(claim.valid_from, tz)} 起可用",
             f"Not valid before {claim.valid_from.isoformat()}",
             "C6",
         )
     if now > claim.valid_until:
         return _refuse(
             "expired",
-            f"该券已过期(有效期至 {local_time(claim.valid_until, tz)})",
+            f"该券已过期（有效期至 {local_time(claim.valid_until, tz)}）",
             f"Expired (valid until {claim.valid_until.isoformat()})",
             "C6",
         )

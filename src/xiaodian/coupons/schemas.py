@@ -145,7 +145,7 @@ class ReviewIn(RequestModel):
 
 _PER_USER = "用户参与限制 每人限领: how many of EACH coupon of the campaign one buyer may claim"
 _TOTAL = (
-    "卡券发放数量限制 发放总量: how many coupons the campaign issues in total, all its coupons "
+    "卡券发放数量限制 发放总量：how many coupons the campaign issues in total, all its coupons "
     "together (C3)"
 )
 

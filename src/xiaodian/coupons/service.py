@@ -136,7 +136,7 @@ def _required_text(
         errors.append(
             field_error(
                 name,
-                f"{label}限定{limit}个字以内(英文字母占一个字符),当前 {len(text)} 个",
+                f"{label}限定{limit}个字以内（英文字母占一个字符），当前 {len(text)} 个",
                 f"{name} allows at most {limit} characters ({len(text)} given)",
             )
         )
@@ -152,7 +152,7 @@ def _check_conditions(
             errors.append(
                 field_error(
                     "store_ids",
-                    "限定门店时请至少选择一个门店,或不限门店",
+                    "限定门店时请至少选择一个门店，或不限门店",
                     "Choose at least one store, or none for all stores",
                 )
             )
@@ -203,7 +203,7 @@ def _check_validity(ctx: Ctx, draft: CouponDraft, errors: list[dict[str, Any]]) 
         errors.append(
             field_error(
                 "validity_kind",
-                "请选择有效期:固定日期(fixed)或领取后N天(relative)",
+                "请选择有效期：固定日期（fixed）或领取后N天（relative）",
                 "validity_kind must be 'fixed' or 'relative'",
             )
         )
@@ -256,7 +256,7 @@ def create_coupon(ctx: Ctx, shop_id: int, draft: CouponDraft) -> Coupon:
         errors.append(
             field_error(
                 "service_phone",
-                "客服电话须为手机号或带区号的固定电话(如 0571-88886666)",
+                "客服电话须为手机号或带区号的固定电话（如 0571-88886666）",
                 "service_phone must be a mainland mobile or a landline with area code",
             )
         )
@@ -267,7 +267,7 @@ def create_coupon(ctx: Ctx, shop_id: int, draft: CouponDraft) -> Coupon:
         fields = "、".join(dict.fromkeys(e["field"] for e in errors))
         raise ValidationFailed(
             "invalid_coupon",
-            f"卡券信息有误,无法创建:{fields}",
+            f"卡券信息有误，无法创建：{fields}",
             f"The coupon cannot be created; fix: {fields}",
             errors=errors,
             rule="C1",
@@ -431,7 +431,7 @@ def decide_review(
     if coupon.status != CouponStatus.REVIEWING:
         raise Conflict(
             "review_closed",
-            f"卡券已{CouponStatus.LABELS[coupon.status]},不能再审核",
+            f"卡券已{CouponStatus.LABELS[coupon.status]}，不能再审核",
             f"The coupon is already {coupon.status}",
             rule="C2",
         )
@@ -456,7 +456,7 @@ def decide_review(
         "rule": "C2",
         "code": "human_rejected",
         "field": "",
-        "message_zh": f"人工审核驳回:{reason}",
+        "message_zh": f"人工审核驳回：{reason}",
         "message_en": f"Rejected by the reviewer: {reason}",
     }
     reject_reasons = [] if approve else [*(coupon.auto_reasons or []), human]
@@ -534,7 +534,7 @@ def finalize_reviews(ctx: Ctx, coupon_ids: list[int] | None = None) -> dict[str,
                 "shop_id": shop_id,
                 "category": "coupon",
                 "rule": "C2",
-                "title": f"卡券「{title}」审核通过,有效中",
+                "title": f"卡券「{title}」审核通过，有效中",
                 "body": "可在【卡券投放】-【店铺主页领券】-【创建活动】中选择使用。",
                 "link": f"/console/coupons?id={coupon_id}",
             }
@@ -647,7 +647,7 @@ def create_campaign(ctx: Ctx, shop_id: int, draft: CampaignDraft) -> Campaign:
             errors.append(
                 field_error(
                     "store_ids",
-                    "请至少选择一个门店,或选择全部门店",
+                    "请至少选择一个门店，或选择全部门店",
                     "Choose at least one store, or all stores",
                 )
             )
@@ -675,7 +675,7 @@ def create_campaign(ctx: Ctx, shop_id: int, draft: CampaignDraft) -> Campaign:
             errors.append(
                 field_error(
                     "coupon_ids",
-                    f"卡券「{coupon.title}」{CouponStatus.LABELS[coupon.status]},只能选择有效中的卡券",
+                    f"卡券「{coupon.title}」{CouponStatus.LABELS[coupon.status]}，只能选择有效中的卡券",
                     f"Coupon {coupon_id} is {coupon.status}; only active coupons can be used",
                 )
             )
@@ -700,7 +700,7 @@ def create_campaign(ctx: Ctx, shop_id: int, draft: CampaignDraft) -> Campaign:
         fields = "、".join(dict.fromkeys(e["field"] for e in errors))
         raise ValidationFailed(
             "invalid_campaign",
-            f"活动信息有误:{fields}",
+            f"活动信息有误：{fields}",
             f"Invalid campaign: {fields}",
             errors=errors,
             rule="C3",
@@ -837,7 +837,7 @@ def update_campaign(
     if campaign.status == CampaignStatus.OFFLINE:
         raise Conflict(
             "campaign_offline",
-            "活动已下线,不能编辑",
+            "活动已下线，不能编辑",
             "An offline campaign cannot be edited",
             rule="C3",
         )
@@ -851,7 +851,7 @@ def update_campaign(
     if online and starts_at is not None and new_start != campaign.starts_at:
         errors.append(
             field_error(
-                "starts_at", "活动已上线,不能修改开始时间", "starts_at is fixed once online"
+                "starts_at", "活动已上线，不能修改开始时间", "starts_at is fixed once online"
             )
         )
     if new_end <= new_start:
@@ -867,7 +867,7 @@ def update_campaign(
         errors.append(
             field_error(
                 "per_user_limit",
-                "活动进行中,每人限领只能调高",
+                "活动进行中，每人限领只能调高",
                 "per_user_limit may only rise while online",
             )
         )
@@ -929,7 +929,7 @@ def apply_campaign_schedule(ctx: Ctx, campaign_ids: list[int] | None = None) -> 
                 "shop_id": s,
                 "category": "coupon",
                 "rule": "C3",
-                "title": f"活动「{n}」已到结束时间,自动下线",
+                "title": f"活动「{n}」已到结束时间，自动下线",
                 "link": "/console/coupons/campaigns",
             }
             for _i, s, n in offline
@@ -1020,7 +1020,7 @@ def claim(ctx: Ctx, shop_id: int, buyer_id: int, *, campaign_id: int, coupon_id:
     campaign = get_campaign(ctx.session, shop_id, campaign_id)
     if not _is_live(campaign, ctx.now):
         raise _refuse(
-            "campaign_not_online", "活动未上线或已下线,不能领取", "The campaign is not online", "C4"
+            "campaign_not_online", "活动未上线或已下线，不能领取", "The campaign is not online", "C4"
         )
     cc = ctx.session.scalars(
         select(CampaignCoupon).where(
@@ -1035,7 +1035,7 @@ def claim(ctx: Ctx, shop_id: int, buyer_id: int, *, campaign_id: int, coupon_id:
     valid_from, valid_until = claim_validity(coupon, ctx.now)
     if coupon.status != CouponStatus.ACTIVE or valid_until < ctx.now:
         raise _refuse(
-            "coupon_unavailable", "卡券已失效,不能领取", "The coupon is no longer available", "C4"
+            "coupon_unavailable", "卡券已失效，不能领取", "The coupon is no longer available", "C4"
         )
     insert_ignore(
         ctx.session,
@@ -1055,7 +1055,7 @@ def claim(ctx: Ctx, shop_id: int, buyer_id: int, *, campaign_id: int, coupon_id:
     if mine is None:
         raise _refuse(
             "per_user_limit_reached",
-            f"每人限领 {campaign.per_user_limit} 张,您已领完",
+            f"每人限领 {campaign.per_user_limit} 张，您已领完",
             f"Per-user limit of {campaign.per_user_limit} reached",
             "C4",
         )
@@ -1076,7 +1076,7 @@ def claim(ctx: Ctx, shop_id: int, buyer_id: int, *, campaign_id: int, coupon_id:
         if campaign.status == CampaignStatus.OFFLINE:
             raise _refuse(
                 "campaign_not_online",
-                "活动未上线或已下线,不能领取",
+                "活动未上线或已下线，不能领取",
                 "The campaign is not online",
                 "C4",
             )
@@ -1109,7 +1109,7 @@ def claim(ctx: Ctx, shop_id: int, buyer_id: int, *, campaign_id: int, coupon_id:
             continue
     else:  # pragma: no cover - astronomically unlikely
         raise Conflict(
-            "code_generation_failed", "券码生成失败,请重试", "Could not draw a code; retry"
+            "code_generation_failed", "券码生成失败，请重试", "Could not draw a code; retry"
         )
     notify.emit(
         ctx,
@@ -1130,7 +1130,7 @@ def claim(ctx: Ctx, shop_id: int, buyer_id: int, *, campaign_id: int, coupon_id:
         buyer_id=buyer_id,
         shop_id=shop_id,
         kind="card",
-        title=f"领券成功:{coupon.title}",
+        title=f"领券成功：{coupon.title}",
         body=f"券码 {format_code(row.code)},{rules.condition_summary(coupon)}",
         payload={"claim_id": row.id, "code": row.code},
         rule="C4",
@@ -1247,7 +1247,7 @@ def claim_with_terms(
     if row is None:
         raise UnknownCode(
             "unknown_code",
-            "券码不存在,请核对后重新输入",
+            "券码不存在，请核对后重新输入",
             "Unknown code; check and retry",
             rule="C6",
         )
@@ -1364,7 +1364,7 @@ def verify(
         ctx.session.refresh(claim_row)
         terms = verification_terms(ctx.session, claim_row, staff, campaign, coupon)
         raise rules.check_verifiable(terms, store, ctx.now, tz) or _refuse(
-            "already_verified", "该券已核销,不能重复核销", "Code already verified", "C6"
+            "already_verified", "该券已核销，不能重复核销", "Code already verified", "C6"
         )
     verification = _record_verification(
         ctx,
@@ -1546,7 +1546,7 @@ def read_verify_token(ctx: Ctx, shop_id: int, token: str) -> int:
     """The claim id a token was issued for, or a refusal (bad/expired/other shop)."""
     parts = (token or "").split(".")
     bad = AuthFailed(
-        "bad_verify_token", "核销凭证无效,请重新查询券码", "Invalid verify token", rule="C7"
+        "bad_verify_token", "核销凭证无效，请重新查询券码", "Invalid verify token", rule="C7"
     )
     if len(parts) != 5 or parts[0] != "v1":
         raise bad
@@ -1563,7 +1563,7 @@ def read_verify_token(ctx: Ctx, shop_id: int, token: str) -> int:
     if ctx.now.timestamp() > expires:
         raise CouponRefused(
             "verify_token_expired",
-            "核销凭证已过期,请重新查询券码",
+            "核销凭证已过期，请重新查询券码",
             "Verify token expired",
             rule="C7",
         )
@@ -1592,7 +1592,7 @@ def cancel_verification(ctx: Ctx, shop_id: int, verification_id: int) -> Verific
         minutes = ctx.settings.coupons.verify_cancel_window_minutes
         raise _refuse(
             "cancel_window_passed",
-            f"核销已超过 {minutes} 分钟,不能撤销",
+            f"核销已超过 {minutes} 分钟，不能撤销",
             f"Verifications can only be cancelled within {minutes} minutes",
             "C7",
         )

@@ -135,7 +135,7 @@ def create(
         errors = exc.errors or [exc.to_problem()]
         return _center(request, console, form=f, errors=errors, status_code=exc.status)
     note = "(" + ";".join(w["message_zh"] for w in coupon.warnings) + ")" if coupon.warnings else ""
-    flash(request, f"卡券「{coupon.title}」已提交审核,审核中,大约需要30分钟{note}")
+    flash(request, f"卡券「{coupon.title}」已提交审核，审核中，大约需要30分钟{note}")
     return RedirectResponse("/console/coupons", status_code=303)
 
 
@@ -211,7 +211,7 @@ def create_campaign(request: Request, console: ConsoleCtx, form: CsrfForm) -> Re
         console.ctx.session.rollback()
         errors = exc.errors or [exc.to_problem()]
         return _campaigns_page(request, console, form=f, errors=errors, status_code=exc.status)
-    flash(request, f"活动「{campaign.name}」已创建,{CampaignStatus.LABELS[campaign.status]}")
+    flash(request, f"活动「{campaign.name}」已创建，{CampaignStatus.LABELS[campaign.status]}")
     return RedirectResponse("/console/coupons/campaigns", status_code=303)
 
 
@@ -226,8 +226,8 @@ def offline(campaign_id: int, request: Request, console: ConsoleCtx, _form: Csrf
 # ----- 卡券核销 (使用电脑核销) ----------------------------------------------------------------
 
 CHANNEL_LABELS = {
-    "code": "输入券码(核销人员)",
-    "scan": "扫码(核销人员)",
+    "code": "输入券码（核销人员）",
+    "scan": "扫码（核销人员）",
     "console": "电脑输入券码",
     "console_scan": "电脑上传二维码",
     "api_v2": "核销接口v2",
@@ -294,7 +294,7 @@ def verify(
     except XiaodianError as exc:
         console.ctx.session.rollback()
         return _verify_page(request, console, refusal=exc, code=code)
-    flash(request, f"核销成功:券码 {service.format_code(result.claim.code)}")
+    flash(request, f"核销成功：券码 {service.format_code(result.claim.code)}")
     return RedirectResponse("/console/coupons/verify", status_code=303)
 
 
@@ -310,7 +310,7 @@ def cancel(
     except XiaodianError as exc:
         console.ctx.session.rollback()
         return _verify_page(request, console, refusal=exc)
-    flash(request, "已撤销核销,券码恢复可用")
+    flash(request, "已撤销核销，券码恢复可用")
     return RedirectResponse("/console/coupons/verify", status_code=303)
 
 

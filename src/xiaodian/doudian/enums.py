@@ -73,7 +73,7 @@ ORDER_TYPE_DESC: Final[dict[int, str]] = {
 }
 ORDINARY_ORDER: Final = 0
 
-TRADE_TYPE_DESC: Final[dict[int, str]] = {0: "普通", 5: "0元单", 11: "0元抽奖(超级福袋)"}
+TRADE_TYPE_DESC: Final[dict[int, str]] = {0: "普通", 5: "0元单", 11: "0元抽奖（超级福袋）"}
 TRADE_ORDINARY: Final = 0
 TRADE_LUCKY_BAG: Final = 11  # a redeemed lucky-bag prize order (L2)
 

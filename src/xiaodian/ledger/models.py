@@ -39,7 +39,7 @@ ACCOUNT_LABELS: dict[str, str] = {
     Account.PLATFORM_FEES: "平台服务费",
     Account.REDPACKET_FLOAT: "已发放红包",
     Account.ORDER_ESCROW: "待结算货款",
-    Account.BUYER_PLATFORM_BALANCE: "买家平台余额(退款)",
+    Account.BUYER_PLATFORM_BALANCE: "买家平台余额（退款）",
 }
 
 # Accounts that may never be overdrawn; every other account may go below zero.

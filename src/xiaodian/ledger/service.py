@@ -246,7 +246,7 @@ def _write_new(
                 label = ACCOUNT_LABELS[leg.account]
                 raise InsufficientFunds(
                     "insufficient_funds",
-                    f"{label}不足:需要 {yuan_label(-leg.amount_fen)},可用 {yuan_label(available)}",
+                    f"{label}不足：需要 {yuan_label(-leg.amount_fen)}，可用 {yuan_label(available)}",
                     f"Insufficient {leg.account}: need {yuan_label(-leg.amount_fen)}, "
                     f"available {yuan_label(available)}",
                 )
@@ -320,7 +320,7 @@ def move(
     if not isinstance(amount_fen, int) or isinstance(amount_fen, bool) or amount_fen <= 0:
         raise ValidationFailed(
             "invalid_amount",
-            "金额必须是正整数(分)",
+            "金额必须是正整数（分）",
             "Amount must be a positive integer (fen)",
             field="amount_fen",
         )
@@ -467,7 +467,7 @@ def _check_legs(legs: list[Leg]) -> None:
     for leg in legs:
         if not isinstance(leg.amount_fen, int) or leg.amount_fen == 0:
             raise ValidationFailed(
-                "invalid_amount", "分录金额必须是非零整数(分)", "Leg amounts must be non-zero fen"
+                "invalid_amount", "分录金额必须是非零整数（分）", "Leg amounts must be non-zero fen"
             )
         if leg.account not in ACCOUNT_LABELS:
             raise ValidationFailed(
@@ -532,7 +532,7 @@ def _apply_legs(ctx: Ctx, shop_id: int, txn: LedgerTxn, legs: list[Leg]) -> None
             label = ACCOUNT_LABELS[leg.account]
             raise InsufficientFunds(
                 "insufficient_funds",
-                f"{label}不足:需要 {yuan_label(-leg.amount_fen)},可用 {yuan_label(available)}",
+                f"{label}不足：需要 {yuan_label(-leg.amount_fen)}，可用 {yuan_label(available)}",
                 f"Insufficient {leg.account}: need {yuan_label(-leg.amount_fen)}, "
                 f"available {yuan_label(available)}",
             )

@@ -238,7 +238,7 @@ def risk_rejected(win: LuckyBagWin, ctx: Ctx) -> Response:
     """Answer a recorded risk refusal without raising (raising would roll the record back)."""
     problem = Conflict(
         "risk_rejected",
-        f"兑奖失败:{win.fail_reason}。{service.SUPPORT_HINT}",
+        f"兑奖失败：{win.fail_reason}。{service.SUPPORT_HINT}",
         "Redemption refused by risk control; please contact platform support",
         rule="L3",
     ).to_problem()

@@ -84,11 +84,11 @@ def seed(rt: Runtime, shop_id: int, progress: Any = None) -> None:
             end=tomorrow + timedelta(hours=3),
         )
         channels = (
-            (fans[0], "douyin", "福袋奖品还能领吗?"),
-            (fans[2], "douyin_lite", "为什么我兑奖失败了?"),
-            (fans[4], "douyin", "我的奖品发货了吗?"),
-            (fans[5], "douyin", "中奖了怎么领?"),
-            (fans[3], "toutiao", "你们什么时候直播?"),
+            (fans[0], "douyin", "福袋奖品还能领吗？"),
+            (fans[2], "douyin_lite", "为什么我兑奖失败了？"),
+            (fans[4], "douyin", "我的奖品发货了吗？"),
+            (fans[5], "douyin", "中奖了怎么领？"),
+            (fans[3], "toutiao", "你们什么时候直播？"),
         )
         for buyer_id, channel, text in channels:
             fan = accounts.get_buyer(ctx.session, buyer_id)

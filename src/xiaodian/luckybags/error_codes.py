@@ -18,7 +18,7 @@ REGISTRY = Registry(
         ErrorCode(
             "already_live",
             409,
-            "店铺正在直播「{title}」,请先结束",
+            "店铺正在直播「{title}」，请先结束",
             "The shop is already live; end that stream first",
         ),
         ErrorCode(
@@ -27,7 +27,7 @@ REGISTRY = Registry(
         ErrorCode(
             "douyin_account_taken",
             409,
-            "抖音号 {account} 已与其他店铺绑定(人店一体须唯一绑定)",
+            "抖音号 {account} 已与其他店铺绑定（人店一体须唯一绑定）",
             "Douyin account {account} is bound to another shop",
             rule="L5",
         ),
@@ -46,30 +46,30 @@ REGISTRY = Registry(
         ErrorCode(
             "live_not_startable",
             409,
-            "直播{LIVE_STATE_LABELS},不能开播",
+            "直播{LIVE_STATE_LABELS}，不能开播",
             "The live stream is {state}; it cannot start",
         ),
         ErrorCode(
-            "lucky_bag_closed", 409, "福袋已开奖,不能参与", "The lucky bag was drawn", rule="L1"
+            "lucky_bag_closed", 409, "福袋已开奖，不能参与", "The lucky bag was drawn", rule="L1"
         ),
         ErrorCode(
             "redeem_failed",
             409,
-            "兑奖失败:{fail_reason}。{SUPPORT_HINT}",
+            "兑奖失败：{fail_reason}。{SUPPORT_HINT}",
             "Redemption failed ({fail_code}); please contact platform support",
             rule="L3",
         ),
         ErrorCode(
             "redeem_window_closed",
             409,
-            "已超过兑奖期限,不能兑奖",
+            "已超过兑奖期限，不能兑奖",
             "The redemption window has closed",
             rule="L2",
         ),
         ErrorCode(
             "risk_rejected",
             409,
-            "兑奖失败:{fail_reason}。{SUPPORT_HINT}",
+            "兑奖失败：{fail_reason}。{SUPPORT_HINT}",
             "Redemption refused by risk control; please contact platform support",
             rule="L3",
         ),

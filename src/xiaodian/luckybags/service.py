@@ -84,7 +84,7 @@ def unbind_douyin(ctx: Ctx, shop_id: int) -> Shop:
 def _account_taken(account: str) -> Conflict:
     return Conflict(
         "douyin_account_taken",
-        f"抖音号 {account} 已与其他店铺绑定(人店一体须唯一绑定)",
+        f"抖音号 {account} 已与其他店铺绑定（人店一体须唯一绑定）",
         f"Douyin account {account} is bound to another shop",
         rule="L5",
     )
@@ -168,14 +168,14 @@ def start_live(ctx: Ctx, shop_id: int, live_id: int) -> LiveStream:
     if state in (LiveState.LIVE, LiveState.ENDED):
         raise Conflict(
             "live_not_startable",
-            f"直播{LIVE_STATE_LABELS[state]},不能开播",
+            f"直播{LIVE_STATE_LABELS[state]}，不能开播",
             f"The live stream is {state}; it cannot start",
         )
     current = live_now(ctx.session, shop_id, ctx.now)
     if current is not None:
         raise Conflict(
             "already_live",
-            f"店铺正在直播「{current.title}」,请先结束",
+            f"店铺正在直播「{current.title}」，请先结束",
             "The shop is already live; end that stream first",
         )
     live.started_at = ctx.now
@@ -248,7 +248,7 @@ def create_lucky_bag(
     live = get_live(ctx.session, shop_id, live_id)
     product = orders.get_product(ctx.session, shop_id, product_id)
     errors = []
-    title = (title or "").strip() or f"福袋:{product.title}"[:60]
+    title = (title or "").strip() or f"福袋：{product.title}"[:60]
     if len(title) > 60:
         errors.append(_field("title", "福袋名称最多60个字符", "Title ≤ 60 characters"))
     if not 1 <= winners <= MAX_WINNERS:
@@ -263,9 +263,9 @@ def create_lucky_bag(
         errors.append(_field("draw_at", "开奖时间须晚于当前时间", "Draw time must be ahead"))
     state = live_state(live, ctx.now)
     if state in (LiveState.ENDED, LiveState.MISSED):
-        errors.append(_field("live_id", "直播已结束,不能再发福袋", "That live stream is over"))
+        errors.append(_field("live_id", "直播已结束，不能再发福袋", "That live stream is over"))
     if product.banned_at is not None:
-        errors.append(_field("product_id", "商品已被封禁,不能作为奖品", "Product is banned"))
+        errors.append(_field("product_id", "商品已被封禁，不能作为奖品", "Product is banned"))
     if errors:
         raise ValidationFailed(
             "invalid_lucky_bag", "福袋信息有误", "Invalid lucky bag", errors=errors
@@ -332,10 +332,10 @@ def join(ctx: Ctx, buyer: Buyer, lucky_bag_id: int, *, device_id: str = "") -> L
         raise NotFound("福袋", "Lucky bag", lucky_bag_id)
     live = get_live(ctx.session, bag.shop_id, bag.live_id)
     if bag.drawn_at is not None or ctx.now >= bag.draw_at:
-        raise Conflict("lucky_bag_closed", "福袋已开奖,不能参与", "The lucky bag was drawn")
+        raise Conflict("lucky_bag_closed", "福袋已开奖，不能参与", "The lucky bag was drawn")
     if live_state(live, ctx.now) != LiveState.LIVE:
         raise Conflict(
-            "live_not_live", "直播未在进行中,不能参与福袋", "Join a lucky bag during its live"
+            "live_not_live", "直播未在进行中，不能参与福袋", "Join a lucky bag during its live"
         )
     insert_ignore(
         ctx.session,
@@ -434,7 +434,7 @@ def list_wins(
         if status not in WIN_STATUS_LABELS:
             raise ValidationFailed(
                 "invalid_status",
-                f"兑奖状态无效:{status}",
+                f"兑奖状态无效：{status}",
                 f"Unknown status {status}",
                 field="status",
             )
@@ -531,14 +531,14 @@ def redeem(
     if status == WinStatus.FAILED:
         raise Conflict(
             "redeem_failed",
-            f"兑奖失败:{win.fail_reason}。{SUPPORT_HINT}",
+            f"兑奖失败：{win.fail_reason}。{SUPPORT_HINT}",
             f"Redemption failed ({win.fail_code}); please contact platform support",
             rule="L3",
         )
     if status == WinStatus.EXPIRED:
         raise Conflict(
             "redeem_window_closed",
-            "已超过兑奖期限,不能兑奖",
+            "已超过兑奖期限，不能兑奖",
             "The redemption window has closed",
             rule="L2",
         )
@@ -547,7 +547,7 @@ def redeem(
     receiver_name = (receiver_name or "").strip()
     receiver_phone = (receiver_phone or "").strip()
     if not 5 <= len(address) <= 300:
-        errors.append(_field("address", "请填写完整收货地址(5-300字)", "Address: 5–300 chars"))
+        errors.append(_field("address", "请填写完整收货地址（5-300字）", "Address: 5–300 chars"))
     if not 1 <= len(receiver_name) <= 60:
         errors.append(_field("receiver_name", "请填写收货人", "Receiver name is required"))
     if not _PHONE.match(receiver_phone):
@@ -579,7 +579,7 @@ def redeem(
             shop_id=win.shop_id,
             kind="text",
             title="兑奖失败",
-            body=f"很抱歉,您的福袋奖品兑换未通过平台风控,{SUPPORT_HINT}。",
+            body=f"很抱歉，您的福袋奖品兑换未通过平台风控，{SUPPORT_HINT}。",
             payload={"win_id": win.id, "status": WinStatus.FAILED.value},
             rule="L3",
         )
@@ -628,7 +628,7 @@ def redeem(
         shop_id=win.shop_id,
         kind="text",
         title="兑奖成功",
-        body=f"奖品订单 {order.order_no} 已生成,商家将按时发货。",
+        body=f"奖品订单 {order.order_no} 已生成，商家将按时发货。",
         payload={"win_id": win.id, "order_id": order.id, "order_no": order.order_no},
         rule="L2",
     )

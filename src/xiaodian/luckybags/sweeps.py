@@ -135,7 +135,7 @@ def draw_due(ctx: Ctx) -> dict[str, int]:
                     "buyer_id": w.buyer_id,
                     "shop_id": bag.shop_id,
                     "kind": "link",
-                    "title": f"恭喜中奖:{bag.title}"[:120],
+                    "title": f"恭喜中奖：{bag.title}"[:120],
                     "body": f"请在 {rules.redeem_window_days} 天内打开兑奖链接、填写收货地址。",
                     "payload": {
                         "url": redeem_path(w.token),

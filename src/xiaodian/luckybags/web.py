@@ -109,7 +109,7 @@ def bind(
 ) -> Response:
     console.principal.require(MANAGE)
     shop = service.bind_douyin(console.ctx, console.shop_id, account)
-    flash(request, f"已绑定抖音号 {shop.douyin_account}(人店一体)")
+    flash(request, f"已绑定抖音号 {shop.douyin_account}（人店一体）")
     return RedirectResponse("/console/live", status_code=303)
 
 
@@ -197,7 +197,7 @@ def create_bag(
         draw_at=parse_local(draw_at, console.ctx.settings.timezone, "draw_at"),
         title=title,
     )
-    flash(request, f"已创建福袋「{bag.title}」,将在开奖时间自动开奖")
+    flash(request, f"已创建福袋「{bag.title}」，将在开奖时间自动开奖")
     return RedirectResponse("/console/luckybags", status_code=303)
 
 
@@ -263,7 +263,7 @@ def redeem_submit(
             token,
             secrets.token_hex(8),
             errors=[],
-            message="页面已过期或浏览器未保存 Cookie,请刷新兑奖页面后重新提交",
+            message="页面已过期或浏览器未保存 Cookie，请刷新兑奖页面后重新提交",
             status_code=400,
             form=form,
         )
@@ -289,9 +289,9 @@ def redeem_submit(
             form=form,
         )
     message = (
-        f"兑奖失败:{result.win.fail_reason}。{service.SUPPORT_HINT}"
+        f"兑奖失败：{result.win.fail_reason}。{service.SUPPORT_HINT}"
         if result.status == service.WinStatus.FAILED
-        else "兑奖成功,奖品订单已生成"
+        else "兑奖成功，奖品订单已生成"
     )
     return _buyer_page(ctx, token, device_id, errors=[], message=message)
 

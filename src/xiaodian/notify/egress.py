@@ -72,7 +72,7 @@ REASONS: dict[str, tuple[str, str]] = {
     "cgnat": ("运营商级 NAT 地址（100.64.0.0/10）", "a carrier-grade NAT address (100.64.0.0/10)"),
     "unique_local": ("IPv6 内网地址（fc00::/7）", "an IPv6 unique-local address (fc00::/7)"),
     "multicast": ("组播地址", "a multicast address"),
-    "unspecified": ("未指定地址（0.0.0.0 或 ::）", "the unspecified address (0.0.0.0 or ::)"),
+    "unspecified": ("未指定地址（0.0.0.0 或：：）", "the unspecified address (0.0.0.0 or ::)"),
     "reserved": ("保留地址", "a reserved address"),
     "metadata": ("云服务器元数据地址", "a cloud metadata address"),
 }

@@ -15,7 +15,7 @@ REGISTRY = Registry(
     title="Notifications and webhooks 通知与推送",
     summary="Notices, webhooks and their deliveries.",
     codes=(
-        ErrorCode("invalid_event_type", 422, "事件类型无效:{item}", "Invalid event type {item}"),
+        ErrorCode("invalid_event_type", 422, "事件类型无效：{item}", "Invalid event type {item}"),
         ErrorCode(
             "unknown_event_type",
             422,

@@ -636,7 +636,7 @@ def _normalize_types(event_types: list[str] | None) -> str:
         if "," in item or len(item) > 64:
             raise ValidationFailed(
                 "invalid_event_type",
-                f"事件类型无效:{item}",
+                f"事件类型无效：{item}",
                 f"Invalid event type {item}",
                 field="event_types",
             )

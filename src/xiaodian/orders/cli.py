@@ -182,7 +182,7 @@ def _new_seed_shop(rt: Runtime) -> int:
             ctx, name=f"压测店铺 {number}", username=username, password=password
         )
         shop_id = shop.id
-    console.print(f"新店铺 new shop {shop_id}: 登录 login {username} / {password}")
+    console.print(f"新店铺 new shop {shop_id}：登录 login {username} / {password}")
     return shop_id
 
 

@@ -120,7 +120,7 @@ def seed(rt: Runtime, shop_id: int, progress: Any = None) -> None:
     for i in range(3):
         refunded = order(now - timedelta(days=4, hours=i))
         with _at(rt, now - timedelta(days=3, hours=i)) as ctx:
-            service.mark_refund_agreed(ctx, shop_id, refunded, reason="买家拍错,协商退款")
+            service.mark_refund_agreed(ctx, shop_id, refunded, reason="买家拍错，协商退款")
             detail = service.get_order(ctx.session, shop_id, refunded)
             service.refund(ctx, shop_id, refunded, detail.paid_fen, "协商退款", "A6")
     with _at(rt, now - timedelta(days=2)) as ctx:
@@ -139,7 +139,7 @@ def seed(rt: Runtime, shop_id: int, progress: Any = None) -> None:
     _replay_sweeps(rt, now - timedelta(days=5), now - timedelta(days=1, hours=12))
     with _at(rt, now - timedelta(days=1, hours=12)) as ctx:
         service.ship_order(ctx, shop_id, late_shipped, carrier="SF", tracking_no="SF1000000000001")
-        service.mark_refund_agreed(ctx, shop_id, late_agreed, reason="缺货,与买家协商退款")
+        service.mark_refund_agreed(ctx, shop_id, late_agreed, reason="缺货，与买家协商退款")
     _replay_sweeps(rt, now - timedelta(days=1, hours=12), now)
     if progress is not None and task is not None:
         progress.update(task, completed=70)

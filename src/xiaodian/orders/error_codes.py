@@ -38,14 +38,14 @@ REGISTRY = Registry(
         ErrorCode(
             "code_expired",
             422,
-            "验证码已过期,请重新获取",
+            "验证码已过期，请重新获取",
             "The code has expired; request a new one",
             rule="O2",
         ),
         ErrorCode(
             "code_locked",
             422,
-            "验证码已错误{max_attempts}次被锁定,请重新获取",
+            "验证码已错误{max_attempts}次被锁定，请重新获取",
             "Too many wrong tries ({max_attempts}); the code is locked, request a new one",
             rule="O2",
         ),
@@ -59,21 +59,21 @@ REGISTRY = Registry(
         ErrorCode(
             "code_throttled",
             429,
-            "验证码发送太频繁,请{wait}秒后再试",
+            "验证码发送太频繁，请{wait}秒后再试",
             "A code was sent recently; try again in {wait} s",
             rule="O2",
         ),
         ErrorCode(
             "code_used",
             422,
-            "验证码已使用,请重新获取",
+            "验证码已使用，请重新获取",
             "This code was already used; request a new one",
             rule="O2",
         ),
         ErrorCode(
             "code_wrong",
             422,
-            "验证码错误,还可尝试{left}次",
+            "验证码错误，还可尝试{left}次",
             "Wrong code; {left} tries left",
             rule="O2",
         ),
@@ -81,14 +81,14 @@ REGISTRY = Registry(
         ErrorCode(
             "export_file_missing",
             409,
-            "导出文件已不存在,请重新导出",
+            "导出文件已不存在，请重新导出",
             "The export file no longer exists; export again",
             rule="O2",
         ),
         ErrorCode(
             "export_not_ready",
             409,
-            "导出尚未完成(当前状态:{record}),完成后才能下载",
+            "导出尚未完成（当前状态：{record}），完成后才能下载",
             "The export is not finished (status {status}); download when it is done",
             rule="O2",
         ),
@@ -127,11 +127,11 @@ REGISTRY = Registry(
             "Refund must be between 0.01 and {refundable}",
         ),
         ErrorCode("invalid_shipment", 422, "发货信息有误", "Invalid shipment", rule="O3"),
-        ErrorCode("missing_columns", 422, "缺少列:{missing}", "Missing columns: {missing}"),
+        ErrorCode("missing_columns", 422, "缺少列：{missing}", "Missing columns: {missing}"),
         ErrorCode(
             "no_phone",
             409,
-            "账号未绑定手机号,无法进行手机验证",
+            "账号未绑定手机号，无法进行手机验证",
             "No phone number is bound to this account or shop; phone verification impossible",
             rule="O2",
         ),
@@ -139,35 +139,35 @@ REGISTRY = Registry(
         ErrorCode(
             "not_payable",
             409,
-            "订单状态为{STATUS_LABELS},不能支付",
+            "订单状态为{STATUS_LABELS}，不能支付",
             "Order is {status}; it cannot be paid",
         ),
         ErrorCode(
             "not_refundable",
             409,
-            "订单状态为{STATUS_LABELS},不能退款",
+            "订单状态为{STATUS_LABELS}，不能退款",
             "Order is {status}; no refund can be agreed",
             rule="A6",
         ),
         ErrorCode(
-            "not_shippable", 409, "订单状态已变化,不能发货", "Order changed; cannot ship", rule="O3"
+            "not_shippable", 409, "订单状态已变化，不能发货", "Order changed; cannot ship", rule="O3"
         ),
-        ErrorCode("not_shipped", 409, "订单未发货,不能确认收货", "Order is not shipped"),
+        ErrorCode("not_shipped", 409, "订单未发货，不能确认收货", "Order is not shipped"),
         ErrorCode(
-            "order_no_exhausted", 409, "订单号生成失败,请重试", "Could not allocate an order no"
+            "order_no_exhausted", 409, "订单号生成失败，请重试", "Could not allocate an order no"
         ),
         ErrorCode(
             "out_of_stock",
             409,
-            "奖品「{title}」库存不足,请联系商家",
+            "奖品「{title}」库存不足，请联系商家",
             "Prize product {product_id} is out of stock",
             rule="L2",
         ),
-        ErrorCode("payment_failed", 409, "支付失败:{reason}", "Payment failed: {reason}"),
+        ErrorCode("payment_failed", 409, "支付失败：{reason}", "Payment failed: {reason}"),
         ErrorCode(
             "product_banned",
             409,
-            "奖品「{title}」已被封禁,暂不可兑换",
+            "奖品「{title}」已被封禁，暂不可兑换",
             "Prize product {product_id} is banned",
             rule="O8",
         ),
@@ -180,7 +180,7 @@ REGISTRY = Registry(
         ErrorCode(
             "refund_agreed",
             409,
-            "订单已同意退款,不能发货",
+            "订单已同意退款，不能发货",
             "A refund was agreed for this order; it cannot ship",
             rule="O3",
         ),

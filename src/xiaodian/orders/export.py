@@ -267,7 +267,7 @@ def request_code(
         if wait > 0:
             raise TooManyRequests(
                 "code_throttled",
-                f"验证码发送太频繁,请{wait}秒后再试",
+                f"验证码发送太频繁，请{wait}秒后再试",
                 f"A code was sent recently; try again in {wait} s",
                 rule="O2",
             )
@@ -327,7 +327,7 @@ def authorize_download(ctx: Ctx, principal: Principal, export_id: int, code: str
     if row.used_at is not None:
         raise ValidationFailed(
             "code_used",
-            "验证码已使用,请重新获取",
+            "验证码已使用，请重新获取",
             "This code was already used; request a new one",
             field="code",
             rule="O2",
@@ -337,7 +337,7 @@ def authorize_download(ctx: Ctx, principal: Principal, export_id: int, code: str
     if ctx.now > row.expires_at:
         raise ValidationFailed(
             "code_expired",
-            "验证码已过期,请重新获取",
+            "验证码已过期，请重新获取",
             "The code has expired; request a new one",
             field="code",
             rule="O2",
@@ -359,7 +359,7 @@ def authorize_download(ctx: Ctx, principal: Principal, export_id: int, code: str
     if int(getattr(used, "rowcount", 0) or 0) != 1:
         raise ValidationFailed(
             "code_used",
-            "验证码已使用,请重新获取",
+            "验证码已使用，请重新获取",
             "This code was already used; request a new one",
             field="code",
             rule="O2",
@@ -368,7 +368,7 @@ def authorize_download(ctx: Ctx, principal: Principal, export_id: int, code: str
     if not path.is_file():
         raise Conflict(
             "export_file_missing",
-            "导出文件已不存在,请重新导出",
+            "导出文件已不存在，请重新导出",
             "The export file no longer exists; export again",
             rule="O2",
         )
@@ -403,7 +403,7 @@ def _wrong_try(ctx: Ctx, row: ExportCode, max_attempts: int) -> XiaodianError:
     left = max_attempts - attempts
     return ValidationFailed(
         "code_wrong",
-        f"验证码错误,还可尝试{left}次",
+        f"验证码错误，还可尝试{left}次",
         f"Wrong code; {left} tries left",
         field="code",
         errors=[{"field": "code", "tries_left": left}],
@@ -414,7 +414,7 @@ def _wrong_try(ctx: Ctx, row: ExportCode, max_attempts: int) -> XiaodianError:
 def _locked(max_attempts: int) -> XiaodianError:
     return ValidationFailed(
         "code_locked",
-        f"验证码已错误{max_attempts}次被锁定,请重新获取",
+        f"验证码已错误{max_attempts}次被锁定，请重新获取",
         f"Too many wrong tries ({max_attempts}); the code is locked, request a new one",
         field="code",
         rule="O2",
@@ -425,7 +425,7 @@ def _require_done(record: OrderExport) -> None:
     if record.status != ExportStatus.DONE:
         raise Conflict(
             "export_not_ready",
-            f"导出尚未完成(当前状态:{status_label(record)}),完成后才能下载",
+            f"导出尚未完成（当前状态：{status_label(record)}），完成后才能下载",
             f"The export is not finished (status {record.status}); download when it is done",
             rule="O2",
         )
@@ -557,7 +557,7 @@ def run_export(rt: Runtime, export_id: int) -> bool:
                 shop_id,
                 category="orders",
                 title="订单导出已完成",
-                body=f"导出记录 #{export_id}({fmt.upper()},{rows} 条订单)已完成,"
+                body=f"导出记录 #{export_id}（{fmt.upper()},{rows} 条订单）已完成，"
                 "完成手机验证即可下载。",
                 link="/console/orders/exports",
                 rule="O2",
@@ -601,7 +601,7 @@ def _fail(rt: Runtime, export_id: int, shop_id: int, exc: Exception) -> None:
     if isinstance(exc, XiaodianError):
         reason = exc.message_zh
     elif isinstance(exc, ValidationError):
-        reason = f"筛选条件无效:{exc.error_count()} 项错误"
+        reason = f"筛选条件无效：{exc.error_count()} 项错误"
     else:
         reason = f"{type(exc).__name__}: {exc}"
     with rt.unit("system") as ctx:
@@ -616,7 +616,7 @@ def _fail(rt: Runtime, export_id: int, shop_id: int, exc: Exception) -> None:
             shop_id,
             category="orders",
             title="订单导出失败",
-            body=f"导出记录 #{export_id} 失败:{reason[:200]}。请重新导出。",
+            body=f"导出记录 #{export_id} 失败：{reason[:200]}。请重新导出。",
             link="/console/orders/exports",
             rule="O2",
         )

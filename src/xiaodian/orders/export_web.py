@@ -100,7 +100,7 @@ def create_export(request: Request, console: ConsoleCtx, form: CsrfForm) -> Resp
             f"{FIELD_LABELS.get(str(e['loc'][0]), str(e['loc'][0])) if e['loc'] else ''} {e['msg']}"
             for e in exc.errors()
         )
-        flash(request, f"筛选条件有误:{problems}", "error")
+        flash(request, f"筛选条件有误：{problems}", "error")
         return RedirectResponse(PAGE, status_code=303)
     fmt = str(form.get("format") or "csv")
     try:
@@ -108,7 +108,7 @@ def create_export(request: Request, console: ConsoleCtx, form: CsrfForm) -> Resp
     except XiaodianError as exc:
         flash(request, exc.message_zh, "error")
         return RedirectResponse(PAGE, status_code=303)
-    flash(request, f"已提交导出(导出记录 #{record.id}),请稍候,完成后完成手机验证即可下载")
+    flash(request, f"已提交导出（导出记录 #{record.id}），请稍候，完成后完成手机验证即可下载")
     return RedirectResponse(PAGE, status_code=303)
 
 

@@ -78,8 +78,8 @@ class PenaltyStatus(StrEnum):
 PENALTY_LABELS: dict[str, str] = {
     PenaltyStatus.PENDING: "待扣款",
     PenaltyStatus.DEDUCTED: "已扣除保证金",
-    PenaltyStatus.WAIVED_ORDER_CAP: "不扣款(单笔订单扣款已达上限)",
-    PenaltyStatus.WAIVED_SHOP_CAP: "不扣款(店铺当日扣款已达上限)",
+    PenaltyStatus.WAIVED_ORDER_CAP: "不扣款（单笔订单扣款已达上限）",
+    PenaltyStatus.WAIVED_SHOP_CAP: "不扣款（店铺当日扣款已达上限）",
 }
 
 # Payment routes (支付方式); the fallback refund route is the platform balance (O5).

@@ -135,7 +135,7 @@ def set_fault(
 ) -> None:
     """Local gateway: make every ``operation`` on ``route`` fail with ``reason`` — refused, or
     with ``raises`` the adapter raises ``PaymentProviderError`` (no answer)."""
-    reason = reason or f"{route} 渠道{'退款' if operation == 'refund' else '支付'}失败(模拟)"
+    reason = reason or f"{route} 渠道{'退款' if operation == 'refund' else '支付'}失败（模拟）"
     insert_ignore(
         ctx.session,
         PaymentFault.__table__,

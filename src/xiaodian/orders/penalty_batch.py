@@ -87,7 +87,7 @@ def post_deductions(
                     ledger.Leg(Account.PLATFORM_PENALTY, amount),
                 ),
                 rule="O8",
-                memo=f"发货超时扣除保证金:{len(rows)} 次判定({label} 统一扣款)",
+                memo=f"发货超时扣除保证金：{len(rows)} 次判定（{label} 统一扣款）",
                 ref_type="order_violation",
                 ref_id=first_id,
             )
@@ -175,9 +175,9 @@ def announce(ctx: Ctx, decided: Sequence[Any]) -> None:
                 "shop_id": shop_id,
                 "category": "funds",
                 "rule": "O8",
-                "title": f"保证金扣款:发货超时 {s['n']} 笔,共 {yuan_label(s['fen'])}",
+                "title": f"保证金扣款：发货超时 {s['n']} 笔，共 {yuan_label(s['fen'])}",
                 "body": (
-                    f"{local_day} 统一扣款:扣除保证金 {s['n']} 笔共 {yuan_label(s['fen'])};"
+                    f"{local_day} 统一扣款：扣除保证金 {s['n']} 笔共 {yuan_label(s['fen'])};"
                     f"{s['waived']} 笔因单笔订单扣款2次或店铺单日 {cap} 上限不予扣除。"
                 ),
                 "link": "/console/orders/violations",

@@ -29,7 +29,7 @@ from xiaodian.orders.service import (
 )
 
 PRIZE_ROUTE = "prize"
-PRIZE_ROUTE_LABEL = "福袋奖品(0元)"
+PRIZE_ROUTE_LABEL = "福袋奖品（0元）"
 
 
 def create_prize_order(
@@ -52,7 +52,7 @@ def create_prize_order(
     if product.banned_at is not None:
         raise Conflict(
             "product_banned",
-            f"奖品「{product.title}」已被封禁,暂不可兑换",
+            f"奖品「{product.title}」已被封禁，暂不可兑换",
             f"Prize product {product_id} is banned",
             rule="O8",
         )
@@ -72,7 +72,7 @@ def create_prize_order(
     if taken != 1:
         raise Conflict(
             "out_of_stock",
-            f"奖品「{product.title}」库存不足,请联系商家",
+            f"奖品「{product.title}」库存不足，请联系商家",
             f"Prize product {product_id} is out of stock",
         )
     session.refresh(product)
@@ -113,7 +113,7 @@ def create_prize_order(
             amount_fen=0,
         )
     )
-    _history(ctx, order, None, OrderStatus.AWAITING_SHIPMENT, "O4", f"福袋兑奖,{hours}小时内发货")
+    _history(ctx, order, None, OrderStatus.AWAITING_SHIPMENT, "O4", f"福袋兑奖，{hours}小时内发货")
     payload = {**_event(order), "prize": True, **source}
     notify.emit(ctx, shop_id, "order.placed", payload, rule="L2")
     notify.emit(ctx, shop_id, "order.paid", {**payload, "ship_by": ship_by.isoformat()}, rule="O4")

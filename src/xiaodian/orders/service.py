@@ -423,7 +423,7 @@ def pay_order(ctx: Ctx, buyer_id: int, order_id: int) -> Order:
     if order.status != OrderStatus.PENDING_PAYMENT:
         raise Conflict(
             "not_payable",
-            f"订单状态为{STATUS_LABELS[order.status]},不能支付",
+            f"订单状态为{STATUS_LABELS[order.status]}，不能支付",
             f"Order is {order.status}; it cannot be paid",
         )
     amount = order.goods_fen - order.discount_fen
@@ -433,7 +433,7 @@ def pay_order(ctx: Ctx, buyer_id: int, order_id: int) -> Order:
         )
         if not result.ok:
             raise Conflict(
-                "payment_failed", f"支付失败:{result.reason}", f"Payment failed: {result.reason}"
+                "payment_failed", f"支付失败：{result.reason}", f"Payment failed: {result.reason}"
             )
         ledger.move(
             ctx,
@@ -459,7 +459,7 @@ def pay_order(ctx: Ctx, buyer_id: int, order_id: int) -> Order:
     order.paid_at = ctx.now
     order.ship_by = ctx.now + timedelta(hours=hours)
     order.next_judge_at = order.ship_by
-    _set_status(ctx, order, OrderStatus.AWAITING_SHIPMENT, "O4", f"买家已支付,{hours}小时内发货")
+    _set_status(ctx, order, OrderStatus.AWAITING_SHIPMENT, "O4", f"买家已支付，{hours}小时内发货")
     notify.emit(
         ctx,
         order.shop_id,
@@ -473,7 +473,7 @@ def pay_order(ctx: Ctx, buyer_id: int, order_id: int) -> Order:
 def confirm_receipt(ctx: Ctx, buyer_id: int, order_id: int) -> Order:
     order = _buyer_order(ctx.session, buyer_id, order_id)
     if order.status != OrderStatus.SHIPPED:
-        raise Conflict("not_shipped", "订单未发货,不能确认收货", "Order is not shipped")
+        raise Conflict("not_shipped", "订单未发货，不能确认收货", "Order is not shipped")
     order.completed_at = ctx.now
     _set_status(ctx, order, OrderStatus.COMPLETED, None, "买家确认收货")
     notify.emit(ctx, order.shop_id, "order.completed", _event(order))
@@ -498,7 +498,7 @@ def _new_order_no(session: Session, now: datetime) -> str:
         candidate = prefix + f"{secrets.randbelow(10**13):013d}"
         if session.scalar(select(Order.id).where(Order.order_no == candidate)) is None:
             return candidate
-    raise Conflict("order_no_exhausted", "订单号生成失败,请重试", "Could not allocate an order no")
+    raise Conflict("order_no_exhausted", "订单号生成失败，请重试", "Could not allocate an order no")
 
 
 # ----- O1 search ---------------------------------------------------------------------------
@@ -696,14 +696,14 @@ def _ship(ctx: Ctx, order: Order, carrier_name: str, tracking_text: str) -> Orde
     if carrier is None:
         errors.append(
             _field(
-                "carrier", f"不支持的快递公司:{carrier_name}", f"Unknown carrier: {carrier_name}"
+                "carrier", f"不支持的快递公司：{carrier_name}", f"Unknown carrier: {carrier_name}"
             )
         )
     elif not carrier.pattern.match(tracking):
         errors.append(
             _field(
                 "tracking_no",
-                f"{carrier.name}快递单号格式不正确(例如 {carrier.example})",
+                f"{carrier.name}快递单号格式不正确（例如 {carrier.example}）",
                 f"Invalid {carrier.code} tracking number (e.g. {carrier.example})",
             )
         )
@@ -715,14 +715,14 @@ def _ship(ctx: Ctx, order: Order, carrier_name: str, tracking_text: str) -> Orde
     if order.status != OrderStatus.AWAITING_SHIPMENT:
         raise Conflict(
             "not_shippable",
-            f"订单状态为{STATUS_LABELS[order.status]},不能发货",
+            f"订单状态为{STATUS_LABELS[order.status]}，不能发货",
             f"Order is {order.status}; only awaiting_shipment can ship",
             rule="O3",
         )
     if order.after_sale in (AfterSale.REFUND_AGREED, AfterSale.REFUNDED):
         raise Conflict(
             "refund_agreed",
-            "订单已同意退款,不能发货",
+            "订单已同意退款，不能发货",
             "A refund was agreed for this order; it cannot ship",
             rule="O3",
         )
@@ -748,7 +748,7 @@ def _ship(ctx: Ctx, order: Order, carrier_name: str, tracking_text: str) -> Orde
     )
     if changed != 1:
         raise Conflict(
-            "not_shippable", "订单状态已变化,不能发货", "Order changed; cannot ship", rule="O3"
+            "not_shippable", "订单状态已变化，不能发货", "Order changed; cannot ship", rule="O3"
         )
     ctx.session.refresh(order)
     _history(
@@ -846,7 +846,7 @@ def parse_ship_file(filename: str, content: bytes) -> list[tuple[int, dict[str, 
     if missing:
         raise ValidationFailed(
             "missing_columns",
-            f"缺少列:{'、'.join(missing)}",
+            f"缺少列：{'、'.join(missing)}",
             f"Missing columns: {', '.join(missing)}",
             field="file",
             errors=[_field(col, "缺少此列", "column missing") for col in missing],
@@ -964,7 +964,7 @@ def set_after_sale(ctx: Ctx, shop_id: int, order_id: int, state: str, rule: str 
     order = get_order(ctx.session, shop_id, order_id)
     if order.after_sale != state:
         names = AFTER_SALE_LABELS  # U5: the note reads 无售后 → 售后中, never the codes
-        note = f"售后状态:{names[order.after_sale]} → {names[state]}"
+        note = f"售后状态：{names[order.after_sale]} → {names[state]}"
         _history(ctx, order, order.status, order.status, rule, note)
         order.after_sale = state
     return order
@@ -979,7 +979,7 @@ def mark_refund_agreed(
     if order.status not in (OrderStatus.AWAITING_SHIPMENT, OrderStatus.SHIPPED):
         raise Conflict(
             "not_refundable",
-            f"订单状态为{STATUS_LABELS[order.status]},不能退款",
+            f"订单状态为{STATUS_LABELS[order.status]}，不能退款",
             f"Order is {order.status}; no refund can be agreed",
             rule=rule,
         )
@@ -1066,7 +1066,7 @@ def _refund(
         key=reference,
         kind="order_refund",
         rule=rule,
-        memo=f"订单 {order.order_no} 退款({row.route})",
+        memo=f"订单 {order.order_no} 退款（{row.route}）",
         ref_type="order",
         ref_id=order.id,
     )
@@ -1084,7 +1084,7 @@ def _refund(
             order,
             OrderStatus.CLOSED,
             rule,
-            f"全额退款后关闭({ROUTE_LABELS.get(row.route, row.route)})",
+            f"全额退款后关闭（{ROUTE_LABELS.get(row.route, row.route)}）",
         )
     else:
         _history(

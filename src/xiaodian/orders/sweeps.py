@@ -99,13 +99,13 @@ def judge_late_shipments(ctx: Ctx) -> dict[str, int]:
             "shop_id": shop_id,
             "category": "violation",
             "rule": "O6",
-            "title": f"发货超时判定:{len(numbers)} 笔订单",
+            "title": f"发货超时判定：{len(numbers)} 笔订单",
             "body": (
-                f"以下订单已超过承诺发货时间仍未发货,被判定发货超时各1次:"
+                f"以下订单已超过承诺发货时间仍未发货，被判定发货超时各1次："
                 f"{'、'.join(numbers[:20])}{' 等' if len(numbers) > 20 else ''}。"
                 f"每次判定将于次日扣除保证金 {yuan_label(rules.penalty_fen)}"
-                f"(单笔订单最多扣2次,店铺单日最多扣 {yuan_label(rules.shop_daily_cap_fen)});"
-                f"请在24小时内完成发货或与消费者协商退款,否则将再次判定。"
+                f"（单笔订单最多扣2次，店铺单日最多扣 {yuan_label(rules.shop_daily_cap_fen)}）；"
+                f"请在24小时内完成发货或与消费者协商退款，否则将再次判定。"
             ),
             "link": "/console/orders/violations",
         }
@@ -131,9 +131,9 @@ def judge_late_shipments(ctx: Ctx) -> dict[str, int]:
                 "shop_id": shop_id,
                 "category": "violation",
                 "rule": "O8",
-                "title": f"商品封禁:{title}"[:120],
+                "title": f"商品封禁：{title}"[:120],
                 "body": (
-                    f"订单发货超时累计超过{rules.ban_when_judgments_over}次,"
+                    f"订单发货超时累计超过{rules.ban_when_judgments_over}次，"
                     f"商品「{title}」已被封禁。"
                 ),
                 "link": "/console/orders/violations",
@@ -172,8 +172,8 @@ def judge_late_shipments(ctx: Ctx) -> dict[str, int]:
                 "shop_id": flag["shop_id"],
                 "category": "violation",
                 "rule": "O8",
-                "title": "店铺进入平台审核(停业/清退风险)",
-                "body": flag["reason"] + ",平台将视情况处理。",
+                "title": "店铺进入平台审核（停业/清退风险）",
+                "body": flag["reason"] + "，平台将视情况处理。",
                 "link": "/console/orders/violations",
             }
         )
@@ -289,7 +289,7 @@ def _ban_products(ctx: Ctx, now: datetime) -> list[tuple[int, int, str, int]]:
         .values(
             banned_at=now,
             ban_order_id=offending,
-            ban_reason=f"订单发货超时累计超过{over}次(O8 商品封禁)",
+            ban_reason=f"订单发货超时累计超过{over}次（O8 商品封禁）",
         )
         .returning(Product.id, Product.shop_id, Product.title, Product.ban_order_id)
         .execution_options(synchronize_session=False)
@@ -616,7 +616,7 @@ def auto_close(ctx: Ctx) -> dict[str, int]:
             refunded += 1
             fell_back += int(row.fell_back)
             note = (
-                f",已退款 {yuan_label(remaining)} 至{'平台余额' if row.fell_back else '原支付渠道'}"
+                f"，已退款 {yuan_label(remaining)} 至{'平台余额' if row.fell_back else '原支付渠道'}"
             )
         events.append(
             NewEvent(
@@ -637,7 +637,7 @@ def auto_close(ctx: Ctx) -> dict[str, int]:
                 "category": "order",
                 "rule": "O5",
                 "title": f"订单 {order_no} 已自动关闭",
-                "body": f"下单150天内未发货且未退款,订单自动关闭{note}。",
+                "body": f"下单150天内未发货且未退款，订单自动关闭{note}。",
                 "link": f"/console/orders/{order_id}",
             }
         )
@@ -692,7 +692,7 @@ def _close_unpaid(ctx: Ctx) -> list[Any]:
                     "to_status": OrderStatus.CLOSED,
                     "rule": "O5",
                     "actor": ctx.actor,
-                    "note": "下单150天未支付,自动关闭",
+                    "note": "下单150天未支付，自动关闭",
                     "at": ctx.now,
                 }
                 for oid, shop_id, _no in unpaid
@@ -711,7 +711,7 @@ def _close_paid(ctx: Ctx, order: Order) -> tuple[int, OrderRefund | None]:
             ctx,
             order,
             remaining,
-            "下单150天未发货未退款,订单自动关闭",
+            "下单150天未发货未退款，订单自动关闭",
             "O5",
             close_reason="auto_closed",
             reference=auto_close_reference(order.id),
@@ -727,7 +727,7 @@ def _close_paid(ctx: Ctx, order: Order) -> tuple[int, OrderRefund | None]:
                 to_status=OrderStatus.CLOSED,
                 rule="O5",
                 actor=ctx.actor,
-                note="下单150天未发货,自动关闭",
+                note="下单150天未发货，自动关闭",
                 at=ctx.now,
             )
         )
@@ -756,7 +756,7 @@ def _retry_auto_close_later(ctx: Ctx, order_id: int, shop_id: int, exc: Exceptio
             rule="O5",
             actor=ctx.actor,
             note=(
-                f"自动关闭退款失败({reason}),将于 "
+                f"自动关闭退款失败（{reason}），将于 "
                 f"{to_local(retry_at, ctx.settings.timezone):%Y-%m-%d %H:%M:%S} 重试"
             )[:300],
             at=ctx.now,

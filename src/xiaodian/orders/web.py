@@ -244,7 +244,7 @@ def ship(
         flash(request, f"订单 {order.order_no} 已发货", "ok")
     except XiaodianError as exc:
         reasons = ";".join(e["message_zh"] for e in exc.errors) or exc.message_zh
-        flash(request, f"发货失败:{reasons}", "error")
+        flash(request, f"发货失败：{reasons}", "error")
     return RedirectResponse(f"/console/orders/{order_id}", status_code=303)
 
 

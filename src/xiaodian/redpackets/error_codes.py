@@ -18,17 +18,17 @@ REGISTRY = Registry(
         ErrorCode(
             "already_reclaimed",
             409,
-            "红包 {id} 已回收({reclaimed_fen}),不会重复退回",
+            "红包 {id} 已回收（{reclaimed_fen}），不会重复退回",
             "Red packet {id} was already reclaimed; nothing is credited twice",
             rule="R5",
         ),
         ErrorCode(
-            "concurrent_change", 409, "红包刚刚发生变动,请刷新后重试", "Changed meanwhile; retry"
+            "concurrent_change", 409, "红包刚刚发生变动，请刷新后重试", "Changed meanwhile; retry"
         ),
         ErrorCode(
             "extension_limit",
             409,
-            "红包 {id} 已延长过 {extension_count} 次,每个红包最多延长 {max_extensions} 次",
+            "红包 {id} 已延长过 {extension_count} 次，每个红包最多延长 {max_extensions} 次",
             "Red packet {id} was already extended {extension_count} time(s); at most {max_extensions}",
             rule="R6",
         ),
@@ -42,12 +42,12 @@ REGISTRY = Registry(
         ErrorCode(
             "insufficient_balance",
             409,
-            "商家账户余额不足:本次发放 {count} 个红包 × {amount},共需 {total},当前余额 {available},整批未发放",
+            "商家账户余额不足：本次发放 {count} 个红包 × {amount}，共需 {total}，当前余额 {available}，整批未发放",
             "Insufficient balance: {count} packets × {amount} need {total}, available {available}; nothing was issued",
             rule="R1",
         ),
         ErrorCode("invalid_action", 422, "请选择操作", "Choose an action"),
-        ErrorCode("invalid_checkout", 422, "订单金额为0,无需使用红包", "Nothing to pay", rule="R3"),
+        ErrorCode("invalid_checkout", 422, "订单金额为0，无需使用红包", "Nothing to pay", rule="R3"),
         ErrorCode("invalid_duration", 422, "请填写延长的天数或小时数", "Give days or hours"),
         ErrorCode(
             "invalid_extension", 422, "延长时长须大于0", "The extension must be positive", rule="R6"
@@ -55,7 +55,7 @@ REGISTRY = Registry(
         ErrorCode(
             "invalid_file",
             422,
-            "文件编码无法识别,请使用 UTF-8 或 GBK 编码的 CSV",
+            "文件编码无法识别，请使用 UTF-8 或 GBK 编码的 CSV",
             "Unreadable file: use a UTF-8 or GBK CSV",
             rule="R1",
         ),
@@ -77,21 +77,21 @@ REGISTRY = Registry(
         ErrorCode(
             "no_valid_buyers",
             422,
-            "没有可发放的买家:{reasons}",
+            "没有可发放的买家：{reasons}",
             "No buyer in the batch can receive a packet",
             rule="R1",
         ),
         ErrorCode(
             "not_expired",
             409,
-            "红包 {id} 尚未过期(有效期至 {ctx}),只能回收已过期的红包",
+            "红包 {id} 尚未过期（有效期至 {ctx}），只能回收已过期的红包",
             "Red packet {id} has not expired; only expired packets can be reclaimed",
             rule="R5",
         ),
         ErrorCode(
             "not_expiring_yet",
             409,
-            "红包 {id} 有效期至 {local_end},只有已过期或 {hours} 小时内即将过期的红包可以延长有效期",
+            "红包 {id} 有效期至 {local_end}，只有已过期或 {hours} 小时内即将过期的红包可以延长有效期",
             "Red packet {id} is valid until {expires_at} UTC; only an expired packet or one expiring within {hours} h can be extended",
             rule="R6",
         ),
@@ -99,7 +99,7 @@ REGISTRY = Registry(
         ErrorCode(
             "nothing_to_reclaim",
             409,
-            "红包 {id} 已用完,没有可回收的金额",
+            "红包 {id} 已用完，没有可回收的金额",
             "Red packet {id} is used up; nothing to reclaim",
             rule="R5",
         ),
@@ -113,28 +113,28 @@ REGISTRY = Registry(
         ErrorCode(
             "redpacket_expired",
             409,
-            "红包已于 {expires_at} 过期作废,不能使用",
+            "红包已于 {expires_at} 过期作废，不能使用",
             "The packet expired at {expires_at}",
             rule="R4",
         ),
         ErrorCode(
             "redpacket_insufficient",
             409,
-            "红包剩余 {remaining_fen},不足抵扣 {amount}",
+            "红包剩余 {remaining_fen}，不足抵扣 {amount}",
             "The packet has {remaining_fen} left, less than {amount}",
             rule="R3",
         ),
         ErrorCode(
             "redpacket_reclaimed",
             409,
-            "红包已被商家回收,不能使用",
+            "红包已被商家回收，不能使用",
             "The packet was reclaimed",
             rule="R5",
         ),
         ErrorCode(
             "remaining_too_low",
             409,
-            "剩余金额 {remaining} 低于原金额 {amount} 的 {percent}%({minimum}),不能延长",
+            "剩余金额 {remaining} 低于原金额 {amount} 的 {percent}%（{minimum}），不能延长",
             "Remaining {remaining} is below {percent}% of the original {amount} ({minimum}); the packet cannot be extended",
             rule="R6",
         ),

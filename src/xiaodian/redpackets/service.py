@@ -428,7 +428,7 @@ def parse_buyer_file(content: bytes) -> list[str]:
         except UnicodeDecodeError as exc:
             raise ValidationFailed(
                 "invalid_file",
-                "文件编码无法识别,请使用 UTF-8 或 GBK 编码的 CSV",
+                "文件编码无法识别，请使用 UTF-8 或 GBK 编码的 CSV",
                 "Unreadable file: use a UTF-8 or GBK CSV",
                 field="file",
                 rule="R1",
@@ -552,7 +552,7 @@ def issue(
                     douyin_id,
                     False,
                     code="duplicate_buyer",
-                    message_zh=f"抖音号 {douyin_id} 在本批中重复,只发放一次",
+                    message_zh=f"抖音号 {douyin_id} 在本批中重复，只发放一次",
                     message_en=f"{douyin_id} is repeated in this batch; issued once",
                 )
             )
@@ -564,7 +564,7 @@ def issue(
     if not valid:
         raise ValidationFailed(
             "no_valid_buyers",
-            "没有可发放的买家:" + ";".join(r.message_zh for r in rows[:20]),
+            "没有可发放的买家：" + ";".join(r.message_zh for r in rows[:20]),
             "No buyer in the batch can receive a packet",
             errors=[
                 _field(f"buyer_douyin_ids[{r.row - 1}]", r.message_zh, r.message_en) for r in rows
@@ -652,7 +652,7 @@ def issue(
         ctx,
         [
             _log_row(
-                ctx, p, "issue", p.amount_fen, "R1", f"发放,有效期至 {_local(ctx, expires_at)}"
+                ctx, p, "issue", p.amount_fen, "R1", f"发放，有效期至 {_local(ctx, expires_at)}"
             )
             for p in packets
         ],
@@ -666,7 +666,7 @@ def issue(
                 "shop_id": shop_id,
                 "kind": "text",
                 "title": f"您收到「{shop.name}」的店铺红包 {yuan_label(amount_fen)}",
-                "body": f"下单时可抵扣,有效期至 {_local(ctx, expires_at)},过期作废。",
+                "body": f"下单时可抵扣，有效期至 {_local(ctx, expires_at)}，过期作废。",
                 "payload": {"redpacket_id": p.id, "amount_fen": amount_fen},
                 "rule": "R1",
             }
@@ -686,8 +686,8 @@ def issue(
 def _insufficient(count: int, amount: int, total: int, available: int) -> InsufficientFunds:
     return InsufficientFunds(
         "insufficient_balance",
-        f"商家账户余额不足:本次发放 {count} 个红包 × {yuan_label(amount)},共需 "
-        f"{yuan_label(total)},当前余额 {yuan_label(available)},整批未发放",
+        f"商家账户余额不足：本次发放 {count} 个红包 × {yuan_label(amount)}，共需 "
+        f"{yuan_label(total)}，当前余额 {yuan_label(available)}，整批未发放",
         f"Insufficient balance: {count} packets × {yuan_label(amount)} need "
         f"{yuan_label(total)}, available {yuan_label(available)}; nothing was issued",
         rule="R1",
@@ -766,7 +766,7 @@ def checkout(
     if isinstance(amount, bool) or amount < 1:
         if redpacket_amount_fen is None and packet.remaining_fen > 0 and goods == 0:
             raise ValidationFailed(
-                "invalid_checkout", "订单金额为0,无需使用红包", "Nothing to pay", rule="R3"
+                "invalid_checkout", "订单金额为0，无需使用红包", "Nothing to pay", rule="R3"
             )
         _refuse_spend(packet, max(amount, 1), ctx.now)
     if amount > goods:
@@ -855,20 +855,20 @@ def _refuse_spend(packet: RedPacket, amount: int, now: datetime) -> None:
     if packet.status == PacketStatus.RECLAIMED:
         raise Conflict(
             "redpacket_reclaimed",
-            "红包已被商家回收,不能使用",
+            "红包已被商家回收，不能使用",
             "The packet was reclaimed",
             rule="R5",
         )
     if not is_valid(packet, now):
         raise Conflict(
             "redpacket_expired",
-            f"红包已于 {packet.expires_at.isoformat()} 过期作废,不能使用",
+            f"红包已于 {packet.expires_at.isoformat()} 过期作废，不能使用",
             f"The packet expired at {packet.expires_at.isoformat()}",
             rule="R4",
         )
     raise Conflict(
         "redpacket_insufficient",
-        f"红包剩余 {yuan_label(packet.remaining_fen)},不足抵扣 {yuan_label(amount)}",
+        f"红包剩余 {yuan_label(packet.remaining_fen)}，不足抵扣 {yuan_label(amount)}",
         f"The packet has {yuan_label(packet.remaining_fen)} left, less than {yuan_label(amount)}",
         rule="R3",
     )
@@ -908,7 +908,7 @@ def on_order_refunded(ctx: Ctx, shop_id: int, payload: dict[str, Any]) -> int:
     if delta <= 0:
         return 0
     refund_id = payload.get("refund_id")
-    _give_back(ctx, spend, delta, f"redpacket-refund:{refund_id}", "订单退款,退回红包抵扣部分")
+    _give_back(ctx, spend, delta, f"redpacket-refund:{refund_id}", "订单退款，退回红包抵扣部分")
     return delta
 
 
@@ -922,7 +922,7 @@ def on_order_closed(ctx: Ctx, shop_id: int, payload: dict[str, Any]) -> int:
     spend.closed_at = ctx.now
     rest = spend.amount_fen - spend.returned_to_packet_fen - spend.returned_to_balance_fen
     if rest > 0:
-        _give_back(ctx, spend, rest, f"redpacket-close:{order_id}", "订单关闭,退回红包抵扣金额")
+        _give_back(ctx, spend, rest, f"redpacket-close:{order_id}", "订单关闭，退回红包抵扣金额")
     return max(rest, 0)
 
 
@@ -936,7 +936,7 @@ def on_order_completed(ctx: Ctx, shop_id: int, payload: dict[str, Any]) -> None:
     spend.completed_at = ctx.now
     packet = get_packet(ctx.session, shop_id, spend.packet_id)
     net = spend.amount_fen - spend.returned_to_packet_fen - spend.returned_to_balance_fen
-    _log(ctx, packet, "order_done", 0, "R3", "订单完成,抵扣金额计入订单货款", spend.order_id)
+    _log(ctx, packet, "order_done", 0, "R3", "订单完成，抵扣金额计入订单货款", spend.order_id)
     notify.emit(
         ctx,
         shop_id,
@@ -1045,27 +1045,27 @@ def reclaim(ctx: Ctx, shop_id: int, packet_id: int) -> RedPacket:
         if packet.status == PacketStatus.RECLAIMED:
             raise Conflict(
                 "already_reclaimed",
-                f"红包 {packet.id} 已回收({yuan_label(packet.reclaimed_fen)}),不会重复退回",
+                f"红包 {packet.id} 已回收（{yuan_label(packet.reclaimed_fen)}），不会重复退回",
                 f"Red packet {packet.id} was already reclaimed; nothing is credited twice",
                 rule="R5",
             )
         if packet.remaining_fen <= 0:
             raise Conflict(
                 "nothing_to_reclaim",
-                f"红包 {packet.id} 已用完,没有可回收的金额",
+                f"红包 {packet.id} 已用完，没有可回收的金额",
                 f"Red packet {packet.id} is used up; nothing to reclaim",
                 rule="R5",
             )
         if is_valid(packet, ctx.now):
             raise Conflict(
                 "not_expired",
-                f"红包 {packet.id} 尚未过期(有效期至 {_local(ctx, packet.expires_at)}),"
+                f"红包 {packet.id} 尚未过期（有效期至 {_local(ctx, packet.expires_at)}），"
                 "只能回收已过期的红包",
                 f"Red packet {packet.id} has not expired; only expired packets can be reclaimed",
                 rule="R5",
             )
         raise Conflict(
-            "concurrent_change", "红包刚刚发生变动,请刷新后重试", "Changed meanwhile; retry"
+            "concurrent_change", "红包刚刚发生变动，请刷新后重试", "Changed meanwhile; retry"
         )
     ledger.move(
         ctx,
@@ -1081,7 +1081,7 @@ def reclaim(ctx: Ctx, shop_id: int, packet_id: int) -> RedPacket:
         ref_id=packet.id,
     )
     packet = get_packet(session, shop_id, packet_id)
-    _log(ctx, packet, "reclaim", amount, "R5", "回收,剩余金额退回商家账户余额")
+    _log(ctx, packet, "reclaim", amount, "R5", "回收，剩余金额退回商家账户余额")
     notify.emit(
         ctx, shop_id, "redpacket.reclaimed", _payload(packet, reclaimed_fen=amount), rule="R5"
     )
@@ -1100,7 +1100,7 @@ def extend(ctx: Ctx, shop_id: int, packet_id: int, extension_seconds: int) -> Re
     if packet.status == PacketStatus.RECLAIMED:
         raise Conflict(
             "already_reclaimed",
-            f"红包 {packet.id} 已回收,不能延长有效期",
+            f"红包 {packet.id} 已回收，不能延长有效期",
             f"Red packet {packet.id} was reclaimed; it cannot be extended",
             rule="R6",
         )
@@ -1168,8 +1168,8 @@ def extend(ctx: Ctx, shop_id: int, packet_id: int, extension_seconds: int) -> Re
         shop_id=shop_id,
         kind="text",
         title=f"「{shop.name}」的店铺红包有效期已延长",
-        body=f"您的红包剩余 {yuan_label(packet.remaining_fen)},有效期延长至 "
-        f"{_local(ctx, new_end)},请在有效期内使用。",
+        body=f"您的红包剩余 {yuan_label(packet.remaining_fen)}，有效期延长至 "
+        f"{_local(ctx, new_end)}，请在有效期内使用。",
         payload={"redpacket_id": packet.id, "expires_at": new_end.isoformat()},
         rule="R6",
     )
@@ -1196,7 +1196,7 @@ def _lost_extension(fresh: RedPacket, rules: RedPacketRules, minimum: int) -> Co
     if fresh.status == PacketStatus.RECLAIMED:
         return Conflict(
             "already_reclaimed",
-            f"红包 {fresh.id} 已被回收,不能延长有效期",
+            f"红包 {fresh.id} 已被回收，不能延长有效期",
             f"Red packet {fresh.id} was reclaimed meanwhile; it cannot be extended",
             rule="R6",
         )
@@ -1206,7 +1206,7 @@ def _lost_extension(fresh: RedPacket, rules: RedPacketRules, minimum: int) -> Co
         percent = rules.extension_min_remaining_percent
         return _remaining_too_low(fresh.remaining_fen, fresh.amount_fen, percent, minimum)
     return Conflict(
-        "concurrent_change", "红包刚刚发生变动,请刷新后重试", "Changed meanwhile; retry"
+        "concurrent_change", "红包刚刚发生变动，请刷新后重试", "Changed meanwhile; retry"
     )
 
 
@@ -1218,7 +1218,7 @@ def _at_limit(packet: RedPacket, rules: RedPacketRules) -> bool:
 def _limit_reached(packet: RedPacket, rules: RedPacketRules) -> Conflict:
     return Conflict(
         "extension_limit",
-        f"红包 {packet.id} 已延长过 {packet.extension_count} 次,每个红包最多延长 "
+        f"红包 {packet.id} 已延长过 {packet.extension_count} 次，每个红包最多延长 "
         f"{rules.max_extensions} 次",
         f"Red packet {packet.id} was already extended {packet.extension_count} time(s); "
         f"at most {rules.max_extensions}",
@@ -1258,7 +1258,7 @@ def _remaining_too_low(remaining: int, amount: int, percent: int, minimum: int) 
     return Conflict(
         "remaining_too_low",
         f"剩余金额 {yuan_label(remaining)} 低于原金额 {yuan_label(amount)} 的 {percent}%"
-        f"({yuan_label(minimum)}),不能延长",
+        f"（{yuan_label(minimum)}），不能延长",
         f"Remaining {yuan_label(remaining)} is below {percent}% of the original "
         f"{yuan_label(amount)} ({yuan_label(minimum)}); the packet cannot be extended",
         rule="R6",

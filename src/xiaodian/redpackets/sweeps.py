@@ -62,12 +62,12 @@ def remind(ctx: Ctx) -> dict[str, int]:
                 "shop_id": shop_id,
                 "kind": "reminder",
                 "title": f"「{names[shop_id]}」的店铺红包即将过期",
-                "body": f"您的红包剩余 {yuan_label(remaining)},将于 {end} 过期作废,请尽快使用。",
+                "body": f"您的红包剩余 {yuan_label(remaining)}，将于 {end} 过期作废，请尽快使用。",
                 "payload": {"redpacket_id": pid, "expires_at": expires_at.isoformat()},
                 "rule": "R7",
             }
         )
-        logs.append(_log(pid, shop_id, "remind", 0, "R7", f"已提醒买家,{end} 过期", now))
+        logs.append(_log(pid, shop_id, "remind", 0, "R7", f"已提醒买家，{end} 过期", now))
         events.append(
             NewEvent(
                 shop_id,
@@ -127,7 +127,7 @@ def _expire_due(ctx: Ctx, *only: Any) -> dict[str, int]:
     per_shop: dict[int, list[int]] = defaultdict(list)
     for pid, shop_id, buyer_id, amount, remaining, expires_at in rows:
         per_shop[shop_id].append(remaining)
-        logs.append(_log(pid, shop_id, "expire", 0, "R4", "有效期结束,过期作废", expires_at))
+        logs.append(_log(pid, shop_id, "expire", 0, "R4", "有效期结束，过期作废", expires_at))
         events.append(
             NewEvent(
                 shop_id,
@@ -153,7 +153,7 @@ def _expire_due(ctx: Ctx, *only: Any) -> dict[str, int]:
                 "category": "redpacket",
                 "rule": "R4",
                 "title": f"{len(amounts)} 个店铺红包已过期",
-                "body": f"剩余共 {yuan_label(sum(amounts))} 未使用。可以回收至商家账户余额,"
+                "body": f"剩余共 {yuan_label(sum(amounts))} 未使用。可以回收至商家账户余额，"
                 "或延长有效期后通知买家使用。",
                 "link": "/console/redpackets?status=expired",
             }

@@ -178,7 +178,7 @@ def reclaim(request: Request, console: ConsoleCtx, _form: CsrfForm, packet_id: i
     console.principal.require(PERMISSION)
     try:
         packet = service.reclaim(console.ctx, console.shop_id, packet_id)
-        flash(request, f"已回收:{yuan_label(packet.reclaimed_fen)} 已退回商家账户余额")
+        flash(request, f"已回收：{yuan_label(packet.reclaimed_fen)} 已退回商家账户余额")
     except XiaodianError as exc:
         console.ctx.session.rollback()
         flash(request, exc.message_zh, "error")
@@ -200,7 +200,7 @@ def extend(
         seconds = _seconds(days, hours, default_days=0)
         packet = service.extend(console.ctx, console.shop_id, packet_id, seconds)
         flash(
-            request, f"修改成功:有效期延长至 {_local_label(request, packet.expires_at)},已通知买家"
+            request, f"修改成功：有效期延长至 {_local_label(request, packet.expires_at)}，已通知买家"
         )
     except XiaodianError as exc:
         console.ctx.session.rollback()
@@ -257,7 +257,7 @@ def save_settings(
     try:
         hours = _int(remind_lead_hours, "remind_lead_hours") if remind_lead_hours.strip() else None
         lead = service.set_remind_lead_hours(console.ctx, console.shop_id, hours)
-        flash(request, f"已保存:红包到期前 {lead} 小时提醒买家")
+        flash(request, f"已保存：红包到期前 {lead} 小时提醒买家")
     except XiaodianError as exc:
         console.ctx.session.rollback()
         flash(request, exc.message_zh, "error")
@@ -324,8 +324,8 @@ def usage_chart(points: list[UsagePoint]) -> Chart:
             {
                 "x": f"{x:.1f}",
                 "y": f"{y:.1f}",
-                "title": f"{p.day}:使用率 {rate}(已使用 {yuan_label(p.spent_fen)} / "
-                f"已发放 {yuan_label(p.issued_fen)})",
+                "title": f"{p.day}：使用率 {rate}（已使用 {yuan_label(p.spent_fen)} / "
+                f"已发放 {yuan_label(p.issued_fen)}）",
             }
         )
         if i % max(len(points) // 6, 1) == 0 or i == len(points) - 1:

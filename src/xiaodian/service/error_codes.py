@@ -18,7 +18,7 @@ REGISTRY = Registry(
         ErrorCode(
             "action_not_allowed",
             409,
-            "中奖记录为{WIN_STATUS_LABELS},请使用「{label}」",
+            "中奖记录为{WIN_STATUS_LABELS}，请使用「{label}」",
             "The win is {value}; use {name} instead of {wanted}",
             rule="L4",
         ),
@@ -37,21 +37,21 @@ REGISTRY = Registry(
         ErrorCode(
             "live_entry_unavailable",
             409,
-            "店铺当前未开播,请发送直播预告",
+            "店铺当前未开播，请发送直播预告",
             "{kind} is not available now",
             rule="L5",
         ),
         ErrorCode(
             "lucky_bags_unavailable",
             409,
-            "仅当消费者通过抖音或抖音极速版进线、且本店铺参加过福袋活动时,才能查看中奖福袋",
+            "仅当消费者通过抖音或抖音极速版进线、且本店铺参加过福袋活动时，才能查看中奖福袋",
             "Lucky bags are shown only for Douyin / Douyin Lite conversations of shops that ran lucky bags",
             rule="L4",
         ),
         ErrorCode(
             "shop_not_bound",
             409,
-            "店铺未与抖音号唯一绑定(人店一体),不能发送直播链接或预告",
+            "店铺未与抖音号唯一绑定（人店一体），不能发送直播链接或预告",
             "The shop is not bound to a Douyin account",
             rule="L5",
         ),

@@ -323,7 +323,7 @@ def _win_for_action(
     if not lucky_bag_button(ctx.session, conversation):
         raise Conflict(
             "lucky_bags_unavailable",
-            "仅当消费者通过抖音或抖音极速版进线、且本店铺参加过福袋活动时,才能查看中奖福袋",
+            "仅当消费者通过抖音或抖音极速版进线、且本店铺参加过福袋活动时，才能查看中奖福袋",
             "Lucky bags are shown only for Douyin / Douyin Lite conversations of shops that "
             "ran lucky bags",
             rule="L4",
@@ -346,7 +346,7 @@ def _refuse(status: WinStatus, wanted: str, fail_reason: str = "") -> Conflict:
         )
     return Conflict(
         "action_not_allowed",
-        f"中奖记录为{WIN_STATUS_LABELS[status]},请使用「{action.label}」",
+        f"中奖记录为{WIN_STATUS_LABELS[status]}，请使用「{action.label}」",
         f"The win is {status.value}; use {action.name} instead of {wanted}",
         rule="L4",
     )
@@ -371,8 +371,8 @@ def send_redeem_link(ctx: Ctx, shop_id: int, conversation_id: int, win_id: int) 
         buyer_id=conversation.buyer_id,
         shop_id=shop_id,
         kind="link",
-        title=f"兑奖链接:{product.title}",
-        body="点击链接填写收货地址,领取您的福袋奖品。",
+        title=f"兑奖链接：{product.title}",
+        body="点击链接填写收货地址，领取您的福袋奖品。",
         payload=payload,
         rule="L4",
     )
@@ -457,7 +457,7 @@ def order_card_text(card: dict[str, Any]) -> tuple[str, str]:
     )
     if card.get("logistics_label"):
         shipping += f" · {card['logistics_label']}"
-    return f"订单 {card['order_no']}:{card['status_label']}", f"物流:{shipping}"
+    return f"订单 {card['order_no']}:{card['status_label']}", f"物流：{shipping}"
 
 
 def current_order_card(
@@ -542,14 +542,14 @@ def send_live_entry(ctx: Ctx, shop_id: int, conversation_id: int, kind: str) -> 
     if entry is None:
         raise Conflict(
             "shop_not_bound",
-            "店铺未与抖音号唯一绑定(人店一体),不能发送直播链接或预告",
+            "店铺未与抖音号唯一绑定（人店一体），不能发送直播链接或预告",
             "The shop is not bound to a Douyin account",
             rule="L5",
         )
     if entry.kind != kind or not entry.enabled or entry.live is None:
         zh = {
-            "live_link": "店铺当前未开播,请发送直播预告",
-            "live_preview": "店铺正在直播,请发送直播链接",
+            "live_link": "店铺当前未开播，请发送直播预告",
+            "live_preview": "店铺正在直播，请发送直播链接",
         }.get(kind, "不支持的操作")
         if entry.kind == kind and not entry.enabled:
             zh = entry.hint
@@ -570,7 +570,7 @@ def send_live_entry(ctx: Ctx, shop_id: int, conversation_id: int, kind: str) -> 
         shop_id=shop_id,
         kind="link",
         title=title[:120],
-        body="点击一键进入直播间" if kind == "live_link" else "开播提醒:记得来看直播哦",
+        body="点击一键进入直播间" if kind == "live_link" else "开播提醒：记得来看直播哦",
         payload={**payload, "entry": kind},
         rule="L5",
     )

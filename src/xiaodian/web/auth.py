@@ -60,7 +60,7 @@ class CsrfFailed(PermissionDenied):
     def __init__(self) -> None:
         super().__init__(
             "csrf_failed",
-            "页面已过期,请刷新后重试",
+            "页面已过期，请刷新后重试",
             "The page has expired (CSRF token missing or wrong); reload and try again",
         )
 
@@ -123,7 +123,7 @@ def require_main(principal: Principal) -> None:
     if not principal.is_main:
         raise PermissionDenied(
             "main_account_only",
-            "没有权限:仅主账号可以执行此操作",
+            "没有权限：仅主账号可以执行此操作",
             "Only the main account can do this",
         )
 

@@ -176,7 +176,7 @@ def sales_chart(series: list[Any]) -> Chart:
     chart = _chart(
         "sales",
         f"近{days}天每日成交额",
-        f"近{days}天每天已支付订单的实付金额合计(元),最后一根柱为今天。",
+        f"近{days}天每天已支付订单的实付金额合计（元），最后一根柱为今天。",
         "元",
         "",
     )
@@ -186,7 +186,7 @@ def sales_chart(series: list[Any]) -> Chart:
         {
             "day": p.day.isoformat(),
             "value": p.sales_fen,
-            "title": f"{p.day:%m-%d}:成交额 ¥{yuan(p.sales_fen)},支付订单 {p.paid_orders} 笔",
+            "title": f"{p.day:%m-%d}：成交额 ¥{yuan(p.sales_fen)}，支付订单 {p.paid_orders} 笔",
         }
         for p in series
     ]
@@ -207,7 +207,7 @@ def late_chart(series: list[Any]) -> Chart:
     chart = _chart(
         "late",
         f"近{days}天每日发货超时率",
-        f"近{days}天每天到承诺发货时间的订单中被判定发货超时的比例(%),当天无到期订单记为 0。",
+        f"近{days}天每天到承诺发货时间的订单中被判定发货超时的比例（%），当天无到期订单记为 0。",
         "%",
         "",
     )
@@ -218,7 +218,7 @@ def late_chart(series: list[Any]) -> Chart:
         {
             "day": p.day.isoformat(),
             "value": f"{p.late_rate:.4f}",
-            "title": f"{p.day:%m-%d}:发货超时率 {p.late_rate * 100:.1f}%"
+            "title": f"{p.day:%m-%d}：发货超时率 {p.late_rate * 100:.1f}%"
             f"({p.late_orders}/{p.due_orders})",
         }
         for p in series

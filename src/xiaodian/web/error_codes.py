@@ -26,7 +26,7 @@ REGISTRY = Registry(
         ErrorCode(
             "csrf_failed",
             403,
-            "页面已过期,请刷新后重试",
+            "页面已过期，请刷新后重试",
             "The page has expired (CSRF token missing or wrong); reload and try again",
         ),
         ErrorCode(

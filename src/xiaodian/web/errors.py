@@ -100,8 +100,8 @@ async def _invalid_request_page(request: Request, exc: RequestValidationError) -
         ".".join(str(part) for part in err.get("loc", ()) if part not in ("body", "query", "path"))
         for err in exc.errors()
     ]
-    errors = [f"{name or '参数'}:格式不正确或缺失" for name in fields]
-    return error_page(request, 422, "请求参数有误", "提交的内容有误,请检查后重试", errors)
+    errors = [f"{name or '参数'}：格式不正确或缺失" for name in fields]
+    return error_page(request, 422, "请求参数有误", "提交的内容有误，请检查后重试", errors)
 
 
 async def _http_page(request: Request, exc: StarletteHTTPException) -> Response:
@@ -135,7 +135,7 @@ async def _internal_error_page(request: Request, exc: Exception) -> Response:
     if is_database_unavailable(exc):  # raised in a middleware, outside the routes
         return await _unavailable_page(request, exc)
     log.exception("console error", exc_info=exc)
-    return error_page(request, 500, "系统繁忙", "系统内部错误,请稍后重试", [])
+    return error_page(request, 500, "系统繁忙", "系统内部错误，请稍后重试", [])
 
 
 def error_page(

@@ -53,9 +53,9 @@ def topup(
     key = "console-topup:" + (idempotency_key or secrets.token_urlsafe(16))
     posted = ledger.topup(console.ctx, console.shop_id, account, amount_fen, key)
     if posted.replayed:
-        flash(request, "这笔充值已经处理过,未重复入账")
+        flash(request, "这笔充值已经处理过，未重复入账")
     else:
-        flash(request, f"{label}充值成功:{yuan_label(amount_fen)}")
+        flash(request, f"{label}充值成功：{yuan_label(amount_fen)}")
     return RedirectResponse(f"/console/funds/{account}", status_code=303)
 
 

@@ -130,7 +130,7 @@ RULES: dict[str, Rule] = {
                 "*our default*), `XIAODIAN_REDPACKETS__EXPIRING_SOON_HOURS` (what "
                 '"about to expire" means, default 24 h).'
             ),
-            "- Seed 000 (延长红包有效期的注意事项 a, b, c).",
+            "- Seed 000（延长红包有效期的注意事项 a, b, c）.",
         ),
     ),
     "R7": Rule(
@@ -151,7 +151,7 @@ RULES: dict[str, Rule] = {
                 "`XIAODIAN_REDPACKETS__REMIND_LEAD_HOURS`; each shop can set its own "
                 "default in the console."
             ),
-            '- Seed 000 ("一旦红包即将过期,系统会自动向用户发送提醒信息").',
+            '- Seed 000 ("一旦红包即将过期，系统会自动向用户发送提醒信息").',
         ),
     ),
     "R8": Rule(
@@ -171,7 +171,7 @@ RULES: dict[str, Rule] = {
                 "h), `XIAODIAN_REDPACKETS__USAGE_CHART_DAYS` (days in the chart, "
                 "default 30) — *our defaults*."
             ),
-            "- Seed 000 (定期查看红包数据, 提高红包的使用率).",
+            "- Seed 000（定期查看红包数据，提高红包的使用率）.",
         ),
     ),
     "L1": Rule(
@@ -206,7 +206,7 @@ RULES: dict[str, Rule] = {
                 "like any order. Redemption is open for a window after the win."
             ),
             ("- Window 7 days *(our default)*: `XIAODIAN_LUCKYBAGS__REDEEM_WINDOW_DAYS`."),
-            "- Seed 001 (【发送兑奖链接】, 兑换奖品).",
+            "- Seed 001（【发送兑奖链接】，兑换奖品）.",
         ),
     ),
     "L3": Rule(
@@ -295,7 +295,7 @@ RULES: dict[str, Rule] = {
                 "- *Fixed*; the binding is the shop's Douyin account (`xiaodian shop "
                 "create --douyin-account`)."
             ),
-            "- Seed 001 (一、发送直播链接或预告).",
+            "- Seed 001（一、发送直播链接或预告）.",
         ),
     ),
     "O1": Rule(
@@ -311,7 +311,7 @@ RULES: dict[str, Rule] = {
                 "state and violation state, and pages through them (keyset paging)."
             ),
             ("- `XIAODIAN_API__PAGE_SIZE_DEFAULT` (20), `XIAODIAN_API__PAGE_SIZE_MAX` (200)."),
-            "- Seed 002 (在订单管理中筛选订单).",
+            "- Seed 002（在订单管理中筛选订单）.",
         ),
     ),
     "O2": Rule(
@@ -340,7 +340,7 @@ RULES: dict[str, Rule] = {
                 "long is taken over by another worker, 600 s) — all *our defaults*; "
                 "the seed gives the steps, not the numbers."
             ),
-            "- Seed 002 (导出查询订单 → 查看导出记录 → 完成手机验证即可下载).",
+            "- Seed 002（导出查询订单 → 查看导出记录 → 完成手机验证即可下载）.",
         ),
     ),
     "O3": Rule(
@@ -482,7 +482,7 @@ RULES: dict[str, Rule] = {
                 "`XIAODIAN_ORDERS__SHOP_DAILY_CAP_FEN` (50000 fen = ¥500), "
                 "`XIAODIAN_ORDERS__BAN_WHEN_JUDGMENTS_OVER` (2)."
             ),
-            "- Seed 002 (发货超时具体有什么惩罚 1–4).",
+            "- Seed 002（发货超时具体有什么惩罚 1–4）.",
         ),
     ),
     "O9": Rule(
@@ -506,7 +506,7 @@ RULES: dict[str, Rule] = {
                 "`XIAODIAN_ORDERS__RATING_RATE_WEIGHT_POINTS` (100 points at a 100 % "
                 "rate)."
             ),
-            "- Seed 002 (5、影响店铺评级).",
+            "- Seed 002（5、影响店铺评级）.",
         ),
     ),
     "A1": Rule(
@@ -518,7 +518,7 @@ RULES: dict[str, Rule] = {
         paragraphs=(
             (
                 "Three types: refund only before shipping (未发货仅退款), refund only "
-                "after shipping (已发货仅退款) and return and refund (退货退款). Each "
+                "after shipping（已发货仅退款）and return and refund（退货退款）. Each "
                 "request has a reason, items, an amount no more than what was paid for "
                 "those items, evidence if any, and a status history."
             ),
@@ -553,7 +553,7 @@ RULES: dict[str, Rule] = {
                 "refund is agreed at once. *Fixed*."
             ),
             (
-                "- **A2.2 Small amount → agree automatically** (小金额自动同意退款): a "
+                "- **A2.2 Small amount → agree automatically**（小金额自动同意退款）：a "
                 "refund of at most the merchant's threshold is agreed. The threshold "
                 "proposed when the strategy is created: "
                 "`XIAODIAN_AFTERSALES__SMALL_AMOUNT_DEFAULT_FEN` (1000 fen = ¥10, *our "
@@ -576,7 +576,7 @@ RULES: dict[str, Rule] = {
                 "waits for the logistics status and the merchant agrees or rejects by "
                 "it. *Fixed*."
             ),
-            "- Seed 003 (2.2.1 设置路径, 2.2.2 策略介绍).",
+            "- Seed 003（2.2.1 设置路径，2.2.2 策略介绍）.",
         ),
     ),
     "A2.1": Rule(
@@ -658,8 +658,8 @@ RULES: dict[str, Rule] = {
             ),
             "- 48 h: `XIAODIAN_AFTERSALES__MERCHANT_SLA_HOURS` (seed).",
             (
-                "- Seed 003 (2.2 人工处理售后: "
-                '"商家需要在48小时内对订单进行处理,否则系统默认进行【退款】处理").'
+                "- Seed 003 (2.2 人工处理售后： "
+                '"商家需要在48小时内对订单进行处理，否则系统默认进行【退款】处理").'
             ),
         ),
     ),
@@ -684,7 +684,7 @@ RULES: dict[str, Rule] = {
                 "read from its header before decoding, S8); the reasons that demand "
                 "evidence are fixed."
             ),
-            "- Seed 003 (注: 生鲜、定制商品…上传对应的举证材料).",
+            "- Seed 003（注：生鲜、定制商品…上传对应的举证材料）.",
         ),
     ),
     "A5": Rule(
@@ -720,7 +720,7 @@ RULES: dict[str, Rule] = {
                 "- `XIAODIAN_AFTERSALES__REFUND_RETRY_SECONDS` (600 s), "
                 "`XIAODIAN_AFTERSALES__REFUND_MAX_ATTEMPTS` (5) — *our defaults*."
             ),
-            "- Seeds 002 (原路退款, other routes) and 003.",
+            "- Seeds 002（原路退款，other routes）and 003.",
         ),
     ),
     "C1": Rule(
@@ -751,7 +751,7 @@ RULES: dict[str, Rule] = {
                 "shown size, judged from the file's header before decoding, S8) — the "
                 "last three *our defaults*."
             ),
-            "- Seed 004 (创建卡券界面…所有*项都需要填写).",
+            "- Seed 004（创建卡券界面…所有*项都需要填写）.",
         ),
     ),
     "C2": Rule(
@@ -787,7 +787,7 @@ RULES: dict[str, Rule] = {
             ),
             "6. promoted goods are allowed on the platform;",
             (
-                "7. no imitation of official wording or logos (抖音同款, 官方推荐), no "
+                "7. no imitation of official wording or logos（抖音同款，官方推荐），no "
                 "enticing icons (e.g. red packets) on the claim page."
             ),
             (
@@ -799,7 +799,7 @@ RULES: dict[str, Rule] = {
                 "- Review time 30 minutes: `XIAODIAN_COUPONS__REVIEW_MINUTES` (seed: "
                 '"大约需要30分钟").'
             ),
-            "- Seed 004 (卡券需经过审核才能使用，审核标准 1–7).",
+            "- Seed 004（卡券需经过审核才能使用，审核标准 1–7）.",
         ),
     ),
     "C2.1": Rule(
@@ -875,7 +875,7 @@ RULES: dict[str, Rule] = {
         section="Coupons 卡券 and verification 核销",
         paragraphs=(
             (
-                "no imitation of official wording or logos (抖音同款, 官方推荐), no "
+                "no imitation of official wording or logos（抖音同款，官方推荐），no "
                 "enticing icons (e.g. red packets) on the claim page."
             ),
         ),
@@ -915,7 +915,7 @@ RULES: dict[str, Rule] = {
                 "- Code length: `XIAODIAN_COUPONS__CODE_LENGTH` (12, alphabet without "
                 "look-alike characters, *our default*)."
             ),
-            "- Seed 004 (卡券会在抖音APP门店主页显示，用户点击即可领取使用).",
+            "- Seed 004（卡券会在抖音APP门店主页显示，用户点击即可领取使用）.",
         ),
     ),
     "C5": Rule(
@@ -930,7 +930,7 @@ RULES: dict[str, Rule] = {
                 "(chosen stores, or all); the permission can be revoked."
             ),
             "- *Fixed*.",
-            ("- Seed 004 (搜索核销人员的抖音号，进行添加核销人员…如要取消权限也可直接操作)."),
+            ("- Seed 004（搜索核销人员的抖音号，进行添加核销人员…如要取消权限也可直接操作）."),
         ),
     ),
     "C6": Rule(
@@ -952,7 +952,7 @@ RULES: dict[str, Rule] = {
                 "- `XIAODIAN_COUPONS__SCAN_IMAGE_MAX_BYTES` (largest scanned photo, 8 "
                 "MiB, *our default*)."
             ),
-            "- Seed 004 (手机核销和电脑核销).",
+            "- Seed 004（手机核销和电脑核销）.",
         ),
     ),
     "C7": Rule(
@@ -973,7 +973,7 @@ RULES: dict[str, Rule] = {
                 "`XIAODIAN_COUPONS__VERIFY_CANCEL_WINDOW_MINUTES` (cancel window, 60 "
                 "min) — *our defaults*."
             ),
-            "- Seed 004 (title: 抖音卡券核销接口v2版本).",
+            "- Seed 004（title: 抖音卡券核销接口v2版本）.",
         ),
     ),
     "X1": Rule(
@@ -1019,7 +1019,7 @@ RULES: dict[str, Rule] = {
                 "- `XIAODIAN_API__SIGNATURE_WINDOW_SECONDS` (±300 s), "
                 "`XIAODIAN_API__MAX_REQUESTS_IN_FLIGHT`."
             ),
-            "- Seeds 001 and 003 (主账号 / 子账号, 授权).",
+            "- Seeds 001 and 003（主账号 / 子账号，授权）.",
         ),
     ),
     "X3": Rule(
@@ -1030,13 +1030,13 @@ RULES: dict[str, Rule] = {
         section="Across the system",
         paragraphs=(
             (
-                "The merchant balance (账户余额) and the deposit (保证金) are "
+                "The merchant balance（账户余额）and the deposit（保证金）are "
                 "append-only ledgers: a balance is the sum of its entries, and every "
                 "money movement is one transaction with an idempotency key (a repeat "
                 "returns the first result and moves nothing)."
             ),
             "- *Fixed*.",
-            "- Seeds 000 (商家账户) and 002 (保证金).",
+            "- Seeds 000（商家账户）and 002（保证金）.",
         ),
     ),
 }

@@ -57,7 +57,7 @@ def reveal_secret(app_id: int, request: Request, console: ConsoleCtx, _form: Csr
 def revoke_app(app_id: int, request: Request, console: ConsoleCtx, _form: CsrfForm) -> Response:
     console.principal.require(MANAGE)
     app = accounts.revoke_app(console.ctx, console.shop_id, app_id)
-    flash(request, f"已停用应用 {app.name},其签名请求将被拒绝")
+    flash(request, f"已停用应用 {app.name}，其签名请求将被拒绝")
     return RedirectResponse("/console/settings/apps", status_code=303)
 
 

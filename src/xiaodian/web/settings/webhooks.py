@@ -92,7 +92,7 @@ def set_active(
     endpoint = notify.update_endpoint(
         console.ctx, console.shop_id, endpoint_id, active=active == "1"
     )
-    flash(request, "已启用" if endpoint.active else "已停用,新事件不再投递到该地址")
+    flash(request, "已启用" if endpoint.active else "已停用，新事件不再投递到该地址")
     return RedirectResponse("/console/settings/webhooks", status_code=303)
 
 
