@@ -273,6 +273,9 @@ class ConsoleRules(BaseModel):
         None,
         description="S5: the cookie's Secure flag; unset = on when public_url starts with https://",
     )
+    large_amount_confirm_fen: int = Field(
+        10_000_00, ge=1, description="U8: a console amount above this (fen) asks to confirm it"
+    )
 
 
 class DashboardRules(BaseModel):

@@ -155,7 +155,7 @@ def test_domain_error_in_a_console_route_is_an_html_page_not_json_not_500(
     )
     assert response.status_code == 422
     assert response.headers["content-type"].startswith(HTML)
-    assert "金额格式不正确" in response.text
+    assert "充值金额最多两位小数" in response.text  # U8: the one 元 → fen conversion
     assert "保证金" in response.text  # the shell (menu) is still there
     assert _deposit(rt, shop.shop_id) == 0
 

@@ -18,8 +18,7 @@ from xiaodian.coupons.api import homepage_items
 from xiaodian.coupons.models import CampaignStatus, CouponStatus
 from xiaodian.coupons.schemas import image_url
 from xiaodian.errors import XiaodianError
-from xiaodian.money import parse_yuan
-from xiaodian.web.auth import ConsoleCtx, CsrfForm, flash
+from xiaodian.web import forms
 from xiaodian.web.render import render
 
 router = APIRouter(include_in_schema=False)
@@ -34,9 +33,28 @@ def _int(text: str) -> int | None:
 
 def _fen(text: str) -> int | None:
     try:
-        return parse_yuan(text) if text.strip() else None
+        return forms.fen_from_yuan(text) if text.strip() else None
     except XiaodianError:
         return None
+
+
+# U8: the form asks in 元; the service (shared with the API) reports its *_fen fields in 分.
+_YUAN_FIELDS: dict[str, tuple[str, str]] = {
+    "discount_cap_fen": ("discount_cap", "请填写最多抵扣金额（元，大于 0，最多两位小数）"),
+    "amount_off_fen": ("amount_off", "请填写立减金额（元，大于 0，最多两位小数）"),
+    "threshold_fen": ("threshold", "请填写使用门槛（满多少元可用，0 表示无门槛）"),
+}
+
+
+def _in_yuan(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    shown = []
+    for err in errors:
+        name, message = _YUAN_FIELDS.get(str(err.get("field")), ("", ""))
+        if name:
+            zh = str(err.get("message_zh", ""))
+            err = {**err, "field": name, "message_zh": message if "分" in zh else zh}
+        shown.append(err)
+    return shown
 
 
 def _day(text: str, tz: str, *, end: bool) -> datetime | None:
@@ -132,7 +150,9 @@ def create(
         coupon = service.create_coupon(console.ctx, console.shop_id, draft)
     except XiaodianError as exc:
         console.ctx.session.rollback()
+        exc.errors = _in_yuan(exc.errors)
         errors = exc.errors or [exc.to_problem()]
+        forms.keep(request, f, exc)  # U8: each message beside its field too
         return _center(request, console, form=f, errors=errors, status_code=exc.status)
     note = "(" + ";".join(w["message_zh"] for w in coupon.warnings) + ")" if coupon.warnings else ""
     flash(request, f"卡券「{coupon.title}」已提交审核，审核中，大约需要30分钟{note}")

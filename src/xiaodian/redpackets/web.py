@@ -16,11 +16,12 @@ from starlette.datastructures import UploadFile
 
 from xiaodian.clock import to_local
 from xiaodian.errors import ValidationFailed, XiaodianError
-from xiaodian.money import parse_yuan, percent_of, yuan_label
+from xiaodian.money import percent_of, yuan_label
 from xiaodian.redpackets import service
 from xiaodian.redpackets.models import DISPLAY_LABELS
 from xiaodian.redpackets.service import UsagePoint
 from xiaodian.web.auth import ConsoleCtx, CsrfForm, flash
+from xiaodian.web.forms import confirm_large_amount, fen_from_yuan, keep
 from xiaodian.web.render import render
 
 router = APIRouter(prefix="/console/redpackets", include_in_schema=False)
@@ -119,7 +120,13 @@ async def issue(
         upload = form.get("file")
         if isinstance(upload, UploadFile) and upload.filename:
             ids += service.parse_buyer_file(await upload.read())
-        amount_fen = parse_yuan(amount, field="amount")
+        amount_fen = fen_from_yuan(amount, "amount", label="红包金额")
+        confirm_large_amount(  # U8: the whole batch counts (each packet × buyers)
+            form,
+            "amount",
+            amount_fen * max(len(ids), 1),
+            console.ctx.settings.console.large_amount_confirm_fen,
+        )
         validity = _seconds(validity_days, validity_hours, default_days=rules.validity_days)
         lead = _int(remind_lead_hours, "remind_lead_hours") if remind_lead_hours.strip() else None
         result = service.issue(
@@ -134,6 +141,7 @@ async def issue(
         )
     except XiaodianError as exc:
         ctx.session.rollback()
+        keep(request, form, exc)  # U8: errors beside the fields, the form kept
         return render(
             request,
             "redpackets/issue.html",

@@ -39,5 +39,13 @@ REGISTRY = Registry(
         ErrorCode(
             "password_mismatch", 422, "两次输入的新密码不一致", "The two new passwords differ"
         ),
+        ErrorCode(
+            "large_amount_unconfirmed",
+            409,
+            "金额 {amount} 超过 {threshold}，请核对后再次提交以确认",
+            "Amount {fen} fen is above {threshold_fen} fen: submit again to confirm",
+            rule="U8",
+        ),
+        ErrorCode("amount_required", 422, "请填写{label}（元）", "{label} is required", rule="U8"),
     ),
 )

@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from xiaodian.db import is_database_unavailable, transaction
@@ -28,6 +29,7 @@ from xiaodian.errors import (
 )
 from xiaodian.runtime import Runtime
 from xiaodian.web.auth import LoginRequired
+from xiaodian.web.forms import build_state, errors_by_field, form_page
 from xiaodian.web.render import render
 from xiaodian.web.session import (
     current_user,
@@ -80,7 +82,17 @@ async def _login_required(request: Request, exc: Exception) -> Response:
     return RedirectResponse(exc.login_url, status_code=303)
 
 
+# U8: a refused form submit comes back as its own page, errors beside the fields.
+_FORM_STATUSES = (400, 409, 422)
+
+
 async def _domain_page(request: Request, exc: XiaodianError) -> Response:
+    if exc.status in _FORM_STATUSES and not isinstance(exc, PermissionDenied):
+        errors = errors_by_field(exc)
+        state = build_state(request, await _submitted(request), exc, exc.message_zh, errors)
+        form = await form_page(request, state, exc.status)
+        if form is not None:
+            return form
     title = "没有权限" if isinstance(exc, PermissionDenied) else "操作未完成"
     if exc.code == "csrf_failed":
         title = "页面已过期"
@@ -101,7 +113,15 @@ async def _invalid_request_page(request: Request, exc: RequestValidationError) -
         for err in exc.errors()
     ]
     errors = [f"{name or '参数'}：格式不正确或缺失" for name in fields]
-    return error_page(request, 422, "请求参数有误", "提交的内容有误，请检查后重试", errors)
+    message = "提交的内容有误，请检查后重试"
+    by_field: dict[str, list[str]] = {}
+    for name in fields:
+        by_field.setdefault(name, []).append("格式不正确或缺失")
+    state = build_state(request, await _submitted(request), None, message, by_field)
+    form = await form_page(request, state, 422)
+    if form is not None:
+        return form
+    return error_page(request, 422, "请求参数有误", message, errors)
 
 
 async def _http_page(request: Request, exc: StarletteHTTPException) -> Response:
@@ -153,6 +173,16 @@ def error_page(
         errors=errors,
         back=_back_link(request),
     )
+
+
+async def _submitted(request: Request) -> FormData | None:
+    """The form the route already read (Starlette caches it on the request)."""
+    if request.method != "POST":
+        return None
+    try:
+        return await request.form()
+    except Exception:  # not a form body, or one that could not be read: nothing to keep
+        return None
 
 
 def _field_messages(exc: XiaodianError) -> list[str]:

@@ -8,12 +8,13 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from xiaodian.errors import NotFound
+from xiaodian.errors import NotFound, ValidationFailed
 from xiaodian.ledger import service as ledger
 from xiaodian.ledger.models import Account
-from xiaodian.money import parse_yuan, yuan_label
+from xiaodian.money import yuan_label
 from xiaodian.web.auth import Console, ConsoleCtx, CsrfForm, flash
 from xiaodian.web.labels import LEDGER_KIND_LABELS
+from xiaodian.web.forms import confirm_large_amount, fen_from_yuan
 from xiaodian.web.render import render
 
 router = APIRouter(prefix="/console/funds", include_in_schema=False)
@@ -42,14 +43,22 @@ def topup(
     account: str,
     request: Request,
     console: ConsoleCtx,
-    _form: CsrfForm,
+    form: CsrfForm,
     amount: Annotated[str, Form()] = "",
     idempotency_key: Annotated[str, Form(max_length=120)] = "",
 ) -> Response:
-    """Top up; the key was generated with the form, so a double submit tops up once."""
+    """Top up; the key was generated with the form, so a double submit tops up once.
+    U8: the amount in 元 (exact), an unusually large one confirmed first."""
     label = _account_label(account)
     console.principal.require("funds.topup")
-    amount_fen = parse_yuan(amount, field="amount")
+    amount_fen = fen_from_yuan(amount, "amount", label="充值金额")
+    if amount_fen <= 0:
+        raise ValidationFailed(
+            "invalid_amount", "充值金额须大于 0", "The top-up must be positive", field="amount"
+        )
+    confirm_large_amount(
+        form, "amount", amount_fen, console.ctx.settings.console.large_amount_confirm_fen
+    )
     key = "console-topup:" + (idempotency_key or secrets.token_urlsafe(16))
     posted = ledger.topup(console.ctx, console.shop_id, account, amount_fen, key)
     if posted.replayed:

@@ -11,7 +11,12 @@ template's context:
 * ``sim_now`` (simulated clock only: local "YYYY-MM-DD HH:MM") and ``sim_control`` (the main
   account's 快进 form, U7).
 * ``csrf_input()`` — the hidden ``csrf_token`` field every POST form must carry.
-* filters ``yuan`` (fen → "1,234.50"), ``dt`` (aware UTC → local "YYYY-MM-DD HH:MM:SS"),
+* ``form_state`` (U8, ``forms.FormState`` or ``None``): the refused submit shown on this page,
+  used by the macros of ``_forms.html`` (``forms.error``, ``forms.value``, ``forms.summary``)
+  through the globals ``form_value``, ``form_chosen``, ``form_errors``, ``form_confirm`` and
+  ``form_enter`` (``forms.summary(action)`` opens a form: the state belongs to it or not).
+* filters ``yuan`` (fen → "1,234.50"), ``yuan_input`` (fen → "1234.50", a 元 field's value),
+  ``dt`` (aware UTC → local "YYYY-MM-DD HH:MM:SS"),
   ``mask_phone`` ("13812348000" → "138****8000").
 * U5 (``web/labels.py``): filters ``label(group)`` (a code → its Chinese label), ``actor``
   (``user:1`` → the account's name, from ``actor_names`` when the page passes it),
@@ -35,7 +40,7 @@ from markupsafe import Markup, escape
 
 from xiaodian.clock import to_local
 from xiaodian.money import yuan
-from xiaodian.web import simclock
+from xiaodian.web import forms, simclock
 from xiaodian.web.nav import build_nav, can_open
 from xiaodian.web.session import CSRF_KEY, FLASH_KEY, current_user, unread_notices
 
@@ -89,6 +94,56 @@ def _yuan(fen: int | None) -> str:
     return "" if fen is None else yuan(int(fen))
 
 
+def _yuan_input(fen: int | None) -> str:
+    if fen is None:
+        return ""
+    sign = "-" if fen < 0 else ""
+    whole, cents = divmod(abs(int(fen)), 100)
+    return f"{sign}{whole}.{cents:02d}"
+
+
+def _state(context: Context) -> forms.FormState | None:
+    state = context.get("form_state")
+    return state if isinstance(state, forms.FormState) else None
+
+
+@pass_context
+def _form_value(context: Context, name: str, default: Any = "") -> Any:
+    """What the user typed into ``name`` on the refused submit, else ``default``."""
+    state = _state(context)
+    kept = state.value(name) if state is not None else None
+    return default if kept is None else kept
+
+
+@pass_context
+def _form_chosen(context: Context, name: str, value: Any, default: bool = False) -> bool:
+    """Whether a checkbox/radio/option ``value`` of ``name`` was chosen on the refused submit."""
+    state = _state(context)
+    if state is None or not state.values:
+        return default
+    return str(value) in state.chosen(name)
+
+
+@pass_context
+def _form_errors(context: Context, name: str) -> list[str]:
+    state = _state(context)
+    return state.error(name) if state is not None else []
+
+
+@pass_context
+def _form_enter(context: Context, action: str | None) -> bool:
+    state = _state(context)
+    return state.enter(action) if state is not None else False
+
+
+@pass_context
+def _form_confirm(context: Context, action: str | None = None) -> dict[str, Any] | None:
+    state = _state(context)
+    if state is None or state.confirm is None or not state.active:
+        return None
+    return state.confirm if action is None or action == state.action else None
+
+
 def _nl2br(text: str | None) -> Markup:
     return Markup("<br>").join(escape(line) for line in (text or "").splitlines())
 
@@ -101,6 +156,12 @@ def _make_environment() -> Environment:
         lstrip_blocks=True,
     )
     env.globals["csrf_input"] = _csrf_input
+    env.globals["form_value"] = _form_value
+    env.globals["form_chosen"] = _form_chosen
+    env.globals["form_errors"] = _form_errors
+    env.globals["form_confirm"] = _form_confirm
+    env.globals["form_enter"] = _form_enter
+    env.filters["yuan_input"] = _yuan_input
     env.filters["yuan"] = _yuan
     env.filters["dt"] = _dt
     env.filters["mask_phone"] = mask_phone
@@ -127,6 +188,7 @@ def render(
         "unread_notices": unread_notices(request),
         "flashes": take_flashes(request),
         "can_open": lambda path: can_open(user, str(path)),
+        "form_state": forms.state_of(request),  # U8: a refused submit, shown on its page
         # U7: the simulated now in the header, the 快进 control for the main account.
         **simclock.header_context(request, is_main=user is not None and user.is_main),
     }
