@@ -457,7 +457,7 @@ def order_card_text(card: dict[str, Any]) -> tuple[str, str]:
     )
     if card.get("logistics_label"):
         shipping += f" · {card['logistics_label']}"
-    return f"订单 {card['order_no']}:{card['status_label']}", f"物流：{shipping}"
+    return f"订单 {card['order_no']}：{card['status_label']}", f"物流：{shipping}"
 
 
 def current_order_card(
