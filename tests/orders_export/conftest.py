@@ -35,7 +35,7 @@ class Mixed:
 
 def make_mixed_orders(rt: Runtime, people: Shopper, shop_id: int) -> Mixed:
     cup = people.product(shop_id, title="保温杯 500ml", price_fen=5_900)
-    tea = people.product(shop_id, title='西湖龙井，"特级"', price_fen=32_805)
+    tea = people.product(shop_id, title='西湖龙井, "特级"', price_fen=32_805)  # cn-punct: keep
     ids = [
         people.order(shop_id, cup, pay=False, name="张三", phone="13812345678"),
         people.order(shop_id, cup, qty=2, name="李四", phone="13900001111"),

@@ -86,7 +86,7 @@ def test_O2_csv_bom_headers_money_and_shanghai_times(rt: Runtime, mixed: Mixed) 
     assert row[1] == "2026-11-02 10:00:00"  # START is 02:00 UTC = 10:00 Asia/Shanghai
     assert row[2] == "2026-11-02 10:00:00" and row[3] == ""
     assert (row[4], row[5]) == ("待发货", "无售后")
-    assert row[6] == '保温杯 500ml×1；西湖龙井，"特级"×2' and row[7] == "3"
+    assert row[6] == '保温杯 500ml×1；西湖龙井, "特级"×2' and row[7] == "3"  # cn-punct: keep
     assert (row[8], row[9]) == ("赵六", "13500004444")  # full phone: download is verified
     assert row[10] == "上海市浦东新区\n世纪大道 1 号"
     assert (row[11], row[12], row[13]) == ("715.10", "8.05", "707.05")

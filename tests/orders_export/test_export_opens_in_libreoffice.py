@@ -137,7 +137,7 @@ def test_O2_xlsx_opens_in_libreoffice_with_exact_values(
     guarded = [[c[1:] if c.startswith("'=") else c for c in r] for r in source]
     assert rows == guarded
     assert any("715.10" in r for r in rows) and any("0.00" in r for r in rows)
-    assert any('西湖龙井，"特级"×2' in c for r in rows for c in r)
+    assert any('西湖龙井, "特级"×2' in c for r in rows for c in r)  # cn-punct: keep
 
 
 def test_O2_csv_opens_in_libreoffice_with_chinese_text_and_money(
