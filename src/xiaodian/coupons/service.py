@@ -34,7 +34,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from xiaodian.accounts import service as accounts
 from xiaodian.accounts.models import Staff, Store
 from xiaodian.context import Ctx
-from xiaodian.coupons import moderation
+from xiaodian.coupons import moderation, ocr
 from xiaodian.coupons.images import CheckedImage, check_logo, check_product_image
 from xiaodian.coupons.models import (
     INT_FIELD_MAX,
@@ -284,6 +284,22 @@ def _store_image(ctx: Ctx, shop_id: int, image: CheckedImage) -> None:
     )
 
 
+def _read_image_texts(ctx: Ctx, images: dict[str, CheckedImage]) -> dict[str, dict[str, str]]:
+    """F2: the text OCR reads inside each image, and the images it could not read (why)."""
+    rules = ctx.settings.coupons
+    reader = ocr.reader(
+        ocr.OcrSettings(enabled=rules.ocr_enabled, timeout_seconds=rules.ocr_timeout_seconds)
+    )
+    texts: dict[str, str] = {}
+    unread: dict[str, str] = {}
+    for name, checked in images.items():
+        try:
+            texts[name] = reader.read(checked.image, checked.sha256)
+        except ocr.OcrUnavailable as exc:
+            unread[name] = str(exc)
+    return {"image_texts": texts, "unread": unread}
+
+
 def create_coupon(ctx: Ctx, shop_id: int, draft: CouponDraft) -> Coupon:
     """C1: create a 通用券; every field is required and every failing field is reported at
     once. The new coupon is 审核中 and the automatic reviewer runs immediately (C2)."""
@@ -338,7 +354,9 @@ def create_coupon(ctx: Ctx, shop_id: int, draft: CouponDraft) -> Coupon:
         registered_name=shop.registered_name,
         shop_name=shop.name,
         images={"product_image": product.image, "logo": logo.image},
+        **_read_image_texts(ctx, {"product_image": product, "logo": logo}),
     )
+    clear = moderation.clear_failures(reasons)
     tz = ctx.settings.timezone
     due = ctx.now + timedelta(minutes=rules.review_minutes)
     fixed = draft.validity_kind == "fixed"
@@ -369,8 +387,8 @@ def create_coupon(ctx: Ctx, shop_id: int, draft: CouponDraft) -> Coupon:
         auto_reasons=reasons,
         # A clear machine failure takes effect at the end of the review delay; a coupon the
         # machine cannot refuse waits for a human (finalize_at stays None until decided).
-        finalize_at=due if reasons else None,
-        reject_reasons=reasons,
+        finalize_at=due if clear else None,
+        reject_reasons=clear,
     )
     ctx.session.add(coupon)
     ctx.session.flush()
