@@ -145,6 +145,14 @@ class CouponRules(BaseModel):
     scan_image_max_bytes: int = Field(
         8 * 1024 * 1024, description="C6: a scanned photo/screenshot must be smaller than"
     )
+    ocr_enabled: bool = Field(
+        True,
+        description="F2: read the text inside coupon images (Tesseract); off or unavailable, "
+        "every coupon waits for a human reviewer",
+    )
+    ocr_timeout_seconds: float = Field(
+        20.0, gt=0, le=120, description="F2: longest OCR of one image"
+    )
 
 
 class LaikeRules(BaseModel):

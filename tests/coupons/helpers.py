@@ -104,6 +104,7 @@ def active_coupon(rt: Runtime, shop_id: int, **overrides: Any) -> int:
     it at the end of the review window (F1); the clock is moved there and back."""
     with rt.unit("user:1") as ctx:
         coupon = service.create_coupon(ctx, shop_id, draft(**overrides))
+        # F2: without Tesseract every coupon carries a note and waits for an operator
         assert not coupon.auto_reasons, coupon.auto_reasons
         coupon_id = coupon.id
         due = coupon.review_due_at

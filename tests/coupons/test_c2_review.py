@@ -67,7 +67,9 @@ def test_C2_with_require_human_a_clean_coupon_waits_for_an_operator(rt: Runtime,
 
 
 def test_C2_absolute_words_fail_with_every_reason(rt: Runtime, shop: Any) -> None:
-    coupon = _create(rt, shop.shop_id, title="全网最低价", claim_instructions="国家级品质，第一选择")
+    coupon = _create(
+        rt, shop.shop_id, title="全网最低价", claim_instructions="国家级品质，第一选择"
+    )
     reasons = coupon.auto_reasons
     assert {(r["field"], r["code"]) for r in reasons} >= {
         ("title", "absolute_words"),

@@ -474,7 +474,10 @@ def create_app(
     name = name.strip()
     if not name or len(name) > 60:
         raise ValidationFailed(
-            "invalid_app", "应用名称必填，最多60字", "App name is required, ≤ 60 chars", field="name"
+            "invalid_app",
+            "应用名称必填，最多60字",
+            "App name is required, ≤ 60 chars",
+            field="name",
         )
     chosen = choose_scopes(
         scopes,
@@ -660,6 +663,8 @@ def _user_errors(ctx: Ctx, username: str, password: str, phone: str) -> list[dic
     errors.extend(rules.password_problems(password, ctx.settings.console.password_min_length))
     if phone and not _PHONE.match(phone):
         errors.append(
-            _field("phone", "手机号应为11位数字，以1开头", "Phone must be 11 digits starting with 1")
+            _field(
+                "phone", "手机号应为11位数字，以1开头", "Phone must be 11 digits starting with 1"
+            )
         )
     return errors

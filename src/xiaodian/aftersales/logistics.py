@@ -227,7 +227,9 @@ def split(
     tracking = normalize_tracking(tracking_no)
     errors = []
     if found is None:
-        errors.append(field_error("carrier", f"不支持的快递公司：{carrier_code}", "Unknown carrier"))
+        errors.append(
+            field_error("carrier", f"不支持的快递公司：{carrier_code}", "Unknown carrier")
+        )
     elif not found.pattern.match(tracking):
         errors.append(
             field_error(

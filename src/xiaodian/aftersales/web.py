@@ -28,8 +28,8 @@ from xiaodian.errors import ValidationFailed, XiaodianError
 from xiaodian.money import yuan_label
 from xiaodian.orders import service as orders
 from xiaodian.web.auth import ConsoleCtx, CsrfForm, flash
-from xiaodian.web.labels import actor_names
 from xiaodian.web.forms import fen_from_yuan
+from xiaodian.web.labels import actor_names
 from xiaodian.web.render import render
 
 router = APIRouter(prefix="/console/aftersales", include_in_schema=False)

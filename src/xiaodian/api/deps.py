@@ -159,7 +159,9 @@ def _check_signature(
             cache.pop(seen.app_key, None)
             raise _app_revoked()
         raise AuthFailed(
-            "replayed_request", "重复的请求（Nonce 已使用）", "Replayed request (nonce already used)"
+            "replayed_request",
+            "重复的请求（Nonce 已使用）",
+            "Replayed request (nonce already used)",
         )
     return Principal(shop_id=app.shop_id, app_id=app.app_id, scopes=app.scopes)
 

@@ -36,7 +36,9 @@ REGISTRY = Registry(
             "Service temporarily unavailable (database unreachable); retry later",
             rule="W4",
         ),
-        ErrorCode("internal", 500, "系统内部错误，请稍后重试", "Internal error; please retry later"),
+        ErrorCode(
+            "internal", 500, "系统内部错误，请稍后重试", "Internal error; please retry later"
+        ),
         ErrorCode("invalid_request", 422, "请求参数有误：{fields}", "Invalid request: {fields}"),
         ErrorCode(
             "app_revoked",

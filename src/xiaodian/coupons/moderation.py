@@ -11,6 +11,9 @@ Machine-decidable rules, each producing a reason ``{rule, code, field, message_z
 * rule 5 — contact details in text (mobile/landline/400 numbers, URLs, WeChat IDs, QQ) and
   traffic diversion (VX号xxx, 微信, 公众号, 淘宝 …), and QR codes / barcodes in either image
   (zxing-cpp).
+* rules 4, 5 and 7 on the text printed *inside* the images (F2), as read by OCR
+  (``coupons/ocr.py``); an image whose text could not be read gives a reason marked
+  ``needs_human``: it refuses nothing, and the coupon waits for a human.
 * rule 7 — imitation of official wording, from ``data/official_phrases.txt``.
 
 Text fields checked: title, merchant name, usage conditions text, claim instructions (the
@@ -39,7 +42,11 @@ TEXT_FIELDS = {
     "merchant_name": "商家名称",
     "usage_text": "使用条件",
     "claim_instructions": "领取说明",
+    # F2: the text read inside the images
+    "product_image": "商品图片中的文字",
+    "logo": "商家logo中的文字",
 }
+IMAGE_LABELS = {"product_image": "商品图片", "logo": "商家logo"}
 
 _CONTACT_PATTERNS: list[tuple[str, re.Pattern[str], str, str]] = [
     (
@@ -116,6 +123,16 @@ def official_phrases() -> list[str]:
 
 def _reason(rule: str, code: str, field: str, zh: str, en: str) -> dict[str, Any]:
     return {"rule": rule, "code": code, "field": field, "message_zh": zh, "message_en": en}
+
+
+def needs_human(reason: dict[str, Any]) -> bool:
+    """A note for the human reviewer (F2: an image not read), not a refusal."""
+    return bool(reason.get("needs_human"))
+
+
+def clear_failures(reasons: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The reasons a machine may refuse a coupon for (everything but the notes)."""
+    return [reason for reason in reasons if not needs_human(reason)]
 
 
 def _normalise(text: str) -> str:
@@ -201,7 +218,6 @@ def check_merchant_name(
 
 def check_images(images: dict[str, Image.Image]) -> list[dict[str, Any]]:
     """Rule 5 (images): no QR code or barcode inside an image."""
-    labels = {"product_image": "商品图片", "logo": "商家logo"}
     reasons = []
     for field, image in images.items():
         codes = find_codes(image)
@@ -211,11 +227,29 @@ def check_images(images: dict[str, Image.Image]) -> list[dict[str, Any]]:
                     "C2.5",
                     "code_in_image",
                     field,
-                    f"{labels.get(field, field)}中含二维码或条形码（联系方式/引流）",
+                    f"{IMAGE_LABELS.get(field, field)}中含二维码或条形码（联系方式/引流）",
                     f"{field} contains a QR code or barcode ({len(codes)} found)",
                 )
             )
     return reasons
+
+
+def unread_images(unread: dict[str, str]) -> list[dict[str, Any]]:
+    """F2: one ``needs_human`` note per image whose text OCR could not read, with why."""
+    return [
+        {
+            **_reason(
+                "C2.5",
+                "image_text_unread",
+                field,
+                f"{IMAGE_LABELS.get(field, field)}中的文字未能自动识别（{why}），需人工审核",
+                f"the text inside {field} could not be read automatically ({why}); "
+                "a human reviews it",
+            ),
+            "needs_human": True,
+        }
+        for field, why in unread.items()
+    ]
 
 
 def review(
@@ -225,10 +259,16 @@ def review(
     registered_name: str,
     shop_name: str,
     images: dict[str, Image.Image],
+    image_texts: dict[str, str] | None = None,
+    unread: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Every machine-decidable failure at once (empty: nothing a machine can refuse)."""
+    """Every machine-decidable failure at once, plus the notes for a human (``needs_human``)
+    about images whose text could not be read. ``image_texts`` is the text OCR read inside
+    each image (F2): it is checked like a text field."""
     return (
         check_merchant_name(merchant_name, registered_name, shop_name)
         + check_texts(texts)
         + check_images(images)
+        + check_texts({field: text for field, text in (image_texts or {}).items() if text})
+        + unread_images(unread or {})
     )

@@ -19,6 +19,7 @@ from xiaodian.coupons.models import CampaignStatus, CouponStatus
 from xiaodian.coupons.schemas import image_url
 from xiaodian.errors import XiaodianError
 from xiaodian.web import forms
+from xiaodian.web.auth import ConsoleCtx, CsrfForm, flash
 from xiaodian.web.render import render
 
 router = APIRouter(include_in_schema=False)

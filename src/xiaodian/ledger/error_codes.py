@@ -34,7 +34,10 @@ REGISTRY = Registry(
             "Top up the balance or the deposit only",
         ),
         ErrorCode(
-            "invalid_amount", 422, "金额必须是正整数（分）", "Amount must be a positive integer (fen)"
+            "invalid_amount",
+            422,
+            "金额必须是正整数（分）",
+            "Amount must be a positive integer (fen)",
         ),
         ErrorCode("invalid_legs", 422, "一笔资金变动至少两条分录", "A movement needs ≥ 2 legs"),
         ErrorCode("unbalanced", 422, "分录借贷不平衡", "Legs do not sum to zero"),

@@ -246,7 +246,8 @@ def _write_new(
                 label = ACCOUNT_LABELS[leg.account]
                 raise InsufficientFunds(
                     "insufficient_funds",
-                    f"{label}不足：需要 {yuan_label(-leg.amount_fen)}，可用 {yuan_label(available)}",
+                    f"{label}不足：需要 {yuan_label(-leg.amount_fen)}，"
+                    f"可用 {yuan_label(available)}",
                     f"Insufficient {leg.account}: need {yuan_label(-leg.amount_fen)}, "
                     f"available {yuan_label(available)}",
                 )

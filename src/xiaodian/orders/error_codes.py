@@ -150,7 +150,11 @@ REGISTRY = Registry(
             rule="A6",
         ),
         ErrorCode(
-            "not_shippable", 409, "订单状态已变化，不能发货", "Order changed; cannot ship", rule="O3"
+            "not_shippable",
+            409,
+            "订单状态已变化，不能发货",
+            "Order changed; cannot ship",
+            rule="O3",
         ),
         ErrorCode("not_shipped", 409, "订单未发货，不能确认收货", "Order is not shipped"),
         ErrorCode(

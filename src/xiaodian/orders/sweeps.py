@@ -615,9 +615,8 @@ def auto_close(ctx: Ctx) -> dict[str, int]:
         if row is not None:
             refunded += 1
             fell_back += int(row.fell_back)
-            note = (
-                f"，已退款 {yuan_label(remaining)} 至{'平台余额' if row.fell_back else '原支付渠道'}"
-            )
+            route = "平台余额" if row.fell_back else "原支付渠道"
+            note = f"，已退款 {yuan_label(remaining)} 至{route}"
         events.append(
             NewEvent(
                 shop_id,

@@ -47,7 +47,9 @@ REGISTRY = Registry(
             rule="R1",
         ),
         ErrorCode("invalid_action", 422, "请选择操作", "Choose an action"),
-        ErrorCode("invalid_checkout", 422, "订单金额为0，无需使用红包", "Nothing to pay", rule="R3"),
+        ErrorCode(
+            "invalid_checkout", 422, "订单金额为0，无需使用红包", "Nothing to pay", rule="R3"
+        ),
         ErrorCode("invalid_duration", 422, "请填写延长的天数或小时数", "Give days or hours"),
         ErrorCode(
             "invalid_extension", 422, "延长时长须大于0", "The extension must be positive", rule="R6"

@@ -208,7 +208,8 @@ def extend(
         seconds = _seconds(days, hours, default_days=0)
         packet = service.extend(console.ctx, console.shop_id, packet_id, seconds)
         flash(
-            request, f"修改成功：有效期延长至 {_local_label(request, packet.expires_at)}，已通知买家"
+            request,
+            f"修改成功：有效期延长至 {_local_label(request, packet.expires_at)}，已通知买家",
         )
     except XiaodianError as exc:
         console.ctx.session.rollback()

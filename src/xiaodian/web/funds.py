@@ -13,8 +13,8 @@ from xiaodian.ledger import service as ledger
 from xiaodian.ledger.models import Account
 from xiaodian.money import yuan_label
 from xiaodian.web.auth import Console, ConsoleCtx, CsrfForm, flash
-from xiaodian.web.labels import LEDGER_KIND_LABELS
 from xiaodian.web.forms import confirm_large_amount, fen_from_yuan
+from xiaodian.web.labels import LEDGER_KIND_LABELS
 from xiaodian.web.render import render
 
 router = APIRouter(prefix="/console/funds", include_in_schema=False)
