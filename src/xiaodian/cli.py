@@ -382,7 +382,6 @@ def config_lines(
     """K7: ``VARIABLE = value`` with the meaning wrapped and indented below it, a blank line
     between groups — readable in 80 columns (a table cut 59 of 66 names)."""
     import shutil
-    import textwrap
 
     width = width or max(60, shutil.get_terminal_size((80, 24)).columns)
     lines = [
@@ -399,9 +398,32 @@ def config_lines(
         changed = variable in defaults and str(defaults[variable]) != value
         mark = f"  * (default {defaults[variable]})" if changed else ""
         lines.append(f"{variable} = {value}{mark}")
-        lines.extend(
-            textwrap.wrap(meaning, width=width, initial_indent="    ", subsequent_indent="    ")
-        )
+        lines.extend(_wrap_columns(meaning, width, "    "))
+    return lines
+
+
+def _wrap_columns(text: str, width: int, indent: str) -> list[str]:
+    """Wrap by terminal columns: a Chinese character takes two (textwrap counts one, and the
+    settings' Chinese descriptions overflowed 80 columns)."""
+    import re
+    import unicodedata
+
+    def columns(part: str) -> int:
+        return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in part)
+
+    wide = "\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef"
+    lines: list[str] = []
+    current = indent
+    for token in re.findall(rf"[{wide}]|[^\s{wide}]+|\s+", text):
+        if token.isspace():
+            current += " " if current.strip() else ""
+            continue
+        if current.strip() and columns(current + token) > width:
+            lines.append(current.rstrip())
+            current = indent
+        current += token
+    if current.strip():
+        lines.append(current.rstrip())
     return lines
 
 

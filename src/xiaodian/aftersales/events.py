@@ -39,5 +39,6 @@ PACKAGE_EVENTS: tuple[str, ...] = (
 EVENT_TYPES: tuple[str, ...] = (
     *(f"aftersale.{action}" for action in AFTERSALE_ACTIONS),
     "aftersale.strategy_saved",
+    "aftersale.platform_overturned",  # F1: 平台介入 overturned the merchant's rejection
     *(f"package.{event}" for event in PACKAGE_EVENTS),
 )

@@ -16,6 +16,10 @@ EVENT_TYPES: tuple[str, ...] = (
     "order.penalty_waived",
     # products and the shop review (O7, O9)
     "product.created",
+    "product.updated",
+    "product.listed",
+    "product.delisted",
+    "product.stock_adjusted",
     "product.banned",
     "product.unbanned",
     "shop.review_flagged",

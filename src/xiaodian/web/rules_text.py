@@ -120,17 +120,27 @@ RULES: dict[str, Rule] = {
                 "packet → at least ¥10 left);"
             ),
             (
-                "- the number of extensions per packet is limited. The seed sets no "
-                "limit (the 10 % condition bounds it); xiaodian allows one by default."
+                "- how many times a packet may be extended is not limited by default: "
+                "the seed sets no limit (the 10 % condition bounds it). A limit can be "
+                "set."
             ),
-            "After an extension the buyer is notified automatically.",
+            (
+                "Example: a 3-day packet with 20 h left can be extended by at most 2 "
+                "days 4 hours (3 days would leave 3 days 20 h); an expired one by at "
+                "most 3 days from now."
+            ),
+            (
+                "After an extension the buyer is notified automatically (and reminded "
+                "again before the new end if its reminder is on, R7)."
+            ),
             (
                 "- Settings: `XIAODIAN_REDPACKETS__EXTENSION_MIN_REMAINING_PERCENT` "
-                "(default 10, seed), `XIAODIAN_REDPACKETS__MAX_EXTENSIONS` (default 1, "
-                "*our default*), `XIAODIAN_REDPACKETS__EXPIRING_SOON_HOURS` (what "
-                '"about to expire" means, default 24 h).'
+                "(default 10, seed), `XIAODIAN_REDPACKETS__MAX_EXTENSIONS` (default "
+                "unset = no limit, seed; e.g. 1 allows one), "
+                '`XIAODIAN_REDPACKETS__EXPIRING_SOON_HOURS` (what "about to expire" '
+                "means, default 24 h)."
             ),
-            "- Seed 000（延长红包有效期的注意事项 a, b, c）.",
+            "- Seed 000 (延长红包有效期的注意事项 a, b, c).",
         ),
     ),
     "R7": Rule(
@@ -144,14 +154,18 @@ RULES: dict[str, Rule] = {
                 "Before a packet expires the buyer is reminded automatically, once per "
                 "packet and validity period (an extension opens a new period). The "
                 "merchant switches the reminder on or off and sets its lead time when "
-                "issuing, preset from the shop's default."
+                "issuing (console form 发放店铺红包, or `remind` / `remind_lead_hours` "
+                "in `POST /api/v1/redpackets`), preset from the shop's default. The "
+                "choice stays with the packet: a packet issued with the reminder off "
+                "is not reminded after an extension either; changing the shop's "
+                "default later moves only packets issued without a lead of their own."
             ),
             (
                 "- Default lead time 24 h *(our default)*: "
                 "`XIAODIAN_REDPACKETS__REMIND_LEAD_HOURS`; each shop can set its own "
-                "default in the console."
+                "default in the console (1–720 h)."
             ),
-            '- Seed 000 ("一旦红包即将过期，系统会自动向用户发送提醒信息").',
+            '- Seed 000 ("一旦红包即将过期,系统会自动向用户发送提醒信息").',
         ),
     ),
     "R8": Rule(
@@ -171,7 +185,7 @@ RULES: dict[str, Rule] = {
                 "h), `XIAODIAN_REDPACKETS__USAGE_CHART_DAYS` (days in the chart, "
                 "default 30) — *our defaults*."
             ),
-            "- Seed 000（定期查看红包数据，提高红包的使用率）.",
+            "- Seed 000 (定期查看红包数据, 提高红包的使用率).",
         ),
     ),
     "L1": Rule(
@@ -206,7 +220,7 @@ RULES: dict[str, Rule] = {
                 "like any order. Redemption is open for a window after the win."
             ),
             ("- Window 7 days *(our default)*: `XIAODIAN_LUCKYBAGS__REDEEM_WINDOW_DAYS`."),
-            "- Seed 001（【发送兑奖链接】，兑换奖品）.",
+            "- Seed 001 (【发送兑奖链接】, 兑换奖品).",
         ),
     ),
     "L3": Rule(
@@ -265,17 +279,24 @@ RULES: dict[str, Rule] = {
             ("- unredeemed → **发送兑奖链接** sends the redemption link into the chat;"),
             (
                 "- redeemed → **发送订单** sends the order card, so the buyer follows "
-                "shipping and logistics themselves (the card always shows the order's "
-                "current state);"
+                "shipping and logistics themselves: the card always shows the order's "
+                "current state, the carrier and tracking number, and the parcel's "
+                "progress — 已揽收, 运输中, 派送中, 已签收 (or 拒签, 已退回 …) — from "
+                "the tracking the after-sales context keeps (A2); an order in several "
+                "parcels shows the least advanced one, and each parcel;"
             ),
-            ('- failed → no action; a "?" hint says: risk control, contact platform support;'),
             (
-                "- unredeemed past the window → the action is disabled; the hint says "
-                "the window has passed."
+                '- failed → **兑奖失败**, the action disabled; the "?" hint gives the '
+                "risk-control reason and says to contact platform support "
+                "(兑奖失败：<reason>。请联系平台客服);"
+            ),
+            (
+                "- unredeemed past the window → **未兑奖**, the action disabled; the "
+                '"?" hint says 已超过兑奖时间.'
             ),
             "The server refuses the same actions the console hides.",
             "- *Fixed*.",
-            "- Seed 001 (the whole article; FAQ Q1).",
+            ('- Seed 001 (the whole article — "消费者自主查询发货状态、物流状态"; FAQ Q1, Q2).'),
         ),
     ),
     "L5": Rule(
@@ -295,7 +316,7 @@ RULES: dict[str, Rule] = {
                 "- *Fixed*; the binding is the shop's Douyin account (`xiaodian shop "
                 "create --douyin-account`)."
             ),
-            "- Seed 001（一、发送直播链接或预告）.",
+            "- Seed 001 (一、发送直播链接或预告).",
         ),
     ),
     "O1": Rule(
@@ -311,7 +332,7 @@ RULES: dict[str, Rule] = {
                 "state and violation state, and pages through them (keyset paging)."
             ),
             ("- `XIAODIAN_API__PAGE_SIZE_DEFAULT` (20), `XIAODIAN_API__PAGE_SIZE_MAX` (200)."),
-            "- Seed 002（在订单管理中筛选订单）.",
+            "- Seed 002 (在订单管理中筛选订单).",
         ),
     ),
     "O2": Rule(
@@ -340,7 +361,7 @@ RULES: dict[str, Rule] = {
                 "long is taken over by another worker, 600 s) — all *our defaults*; "
                 "the seed gives the steps, not the numbers."
             ),
-            "- Seed 002（导出查询订单 → 查看导出记录 → 完成手机验证即可下载）.",
+            "- Seed 002 (导出查询订单 → 查看导出记录 → 完成手机验证即可下载).",
         ),
     ),
     "O3": Rule(
@@ -470,11 +491,15 @@ RULES: dict[str, Rule] = {
             ),
             (
                 "- An order judged the maximum times and still unresolved raises a "
-                "review flag for the shop. A platform operator decides (`xiaodian "
-                "orders reviews`, `xiaodian orders decide`): no action, 停业整改 "
-                "(suspend: no new orders, listings hidden, campaigns paused) or 清退 "
-                "(clear out: shop closed). The decision is never automatic and is "
-                "notified to the merchant."
+                "review flag for the shop. A platform operator decides in the operator "
+                "console (`/operator` → 店铺审核, F1; or `xiaodian orders reviews`, "
+                "`xiaodian orders decide`): no action, 停业整改 (suspend: no new "
+                "orders, the shop's campaigns taken offline so its homepage lists "
+                "nothing) or 清退 (clear out: shop closed as well, its balance and "
+                "deposit settled through the ledger — the deposit's debt covered from "
+                "the balance first, the rest paid out). The decision is never "
+                "automatic, is an event naming the operator and O8, and is notified to "
+                "the merchant. Banned products are unbanned there too (商品解封)."
             ),
             (
                 "- Settings (numbers from the seed): `XIAODIAN_ORDERS__PENALTY_FEN` "
@@ -482,7 +507,7 @@ RULES: dict[str, Rule] = {
                 "`XIAODIAN_ORDERS__SHOP_DAILY_CAP_FEN` (50000 fen = ¥500), "
                 "`XIAODIAN_ORDERS__BAN_WHEN_JUDGMENTS_OVER` (2)."
             ),
-            "- Seed 002（发货超时具体有什么惩罚 1–4）.",
+            "- Seed 002 (发货超时具体有什么惩罚 1–4).",
         ),
     ),
     "O9": Rule(
@@ -506,7 +531,7 @@ RULES: dict[str, Rule] = {
                 "`XIAODIAN_ORDERS__RATING_RATE_WEIGHT_POINTS` (100 points at a 100 % "
                 "rate)."
             ),
-            "- Seed 002（5、影响店铺评级）.",
+            "- Seed 002 (5、影响店铺评级).",
         ),
     ),
     "A1": Rule(
@@ -518,7 +543,7 @@ RULES: dict[str, Rule] = {
         paragraphs=(
             (
                 "Three types: refund only before shipping (未发货仅退款), refund only "
-                "after shipping（已发货仅退款）and return and refund（退货退款）. Each "
+                "after shipping (已发货仅退款) and return and refund (退货退款). Each "
                 "request has a reason, items, an amount no more than what was paid for "
                 "those items, evidence if any, and a status history."
             ),
@@ -553,7 +578,7 @@ RULES: dict[str, Rule] = {
                 "refund is agreed at once. *Fixed*."
             ),
             (
-                "- **A2.2 Small amount → agree automatically**（小金额自动同意退款）：a "
+                "- **A2.2 Small amount → agree automatically** (小金额自动同意退款): a "
                 "refund of at most the merchant's threshold is agreed. The threshold "
                 "proposed when the strategy is created: "
                 "`XIAODIAN_AFTERSALES__SMALL_AMOUNT_DEFAULT_FEN` (1000 fen = ¥10, *our "
@@ -576,7 +601,7 @@ RULES: dict[str, Rule] = {
                 "waits for the logistics status and the merchant agrees or rejects by "
                 "it. *Fixed*."
             ),
-            "- Seed 003（2.2.1 设置路径，2.2.2 策略介绍）.",
+            "- Seed 003 (2.2.1 设置路径, 2.2.2 策略介绍).",
         ),
     ),
     "A2.1": Rule(
@@ -658,8 +683,8 @@ RULES: dict[str, Rule] = {
             ),
             "- 48 h: `XIAODIAN_AFTERSALES__MERCHANT_SLA_HOURS` (seed).",
             (
-                "- Seed 003 (2.2 人工处理售后： "
-                '"商家需要在48小时内对订单进行处理，否则系统默认进行【退款】处理").'
+                "- Seed 003 (2.2 人工处理售后: "
+                '"商家需要在48小时内对订单进行处理,否则系统默认进行【退款】处理").'
             ),
         ),
     ),
@@ -684,7 +709,7 @@ RULES: dict[str, Rule] = {
                 "read from its header before decoding, S8); the reasons that demand "
                 "evidence are fixed."
             ),
-            "- Seed 003（注：生鲜、定制商品…上传对应的举证材料）.",
+            "- Seed 003 (注: 生鲜、定制商品…上传对应的举证材料).",
         ),
     ),
     "A5": Rule(
@@ -720,7 +745,7 @@ RULES: dict[str, Rule] = {
                 "- `XIAODIAN_AFTERSALES__REFUND_RETRY_SECONDS` (600 s), "
                 "`XIAODIAN_AFTERSALES__REFUND_MAX_ATTEMPTS` (5) — *our defaults*."
             ),
-            "- Seeds 002（原路退款，other routes）and 003.",
+            "- Seeds 002 (原路退款, other routes) and 003.",
         ),
     ),
     "C1": Rule(
@@ -751,7 +776,7 @@ RULES: dict[str, Rule] = {
                 "shown size, judged from the file's header before decoding, S8) — the "
                 "last three *our defaults*."
             ),
-            "- Seed 004（创建卡券界面…所有*项都需要填写）.",
+            "- Seed 004 (创建卡券界面…所有*项都需要填写).",
         ),
     ),
     "C2": Rule(
@@ -787,19 +812,39 @@ RULES: dict[str, Rule] = {
             ),
             "6. promoted goods are allowed on the platform;",
             (
-                "7. no imitation of official wording or logos（抖音同款，官方推荐），no "
+                "7. no imitation of official wording or logos (抖音同款, 官方推荐), no "
                 "enticing icons (e.g. red packets) on the claim page."
             ),
             (
-                "Machines decide text rules, image format/size/dimensions/aspect and "
-                "QR codes or barcodes found in images; the rest goes to the human "
-                "review queue."
+                "Machines check the text rules, image format/size/dimensions/aspect, "
+                "QR codes or barcodes found in images, and rules 4, 5 and 7 on the "
+                "text printed inside the images, read by OCR (Tesseract with its "
+                "Chinese and English models, installed from Debian packages). A coupon "
+                "they flag waits in the platform's review queue (the operator console "
+                "`/operator`, F1), where an operator approves it (overruling the "
+                "flags) or rejects it with a reason; the shop sees the status and the "
+                "reasons on 卡券审核 and in its notices. A decision takes effect at "
+                "the end of the window at the earliest. An image whose text cannot be "
+                "read (OCR missing, turned off or timed out) refuses nothing but keeps "
+                "the coupon for an operator, with a note saying which image was not "
+                "read — it is never approved by the default policy."
+            ),
+            (
+                "- OCR: `XIAODIAN_COUPONS__OCR_ENABLED`, "
+                "`XIAODIAN_COUPONS__OCR_TIMEOUT_SECONDS`; measured precision and "
+                "recall in [benchmarks](benchmarks.md#coupon-image-text-ocr-f2)."
             ),
             (
                 "- Review time 30 minutes: `XIAODIAN_COUPONS__REVIEW_MINUTES` (seed: "
                 '"大约需要30分钟").'
             ),
-            "- Seed 004（卡券需经过审核才能使用，审核标准 1–7）.",
+            (
+                "- *Our default*: a coupon that passes the machine checks is approved "
+                "at the end of the window; "
+                "`XIAODIAN_COUPONS__REQUIRE_HUMAN_REVIEW=true` sends every coupon to "
+                "an operator instead."
+            ),
+            "- Seed 004 (卡券需经过审核才能使用，审核标准 1–7).",
         ),
     ),
     "C2.1": Rule(
@@ -875,7 +920,7 @@ RULES: dict[str, Rule] = {
         section="Coupons 卡券 and verification 核销",
         paragraphs=(
             (
-                "no imitation of official wording or logos（抖音同款，官方推荐），no "
+                "no imitation of official wording or logos (抖音同款, 官方推荐), no "
                 "enticing icons (e.g. red packets) on the claim page."
             ),
         ),
@@ -915,7 +960,7 @@ RULES: dict[str, Rule] = {
                 "- Code length: `XIAODIAN_COUPONS__CODE_LENGTH` (12, alphabet without "
                 "look-alike characters, *our default*)."
             ),
-            "- Seed 004（卡券会在抖音APP门店主页显示，用户点击即可领取使用）.",
+            "- Seed 004 (卡券会在抖音APP门店主页显示，用户点击即可领取使用).",
         ),
     ),
     "C5": Rule(
@@ -930,7 +975,7 @@ RULES: dict[str, Rule] = {
                 "(chosen stores, or all); the permission can be revoked."
             ),
             "- *Fixed*.",
-            ("- Seed 004（搜索核销人员的抖音号，进行添加核销人员…如要取消权限也可直接操作）."),
+            ("- Seed 004 (搜索核销人员的抖音号，进行添加核销人员…如要取消权限也可直接操作)."),
         ),
     ),
     "C6": Rule(
@@ -952,7 +997,7 @@ RULES: dict[str, Rule] = {
                 "- `XIAODIAN_COUPONS__SCAN_IMAGE_MAX_BYTES` (largest scanned photo, 8 "
                 "MiB, *our default*)."
             ),
-            "- Seed 004（手机核销和电脑核销）.",
+            "- Seed 004 (手机核销和电脑核销).",
         ),
     ),
     "C7": Rule(
@@ -973,7 +1018,7 @@ RULES: dict[str, Rule] = {
                 "`XIAODIAN_COUPONS__VERIFY_CANCEL_WINDOW_MINUTES` (cancel window, 60 "
                 "min) — *our defaults*."
             ),
-            "- Seed 004（title: 抖音卡券核销接口v2版本）.",
+            "- Seed 004 (title: 抖音卡券核销接口v2版本).",
         ),
     ),
     "X1": Rule(
@@ -1019,7 +1064,7 @@ RULES: dict[str, Rule] = {
                 "- `XIAODIAN_API__SIGNATURE_WINDOW_SECONDS` (±300 s), "
                 "`XIAODIAN_API__MAX_REQUESTS_IN_FLIGHT`."
             ),
-            "- Seeds 001 and 003（主账号 / 子账号，授权）.",
+            "- Seeds 001 and 003 (主账号 / 子账号, 授权).",
         ),
     ),
     "X3": Rule(
@@ -1030,13 +1075,13 @@ RULES: dict[str, Rule] = {
         section="Across the system",
         paragraphs=(
             (
-                "The merchant balance（账户余额）and the deposit（保证金）are "
+                "The merchant balance (账户余额) and the deposit (保证金) are "
                 "append-only ledgers: a balance is the sum of its entries, and every "
                 "money movement is one transaction with an idempotency key (a repeat "
                 "returns the first result and moves nothing)."
             ),
             "- *Fixed*.",
-            "- Seeds 000（商家账户）and 002（保证金）.",
+            "- Seeds 000 (商家账户) and 002 (保证金).",
         ),
     ),
 }
