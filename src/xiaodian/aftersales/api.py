@@ -1,5 +1,6 @@
-"""Open API for after-sales (SPEC §4): list/detail/operate/batch (A3, A4), evidence upload,
-ERP cancel-shipment (A2.1), strategies (A2), packages (split); buyer API (/buyer/v1) to apply,
+"""Open API for after-sales (SPEC §4): list/detail/operate/batch (A3, A4), 快递拦截 (A3.1),
+evidence upload, ERP cancel-shipment (A2.1), strategies (A2), packages (split); buyer API
+(/buyer/v1) to apply,
 modify, withdraw (A1, A5); local-carrier controls under /sim/logistics (simulated clock only).
 Every state change also goes out as an ``aftersale.*`` / ``package.*`` webhook event (X1)."""
 
@@ -33,6 +34,7 @@ from xiaodian.aftersales.schemas import (
     EvidenceOut,
     HistoryOut,
     InterceptionFaultIn,
+    InterceptionIn,
     ItemIn,
     ModifyIn,
     OperateIn,
@@ -224,6 +226,21 @@ def operate(
         reason=body.reason,
         evidence_ids=body.evidence_ids,
         note=body.note,
+    )
+    return detail_out(ctx, req)
+
+
+@router.post("/api/v1/aftersales/{request_id}/interception", response_model=RequestDetail)
+def intercept(
+    request_id: int, body: InterceptionIn, ctx: CtxDep, principal: AftersalesApp
+) -> RequestDetail:
+    """A3.1 快递拦截: ``carrier`` asks the carrier to intercept the request's packages still on
+    their way (the merchant pays the interception fee on success, then the refund is agreed);
+    ``offline`` records an interception made by contacting the carrier (note required; agreed
+    at once). Each step is in ``history`` with the actor and rule A3.1."""
+    principal.require("aftersales.handle")
+    req = strategies.manual_interception(
+        ctx, principal.shop_id, request_id, mode=body.mode, note=body.note
     )
     return detail_out(ctx, req)
 

@@ -64,6 +64,17 @@ class OperateIn(RequestModel):
     note: str = Field("", max_length=500)
 
 
+class InterceptionIn(RequestModel):
+    """A3.1 快递拦截 by hand: ``carrier`` asks the carrier adapter (平台拦截, the merchant pays
+    the interception fee on success); ``offline`` records an interception the merchant made by
+    contacting the carrier itself (线下联系快递, ``note`` required)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["carrier", "offline"]
+    note: str = Field("", max_length=200)
+
+
 class BatchIn(OperateIn):
     request_ids: list[StrictInt] = Field(min_length=1, max_length=200)
 
