@@ -254,6 +254,9 @@ def test_F5_rating_page_shows_refund_completion_time(
     with rt.unit() as ctx:
         got = aftersales.refund_completion_time(ctx.session, shop.shop_id, ctx.now, 30)
     assert (got.count, got.average_hours, got.median_hours) == (3, 6.0, 6.0)
+    api = shop.api.get("/api/v1/aftersales/refund_completion_time").json()
+    assert (api["count"], api["average_hours"], api["median_hours"]) == (3, 6.0, 6.0)
+    assert api["window_days"] == 30
     console_login(client, shop.username, shop.password)
     page = client.get("/console/orders/rating").text
     assert "近30天仅退款自主完结时长" in page

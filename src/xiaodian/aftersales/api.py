@@ -31,6 +31,7 @@ from xiaodian.aftersales.schemas import (
     CancelShipmentIn,
     CancelShipmentOut,
     CarrierEventIn,
+    CompletionTimeOut,
     EvidenceOut,
     HistoryOut,
     InterceptionFaultIn,
@@ -124,6 +125,17 @@ def reasons(_principal: AftersalesApp) -> dict[str, Any]:
             for c, r in REJECT_REASONS.items()
         ],
     }
+
+
+@router.get("/api/v1/aftersales/refund_completion_time", response_model=CompletionTimeOut)
+def refund_completion_time(ctx: CtxDep, principal: AftersalesApp) -> CompletionTimeOut:
+    """A3.2 仅退款自主完结时长: count, average and median hours from the buyer's request to the
+    merchant's own first decision, over the last ``completion_window_days`` (as on 店铺评级)."""
+    principal.require("aftersales.handle")
+    got = aftersales.refund_completion_time(
+        ctx.session, principal.shop_id, ctx.now, ctx.settings.aftersales.completion_window_days
+    )
+    return CompletionTimeOut(**got.__dict__)
 
 
 @router.get("/api/v1/aftersales/strategies", response_model=list[StrategyOut])

@@ -221,3 +221,14 @@ class CarrierEventIn(BaseModel):
 
 class InterceptionFaultIn(BaseModel):
     fail: bool = True
+
+
+class CompletionTimeOut(BaseModel):
+    """A3.2 仅退款自主完结时长 over the window (hours; null averages when no request counted)."""
+
+    window_days: int
+    window_start: datetime
+    window_end: datetime
+    count: int
+    average_hours: float | None
+    median_hours: float | None
