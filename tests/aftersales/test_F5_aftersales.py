@@ -79,6 +79,18 @@ def test_F5_api_carrier_interception_charges_fee_and_agrees_on_success(
     assert late.status_code == 409 and late.json()["code"] == "aftersale_wrong_state"
 
 
+def test_F5_interception_success_also_completes_a_request_agreed_on_refusal_meanwhile(
+    world: World, shop: Any, rt: Runtime
+) -> None:
+    _order, rid = _pending(world, shop)
+    assert shop.api.post(f"/api/v1/aftersales/{rid}/interception", {"mode": "carrier"}).is_success
+    refusal = shop.api.post(f"/api/v1/aftersales/{rid}/operate", {"action": "agree_on_refusal"})
+    assert refusal.json()["status"] == "agreed_on_refusal"
+    scheduler.advance(rt, 2 * HOUR)
+    done = world.request(shop.shop_id, rid)
+    assert (done.status, done.decided_rule) == ("refunded", "A3.1")
+
+
 def test_F5_api_carrier_interception_failure_keeps_request_pending(
     world: World, shop: Any, rt: Runtime
 ) -> None:

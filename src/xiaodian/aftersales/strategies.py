@@ -469,8 +469,9 @@ def manual_interception(
 def _settle_manual(ctx: Ctx, req: AfterSaleRequest, note: str) -> None:
     """A3.1: agree the refund once every covered package is stopped (intercepted, returned,
     refused or cancelled); otherwise the request waits for the other packages or the
-    merchant."""
-    if req.status != RequestStatus.PENDING:
+    merchant. A request the merchant meanwhile agreed on refusal is agreed too (the parcel
+    will never be refused now)."""
+    if req.status not in (RequestStatus.PENDING, RequestStatus.AGREED_ON_REFUSAL):
         return
     packages, _ = covered_packages(ctx.session, req)
     if packages and all(p.status in _STOPPED for p in packages):
