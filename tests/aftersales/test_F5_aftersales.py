@@ -279,3 +279,37 @@ def test_F5_rating_page_shows_refund_completion_time(
     rt.settings.aftersales.completion_window_days = 1
     rt.clock.advance(2 * 24 * HOUR)  # type: ignore[attr-defined]
     assert "仅退款售后单 0 单" in client.get("/console/orders/rating").text
+
+
+def test_F5_console_interception_needs_the_grant_and_the_shops_own_request(
+    world: World, shop: Any, client: TestClient, rt: Runtime, make_shop: Any
+) -> None:
+    order, rid = _pending(world, shop)
+    other = make_shop("别家小店")
+    with rt.unit() as ctx:
+        main = accounts.principal_for_user(
+            ctx.session, accounts.get_user(ctx.session, shop.shop_id, shop.user_id)
+        )
+        accounts.create_sub_account(
+            ctx,
+            main,
+            username="f5_viewer",
+            password="secret-pass-1",
+            display_name="订单查看",
+            phone="13900000019",
+            permissions=["orders.view"],
+        )
+    console_login(client, "f5_viewer", "secret-pass-1")
+    token = page_token(client, "/console/orders")
+    form = {"csrf_token": token, "mode": "offline", "note": "越权"}
+    denied = client.post(f"/console/aftersales/{rid}/intercept", data=form)
+    assert denied.status_code == 403
+    assert world.request(shop.shop_id, rid).status == "pending"
+
+    stranger = TestClient(client.app)
+    console_login(stranger, other.username, other.password)
+    token = page_token(stranger, "/console/aftersales")
+    form["csrf_token"] = token
+    missing = stranger.post(f"/console/aftersales/{rid}/intercept", data=form)
+    assert missing.status_code == 404
+    assert world.packages(shop.shop_id, order)[0].interception == ""
