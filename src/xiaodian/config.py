@@ -114,6 +114,11 @@ class AfterSalesRules(BaseModel):
     refund_max_attempts: int = Field(
         5, description="A6 (default): automatic refund attempts before the merchant is asked"
     )
+    completion_window_days: int = Field(
+        30,
+        ge=1,
+        description="A3.2 (default): 仅退款自主完结时长 is measured over the last N days",
+    )
 
 
 class CouponRules(BaseModel):

@@ -1,5 +1,6 @@
-"""Open API for after-sales (SPEC §4): list/detail/operate/batch (A3, A4), evidence upload,
-ERP cancel-shipment (A2.1), strategies (A2), packages (split); buyer API (/buyer/v1) to apply,
+"""Open API for after-sales (SPEC §4): list/detail/operate/batch (A3, A4), 快递拦截 (A3.1),
+evidence upload, ERP cancel-shipment (A2.1), strategies (A2), packages (split); buyer API
+(/buyer/v1) to apply,
 modify, withdraw (A1, A5); local-carrier controls under /sim/logistics (simulated clock only).
 Every state change also goes out as an ``aftersale.*`` / ``package.*`` webhook event (X1)."""
 
@@ -30,9 +31,11 @@ from xiaodian.aftersales.schemas import (
     CancelShipmentIn,
     CancelShipmentOut,
     CarrierEventIn,
+    CompletionTimeOut,
     EvidenceOut,
     HistoryOut,
     InterceptionFaultIn,
+    InterceptionIn,
     ItemIn,
     ModifyIn,
     OperateIn,
@@ -122,6 +125,17 @@ def reasons(_principal: AftersalesApp) -> dict[str, Any]:
             for c, r in REJECT_REASONS.items()
         ],
     }
+
+
+@router.get("/api/v1/aftersales/refund_completion_time", response_model=CompletionTimeOut)
+def refund_completion_time(ctx: CtxDep, principal: AftersalesApp) -> CompletionTimeOut:
+    """A3.2 仅退款自主完结时长: count, average and median hours from the buyer's request to the
+    merchant's own first decision, over the last ``completion_window_days`` (as on 店铺评级)."""
+    principal.require("aftersales.handle")
+    got = aftersales.refund_completion_time(
+        ctx.session, principal.shop_id, ctx.now, ctx.settings.aftersales.completion_window_days
+    )
+    return CompletionTimeOut(**got.__dict__)
 
 
 @router.get("/api/v1/aftersales/strategies", response_model=list[StrategyOut])
@@ -224,6 +238,21 @@ def operate(
         reason=body.reason,
         evidence_ids=body.evidence_ids,
         note=body.note,
+    )
+    return detail_out(ctx, req)
+
+
+@router.post("/api/v1/aftersales/{request_id}/interception", response_model=RequestDetail)
+def intercept(
+    request_id: int, body: InterceptionIn, ctx: CtxDep, principal: AftersalesApp
+) -> RequestDetail:
+    """A3.1 快递拦截: ``carrier`` asks the carrier to intercept the request's packages still on
+    their way (the merchant pays the interception fee on success, then the refund is agreed);
+    ``offline`` records an interception made by contacting the carrier (note required; agreed
+    at once). Each step is in ``history`` with the actor and rule A3.1."""
+    principal.require("aftersales.handle")
+    req = strategies.manual_interception(
+        ctx, principal.shop_id, request_id, mode=body.mode, note=body.note
     )
     return detail_out(ctx, req)
 

@@ -77,6 +77,20 @@ REGISTRY = Registry(
             rule="A2.3",
         ),
         ErrorCode(
+            "interception_not_applicable",
+            409,
+            "仅已发货仅退款售后单可进行快递拦截",
+            "Only shipped_refund requests can be intercepted",
+            rule="A3.1",
+        ),
+        ErrorCode(
+            "interception_note_required",
+            422,
+            "线下联系快递拦截须填写说明（快递公司、联系人、结果等）",
+            "An offline interception needs a note",
+            rule="A3.1",
+        ),
+        ErrorCode(
             "invalid_aftersale", 422, "售后申请信息有误", "Invalid after-sale request", rule="A1"
         ),
         ErrorCode(
@@ -123,6 +137,13 @@ REGISTRY = Registry(
             rule="A2.1",
         ),
         ErrorCode(
+            "nothing_to_intercept",
+            409,
+            "售后单涉及的包裹均不可拦截（已签收、拒签、已拦截、拦截中或已取消发货）",
+            "No package of this request can be intercepted",
+            rule="A3.1",
+        ),
+        ErrorCode(
             "order_already_shipped",
             409,
             "订单已发货，请申请已发货仅退款或退货退款",
@@ -159,6 +180,13 @@ REGISTRY = Registry(
             422,
             "未知物流事件 {event}",
             "Unknown carrier event {event}; use one of {events}",
+        ),
+        ErrorCode(
+            "unknown_interception_mode",
+            422,
+            "未知拦截方式 {mode}（可选：carrier 平台拦截，offline 线下联系快递）",
+            "Unknown interception mode {mode}; use carrier or offline",
+            rule="A3.1",
         ),
         ErrorCode("unknown_strategy", 422, "未知策略 {code}", "Unknown strategy {code}"),
     ),

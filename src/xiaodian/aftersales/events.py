@@ -20,6 +20,7 @@ AFTERSALE_ACTIONS: tuple[str, ...] = (
     "erp_cancel_not_applied",
     "interception_requested",
     "interception_failed",
+    "intercepted_offline",  # A3.1 线下联系快递
 )
 # A2 logistics: the carrier's tracking events are emitted as ``package.<event>``.
 PACKAGE_EVENTS: tuple[str, ...] = (
@@ -34,6 +35,7 @@ PACKAGE_EVENTS: tuple[str, ...] = (
     "interception_fee_collected",
     "interception_fee_unpaid",
     "shipment_cancelled",
+    "intercepted_offline",  # A3.1 线下联系快递
 )
 
 EVENT_TYPES: tuple[str, ...] = (

@@ -374,6 +374,23 @@ def request_interception(ctx: Ctx, package: Package, request_id: int | None) -> 
     return reply
 
 
+def record_offline_interception(
+    ctx: Ctx, package: Package, request_id: int | None, note: str
+) -> None:
+    """A3.1 线下联系快递: the merchant intercepted the parcel by contacting the carrier itself
+    and records it as done. The parcel is on its way back (拦截成功); no call goes to the
+    carrier and no fee is charged here — the merchant settled it with the carrier offline."""
+    if package.interception in ("requested", "succeeded", "offline"):
+        raise Conflict("interception_exists", "该包裹已发起拦截", "Interception already requested")
+    package.interception = "offline"
+    package.interception_request_id = request_id
+    package.interception_fail_reason = ""
+    package.interception_due_at = None
+    _set_status(ctx, package, P.INTERCEPTED)
+    log(ctx, package, "event", "intercept_offline", True, {"note": note})
+    notify.emit(ctx, package.shop_id, "package.intercepted_offline", _payload(package), rule="A3.1")
+
+
 def resolve_interception(ctx: Ctx, package: Package, ok: bool, reason: str) -> None:
     """A2.3: the carrier answered. Success: the parcel returns to the merchant and the fee is
     charged to the merchant balance (once). Failure: recorded; the request stays pending."""

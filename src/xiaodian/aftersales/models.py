@@ -243,6 +243,7 @@ INTERCEPTION_LABELS: dict[str, str] = {
     "requested": "拦截中",
     "succeeded": "拦截成功",
     "failed": "拦截失败",
+    "offline": "线下拦截成功",  # A3.1: the merchant contacted the carrier itself
 }
 
 

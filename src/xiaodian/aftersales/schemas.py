@@ -64,6 +64,17 @@ class OperateIn(RequestModel):
     note: str = Field("", max_length=500)
 
 
+class InterceptionIn(RequestModel):
+    """A3.1 快递拦截 by hand: ``carrier`` asks the carrier adapter (平台拦截, the merchant pays
+    the interception fee on success); ``offline`` records an interception the merchant made by
+    contacting the carrier itself (线下联系快递, ``note`` required)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["carrier", "offline"]
+    note: str = Field("", max_length=200)
+
+
 class BatchIn(OperateIn):
     request_ids: list[StrictInt] = Field(min_length=1, max_length=200)
 
@@ -216,3 +227,14 @@ class CarrierEventIn(BaseModel):
 
 class InterceptionFaultIn(BaseModel):
     fail: bool = True
+
+
+class CompletionTimeOut(BaseModel):
+    """A3.2 仅退款自主完结时长 over the window (hours; null averages when no request counted)."""
+
+    window_days: int
+    window_start: datetime
+    window_end: datetime
+    count: int
+    average_hours: float | None
+    median_hours: float | None

@@ -22,6 +22,7 @@ from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
 from xiaodian.accounts.models import Buyer
+from xiaodian.aftersales import experience
 from xiaodian.aftersales.models import (
     KIND_LABELS,
     OPEN_STATUSES,
@@ -1144,6 +1145,48 @@ def batch(
                 BatchResult(request_id, False, None, exc.code, exc.message_zh, exc.message_en)
             )
     return results
+
+
+# ----- A3.2 仅退款自主完结时长 ---------------------------------------------------------------
+
+REFUND_ONLY_KINDS = (RequestKind.UNSHIPPED_REFUND, RequestKind.SHIPPED_REFUND)
+DECISION_ACTIONS = ("agreed", "agreed_on_refusal", "rejected")
+
+
+def refund_completion_time(
+    session: Session, shop_id: int, now: datetime, window_days: int
+) -> experience.CompletionTime:
+    """A3.2: the shop's refund-only requests whose first decision (agree, agree on refusal,
+    reject) falls in the window, handed to ``experience.completion_time`` which decides what
+    counts and computes count, average and median."""
+    start = now - timedelta(days=window_days)
+    first = (
+        select(
+            RequestHistory.request_id.label("request_id"),
+            func.min(RequestHistory.id).label("history_id"),
+        )
+        .where(RequestHistory.shop_id == shop_id, RequestHistory.action.in_(DECISION_ACTIONS))
+        .group_by(RequestHistory.request_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(
+            AfterSaleRequest.applied_at,
+            RequestHistory.at,
+            RequestHistory.rule,
+            RequestHistory.actor,
+        )
+        .join(first, first.c.request_id == AfterSaleRequest.id)
+        .join(RequestHistory, RequestHistory.id == first.c.history_id)
+        .where(
+            AfterSaleRequest.shop_id == shop_id,
+            AfterSaleRequest.kind.in_(REFUND_ONLY_KINDS),
+            RequestHistory.at >= start,
+            RequestHistory.at <= now,
+        )
+    ).all()
+    decisions = [experience.FirstDecision(a, d, rule, actor) for a, d, rule, actor in rows]
+    return experience.completion_time(decisions, now, window_days)
 
 
 # ----- sweeps' and subscribers' helpers ----------------------------------------------------

@@ -17,6 +17,10 @@ this order, the first that fires decides:
 
 Each automatic decision records the strategy and its rule id on the request, in its history
 and in the emitted event.
+
+A3.1 快递拦截 by hand (``manual_interception``, from the workbench, the detail page and the open
+API) goes through the same interception path as A2.3 (``request_interception``) with the same
+fee rule, or is recorded as done offline (线下联系快递); its history rows carry rule A3.1.
 """
 
 from __future__ import annotations
@@ -31,23 +35,27 @@ from xiaodian.aftersales import logistics
 from xiaodian.aftersales import service as requests
 from xiaodian.aftersales.models import (
     MOVING,
+    STATUS_LABELS,
     STRATEGY_LABELS,
     STRATEGY_RULES,
     AfterSaleRequest,
     Package,
+    PackageStatus,
+    RequestHistory,
     RequestKind,
     RequestStatus,
     Strategy,
     StrategyCode,
 )
 from xiaodian.context import Ctx
-from xiaodian.errors import ValidationFailed, field_error
+from xiaodian.errors import Conflict, ValidationFailed, field_error
 from xiaodian.ledger import service as ledger
 from xiaodian.ledger.models import Account
 from xiaodian.money import yuan_label
 from xiaodian.notify import service as notify
 
 C = StrategyCode
+P = PackageStatus
 
 
 # ----- configuration (创建策略) --------------------------------------------------------------
@@ -181,16 +189,15 @@ def evaluate(ctx: Ctx, shop_id: int, request_id: int) -> list[Verdict]:
         fired, why = _interception_applies(ctx, req, packages, exact)
         verdicts.append(Verdict(C.INTERCEPTION, fired, why))
         if fired:
-            reply = logistics.request_interception(ctx, packages[0], req.id)
+            reply = request_interception(
+                ctx,
+                req,
+                packages[0],
+                "A2.3",
+                C.INTERCEPTION,
+                f"已向快递公司发起拦截（包裹 {packages[0].tracking_no}）",
+            )
             if reply.ok:
-                requests.note_only(
-                    ctx,
-                    req,
-                    "interception_requested",
-                    "A2.3",
-                    C.INTERCEPTION,
-                    f"已向快递公司发起拦截（包裹 {packages[0].tracking_no}）",
-                )
                 return verdicts
 
     if C.REFUSAL in enabled:
@@ -272,28 +279,203 @@ def on_shipment_cancelled(ctx: Ctx, shop_id: int, order_id: int) -> None:
 
 
 def on_intercepted(ctx: Ctx, shop_id: int, request_id: int | None) -> None:
-    """A2.3: interception succeeded (fee already charged) → agree the refund."""
+    """A2.3: interception succeeded (fee already charged) → agree the refund. One the merchant
+    asked for by hand (A3.1) agrees under A3.1 once no covered package is still on its way."""
     if request_id is None:
         return
     req = requests.get_request(ctx.session, shop_id, request_id)
+    if interception_origin(ctx.session, req) == MANUAL_RULE:
+        _settle_manual(ctx, req, "快递拦截成功，同意退款")
+        return
     if req.status in (RequestStatus.PENDING, RequestStatus.AGREED_ON_REFUSAL):
         _agree(ctx, req, C.INTERCEPTION, "快递拦截成功，自动同意退款")
 
 
 def on_interception_failed(ctx: Ctx, shop_id: int, request_id: int | None, reason: str) -> None:
-    """A2.3: interception failed → the request stays pending for the merchant."""
+    """A2.3 / A3.1: interception failed → the request stays pending for the merchant."""
     if request_id is None:
         return
     req = requests.get_request(ctx.session, shop_id, request_id)
-    if req.status == RequestStatus.PENDING:
+    if req.status != RequestStatus.PENDING:
+        return
+    if interception_origin(ctx.session, req) == MANUAL_RULE:
         requests.note_only(
             ctx,
             req,
             "interception_failed",
-            "A2.3",
-            C.INTERCEPTION,
+            MANUAL_RULE,
+            None,
             f"快递拦截失败：{reason}，待商家处理",
         )
+        return
+    requests.note_only(
+        ctx,
+        req,
+        "interception_failed",
+        "A2.3",
+        C.INTERCEPTION,
+        f"快递拦截失败：{reason}，待商家处理",
+    )
+
+
+# ----- A3.1 manual interception (售后工作台 / 售后详情) ----------------------------------------
+
+MANUAL_RULE = "A3.1"
+INTERCEPTION_MODES = ("carrier", "offline")
+# A covered package in one of these no longer reaches the buyer: the refund is safe to agree.
+_STOPPED = frozenset({P.INTERCEPTED, P.RETURNED, P.CANCELLED, P.REFUSED})
+
+
+def request_interception(
+    ctx: Ctx,
+    req: AfterSaleRequest,
+    package: Package,
+    rule: str,
+    strategy: str | None,
+    note: str,
+) -> logistics.CarrierReply:
+    """Ask the carrier adapter to intercept one package for a request and record it in the
+    request's history under ``rule`` — the one path for A2.3 (the strategy) and A3.1 (by
+    hand). The carrier answers later (``on_intercepted`` / ``on_interception_failed``); on
+    success the merchant pays the interception fee (``logistics.charge_interception_fee``)."""
+    reply = logistics.request_interception(ctx, package, req.id)
+    if reply.ok:
+        requests.note_only(ctx, req, "interception_requested", rule, strategy, note)
+    return reply
+
+
+def interception_origin(session: Session, req: AfterSaleRequest) -> str:
+    """The rule of the request's latest interception request: A2.3 (strategy) or A3.1."""
+    rule = session.scalar(
+        select(RequestHistory.rule)
+        .where(
+            RequestHistory.shop_id == req.shop_id,
+            RequestHistory.request_id == req.id,
+            RequestHistory.action == "interception_requested",
+        )
+        .order_by(RequestHistory.id.desc())
+        .limit(1)
+    )
+    return rule or "A2.3"
+
+
+def interceptable_packages(session: Session, req: AfterSaleRequest) -> list[Package]:
+    """A3.1: the packages holding the request's items that are still on their way and not
+    already being (or been) intercepted — what a manual interception acts on. Empty unless
+    the request is a pending 已发货仅退款."""
+    if req.kind != RequestKind.SHIPPED_REFUND or req.status != RequestStatus.PENDING:
+        return []
+    packages, _ = covered_packages(session, req)
+    return [
+        p
+        for p in packages
+        if p.status in MOVING and p.interception not in ("requested", "succeeded", "offline")
+    ]
+
+
+def manual_interception(
+    ctx: Ctx, shop_id: int, request_id: int, *, mode: str, note: str = ""
+) -> AfterSaleRequest:
+    """A3.1 快递拦截 by hand. Seed 003: "建议商家优先进行快递拦截（使用平台拦截功能或线下
+    联系快递）".
+
+    * ``carrier`` 平台拦截: the carrier adapter is asked to intercept every covered package
+      still on its way — A2.3's path (``request_interception``), with its fee rule: on
+      success the merchant pays the interception fee from its balance (待补缴 when short);
+      when no covered package is still on its way the refund is agreed under A3.1.
+    * ``offline`` 线下联系快递: the merchant intercepted the parcel itself and records it with
+      a note; the packages count as intercepted, no fee is charged here (the merchant settled
+      it with the carrier), and the refund is agreed under A3.1 at once.
+
+    Each step is a history row (and ``aftersale.*`` event) with the actor and rule A3.1."""
+    req = requests.get_request(ctx.session, shop_id, request_id)
+    if mode not in INTERCEPTION_MODES:
+        raise ValidationFailed(
+            "unknown_interception_mode",
+            f"未知拦截方式 {mode}（可选：carrier 平台拦截，offline 线下联系快递）",
+            f"Unknown interception mode {mode}; use carrier or offline",
+            field="mode",
+            rule=MANUAL_RULE,
+        )
+    if req.kind != RequestKind.SHIPPED_REFUND:
+        raise Conflict(
+            "interception_not_applicable",
+            "仅已发货仅退款售后单可进行快递拦截",
+            "Only shipped_refund requests can be intercepted",
+            rule=MANUAL_RULE,
+        )
+    if req.status != RequestStatus.PENDING:
+        label = STATUS_LABELS.get(req.status, req.status)
+        raise Conflict(
+            "aftersale_wrong_state",
+            f"售后单状态为「{label}」，不能快递拦截",
+            f"The request is {req.status}; cannot intercept",
+        )
+    targets = interceptable_packages(ctx.session, req)
+    if not targets:
+        raise Conflict(
+            "nothing_to_intercept",
+            "售后单涉及的包裹均不可拦截（已签收、拒签、已拦截、拦截中或已取消发货）",
+            "No package of this request can be intercepted",
+            rule=MANUAL_RULE,
+        )
+    note = note.strip()
+    numbers = "、".join(p.tracking_no for p in targets)
+    if mode == "offline":
+        if not note:
+            raise ValidationFailed(
+                "interception_note_required",
+                "线下联系快递拦截须填写说明（快递公司、联系人、结果等）",
+                "An offline interception needs a note",
+                field="note",
+                rule=MANUAL_RULE,
+            )
+        for package in targets:
+            logistics.record_offline_interception(ctx, package, req.id, note)
+        requests.note_only(
+            ctx,
+            req,
+            "intercepted_offline",
+            MANUAL_RULE,
+            None,
+            f"已线下联系快递拦截成功（包裹 {numbers}），拦截费用由商家与快递公司线下结算：{note}",
+        )
+        _settle_manual(ctx, req, "线下快递拦截成功，同意退款")
+        return req
+    fee = yuan_label(ctx.settings.aftersales.interception_fee_fen)
+    for package in targets:
+        suffix = f"：{note}" if note else ""
+        reply = request_interception(
+            ctx,
+            req,
+            package,
+            MANUAL_RULE,
+            None,
+            f"商家发起快递拦截（包裹 {package.tracking_no}），拦截成功后由商家承担拦截费用 {fee}"
+            + suffix,
+        )
+        if not reply.ok:
+            requests.note_only(
+                ctx,
+                req,
+                "interception_failed",
+                MANUAL_RULE,
+                None,
+                f"快递公司未受理拦截（包裹 {package.tracking_no}）：{reply.reason}",
+            )
+    return req
+
+
+def _settle_manual(ctx: Ctx, req: AfterSaleRequest, note: str) -> None:
+    """A3.1: agree the refund once every covered package is stopped (intercepted, returned,
+    refused or cancelled); otherwise the request waits for the other packages or the
+    merchant. A request the merchant meanwhile agreed on refusal is agreed too (the parcel
+    will never be refused now)."""
+    if req.status not in (RequestStatus.PENDING, RequestStatus.AGREED_ON_REFUSAL):
+        return
+    packages, _ = covered_packages(ctx.session, req)
+    if packages and all(p.status in _STOPPED for p in packages):
+        requests.agree(ctx, req.shop_id, req.id, rule=MANUAL_RULE, strategy=None, note=note)
 
 
 def on_package_final(ctx: Ctx, shop_id: int, order_id: int, package_id: int, event: str) -> None:

@@ -1,6 +1,7 @@
 """Console pages for after-sales (SPEC §4): 售后工作台 (A3: 已发货仅退款待处理 with time left,
-search, single and batch actions), 售后详情 (agree / 拒签后退款 / reject with 举证 upload, A4;
-the buyer's change requests, A5) and 售后小助手 → 创建策略 (A2, main account or granted)."""
+search, single and batch actions, 快递拦截 A3.1), 售后详情 (agree / 拒签后退款 / 快递拦截 A3.1 /
+reject with 举证 upload, A4; the buyer's change requests, A5) and 售后小助手 → 创建策略 (A2,
+main account or granted)."""
 
 from __future__ import annotations
 
@@ -112,6 +113,8 @@ def workbench(
         values=raw,
         errors=errors,
         pending_count=aftersales.count_pending_shipped(session, console.shop_id),
+        interceptable_ids={r.id for r, _ in page if strategies.interceptable_packages(session, r)},
+        interception_fee=yuan_label(console.ctx.settings.aftersales.interception_fee_fen),
         sla_hours=console.ctx.settings.aftersales.merchant_sla_hours,
         next_before_id=page[-1][0].id if len(rows) > PAGE_SIZE else None,
         first_page=before_id is None,
@@ -217,6 +220,8 @@ def detail(request_id: int, request: Request, console: ConsoleCtx) -> Response:
         ],
         history=history,
         actor_names=actor_names(session, console.shop_id, [h.actor for h in history]),
+        interceptable=strategies.interceptable_packages(session, req),
+        interception_fee=yuan_label(console.ctx.settings.aftersales.interception_fee_fen),
         evidence=aftersales.evidence_of(session, req),
         reason_label=BUYER_REASONS.get(req.kind, {}).get(req.reason),
         amount_label=yuan_label(req.amount_fen),
@@ -234,6 +239,31 @@ def operate(request_id: int, request: Request, console: ConsoleCtx, form: CsrfFo
         with console.ctx.session.begin_nested():
             aftersales.operate(console.ctx, console.shop_id, request_id, action)
         flash(request, f"已{ACTION_LABELS.get(action, action)}")
+    except XiaodianError as exc:
+        flash(request, exc.message_zh, "error")
+    return RedirectResponse(f"/console/aftersales/{request_id}", status_code=303)
+
+
+@router.post("/{request_id}/intercept")
+def intercept(request_id: int, request: Request, console: ConsoleCtx, form: CsrfForm) -> Response:
+    """A3.1 快递拦截 from the workbench (one row) or the detail page: 平台拦截 through the
+    carrier adapter, or 线下联系快递 recorded with a note. The outcome shows on the detail page."""
+    console.principal.require("aftersales.handle")
+    aftersales.get_request(console.ctx.session, console.shop_id, request_id)
+    mode = str(form.get("mode", ""))
+    try:
+        with console.ctx.session.begin_nested():
+            req = strategies.manual_interception(
+                console.ctx,
+                console.shop_id,
+                request_id,
+                mode=mode,
+                note=str(form.get("note", ""))[:200],
+            )
+        if mode == "offline":
+            flash(request, f"已记录线下快递拦截，售后单{STATUS_LABELS[req.status]}")
+        else:
+            flash(request, "已向快递公司发起拦截，拦截结果将显示在包裹与售后记录中")
     except XiaodianError as exc:
         flash(request, exc.message_zh, "error")
     return RedirectResponse(f"/console/aftersales/{request_id}", status_code=303)

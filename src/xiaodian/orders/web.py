@@ -1,6 +1,7 @@
 """Console pages for orders (SPEC §3): 订单管理 list with filters (O1), detail and ship form
 (O3), 批量发货 upload with per-row results (O3), 违规处理 (O6–O8) and 店铺评级 (O9) with a
-server-rendered SVG chart of daily judgments and the rolling rate (also on the dashboard)."""
+server-rendered SVG chart of daily judgments and the rolling rate, and the after-sales signal
+仅退款自主完结时长 (A3.2) beside the rate (also on the dashboard)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
+from xiaodian.aftersales import service as aftersales
 from xiaodian.context import Ctx
 from xiaodian.errors import XiaodianError
 from xiaodian.orders import service
@@ -251,7 +253,11 @@ def ship(
 def rating_panel(ctx: Ctx, shop_id: int) -> dict[str, Any]:
     """O9: what the 店铺评级 page and the dashboard show — one service call, one chart."""
     result = service.rating(ctx.session, shop_id, ctx.now, ctx.settings)
-    return {"rating": result, "chart": chart(result)}
+    # A3.2 仅退款自主完结时长 (seed 003's experience-score signal), beside the late-shipment rate.
+    completion = aftersales.refund_completion_time(
+        ctx.session, shop_id, ctx.now, ctx.settings.aftersales.completion_window_days
+    )
+    return {"rating": result, "chart": chart(result), "completion": completion}
 
 
 def chart(r: Rating, width: int = 640, height: int = 200) -> dict[str, Any]:

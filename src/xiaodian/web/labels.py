@@ -159,6 +159,7 @@ AFTERSALE_ACTION_LABELS: dict[str, str] = {
     "strategy_saved": "保存售后小助手策略",
     "interception_requested": "发起快递拦截",
     "interception_failed": "快递拦截失败",
+    "intercepted_offline": "线下联系快递拦截",
     "erp_cancel_not_applied": "ERP 取消发货未自动退款",
 }
 PACKAGE_EVENT_LABELS: dict[str, str] = {
@@ -170,6 +171,7 @@ PACKAGE_EVENT_LABELS: dict[str, str] = {
     "interception_fee_collected": "扣除拦截费",
     "interception_fee_unpaid": "拦截费待支付",
     "shipment_cancelled": "ERP 取消发货",
+    "intercepted_offline": "线下拦截成功",
 }
 # Event types (notify.events.type): subject + what happened.
 EVENT_TYPE_LABELS: dict[str, str] = {

@@ -686,6 +686,77 @@ RULES: dict[str, Rule] = {
                 "- Seed 003 (2.2 人工处理售后: "
                 '"商家需要在48小时内对订单进行处理,否则系统默认进行【退款】处理").'
             ),
+            (
+                "- **A3.1 Express interception by hand** (快递拦截): from the "
+                "workbench (one row) or the detail page, on a pending 已发货仅退款 "
+                "request, the merchant intercepts the request's packages still on "
+                "their way — through the carrier adapter (平台拦截: the same path and "
+                "fee rule as [A2.3](#a2-3): on success the merchant pays the "
+                "interception fee from its balance, 待补缴 when short, and once no "
+                "covered package is still on its way the refund is agreed; on failure "
+                "the request stays pending) or recorded as done offline (线下联系快递, "
+                "with a note: the packages count as intercepted, nothing is charged "
+                "here — the merchant settled the fee with the carrier — and the refund "
+                "is agreed at once). Every step is in the request's history with the "
+                "actor and rule A3.1; also `POST "
+                "/api/v1/aftersales/{id}/interception`. Seed 003 (注: "
+                '"建议商家优先进行快递拦截(使用平台拦截功能或线下联系快递)").'
+            ),
+            (
+                "- **A3.2 Refund-only completion time** (仅退款自主完结时长, an "
+                "experience-score signal): for the refund-only requests the merchant "
+                "completed itself, the time from the buyer's request to the merchant's "
+                "first decision (同意退款, 同意拒签后退款 or 拒绝; its assistant's "
+                "strategies and A3.1 count, the system's default refund after 48 h "
+                "does not), over the last "
+                "`XIAODIAN_AFTERSALES__COMPLETION_WINDOW_DAYS` (30, *our default*) "
+                "days by decision time; shown on 店铺评级 beside the late-shipment "
+                "rate as average and median hours and count. Seed 003 (2.2.2: "
+                '"开通后可有效降低体验分的仅退款自主完结时长").'
+            ),
+        ),
+    ),
+    "A3.1": Rule(
+        id="A3.1",
+        anchor="a3-1",
+        name_en="Express interception by hand",
+        name_zh="快递拦截",
+        section="After-sales 售后",
+        paragraphs=(
+            (
+                "from the workbench (one row) or the detail page, on a pending "
+                "已发货仅退款 request, the merchant intercepts the request's packages "
+                "still on their way — through the carrier adapter (平台拦截: the same "
+                "path and fee rule as [A2.3](#a2-3): on success the merchant pays the "
+                "interception fee from its balance, 待补缴 when short, and once no "
+                "covered package is still on its way the refund is agreed; on failure "
+                "the request stays pending) or recorded as done offline (线下联系快递, "
+                "with a note: the packages count as intercepted, nothing is charged "
+                "here — the merchant settled the fee with the carrier — and the refund "
+                "is agreed at once). Every step is in the request's history with the "
+                "actor and rule A3.1; also `POST "
+                "/api/v1/aftersales/{id}/interception`. Seed 003 (注: "
+                '"建议商家优先进行快递拦截(使用平台拦截功能或线下联系快递)").'
+            ),
+        ),
+    ),
+    "A3.2": Rule(
+        id="A3.2",
+        anchor="a3-2",
+        name_en="Refund-only completion time",
+        name_zh="仅退款自主完结时长, an experience-score signal",
+        section="After-sales 售后",
+        paragraphs=(
+            (
+                "for the refund-only requests the merchant completed itself, the time "
+                "from the buyer's request to the merchant's first decision (同意退款, "
+                "同意拒签后退款 or 拒绝; its assistant's strategies and A3.1 count, "
+                "the system's default refund after 48 h does not), over the last "
+                "`XIAODIAN_AFTERSALES__COMPLETION_WINDOW_DAYS` (30, *our default*) "
+                "days by decision time; shown on 店铺评级 beside the late-shipment "
+                "rate as average and median hours and count. Seed 003 (2.2.2: "
+                '"开通后可有效降低体验分的仅退款自主完结时长").'
+            ),
         ),
     ),
     "A4": Rule(

@@ -3,10 +3,14 @@
 (function () {
   "use strict";
 
-  // <form data-confirm="…">: ask before submitting (停用应用 …).
+  // <form data-confirm="…">: ask before submitting (停用应用 …); a submit button's own
+  // data-confirm (售后工作台 快递拦截) takes precedence.
   document.addEventListener("submit", function (event) {
     var form = event.target;
-    if (form && form.dataset && form.dataset.confirm && !window.confirm(form.dataset.confirm)) {
+    var button = event.submitter;
+    var ask = (button && button.dataset && button.dataset.confirm) ||
+      (form && form.dataset && form.dataset.confirm);
+    if (ask && !window.confirm(ask)) {
       event.preventDefault();
     }
   });
