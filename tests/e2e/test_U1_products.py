@@ -17,7 +17,7 @@ from tests.conftest import ShopFixture
 from tests.e2e.conftest import login
 from tests.orders.conftest import Shopper
 from xiaodian import scheduler
-from xiaodian.orders import rules
+from xiaodian.orders import sweeps as rules
 from xiaodian.orders.models import Product
 from xiaodian.runtime import Runtime
 

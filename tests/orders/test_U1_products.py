@@ -17,7 +17,8 @@ from tests.orders.conftest import Shopper
 from tests.web.conftest import console_login, csrf_from, page_token
 from xiaodian import scheduler
 from xiaodian.accounts import service as accounts
-from xiaodian.orders import rules, service
+from xiaodian.orders import service
+from xiaodian.orders import sweeps as rules
 from xiaodian.orders.models import Product
 from xiaodian.runtime import Runtime
 

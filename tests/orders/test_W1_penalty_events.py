@@ -13,7 +13,7 @@ from tests.orders.test_penalty_batch import T
 from xiaodian import scheduler
 from xiaodian.notify import service as notify
 from xiaodian.notify.models import Event, Notice, WebhookDelivery
-from xiaodian.orders import rules
+from xiaodian.orders import sweeps as rules
 from xiaodian.orders.models import Order, OrderViolation, PenaltyStatus
 from xiaodian.runtime import Runtime
 

@@ -18,7 +18,7 @@ from tests.web.conftest import console_login, page_token
 from xiaodian import scheduler
 from xiaodian.coupons import service as coupons
 from xiaodian.coupons.models import CouponStatus
-from xiaodian.coupons.rules import SWEEPS
+from xiaodian.coupons.sweeps import SWEEPS
 from xiaodian.notify.models import Event, Notice
 from xiaodian.runtime import Runtime
 

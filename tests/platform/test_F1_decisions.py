@@ -22,7 +22,7 @@ from xiaodian.errors import Conflict
 from xiaodian.ledger import service as ledger
 from xiaodian.ledger.models import Account, LedgerTxn
 from xiaodian.notify.models import Event, Notice
-from xiaodian.orders import rules as order_rules
+from xiaodian.orders import sweeps as order_rules
 from xiaodian.orders.models import Product
 from xiaodian.platform import service
 from xiaodian.platform.models import ShopSanction

@@ -17,7 +17,7 @@ from tests.platform.conftest import OperatorFixture
 from xiaodian import scheduler
 from xiaodian.coupons import service as coupons
 from xiaodian.coupons.models import CouponStatus
-from xiaodian.orders import rules as order_rules
+from xiaodian.orders import sweeps as order_rules
 from xiaodian.orders.models import Product
 from xiaodian.runtime import Runtime
 

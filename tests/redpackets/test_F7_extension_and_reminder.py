@@ -23,7 +23,8 @@ from xiaodian.errors import Conflict, ValidationFailed
 from xiaodian.ledger import service as ledger
 from xiaodian.ledger.models import Account
 from xiaodian.notify.models import BuyerMessage
-from xiaodian.redpackets import rules, service
+from xiaodian.redpackets import service
+from xiaodian.redpackets import sweeps as rules
 from xiaodian.redpackets.models import RedPacket
 from xiaodian.runtime import Runtime
 
