@@ -76,7 +76,11 @@ class LedgerTxn(Base):
 
 class LedgerEntry(Base):
     __tablename__ = "ledger_entries"
-    __table_args__ = (Index("ix_ledger_entries_account", "shop_id", "account_code", "id"),)
+    __table_args__ = (
+        Index("ix_ledger_entries_account", "shop_id", "account_code", "id"),
+        # U6: a statement newest first, running balance in (created_at, id) order
+        Index("ix_ledger_entries_account_created", "shop_id", "account_code", "created_at", "id"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     shop_id: Mapped[int] = mapped_column(BigInteger)

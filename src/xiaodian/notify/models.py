@@ -15,7 +15,10 @@ class Notice(Base):
     """站内通知: a message to the merchant's accounts."""
 
     __tablename__ = "notices"
-    __table_args__ = (Index("ix_notices_shop_unread", "shop_id", "read_at", "id"),)
+    __table_args__ = (
+        Index("ix_notices_shop_unread", "shop_id", "read_at", "id"),
+        Index("ix_notices_shop_created", "shop_id", "created_at", "id"),  # U6 newest first
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"))
@@ -50,7 +53,10 @@ class Event(Base):
     """A domain event: the audit trail of every state change, naming the rule that made it."""
 
     __tablename__ = "events"
-    __table_args__ = (Index("ix_events_shop", "shop_id", "id"),)
+    __table_args__ = (
+        Index("ix_events_shop", "shop_id", "id"),
+        Index("ix_events_shop_occurred", "shop_id", "occurred_at", "id"),  # U6 newest first
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     shop_id: Mapped[int] = mapped_column(BigInteger)

@@ -44,6 +44,7 @@ class OrderExport(Base):
     __tablename__ = "order_exports"
     __table_args__ = (
         Index("ix_order_exports_shop", "shop_id", "id"),
+        Index("ix_order_exports_shop_created", "shop_id", "created_at", "id"),  # U6
         Index("ix_order_exports_status", "status", "id"),
     )
 

@@ -21,6 +21,7 @@ from xiaodian.orders.export_api import MEDIA_TYPES
 from xiaodian.orders.export_models import OrderExport
 from xiaodian.orders.models import AFTER_SALE_LABELS, STATUS_LABELS
 from xiaodian.orders.schemas import OrderFilter
+from xiaodian.web import forms
 from xiaodian.web.auth import ConsoleCtx, CsrfForm, flash
 from xiaodian.web.render import mask_phone, render
 
@@ -96,18 +97,10 @@ def create_export(request: Request, console: ConsoleCtx, form: CsrfForm) -> Resp
     try:
         filters = OrderFilter.model_validate(_filter_values(form))
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{FIELD_LABELS.get(str(e['loc'][0]), str(e['loc'][0])) if e['loc'] else ''} {e['msg']}"
-            for e in exc.errors()
-        )
-        flash(request, f"筛选条件有误：{problems}", "error")
-        return RedirectResponse(PAGE, status_code=303)
+        # U8: back on the page it came from, each problem beside its field, the filter kept
+        raise forms.invalid_fields(exc, "筛选条件有误，请按提示修改") from exc
     fmt = str(form.get("format") or "csv")
-    try:
-        record = service.create_export(console.ctx, console.principal, filters, fmt)
-    except XiaodianError as exc:
-        flash(request, exc.message_zh, "error")
-        return RedirectResponse(PAGE, status_code=303)
+    record = service.create_export(console.ctx, console.principal, filters, fmt)
     flash(request, f"已提交导出（导出记录 #{record.id}），请稍候，完成后完成手机验证即可下载")
     return RedirectResponse(PAGE, status_code=303)
 

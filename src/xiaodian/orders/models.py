@@ -126,7 +126,7 @@ class Order(Base):
         # O1 filters: shop_id first in every index; keyset paging on id.
         Index("ix_orders_shop_id", "shop_id", "id"),
         Index("ix_orders_shop_status", "shop_id", "status", "id"),
-        Index("ix_orders_shop_created", "shop_id", "created_at"),
+        Index("ix_orders_shop_created", "shop_id", "created_at", "id"),  # U6: ties by id
         Index("ix_orders_shop_paid", "shop_id", "paid_at"),
         Index("ix_orders_shop_shipped", "shop_id", "shipped_at"),
         Index("ix_orders_shop_ship_by", "shop_id", "ship_by"),

@@ -16,7 +16,7 @@ from starlette.datastructures import UploadFile
 
 from xiaodian.aftersales import service as aftersales
 from xiaodian.context import Ctx
-from xiaodian.errors import XiaodianError
+from xiaodian.errors import ValidationFailed, XiaodianError
 from xiaodian.orders import service
 from xiaodian.orders.carriers import CARRIERS
 from xiaodian.orders.models import (
@@ -28,6 +28,7 @@ from xiaodian.orders.models import (
 )
 from xiaodian.orders.schemas import OrderFilter
 from xiaodian.orders.service import Rating
+from xiaodian.web import forms
 from xiaodian.web.auth import ConsoleCtx, CsrfForm, flash
 from xiaodian.web.labels import actor_names
 from xiaodian.web.render import render
@@ -36,6 +37,7 @@ router = APIRouter(prefix="/console/orders", include_in_schema=False)
 
 PAGE_SIZE = 20
 FILTER_FIELDS = tuple(OrderFilter.model_fields)
+FILTER_INVALID_ZH = "筛选条件有误，请按提示修改"
 VIOLATION_LABELS = {"none": "无违规", "violated": "有发货超时", "max_judged": "已判定3次"}
 
 
@@ -65,9 +67,10 @@ def order_list(
     try:
         filters = OrderFilter.model_validate(raw)
     except ValidationError as exc:
-        errors = [
-            f"{'.'.join(str(p) for p in e['loc']) or '时间范围'}:{e['msg']}" for e in exc.errors()
-        ]
+        # U8: each problem beside its filter field, what was typed kept (web/forms.py)
+        refused = forms.invalid_fields(exc, FILTER_INVALID_ZH)
+        forms.keep(request, raw, refused)
+        errors = [refused.message_zh]
         filters = OrderFilter()
     sizes = console.ctx.settings.dashboard.order_page_sizes
     size = size if size in sizes else sizes[0]
@@ -181,17 +184,26 @@ async def ship_batch(request: Request, console: ConsoleCtx, form: CsrfForm) -> R
     """O3 批量发货: upload CSV/XLSX; each row shipped or rejected with its reason."""
     console.principal.require("orders.ship")
     upload = form.get("file")
-    error = ""
+    refused: XiaodianError | None = None
     rows: list[service.ShipRow] | None = None
     if not isinstance(upload, UploadFile) or not upload.filename:
-        error = "请选择要上传的 CSV 或 XLSX 文件"
+        refused = ValidationFailed(
+            "file_missing", "请选择要上传的 CSV 或 XLSX 文件", "Choose a CSV or XLSX file"
+        )
     else:
         content = await upload.read(service.BATCH_MAX_BYTES + 1)
         try:
             with console.ctx.session.begin_nested():
                 rows = service.ship_batch(console.ctx, console.shop_id, upload.filename, content)
         except XiaodianError as exc:
-            error = exc.message_zh
+            refused = exc
+    if refused is not None:
+        # U8: the file's problem beside the file field (a file cannot be kept: choose again)
+        # (a column-level detail of the file is still about the file: one message, there)
+        beside_file = ValidationFailed(
+            refused.code, refused.message_zh, refused.message_en, field="file"
+        )
+        forms.keep(request, form, beside_file)
     result = None
     if rows is not None:
         shipped = sum(1 for r in rows if r.result == "shipped")
@@ -200,9 +212,8 @@ async def ship_batch(request: Request, console: ConsoleCtx, form: CsrfForm) -> R
         request,
         "orders/ship_batch.html",
         result=result,
-        error=error,
         carriers=CARRIERS,
-        status_code=200 if not error else 422,
+        status_code=200 if refused is None else 422,
     )
 
 

@@ -246,10 +246,9 @@ async def bulk(
             title = "批量延长有效期结果"
         else:
             raise ValidationFailed("invalid_action", "请选择操作", "Choose an action")
-    except XiaodianError as exc:
+    except XiaodianError:
         console.ctx.session.rollback()
-        flash(request, exc.message_zh, "error")
-        return RedirectResponse("/console/redpackets", status_code=303)
+        raise  # U8: back on the list, the message beside its field, the choices kept
     rows = [BulkRow(r.redpacket_id, r.ok, r.message_zh) for r in results]
     return render(request, "redpackets/bulk_result.html", title=title, rows=rows)
 
@@ -267,9 +266,9 @@ def save_settings(
         hours = _int(remind_lead_hours, "remind_lead_hours") if remind_lead_hours.strip() else None
         lead = service.set_remind_lead_hours(console.ctx, console.shop_id, hours)
         flash(request, f"已保存：红包到期前 {lead} 小时提醒买家")
-    except XiaodianError as exc:
+    except XiaodianError:
         console.ctx.session.rollback()
-        flash(request, exc.message_zh, "error")
+        raise  # U8: back on the list, the message beside the field, what was typed kept
     return RedirectResponse("/console/redpackets", status_code=303)
 
 

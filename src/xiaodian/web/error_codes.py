@@ -22,6 +22,13 @@ REGISTRY = Registry(
             "The app has none of the orders, aftersales or webhooks scopes",
             rule="D4",
         ),
+        ErrorCode(
+            "filter_invalid",
+            422,
+            "筛选条件有误，请按提示修改",
+            "The filter has invalid fields",
+            rule="U8",
+        ),
         ErrorCode("login_required", 401, "需要登录控制台", "Console login required"),
         ErrorCode(
             "csrf_failed",

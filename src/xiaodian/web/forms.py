@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
+from pydantic import ValidationError as PydanticValidationError
 from starlette.datastructures import FormData
 
 from xiaodian.errors import ValidationFailed, XiaodianError, field_error
@@ -242,6 +243,35 @@ async def form_page(request: Request, state: FormState, status: int) -> HTMLResp
         return None
     body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
     return HTMLResponse(body.decode("utf-8"), status_code=status)
+
+
+def invalid_fields(exc: PydanticValidationError, message_zh: str) -> ValidationFailed:
+    """A form validated by a pydantic model (e.g. the order filter): each problem beside its
+    field, in Chinese (pydantic's English is not shown to a merchant)."""
+    errors: list[dict[str, Any]] = []
+    for err in exc.errors():
+        loc = err.get("loc") or ()
+        name = str(loc[0]) if loc else ""
+        kind, ctx = err.get("type", ""), err.get("ctx") or {}
+        if kind == "time_range":  # OrderFilter: 开始时间 must be before 结束时间
+            for prefix in str(ctx.get("ranges", "")).split(", "):
+                end = f"{prefix}_to"
+                errors.append(field_error(end, "结束时间须晚于开始时间", "End must be after start"))
+            continue
+        if kind == "string_too_long":
+            zh = f"最多 {ctx.get('max_length')} 个字"
+        elif kind == "string_too_short":
+            zh = f"至少 {ctx.get('min_length')} 个字"
+        elif kind.startswith("datetime") or kind.startswith("date_"):
+            zh = "时间格式不正确"
+        elif kind in ("enum", "literal_error"):
+            zh = "请从列表中选择"
+        else:
+            zh = "格式不正确"
+        errors.append(field_error(name, zh, str(err.get("msg", ""))))
+    return ValidationFailed(
+        "filter_invalid", message_zh, "The form has invalid fields", errors=errors
+    )
 
 
 def keep(request: Request, form: Mapping[str, Any], exc: XiaodianError) -> FormState:

@@ -19,6 +19,7 @@ from xiaodian.ledger.models import Account
 from xiaodian.notify import service as notify
 from xiaodian.runtime import Runtime
 from xiaodian.web import dashboard as home
+from xiaodian.web import forms
 from xiaodian.web.auth import ConsoleCtx, CsrfForm, flash, safe_next
 from xiaodian.web.nav import enabled_links
 from xiaodian.web.render import render
@@ -53,6 +54,8 @@ def login(
     try:
         logged_in = sessions.log_in(rt, username, password, ip)
     except (AuthFailed, sessions.LoginLocked, HashingBusy) as exc:
+        # U8: the message at the top of the form, the username kept (never the password)
+        forms.keep(request, {"username": username}, exc)
         page = render(
             request,
             "login.html",

@@ -119,8 +119,8 @@ def _form_value(context: Context, name: str, default: Any = "") -> Any:
 def _form_chosen(context: Context, name: str, value: Any, default: bool = False) -> bool:
     """Whether a checkbox/radio/option ``value`` of ``name`` was chosen on the refused submit."""
     state = _state(context)
-    if state is None or not state.values:
-        return default
+    if state is None or not state.active or not state.values:
+        return default  # another form of the page, or nothing was sent
     return str(value) in state.chosen(name)
 
 
