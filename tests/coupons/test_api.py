@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from tests.coupons.helpers import draft, png
 from xiaodian import scheduler
-from xiaodian.coupons import rules as coupon_rules
+from xiaodian.coupons import sweeps as coupon_rules
 from xiaodian.coupons.models import INT_FIELD_MAX
 from xiaodian.coupons.schemas import BIGINT_MAX, FEN_MAX
 from xiaodian.notify.models import Event

@@ -80,7 +80,8 @@ def test_F5_interception_buttons_in_browser(
         assert "线下拦截成功" in cell and "线下结算" in cell
         history = page.locator("[data-testid=history]").inner_text()
         assert "已电话联系中通网点拦截成功" in history and "A3.1" in history
-        assert f"user:{shop.user_id}" in history
+        # U5: the actor by name, never the internal user:<id>
+        assert "主账号" in history and f"user:{shop.user_id}" not in history
         page.screenshot(path=str(out / "F5-interception-offline-1400.png"), full_page=True)
 
         page.goto(f"{live_server}/console/orders/rating")
