@@ -25,7 +25,7 @@ from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from tests.conftest import ShopFixture
-from tests.orders_export.helpers import run_job
+from tests.orders_export.helpers import ready_export
 from tests.web.conftest import console_login
 from xiaodian.config import Settings, SmsSettings
 from xiaodian.notify.sms import SmsMessage
@@ -150,17 +150,10 @@ def settings(db_url: str, tmp_path: Path, stand_in: AliyunStandIn) -> Settings:
     )
 
 
-def _ready_export(rt: Runtime, shop: ShopFixture) -> int:
-    created = shop.api.post("/api/v1/orders/exports", {"filter": {}, "format": "csv"})
-    assert created.status_code == 202, created.text
-    run_job(rt)
-    return int(created.json()["id"])
-
-
 def test_F3_aliyun_sends_the_code_through_the_official_sdk(
     rt: Runtime, shop: ShopFixture, stand_in: AliyunStandIn
 ) -> None:
-    export_id = _ready_export(rt, shop)
+    export_id = ready_export(rt, shop)
     sent = shop.api.post(f"/api/v1/orders/exports/{export_id}/verification_code")
     assert sent.status_code == 201, sent.text
     assert sent.json()["sent_to"] == "138****0001"
@@ -193,7 +186,7 @@ def test_F3_aliyun_sends_the_code_through_the_official_sdk(
 def test_F3_aliyun_refusal_answers_502_and_keeps_no_code(
     rt: Runtime, shop: ShopFixture, stand_in: AliyunStandIn
 ) -> None:
-    export_id = _ready_export(rt, shop)
+    export_id = ready_export(rt, shop)
     stand_in.answer_code = "isv.BUSINESS_LIMIT_CONTROL"
     sent = shop.api.post(f"/api/v1/orders/exports/{export_id}/verification_code")
     assert sent.status_code == 502, sent.text

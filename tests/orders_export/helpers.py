@@ -39,3 +39,11 @@ def read_any(path: Path) -> list[list[str]]:
 
 def run_job(rt: Runtime) -> dict[str, Any]:
     return export.run_due_exports(rt)
+
+
+def ready_export(rt: Runtime, shop: Any) -> int:
+    """An export of every order, queued through the API and run: its id, ready to download."""
+    created = shop.api.post("/api/v1/orders/exports", {"filter": {}, "format": "csv"})
+    assert created.status_code == 202, created.text
+    run_job(rt)
+    return int(created.json()["id"])

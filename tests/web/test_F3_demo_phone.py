@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import ShopFixture
-from tests.orders_export.helpers import run_job
+from tests.orders_export.helpers import ready_export
 from tests.web.conftest import console_login
 from xiaodian.api.app import create_app
 from xiaodian.config import Settings, SmsSettings
@@ -24,17 +24,10 @@ from xiaodian.runtime import Runtime
 CODE = re.compile(r"验证码 (\d{6})")
 
 
-def _ready_export(rt: Runtime, shop: ShopFixture) -> int:
-    created = shop.api.post("/api/v1/orders/exports", {"filter": {}, "format": "csv"})
-    assert created.status_code == 202, created.text
-    run_job(rt)
-    return int(created.json()["id"])
-
-
 def test_F3_code_on_the_demo_phone_page_never_beside_the_download(
     rt: Runtime, shop: ShopFixture, client: TestClient
 ) -> None:
-    export_id = _ready_export(rt, shop)
+    export_id = ready_export(rt, shop)
     sent = shop.api.post(f"/api/v1/orders/exports/{export_id}/verification_code")
     assert sent.status_code == 201, sent.text
 
@@ -56,7 +49,7 @@ def test_F3_code_on_the_demo_phone_page_never_beside_the_download(
 
 def test_F3_another_shop_sees_none_of_it(rt: Runtime, make_shop: Any, client: TestClient) -> None:
     first, second = make_shop("甲店"), make_shop("乙店")
-    export_id = _ready_export(rt, first)
+    export_id = ready_export(rt, first)
     assert first.api.post(f"/api/v1/orders/exports/{export_id}/verification_code").is_success
     console_login(client, second.username, second.password)
     assert not CODE.search(client.get("/console/demo-phone").text)
@@ -65,7 +58,7 @@ def test_F3_another_shop_sees_none_of_it(rt: Runtime, make_shop: Any, client: Te
 def test_F3_outside_a_demo_no_code_is_sent_and_no_page_exists(
     rt: Runtime, shop: ShopFixture
 ) -> None:
-    export_id = _ready_export(rt, shop)
+    export_id = ready_export(rt, shop)
     production = rt.settings.model_copy(update={"sms": SmsSettings()})
     rt.settings = production
     with TestClient(create_app(rt), raise_server_exceptions=False) as client:
