@@ -27,7 +27,9 @@ class OrderFilter(RequestModel):
     product: str | None = Field(
         None, min_length=1, max_length=60, description="商品: an id (digits) or a title substring"
     )
-    buyer_name: str | None = Field(None, min_length=1, max_length=60, description="买家姓名(前缀)")
+    buyer_name: str | None = Field(
+        None, min_length=1, max_length=60, description="买家姓名（前缀）"
+    )
     buyer_phone: str | None = Field(None, min_length=4, max_length=20, description="买家手机号")
     created_from: datetime | None = Field(None, description="下单时间 from (inclusive)")
     created_to: datetime | None = Field(None, description="下单时间 to (exclusive)")
@@ -88,7 +90,7 @@ class ProductIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
 
     title: str = Field(min_length=1, max_length=120, description="商品名称")
-    price_fen: StrictInt = Field(ge=0, le=10**10, description="价格(分)")
+    price_fen: StrictInt = Field(ge=0, le=10**10, description="价格（分）")
     stock: StrictInt = Field(ge=0, le=10**9, description="库存")
     ship_within_hours: StrictInt | None = Field(
         None, ge=1, le=24 * 90, description="O4: promise override (e.g. pre-sale)"
@@ -113,10 +115,10 @@ class ProductPatch(RequestModel):
     )
 
     title: str | None = Field(None, min_length=1, max_length=120, description="商品名称")
-    price_fen: StrictInt | None = Field(None, ge=0, le=10**10, description="价格(分)")
+    price_fen: StrictInt | None = Field(None, ge=0, le=10**10, description="价格（分）")
     stock: StrictInt | None = Field(None, ge=0, le=10**9, description="库存 (absolute)")
     ship_within_hours: StrictInt | None = Field(
-        None, ge=1, le=24 * 90, description="O4 承诺发货时间(小时); null = shop default"
+        None, ge=1, le=24 * 90, description="O4 承诺发货时间（小时）；null = shop default"
     )
 
     @model_validator(mode="after")

@@ -993,7 +993,7 @@ def _give_back(ctx: Ctx, spend: RedPacketSpend, amount: int, key: str, note: str
         key=key,
         kind=kind,
         rule="R3",
-        memo=f"{note}({'退回红包' if where == 'packet' else '红包已失效,退回商家账户余额'})",
+        memo=f"{note}（{'退回红包' if where == 'packet' else '红包已失效，退回商家账户余额'}）",
         ref_type="order",
         ref_id=spend.order_id,
     )
