@@ -103,7 +103,7 @@ def browser_page(browser: Any) -> Iterator[Any]:
     """A page in its own browser context: cookies never leak between tests."""
     context = browser.new_context(locale="zh-CN", viewport={"width": 1360, "height": 860})
     page = context.new_page()
-    page.set_default_timeout(10_000)
+    page.set_default_timeout(30_000)
     # Page loads wait longer: CI runs both databases' suites at once on two cores, and a
     # console page behind argon2 or a demo seed took more than 10 s there.
     page.set_default_navigation_timeout(30_000)

@@ -34,7 +34,7 @@ def test_F5_interception_buttons_in_browser(
     out.mkdir(parents=True, exist_ok=True)
     context = browser.new_context(locale="zh-CN", viewport={"width": 1400, "height": 900})
     page = context.new_page()
-    page.set_default_timeout(10_000)
+    page.set_default_timeout(30_000)
     try:
         login(page, live_server, shop.username, shop.password)
         page.goto(f"{live_server}/console/aftersales")

@@ -43,7 +43,7 @@ def test_U1_products_console_create_edit_delist_list_banned(
     out.mkdir(parents=True, exist_ok=True)
     context = browser.new_context(locale="zh-CN", viewport={"width": 1400, "height": 900})
     page = context.new_page()
-    page.set_default_timeout(10_000)
+    page.set_default_timeout(30_000)
     confirms: list[str] = []
 
     def accept(dialog: Any) -> None:

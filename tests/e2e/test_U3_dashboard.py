@@ -111,7 +111,7 @@ def test_U3_dashboard_screenshots(
     out.mkdir(parents=True, exist_ok=True)
     context = browser.new_context(locale="zh-CN", viewport={"width": width, "height": 900})
     page = context.new_page()
-    page.set_default_timeout(10_000)
+    page.set_default_timeout(30_000)
     try:
         login(page, live_server, shop.username, shop.password)
         assert page.locator("[data-testid=dash-todos]").is_visible()

@@ -58,7 +58,7 @@ def test_U4_orders_workflow_in_chromium(
     out.mkdir(parents=True, exist_ok=True)
     context = browser.new_context(locale="zh-CN", viewport={"width": 1400, "height": 900})
     page = context.new_page()
-    page.set_default_timeout(10_000)
+    page.set_default_timeout(30_000)
     try:
         login(page, live_server, shop.username, shop.password)
         # Global search from the dashboard's header: a phone tail shared by 22 orders → the

@@ -72,7 +72,7 @@ def test_U5_demo_pages_in_chromium_show_labels_and_rule_badges(
     out.mkdir(parents=True, exist_ok=True)
     context = browser.new_context(locale="zh-CN", viewport={"width": 1400, "height": 900})
     page = context.new_page()
-    page.set_default_timeout(15_000)
+    page.set_default_timeout(30_000)
     try:
         login(page, live_server, DEMO_USER, DEMO_PASSWORD)
         problems: dict[str, list[str]] = {}

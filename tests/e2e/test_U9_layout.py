@@ -135,7 +135,7 @@ def console_page(browser: Any, site: str) -> Iterator[Any]:
     """One browser context, logged in once as the demo's main account."""
     context = browser.new_context(locale="zh-CN", viewport={"width": 1400, "height": 900})
     page = context.new_page()
-    page.set_default_timeout(15_000)
+    page.set_default_timeout(30_000)
     login(page, site, DEMO_USER, DEMO_PASSWORD)
     yield page
     context.close()

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.browser
 def _new_page(browser: Any) -> Any:
     context = browser.new_context(locale="zh-CN", viewport={"width": 1360, "height": 860})
     page = context.new_page()
-    page.set_default_timeout(10_000)
+    page.set_default_timeout(30_000)
     return page
 
 
@@ -110,7 +110,7 @@ def test_U2_account_pages_screenshots(
     out.mkdir(parents=True, exist_ok=True)
     context = browser.new_context(locale="zh-CN", viewport={"width": width, "height": 900})
     page = context.new_page()
-    page.set_default_timeout(10_000)
+    page.set_default_timeout(30_000)
     try:
         login(page, live_server, shop.username, shop.password)
         page.goto(f"{live_server}/console/settings/users")

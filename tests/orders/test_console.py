@@ -31,10 +31,18 @@ def test_O1_O3_console_list_filter_detail_and_ship(
     token = page_token(client, f"/console/orders/{ids[0]}")
     wrong = client.post(
         f"/console/orders/{ids[0]}/ship",
-        follow_redirects=True,
         data={"csrf_token": token, "carrier": "SF", "tracking_no": "123"},
+        headers={"referer": f"http://testserver/console/orders/{ids[0]}"},
     )
-    assert "发货失败" in wrong.text and "顺丰速运快递单号格式不正确" in wrong.text
+    assert wrong.status_code == 422 and "顺丰速运快递单号格式不正确" in wrong.text
+    _assert_ship_form_kept(wrong.text, carrier="SF", tracking_no="123")
+    jd = client.post(
+        f"/console/orders/{ids[0]}/ship",
+        data={"csrf_token": token, "carrier": "JD", "tracking_no": "x"},
+        headers={"referer": f"http://testserver/console/orders/{ids[0]}"},
+    )
+    assert jd.status_code == 422
+    _assert_ship_form_kept(jd.text, carrier="JD", tracking_no="x")
     ok = client.post(
         f"/console/orders/{ids[0]}/ship",
         follow_redirects=True,
@@ -48,6 +56,17 @@ def test_O1_O3_console_list_filter_detail_and_ship(
     )
     assert no_csrf.status_code == 403
     assert client.get("/console/orders/999999").status_code == 404
+
+
+def _assert_ship_form_kept(html: str, *, carrier: str, tracking_no: str) -> None:
+    """U8 on the ship form: the refused submit comes back on the detail page with the chosen
+    carrier still selected, the typed tracking number kept and the reason beside the field."""
+    form = html[html.index('data-testid="ship-form"') :]
+    form = form[: form.index("</form>")]
+    selected = re.findall(r'<option value="([^"]+)" selected>', form)
+    assert selected == [carrier], selected
+    assert f'name="tracking_no" value="{tracking_no}"' in form
+    assert "field-error" in form
 
 
 def test_O3_console_batch_upload_shows_each_row(

@@ -37,7 +37,7 @@ def _in_browser(steps: Callable[[Any], None]) -> None:
             try:
                 context = chromium.new_context(locale="zh-CN")
                 page = context.new_page()
-                page.set_default_timeout(10_000)
+                page.set_default_timeout(30_000)
                 steps(page)
             finally:
                 chromium.close()

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -27,7 +28,7 @@ from xiaodian.orders.models import Order, OrderStatusChange
 from xiaodian.redpackets.models import RedPacketLog
 from xiaodian.runtime import Runtime
 from xiaodian.web import labels
-from xiaodian.web.rules_doc import parse
+from xiaodian.web.rules_doc import parse, parse_both, with_chinese
 from xiaodian.web.rules_text import RULES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -107,7 +108,7 @@ def test_U5_actors_and_transitions_read_as_names() -> None:
 
 def test_U5_rules_module_agrees_with_docs_rules_md() -> None:
     """One source: the generated module is docs/rules.md, rule for rule."""
-    from_doc = parse(RULES_MD.read_text(encoding="utf-8"))
+    from_doc = parse_both(RULES_MD)
     assert from_doc == RULES, (
         "src/xiaodian/web/rules_text.py is stale: python -m xiaodian.web.rules_doc "
         "docs/rules.md > src/xiaodian/web/rules_text.py && ruff format"
@@ -117,6 +118,25 @@ def test_U5_rules_module_agrees_with_docs_rules_md() -> None:
     for rule in RULES.values():
         assert rule.name_zh and _CJK.search(rule.name_zh), rule.id
         assert rule.paragraphs and all(rule.paragraphs), rule.id
+
+
+def test_U5_every_rule_has_its_chinese_text_in_docs_rules_zh_cn_md() -> None:
+    """规则说明 is in Chinese: every id of docs/rules.md has a Chinese section name and text in
+    docs/rules.zh-CN.md (same anchors), mostly Chinese characters, not the English copied."""
+    zh_md = RULES_MD.with_name("rules.zh-CN.md").read_text(encoding="utf-8")
+    zh_anchors = set(re.findall(r'<a id="([a-z0-9-]+)"></a>', zh_md))
+    assert zh_anchors == {r.anchor for r in RULES.values()}
+    for rule in RULES.values():
+        assert rule.section_zh and _CJK.search(rule.section_zh), rule.id
+        assert rule.paragraphs_zh, rule.id
+        text = re.sub(r"`[^`]*`", "", " ".join(rule.paragraphs_zh))
+        latin = len(re.findall(r"[A-Za-z]", text))
+        cjk = len(_CJK.findall(text))
+        assert cjk > latin, (rule.id, text[:80])
+        assert rule.paragraphs_zh != rule.paragraphs, rule.id
+    english = parse(RULES_MD.read_text(encoding="utf-8"))
+    with pytest.raises(ValueError, match="rule ids"):
+        with_chinese(english, {k: v for k, v in english.items() if k != "O8"})
 
 
 def test_U5_rule_badge_names_the_rule_in_chinese_and_links_to_the_legend() -> None:
@@ -138,9 +158,11 @@ def test_U5_legend_page_lists_every_rule_with_its_text(client: TestClient, shop:
     for rule in RULES.values():
         assert f'id="{rule.anchor}" data-rule="{rule.id}"' in html, rule.id
         assert rule.name_zh in html
-    # Texts come from the document: a phrase of O5 and of A2.2.
-    assert "150 days" in html
-    assert "threshold" in html
+    # Texts come from the Chinese document: a phrase of O5 and of A2.2, not the English.
+    assert "自下单起 150 天仍未发货也未退款的订单自动关闭" in html
+    assert "退款金额不超过商家设置的门槛时自动同意" in html
+    assert "150 days" not in html and "threshold" not in html
+    assert "<h2>订单</h2>" in html and "<h2>售后</h2>" in html
 
 
 def _crawl(client: TestClient, start: list[str], limit: int = 120) -> dict[str, str]:

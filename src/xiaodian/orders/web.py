@@ -232,7 +232,7 @@ def order_detail(order_id: int, request: Request, console: ConsoleCtx) -> Respon
         actor_names=actor_names(session, console.shop_id, [h.actor for h in history]),
         refunds=service.order_refunds(session, order),
         violations=service.order_violations(session, order),
-        carriers=CARRIERS,
+        carrier_options=[(c.code, c.name) for c in CARRIERS],
         can_ship=console.principal.can("orders.ship"),
         **_labels(),
     )
@@ -247,17 +247,14 @@ def ship(
     carrier: Annotated[str, Form()] = "",
     tracking_no: Annotated[str, Form()] = "",
 ) -> Response:
-    """O3: ship with carrier + tracking number; a refusal is shown with its reason."""
+    """O3: ship with carrier + tracking number. A refusal propagates to the shared form handler
+    (U8): the detail page is rendered again with the reason beside its field and the chosen
+    carrier and typed tracking number kept."""
     console.principal.require("orders.ship")
-    try:
-        with console.ctx.session.begin_nested():
-            order = service.ship_order(
-                console.ctx, console.shop_id, order_id, carrier=carrier, tracking_no=tracking_no
-            )
-        flash(request, f"订单 {order.order_no} 已发货", "ok")
-    except XiaodianError as exc:
-        reasons = ";".join(e["message_zh"] for e in exc.errors) or exc.message_zh
-        flash(request, f"发货失败：{reasons}", "error")
+    order = service.ship_order(
+        console.ctx, console.shop_id, order_id, carrier=carrier, tracking_no=tracking_no
+    )
+    flash(request, f"订单 {order.order_no} 已发货", "ok")
     return RedirectResponse(f"/console/orders/{order_id}", status_code=303)
 
 

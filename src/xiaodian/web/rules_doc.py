@@ -7,6 +7,10 @@ with::
 
     python -m xiaodian.web.rules_doc docs/rules.md > src/xiaodian/web/rules_text.py
 
+The Chinese text of every rule comes from ``docs/rules.zh-CN.md`` beside it (the same ids and
+anchors, read by the same parser): the console shows a merchant the rules in Chinese, with the
+English names kept as a subtitle.
+
 Rule entries: every ``### <a id="r1"></a>R1 Issuance 发放`` heading (its section body is the
 text), every ``- <a id="a2-1"></a>**A2.1 …** (中文名): …`` bullet and every numbered
 ``1. <a id="c2-1"></a>…`` criterion (C2.1–C2.7, named 审核标准第 n 条 after their parent).
@@ -17,7 +21,7 @@ from __future__ import annotations
 import re
 import sys
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 _CJK = r"[\u3400-\u9fff\uff00-\uffef]"
@@ -29,7 +33,8 @@ _SECTION = re.compile(r"^##\s+(?!#)(.*)$")
 @dataclass(frozen=True)
 class Rule:
     """One rule of ``docs/rules.md``: id (``A2.3``), anchor (``a2-3``), English and Chinese
-    names, the section it belongs to, and its text as paragraphs (markdown inline)."""
+    names, the section it belongs to, and its text as paragraphs (markdown inline) — in English
+    and, from ``docs/rules.zh-CN.md``, in Chinese."""
 
     id: str
     anchor: str
@@ -37,6 +42,8 @@ class Rule:
     name_zh: str
     section: str
     paragraphs: tuple[str, ...]
+    section_zh: str = ""
+    paragraphs_zh: tuple[str, ...] = ()
 
 
 def _split_name(title: str) -> tuple[str, str]:
@@ -49,6 +56,17 @@ def _split_name(title: str) -> tuple[str, str]:
     return title.strip(), " · ".join(re.findall(rf"{_CJK}+", title))
 
 
+def _join(lines: list[str]) -> str:
+    """Wrapped lines as one paragraph: a space between Latin words, none where a Chinese
+    character or full-width mark meets the line break (the Chinese text is not spaced)."""
+    out = ""
+    for line in lines:
+        if out and not (re.search(f"{_CJK}$", out) or re.match(_CJK, line)):
+            out += " "
+        out += line
+    return out
+
+
 def _paragraphs(lines: list[str]) -> tuple[str, ...]:
     out: list[str] = []
     current: list[str] = []
@@ -56,21 +74,23 @@ def _paragraphs(lines: list[str]) -> tuple[str, ...]:
         stripped = line.strip()
         if not stripped or stripped == "---":
             if current:
-                out.append(" ".join(current))
+                out.append(_join(current))
                 current = []
             continue
         if re.match(r"^(?:-|\d+\.)\s", stripped) and current:
-            out.append(" ".join(current))
+            out.append(_join(current))
             current = []
         current.append(re.sub(r'<a id="[a-z0-9-]+"></a>', "", stripped))
     if current:
-        out.append(" ".join(current))
+        out.append(_join(current))
     return tuple(p for p in out if p)
 
 
 def _sub_rule(anchor: str, rest: str, parent: Rule | None, section: str, n: int) -> Rule:
     rule_id = anchor.upper().replace("-", ".")
-    bold = re.match(r"\*\*(?:[A-Z]\d+\.\d+\s+)?(.*?)\*\*\s*(?:\((.*?)\))?\s*:?\s*(.*)$", rest)
+    bold = re.match(
+        r"\*\*(?:[A-Z]\d+\.\d+\s+)?(.*?)\*\*\s*(?:[(（](.*?)[)）])?\s*[:：]?\s*(.*)$", rest
+    )
     if bold:
         en, zh, text = bold.group(1), bold.group(2) or "", bold.group(3)
     else:
@@ -124,10 +144,34 @@ def parse(markdown: str) -> dict[str, Rule]:
                 while j < len(lines) and lines[j][:1].isspace() and lines[j].strip():
                     text.append(lines[j].strip())
                     j += 1
-                subs.append((sub.group(1), " ".join(text), len(subs) + 1))
+                subs.append((sub.group(1), _join(text), len(subs) + 1))
         i += 1
     close()
     return rules
+
+
+def with_chinese(rules: dict[str, Rule], chinese: dict[str, Rule]) -> dict[str, Rule]:
+    """``rules`` (parsed from ``docs/rules.md``) with the section names and texts of the same
+    ids in ``docs/rules.zh-CN.md``; an id missing from either document fails here."""
+    if set(rules) != set(chinese):
+        missing = sorted(set(rules) ^ set(chinese))
+        raise ValueError(f"docs/rules.md and docs/rules.zh-CN.md differ in rule ids: {missing}")
+    return {
+        rule_id: replace(
+            rule,
+            section_zh=chinese[rule_id].section,
+            paragraphs_zh=chinese[rule_id].paragraphs,
+        )
+        for rule_id, rule in rules.items()
+    }
+
+
+def parse_both(path: Path) -> dict[str, Rule]:
+    """The rules of ``path`` (``docs/rules.md``) with the Chinese texts of its sibling."""
+    chinese = path.with_name(f"{path.stem}.zh-CN{path.suffix}")
+    return with_chinese(
+        parse(path.read_text(encoding="utf-8")), parse(chinese.read_text(encoding="utf-8"))
+    )
 
 
 def module_source(rules: dict[str, Rule]) -> str:
@@ -146,19 +190,26 @@ def module_source(rules: dict[str, Rule]) -> str:
         out.append(f"    {rule.id!r}: Rule(")
         for name in ("id", "anchor", "name_en", "name_zh", "section"):
             out.append(f"        {name}={getattr(rule, name)!r},")
-        out.append("        paragraphs=(")
-        for paragraph in rule.paragraphs:
-            chunks = _chunks(paragraph, 70)
-            if len(chunks) == 1:
-                out.append(f"            {paragraph!r},")
-                continue
-            out.append("            (")
-            out.extend(f"                {chunk!r}" for chunk in chunks)
-            out.append("            ),")
-        out.append("        ),")
+        out.extend(_paragraphs_source("paragraphs", rule.paragraphs))
+        out.append(f"        section_zh={rule.section_zh!r},")
+        out.extend(_paragraphs_source("paragraphs_zh", rule.paragraphs_zh))
         out.append("    ),")
     out.append("}")
     return "\n".join(out) + "\n"
+
+
+def _paragraphs_source(name: str, paragraphs: tuple[str, ...]) -> list[str]:
+    out = [f"        {name}=("]
+    for paragraph in paragraphs:
+        chunks = _chunks(paragraph, 70)
+        if len(chunks) == 1:
+            out.append(f"            {paragraph!r},")
+            continue
+        out.append("            (")
+        out.extend(f"                {chunk!r}" for chunk in chunks)
+        out.append("            ),")
+    out.append("        ),")
+    return out
 
 
 def _width(text: str) -> int:
@@ -186,7 +237,7 @@ def _chunks(text: str, width: int) -> list[str]:
 
 def main(argv: list[str]) -> int:
     path = Path(argv[1] if len(argv) > 1 else "docs/rules.md")
-    sys.stdout.write(module_source(parse(path.read_text(encoding="utf-8"))))
+    sys.stdout.write(module_source(parse_both(path)))
     return 0
 
 

@@ -1,8 +1,8 @@
 """规则说明 (``/console/rules``): every rule id the console cites, with its text (U5).
 
 The rule badges of the console (``labels.rule_badge``) link here, to ``#<anchor>``. The texts
-are those of ``docs/rules.md`` (through the generated ``rules_text`` module); every logged-in
-account may read them.
+are those of ``docs/rules.zh-CN.md`` (the Chinese version of ``docs/rules.md``, through the
+generated ``rules_text`` module); every logged-in account may read them.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ def inline_markdown(text: str) -> Markup:
 @router.get(RULES_PATH)
 def rules_page(request: Request, console: ConsoleCtx) -> Response:
     sections = [
-        (section, list(rules)) for section, rules in groupby(RULES.values(), lambda r: r.section)
+        (section, list(rules))
+        for section, rules in groupby(RULES.values(), lambda r: r.section_zh or r.section)
     ]
     return render(request, "rules/legend.html", sections=sections, md=inline_markdown)

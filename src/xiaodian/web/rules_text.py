@@ -27,6 +27,21 @@ RULES: dict[str, Rule] = {
             ),
             "- Seed 000 (the 红包 module of the shop back office).",
         ),
+        section_zh="店铺红包",
+        paragraphs_zh=(
+            (
+                "商家向一位买家发放固定金额的红包，或一次向多位买家批量发放（名单或 "
+                "CSV，每行给出结果）。金额在发放时从商家账户余额中扣出，即预留；余额不"
+                "足以覆盖整批时，整批拒绝。"
+            ),
+            (
+                "- 设置：`XIAODIAN_REDPACKETS__MAX_AMOUNT_FEN`（单个红包上限，默认 "
+                "10,000,000 分 = ¥100,000）、 "
+                "`XIAODIAN_REDPACKETS__MAX_BATCH_ROWS`（每批买家数，默认 "
+                "1,000）——均为我们的默认值，是保护性上限而非平台数字。"
+            ),
+            "- 文章 000（店铺后台的红包模块）。",
+        ),
     ),
     "R2": Rule(
         id="R2",
@@ -47,6 +62,20 @@ RULES: dict[str, Rule] = {
             ),
             "- Seed 000.",
         ),
+        section_zh="店铺红包",
+        paragraphs_zh=(
+            (
+                "红包自发放起 3 "
+                "天内有效（文章：「发放之日起3天内」）；当前时间早于截止时间即有效。商"
+                "家发放时也可选择其他时长。"
+            ),
+            (
+                "- 默认 3 "
+                "天：`XIAODIAN_REDPACKETS__VALIDITY_DAYS`；商家可选的最长时长：`XIAODIA"
+                "N_REDPACKETS__MAX_VALIDITY_DAYS`（默认 30 天，我们的默认值）。"
+            ),
+            "- 文章 000。",
+        ),
     ),
     "R3": Rule(
         id="R3",
@@ -65,6 +94,16 @@ RULES: dict[str, Rule] = {
             "- *Fixed*, no setting.",
             "- Seed 000 (spending within the validity); the refund path is ours.",
         ),
+        section_zh="店铺红包",
+        paragraphs_zh=(
+            (
+                "有效期内，买家可在本店订单中全部或部分使用红包；剩余金额等于面额减去已"
+                "用金额，两笔结算同时发生时也分毫不差。使用了红包的订单退款时，已用部分"
+                "若红包仍有效则退回红包，否则退回商家账户余额（我们的默认值）。"
+            ),
+            "- 固定，无设置项。",
+            "- 文章 000（有效期内使用）；退款路径由我们规定。",
+        ),
     ),
     "R4": Rule(
         id="R4",
@@ -79,6 +118,12 @@ RULES: dict[str, Rule] = {
             ),
             "- *Fixed*; follows R2's length.",
             '- Seed 000 ("红包就会过期作废").',
+        ),
+        section_zh="店铺红包",
+        paragraphs_zh=(
+            ("有效期结束时仍有余额的红包变为已过期，不能再使用。由定时任务在截止时间标记。"),
+            "- 固定；时长随 R2。",
+            "- 文章 000（「红包就会过期作废」）。",
         ),
     ),
     "R5": Rule(
@@ -95,6 +140,12 @@ RULES: dict[str, Rule] = {
             ),
             "- *Fixed*.",
             '- Seed 000 ("回收后的红包金额将返回至商家账户").',
+        ),
+        section_zh="店铺红包",
+        paragraphs_zh=(
+            ("商家可以回收已过期的红包：剩余金额退回商家账户余额，只退一次，无论按多少次按钮。"),
+            "- 固定。",
+            "- 文章 000（「回收后的红包金额将返回至商家账户」）。",
         ),
     ),
     "R6": Rule(
@@ -142,6 +193,37 @@ RULES: dict[str, Rule] = {
             ),
             "- Seed 000 (延长红包有效期的注意事项 a, b, c).",
         ),
+        section_zh="店铺红包",
+        paragraphs_zh=(
+            (
+                "商家也可以不回收，而是延长已过期或即将过期（在 R8 "
+                "的「即将过期」时间内到期）的红包。三个条件，不满足时拒绝并在提示中给出"
+                "具体数字："
+            ),
+            (
+                "- "
+                "延长的时间不能超过红包原有效期的时长，延长后剩余的有效期（新截止时间 "
+                "− 当前时间）也不能超过它（文章：「延长后的有效期不能超过3天」）；"
+            ),
+            "- 剩余金额须至少为原金额的 10 %（¥100 的红包至少剩 ¥10）；",
+            (
+                "- 默认不限制一个红包可延长的次数：文章没有规定上限（10 % "
+                "的条件自然限制了次数）。可以设置上限。"
+            ),
+            (
+                "例：有效期 3 天、还剩 20 小时的红包最多延长 2 天 4 小时（延长 3 "
+                "天会剩 3 天 20 小时）；已过期的红包最多从现在起延长 3 天。"
+            ),
+            ("延长后系统自动通知买家（若开启了提醒，新的截止时间前还会再提醒一次，见 R7）。"),
+            (
+                "- 设置：`XIAODIAN_REDPACKETS__EXTENSION_MIN_REMAINING_PERCENT`（默认 "
+                "10，文章）、 `XIAODIAN_REDPACKETS__MAX_EXTENSIONS`（默认不设 = "
+                "不限次数，文章；例如 1 表示只能延长一次）、 "
+                "`XIAODIAN_REDPACKETS__EXPIRING_SOON_HOURS`（「即将过期」的含义，默认 "
+                "24 小时）。"
+            ),
+            "- 文章 000（延长红包有效期的注意事项 a、b、c）。",
+        ),
     ),
     "R7": Rule(
         id="R7",
@@ -167,6 +249,23 @@ RULES: dict[str, Rule] = {
             ),
             '- Seed 000 ("一旦红包即将过期,系统会自动向用户发送提醒信息").',
         ),
+        section_zh="店铺红包",
+        paragraphs_zh=(
+            (
+                "红包到期前系统自动提醒买家，每个红包的每个有效期只提醒一次（延长即开始"
+                "新的有效期）。商家在发放时选择是否提醒及提前多久（控制台「发放店铺红包"
+                "」表单，或 `POST /api/v1/redpackets` 的 `remind` / "
+                "`remind_lead_hours`），预设为店铺的默认值。选择随红包保存：发放时关闭"
+                "提醒的红包，延长后也不提醒；之后修改店铺默认值，只影响发放时未单独设置"
+                "提前时间的红包。"
+            ),
+            (
+                "- 默认提前 24 "
+                "小时（我们的默认值）：`XIAODIAN_REDPACKETS__REMIND_LEAD_HOURS`；每个店"
+                "铺可在控制台设置自己的默认值（1–720 小时）。"
+            ),
+            "- 文章 000（「一旦红包即将过期，系统会自动向用户发送提醒信息」）。",
+        ),
     ),
     "R8": Rule(
         id="R8",
@@ -187,6 +286,19 @@ RULES: dict[str, Rule] = {
             ),
             "- Seed 000 (定期查看红包数据, 提高红包的使用率).",
         ),
+        section_zh="店铺红包",
+        paragraphs_zh=(
+            (
+                "商家按状态（有效、即将过期、已过期、已回收、已用完）筛选红包并查看合计"
+                "，并以图表查看一段时间内的使用率（已用 ÷ 已发）。"
+            ),
+            (
+                "- 设置：`XIAODIAN_REDPACKETS__EXPIRING_SOON_HOURS`（默认 24 小时）、 "
+                "`XIAODIAN_REDPACKETS__USAGE_CHART_DAYS`（图表天数，默认 "
+                "30）——我们的默认值。"
+            ),
+            "- 文章 000（定期查看红包数据，提高红包的使用率）。",
+        ),
     ),
     "L1": Rule(
         id="L1",
@@ -206,6 +318,15 @@ RULES: dict[str, Rule] = {
             ),
             "- Seed 001.",
         ),
+        section_zh="福袋与飞鸽工作台",
+        paragraphs_zh=(
+            (
+                "店铺开直播，直播中发起以商品为奖品的福袋活动。每位中奖者在该店铺有一条"
+                "中奖记录。抽奖使用种子，可以复现。"
+            ),
+            ("- `XIAODIAN_LUCKYBAGS__DRAW_SEED`（与每个福袋的编号混合；默认 `xiaodian`）。"),
+            "- 文章 001。",
+        ),
     ),
     "L2": Rule(
         id="L2",
@@ -221,6 +342,16 @@ RULES: dict[str, Rule] = {
             ),
             ("- Window 7 days *(our default)*: `XIAODIAN_LUCKYBAGS__REDEEM_WINDOW_DAYS`."),
             "- Seed 001 (【发送兑奖链接】, 兑换奖品).",
+        ),
+        section_zh="福袋与飞鸽工作台",
+        paragraphs_zh=(
+            (
+                "中奖者通过兑奖链接填写地址兑奖；系统创建一笔 ¥0 "
+                "的奖品订单，之后与普通订单一样发货，也一样判定发货超时。中奖后在兑奖期"
+                "限内可以兑奖。"
+            ),
+            ("- 期限 7 天（我们的默认值）：`XIAODIAN_LUCKYBAGS__REDEEM_WINDOW_DAYS`。"),
+            "- 文章 001（【发送兑奖链接】，兑换奖品）。",
         ),
     ),
     "L3": Rule(
@@ -261,6 +392,34 @@ RULES: dict[str, Rule] = {
                 "发送兑奖链接 = past the window)."
             ),
         ),
+        section_zh="福袋与飞鸽工作台",
+        paragraphs_zh=(
+            ("每条中奖记录总处于以下状态之一，由已保存的事实和当前时间推出（不会过时）："),
+            "- **未兑奖**：未兑奖，仍在期限内；",
+            "- **已兑奖**：已兑奖，有奖品订单；",
+            "- **兑奖失败**：平台风控拒绝了兑奖，买家须联系平台客服；",
+            (
+                "- 超过期限仍未兑奖：客服看到 "
+                "**未兑奖**，「发送兑奖链接」不可用，提示「已超过兑奖时间」；买家和开放"
+                "接口看到的是已过期。"
+            ),
+            (
+                "风控是兑奖时执行的可替换检查；默认策略拒绝被拉黑的买家，以及近期中奖次"
+                "数过多的地址或设备。"
+            ),
+            (
+                "- "
+                "设置（我们的默认值）：`XIAODIAN_LUCKYBAGS__RISK_MAX_WINS_PER_ADDRESS`"
+                "（3）、 "
+                "`XIAODIAN_LUCKYBAGS__RISK_MAX_WINS_PER_DEVICE`（3）、`XIAODIAN_LUCKYBA"
+                "GS__RISK_WINDOW_DAYS`（回看 30 天）。"
+            ),
+            (
+                "- 文章 "
+                "001（Q2：「兑奖失败…命中了平台的风控」；未兑奖且没有「发送兑奖链接」= "
+                "已超过期限）。"
+            ),
+        ),
     ),
     "L4": Rule(
         id="L4",
@@ -298,6 +457,31 @@ RULES: dict[str, Rule] = {
             "- *Fixed*.",
             ('- Seed 001 (the whole article — "消费者自主查询发货状态、物流状态"; FAQ Q1, Q2).'),
         ),
+        section_zh="福袋与飞鸽工作台",
+        paragraphs_zh=(
+            (
+                "买家**从抖音或抖音极速版**进入与店铺的会话（其他入口不算），且店铺发起"
+                "过福袋时，工作台在买家旁显示 **中奖福袋** "
+                "按钮，列出该买家在本店的中奖记录："
+            ),
+            "- 未兑奖 → **发送兑奖链接**，把兑奖链接发到会话中；",
+            (
+                "- 已兑奖 → "
+                "**发送订单**，发送订单卡片，买家可自主查询发货状态和物流状态：卡片总是"
+                "显示订单的当前状态、快递公司和单号，以及包裹进度（已揽收、运输中、派送"
+                "中、已签收，或拒签、已退回等），取自售后模块保存的物流轨迹（A2）；一个"
+                "订单分多个包裹时显示进度最慢的一个，并列出每个包裹；"
+            ),
+            (
+                "- 兑奖失败 → "
+                "**兑奖失败**，操作不可用；「?」提示给出风控原因并请买家联系平台客服（"
+                "兑奖失败：<原因>。请联系平台客服）；"
+            ),
+            ("- 超过期限未兑奖 → **未兑奖**，操作不可用；「?」提示「已超过兑奖时间」。"),
+            "工作台隐藏的操作，服务端同样拒绝。",
+            "- 固定。",
+            ("- 文章 001（全文——「消费者自主查询发货状态、物流状态」；常见问题 Q1、Q2）。"),
+        ),
     ),
     "L5": Rule(
         id="L5",
@@ -318,6 +502,16 @@ RULES: dict[str, Rule] = {
             ),
             "- Seed 001 (一、发送直播链接或预告).",
         ),
+        section_zh="福袋与飞鸽工作台",
+        paragraphs_zh=(
+            (
+                "店铺只绑定一个抖音号（人店一体）时，会话输入框提供 "
+                "**直播链接**（正在直播时，一键带买家进入直播间）或**直播预告**（未在直"
+                "播时，下一场预约的直播）。没有这种绑定的店铺看不到这个入口。"
+            ),
+            ("- 固定；绑定即店铺的抖音号（`xiaodian shop create --douyin-account`）。"),
+            "- 文章 001（一、发送直播链接或预告）。",
+        ),
     ),
     "O1": Rule(
         id="O1",
@@ -333,6 +527,15 @@ RULES: dict[str, Rule] = {
             ),
             ("- `XIAODIAN_API__PAGE_SIZE_DEFAULT` (20), `XIAODIAN_API__PAGE_SIZE_MAX` (200)."),
             "- Seed 002 (在订单管理中筛选订单).",
+        ),
+        section_zh="订单",
+        paragraphs_zh=(
+            (
+                "商家按订单状态、订单号、商品、买家姓名或手机号、下单/付款/发货时间范围"
+                "、售后状态和违规状态筛选订单，并分页浏览（键集分页）。"
+            ),
+            ("- `XIAODIAN_API__PAGE_SIZE_DEFAULT`（20）、`XIAODIAN_API__PAGE_SIZE_MAX`（200）。"),
+            "- 文章 002（在订单管理中筛选订单）。",
         ),
     ),
     "O2": Rule(
@@ -363,6 +566,27 @@ RULES: dict[str, Rule] = {
             ),
             "- Seed 002 (导出查询订单 → 查看导出记录 → 完成手机验证即可下载).",
         ),
+        section_zh="订单",
+        paragraphs_zh=(
+            (
+                "商家按当前筛选条件导出订单，格式为 CSV 或 "
+                "XLSX。导出在后台进行（「请等待几分钟」），导出记录显示进度。下载需完成"
+                "手机验证：向账号手机发送一次性 6 "
+                "位验证码。数百万行的导出也以恒定内存流式写出。"
+            ),
+            (
+                "- 设置：`XIAODIAN_ORDERS__EXPORT_CODE_TTL_SECONDS`（验证码有效期，300 "
+                "秒）、 "
+                "`XIAODIAN_ORDERS__EXPORT_CODE_MAX_ATTEMPTS`（输错几次后锁定，5）、 "
+                "`XIAODIAN_ORDERS__EXPORT_CODE_RESEND_SECONDS`（同一手机最快 60 "
+                "秒发一次新验证码）、 "
+                "`XIAODIAN_ORDERS__EXPORT_BATCH_ROWS`（每次读取的行数，5000）、 "
+                "`XIAODIAN_ORDERS__EXPORT_DIR`（文件存放目录）、`XIAODIAN_ORDERS__EXPOR"
+                "T_LEASE_SECONDS`（运行中的导出沉默这么久后由其他进程接手，600 "
+                "秒）——均为我们的默认值；文章给出了步骤，没有给数字。"
+            ),
+            "- 文章 002（导出查询订单 → 查看导出记录 → 完成手机验证即可下载）。",
+        ),
     ),
     "O3": Rule(
         id="O3",
@@ -383,6 +607,16 @@ RULES: dict[str, Rule] = {
                 "uploaded through the platform)."
             ),
         ),
+        section_zh="订单",
+        paragraphs_zh=(
+            (
+                "商家填写快递公司和快递单号（按快递公司校验格式）发货，可逐单发货，也可"
+                "上传 CSV/XLSX "
+                "批量发货，每行给出结果。只有这样上传了快递单号的订单才算已发货。"
+            ),
+            "- 固定。",
+            "- 文章 002 和 003（003：已发货指通过平台上传了真实的快递单号）。",
+        ),
     ),
     "O4": Rule(
         id="O4",
@@ -398,6 +632,16 @@ RULES: dict[str, Rule] = {
                 "`ship_within_hours`."
             ),
             "- Seed 002 (发货超时 presupposes a promised time; the number is ours).",
+        ),
+        section_zh="订单",
+        paragraphs_zh=(
+            "每笔已付款订单须在付款后的承诺时间内发货。",
+            (
+                "- 48 "
+                "小时（我们的默认值）：`XIAODIAN_ORDERS__SHIP_WITHIN_HOURS`；每个商品可"
+                "以单独设置（例如预售）自己的 `ship_within_hours`。"
+            ),
+            "- 文章 002（「发货超时」以承诺时间为前提；数字由我们定）。",
         ),
     ),
     "O5": Rule(
@@ -426,6 +670,26 @@ RULES: dict[str, Rule] = {
                 '退款路径").'
             ),
         ),
+        section_zh="订单",
+        paragraphs_zh=(
+            (
+                "自下单起 150 "
+                "天仍未发货也未退款的订单自动关闭，已付金额原路退回。原路退款失败时改用"
+                "其他退款路径（买家的平台余额），并记录结果。支付方对每笔订单只看到一个"
+                "退款编号，重试不会重复退款。"
+            ),
+            (
+                "- 150 "
+                "天：`XIAODIAN_ORDERS__AUTO_CLOSE_DAYS`（文章）。退款调用出错的订单在`X"
+                "IAODIAN_ORDERS__AUTO_CLOSE_RETRY_SECONDS`（600 "
+                "秒，我们的默认值）后重试。"
+            ),
+            (
+                "- 文章 "
+                "002（「在消费者下单起的150天内…订单将会自动关闭…如原路退款不成功…提供"
+                "其他的退款路径」）。"
+            ),
+        ),
     ),
     "O6": Rule(
         id="O6",
@@ -443,6 +707,16 @@ RULES: dict[str, Rule] = {
             ),
             "- Scheduler tick: `XIAODIAN_TICK_SECONDS` (5 s).",
             '- Seed 002 ("平台系统实时的判定发货超时订单…记录发货超时1次").',
+        ),
+        section_zh="订单",
+        paragraphs_zh=(
+            (
+                "平台在订单到期时（截止时间后一个调度周期内）判定超时订单。每次判定在订"
+                "单和店铺上记录一次发货超时违规；商家收到站内通知，并可在「订单 → "
+                "违规处理」查看详情。"
+            ),
+            "- 调度周期：`XIAODIAN_TICK_SECONDS`（5 秒）。",
+            "- 文章 002（「平台系统实时的判定发货超时订单…记录发货超时1次」）。",
         ),
     ),
     "O7": Rule(
@@ -462,6 +736,20 @@ RULES: dict[str, Rule] = {
                 "`XIAODIAN_ORDERS__MAX_JUDGMENTS` (3) — seed."
             ),
             '- Seed 002 ("每24小时就继续的判定…判定上限为3次").',
+        ),
+        section_zh="订单",
+        paragraphs_zh=(
+            (
+                "判定 24 "
+                "小时后，若订单仍未正常发货、也未与买家协商退款，则再次判定——每笔订单最"
+                "多判定 3 次。"
+            ),
+            (
+                "- "
+                "`XIAODIAN_ORDERS__REJUDGE_AFTER_HOURS`（24）、`XIAODIAN_ORDERS__MAX_JU"
+                "DGMENTS`（3）——文章。"
+            ),
+            "- 文章 002（「每24小时就继续的判定…判定上限为3次」）。",
         ),
     ),
     "O8": Rule(
@@ -509,6 +797,36 @@ RULES: dict[str, Rule] = {
             ),
             "- Seed 002 (发货超时具体有什么惩罚 1–4).",
         ),
+        section_zh="订单",
+        paragraphs_zh=(
+            "- 每次判定从店铺保证金扣除 ¥10。",
+            "- 判定次日统一扣款（每个店铺每天一条账目）。",
+            ("- 一笔订单最多扣款两次（按实际扣款计：因每日上限而免扣的判定不算扣款）。"),
+            "- 同一店铺此项违规每天最多扣 ¥500；超出部分记为免扣，不顺延。",
+            (
+                "- 订单的发货超时次数大于 2 "
+                "时，其商品被封禁（商品封禁）：在平台解封前不能销售（`xiaodian orders "
+                "unban`）。"
+            ),
+            (
+                "- "
+                "判定次数已满仍未解决的订单，会为店铺生成一条审核标记。由平台运营人员在"
+                "运营后台决定（`/operator` → 店铺审核，F1；或 `xiaodian orders "
+                "reviews`、`xiaodian orders "
+                "decide`）：不处理、停业整改（不能接新订单，店铺活动下线，主页不展示任"
+                "何内容）或清退（同时关闭店铺，通过账本结清余额和保证金——先用余额补足保"
+                "证金欠款，其余付出）。决定从不自动作出，每个决定都是一条写明运营人员和"
+                " O8 的事件，并通知商家。被封禁的商品也在那里解封（商品解封）。"
+            ),
+            (
+                "- 设置（数字出自文章）：`XIAODIAN_ORDERS__PENALTY_FEN`（1000 分 = "
+                "¥10）、 "
+                "`XIAODIAN_ORDERS__MAX_DEDUCTIONS_PER_ORDER`（2）、`XIAODIAN_ORDERS__SH"
+                "OP_DAILY_CAP_FEN`（50000 分 = "
+                "¥500）、`XIAODIAN_ORDERS__BAN_WHEN_JUDGMENTS_OVER`（2）。"
+            ),
+            "- 文章 002（发货超时具体有什么惩罚 1–4）。",
+        ),
     ),
     "O9": Rule(
         id="O9",
@@ -533,6 +851,22 @@ RULES: dict[str, Rule] = {
             ),
             "- Seed 002 (5、影响店铺评级).",
         ),
+        section_zh="订单",
+        paragraphs_zh=(
+            (
+                "店铺的发货超时率——滚动时间窗内被判超时的订单 ÷ "
+                "已发货或已到期的订单——是店铺评级的负向指标，每条判定记录都计入评级分。"
+                "小店显示的分数 = 满分 − 时间窗内每条判定记录的扣分 − "
+                "按超时率折算的扣分。"
+            ),
+            (
+                "- 我们的默认值：`XIAODIAN_ORDERS__RATING_WINDOW_DAYS`（30）、 "
+                "`XIAODIAN_ORDERS__RATING_SCORE_FULL`（100）、`XIAODIAN_ORDERS__RATING_"
+                "POINTS_PER_JUDGMENT`（1）、`XIAODIAN_ORDERS__RATING_RATE_WEIGHT_POINTS"
+                "`（超时率 100 % 时扣 100 分）。"
+            ),
+            "- 文章 002（5、影响店铺评级）。",
+        ),
     ),
     "A1": Rule(
         id="A1",
@@ -554,6 +888,21 @@ RULES: dict[str, Rule] = {
                 "*our defaults*."
             ),
             "- Seed 003.",
+        ),
+        section_zh="售后",
+        paragraphs_zh=(
+            (
+                "三种类型：未发货仅退款、已发货仅退款、退货退款。每个申请有原因、商品、"
+                "金额（不超过这些商品的实付金额）、举证材料（如有）和状态记录。"
+            ),
+            (
+                "- "
+                "举证文件：`XIAODIAN_AFTERSALES__EVIDENCE_DIR`、`XIAODIAN_AFTERSALES__E"
+                "VIDENCE_MAX_BYTES`（5 "
+                "MiB）、`XIAODIAN_AFTERSALES__EVIDENCE_MAX_FILES`（每个申请每一方 9 "
+                "个）——我们的默认值。"
+            ),
+            "- 文章 003。",
         ),
     ),
     "A2": Rule(
@@ -603,6 +952,40 @@ RULES: dict[str, Rule] = {
             ),
             "- Seed 003 (2.2.1 设置路径, 2.2.2 策略介绍).",
         ),
+        section_zh="售后",
+        paragraphs_zh=(
+            (
+                "在「售后 → 售后小助手 → "
+                "创建策略」中创建策略。默认只有主账号可以使用小助手；子账号需要主账号授"
+                "权（`aftersales.assistant`）。已发货仅退款有四种策略，各自开关并带参数"
+                "，每个自动决定都记录是哪条策略作出的："
+            ),
+            (
+                "- **A2.1 ERP取消发货自动退**：商家的 ERP "
+                "通过接口取消发货——所申请商品所在的每个包裹——时立即同意退款。固定。"
+            ),
+            (
+                "- **A2.2 "
+                "小金额自动同意退款**：退款金额不超过商家设置的门槛时自动同意。创建策略"
+                "时建议的门槛：`XIAODIAN_AFTERSALES__SMALL_AMOUNT_DEFAULT_FEN`（1000 "
+                "分 = ¥10，我们的默认值）；商家可自行设置。"
+            ),
+            (
+                "- **A2.3 "
+                "快递拦截自动退**：对平台认证的买家，若申请恰好涉及一个包裹且退款覆盖其"
+                "中所有商品，系统请快递公司拦截该包裹；拦截成功后商家支付拦截费并同意退"
+                "款。余额不足以支付的费用记为待补缴，余额足够时再收取。 "
+                "`XIAODIAN_AFTERSALES__INTERCEPTION_FEE_FEN`（300 "
+                "分）、`XIAODIAN_AFTERSALES__INTERCEPTION_RESPONSE_HOURS`（本地快递 2 "
+                "小时后答复）——我们的默认值。"
+            ),
+            (
+                "- **A2.4 "
+                "拒签后退款**：商家同意在买家拒签后退款；申请随后等待物流状态，商家据此"
+                "同意或拒绝。固定。"
+            ),
+            "- 文章 003（2.2.1 设置路径，2.2.2 策略介绍）。",
+        ),
     ),
     "A2.1": Rule(
         id="A2.1",
@@ -617,6 +1000,10 @@ RULES: dict[str, Rule] = {
                 "*Fixed*."
             ),
         ),
+        section_zh="售后",
+        paragraphs_zh=(
+            ("商家的 ERP 通过接口取消发货——所申请商品所在的每个包裹——时立即同意退款。固定。"),
+        ),
     ),
     "A2.2": Rule(
         id="A2.2",
@@ -630,6 +1017,14 @@ RULES: dict[str, Rule] = {
                 "proposed when the strategy is created: "
                 "`XIAODIAN_AFTERSALES__SMALL_AMOUNT_DEFAULT_FEN` (1000 fen = ¥10, *our "
                 "default*); the merchant sets its own."
+            ),
+        ),
+        section_zh="售后",
+        paragraphs_zh=(
+            (
+                "退款金额不超过商家设置的门槛时自动同意。创建策略时建议的门槛：`XIAODIA"
+                "N_AFTERSALES__SMALL_AMOUNT_DEFAULT_FEN`（1000 分 = "
+                "¥10，我们的默认值）；商家可自行设置。"
             ),
         ),
     ),
@@ -651,6 +1046,17 @@ RULES: dict[str, Rule] = {
                 "answers after 2 h) — *our defaults*."
             ),
         ),
+        section_zh="售后",
+        paragraphs_zh=(
+            (
+                "对平台认证的买家，若申请恰好涉及一个包裹且退款覆盖其中所有商品，系统请"
+                "快递公司拦截该包裹；拦截成功后商家支付拦截费并同意退款。余额不足以支付"
+                "的费用记为待补缴，余额足够时再收取。 "
+                "`XIAODIAN_AFTERSALES__INTERCEPTION_FEE_FEN`（300 "
+                "分）、`XIAODIAN_AFTERSALES__INTERCEPTION_RESPONSE_HOURS`（本地快递 2 "
+                "小时后答复）——我们的默认值。"
+            ),
+        ),
     ),
     "A2.4": Rule(
         id="A2.4",
@@ -664,6 +1070,10 @@ RULES: dict[str, Rule] = {
                 "request then waits for the logistics status and the merchant agrees "
                 "or rejects by it. *Fixed*."
             ),
+        ),
+        section_zh="售后",
+        paragraphs_zh=(
+            ("商家同意在买家拒签后退款；申请随后等待物流状态，商家据此同意或拒绝。固定。"),
         ),
     ),
     "A3": Rule(
@@ -715,6 +1125,44 @@ RULES: dict[str, Rule] = {
                 '"开通后可有效降低体验分的仅退款自主完结时长").'
             ),
         ),
+        section_zh="售后",
+        paragraphs_zh=(
+            (
+                "「已发货仅退款待处理」列表显示每个待处理的已发货仅退款申请及剩余时间。"
+                "商家须在 48 "
+                "小时内处理，否则系统默认退款。可按订单号、买家姓名、买家手机号和申请日"
+                "期搜索申请；商家可以处理一个、批量处理多个，或在详情页处理。"
+            ),
+            "- 48 小时：`XIAODIAN_AFTERSALES__MERCHANT_SLA_HOURS`（文章）。",
+            (
+                "- 文章 003（2.2 "
+                "人工处理售后：「商家需要在48小时内对订单进行处理，否则系统默认进行【退"
+                "款】处理」）。"
+            ),
+            (
+                "- **A3.1 "
+                "快递拦截**：在工作台（单行）或详情页，对待处理的已发货仅退款申请，商家"
+                "可拦截申请中仍在途的包裹——通过快递接口（平台拦截：与 [A2.3](#a2-3) "
+                "相同的路径和费用规则：成功时从余额支付拦截费，不足时记为待补缴，涉及的"
+                "包裹都不再在途后同意退款；失败时申请保持待处理），或记录为已线下处理（"
+                "线下联系快递，附备注：包裹视为已拦截，此处不收费——商家已与快递公司结清"
+                "费用——并立即同意退款）。每一步都以操作人和规则 A3.1 "
+                "记入申请的记录；也可调用 `POST "
+                "/api/v1/aftersales/{id}/interception`。文章 "
+                "003（注：「建议商家优先进行快递拦截（使用平台拦截功能或线下联系快递）"
+                "」）。"
+            ),
+            (
+                "- **A3.2 "
+                "仅退款自主完结时长**（体验分指标）：对商家自己完结的仅退款申请，从买家"
+                "申请到商家首次决定（同意退款、同意拒签后退款或拒绝；小助手的策略和 "
+                "A3.1 计入，系统 48 小时后的默认退款不计入）的时长，统计最近 "
+                "`XIAODIAN_AFTERSALES__COMPLETION_WINDOW_DAYS`（30 "
+                "天，我们的默认值）内按决定时间计的申请；在店铺评级页发货超时率旁显示平"
+                "均和中位小时数及件数。文章 "
+                "003（2.2.2：「开通后可有效降低体验分的仅退款自主完结时长」）。"
+            ),
+        ),
     ),
     "A3.1": Rule(
         id="A3.1",
@@ -739,6 +1187,21 @@ RULES: dict[str, Rule] = {
                 '"建议商家优先进行快递拦截(使用平台拦截功能或线下联系快递)").'
             ),
         ),
+        section_zh="售后",
+        paragraphs_zh=(
+            (
+                "在工作台（单行）或详情页，对待处理的已发货仅退款申请，商家可拦截申请中"
+                "仍在途的包裹——通过快递接口（平台拦截：与 [A2.3](#a2-3) "
+                "相同的路径和费用规则：成功时从余额支付拦截费，不足时记为待补缴，涉及的"
+                "包裹都不再在途后同意退款；失败时申请保持待处理），或记录为已线下处理（"
+                "线下联系快递，附备注：包裹视为已拦截，此处不收费——商家已与快递公司结清"
+                "费用——并立即同意退款）。每一步都以操作人和规则 A3.1 "
+                "记入申请的记录；也可调用 `POST "
+                "/api/v1/aftersales/{id}/interception`。文章 "
+                "003（注：「建议商家优先进行快递拦截（使用平台拦截功能或线下联系快递）"
+                "」）。"
+            ),
+        ),
     ),
     "A3.2": Rule(
         id="A3.2",
@@ -756,6 +1219,18 @@ RULES: dict[str, Rule] = {
                 "days by decision time; shown on 店铺评级 beside the late-shipment "
                 "rate as average and median hours and count. Seed 003 (2.2.2: "
                 '"开通后可有效降低体验分的仅退款自主完结时长").'
+            ),
+        ),
+        section_zh="售后",
+        paragraphs_zh=(
+            (
+                "对商家自己完结的仅退款申请，从买家申请到商家首次决定（同意退款、同意拒"
+                "签后退款或拒绝；小助手的策略和 A3.1 计入，系统 48 "
+                "小时后的默认退款不计入）的时长，统计最近 "
+                "`XIAODIAN_AFTERSALES__COMPLETION_WINDOW_DAYS`（30 "
+                "天，我们的默认值）内按决定时间计的申请；在店铺评级页发货超时率旁显示平"
+                "均和中位小时数及件数。文章 "
+                "003（2.2.2：「开通后可有效降低体验分的仅退款自主完结时长」）。"
             ),
         ),
     ),
@@ -782,6 +1257,20 @@ RULES: dict[str, Rule] = {
             ),
             "- Seed 003 (注: 生鲜、定制商品…上传对应的举证材料).",
         ),
+        section_zh="售后",
+        paragraphs_zh=(
+            (
+                "拒绝时，商家须选择原因并上传该原因要求的举证材料（图片或文件，例如生鲜"
+                "、定制商品）。缺少它们的拒绝不被接受；文件按内容检查。"
+            ),
+            (
+                "- 举证限制同 [A1](#a1)：`XIAODIAN_AFTERSALES__EVIDENCE_MAX_BYTES`、 "
+                "`XIAODIAN_AFTERSALES__EVIDENCE_MAX_FILES`、`XIAODIAN_AFTERSALES__EVIDE"
+                "NCE_MAX_PIXELS`（照片的宽 × "
+                "高，解码前从文件头读取，S8）；哪些原因要求举证是固定的。"
+            ),
+            "- 文章 003（注：生鲜、定制商品…上传对应的举证材料）。",
+        ),
     ),
     "A5": Rule(
         id="A5",
@@ -796,6 +1285,12 @@ RULES: dict[str, Rule] = {
             ),
             "- *Fixed*.",
             '- Seed 003 ("由用户撤销&修改售后申请").',
+        ),
+        section_zh="售后",
+        paragraphs_zh=(
+            "买家可以撤销或修改申请；商家同意之后的修改须等待商家处理。",
+            "- 固定。",
+            "- 文章 003（「由用户撤销&修改售后申请」）。",
         ),
     ),
     "A6": Rule(
@@ -817,6 +1312,20 @@ RULES: dict[str, Rule] = {
                 "`XIAODIAN_AFTERSALES__REFUND_MAX_ATTEMPTS` (5) — *our defaults*."
             ),
             "- Seeds 002 (原路退款, other routes) and 003.",
+        ),
+        section_zh="售后",
+        paragraphs_zh=(
+            (
+                "退款原路退回，失败时的其他路径同 "
+                "[O5](#o5)。未发货订单的仅退款申请被同意后，该订单不再判定发货超时。退"
+                "款失败时申请保持已同意并记录错误，稍后重试；最后一次仍失败则通知商家，"
+                "商家可手动重新退款。"
+            ),
+            (
+                "- `XIAODIAN_AFTERSALES__REFUND_RETRY_SECONDS`（600 "
+                "秒）、`XIAODIAN_AFTERSALES__REFUND_MAX_ATTEMPTS`（5）——我们的默认值。"
+            ),
+            "- 文章 002（原路退款、其他路径）和 003。",
         ),
     ),
     "C1": Rule(
@@ -848,6 +1357,28 @@ RULES: dict[str, Rule] = {
                 "last three *our defaults*."
             ),
             "- Seed 004 (创建卡券界面…所有*项都需要填写).",
+        ),
+        section_zh="卡券与核销",
+        paragraphs_zh=(
+            (
+                "通用券的每一项都须填写：商品图片（jpg/jpeg/png，建议 686×176 "
+                "像素，小于 1 MB）；商家名称（最多 10 个字，一个拉丁字母算一个）；商家 "
+                "logo（jpg/jpeg/png，132×132 像素，小于 1 MB）；标题（最多 15 "
+                "个字）；使用条件（例如在 X 门店 95 折、最多优惠 ¥300，或满 ¥500 减 "
+                "¥30）；有效期（固定日期范围，或领取后 N "
+                "天）；客服电话；领取须知。任一项不符合则不创建卡券，错误提示一次列出所"
+                "有不合格的项。图片按内容检查（格式、大小、尺寸、宽高比；拒绝解压炸弹）"
+                "。"
+            ),
+            (
+                "- `XIAODIAN_COUPONS__IMAGE_MAX_BYTES`（1 "
+                "MiB，文章）、`XIAODIAN_COUPONS__IMAGE_MAX_PIXELS`（防解压炸弹，4096×40"
+                "96）、`XIAODIAN_COUPONS__PRODUCT_ASPECT_TOLERANCE_PERMILLE`（商品图片"
+                "可偏离686:176 的程度，10 "
+                "‰）、`XIAODIAN_COUPONS__PRODUCT_IMAGE_MAX_PIXELS`（1372×352，展示尺寸"
+                "的两倍，解码前从文件头判断，S8）——后三项为我们的默认值。"
+            ),
+            "- 文章 004（创建卡券界面…所有*项都需要填写）。",
         ),
     ),
     "C2": Rule(
@@ -917,6 +1448,60 @@ RULES: dict[str, Rule] = {
             ),
             "- Seed 004 (卡券需经过审核才能使用，审核标准 1–7).",
         ),
+        section_zh="卡券与核销",
+        paragraphs_zh=(
+            (
+                "新卡券由平台在约 30 "
+                "分钟内审核：先机器检查，机器无法判断的交由平台运营人员（店铺从不审核自"
+                "己的卡券）。默认情况下，通过机器检查的卡券在审核时间结束时通过。结果为"
+                " **有效中** 或 **审核失败**（附原因）。审核标准："
+            ),
+            "1. 不得含有色情、暴力、宗教或封建迷信内容；",
+            "2. 商家名称和 logo 须与企业号的名称或品牌一致；",
+            "3. 图片清晰，无第三方水印，不拉伸变形；标题、使用条件和详情相互一致；",
+            (
+                "4. 不得使用广告法禁止的绝对化用语（最、第一、顶级、国家级……；列表见 "
+                "`src/xiaodian/coupons/data/banned_words.txt`），不得虚假或夸大宣传；"
+            ),
+            (
+                "5. "
+                "图片和文字中不得含有联系方式——手机号、网址、微信号、二维码——也不得引流"
+                "（VX号xxx、公众号xxx、淘宝xxx）；"
+            ),
+            "6. 推广的商品须为平台允许的商品；",
+            (
+                "7. "
+                "不得模仿官方用语或标识（抖音同款、官方推荐），领取页不得使用诱导性图标"
+                "（例如红包）。"
+            ),
+            (
+                "机器检查文字规则、图片的格式/大小/尺寸/宽高比、图片中的二维码或条形码"
+                "，并用 OCR（Tesseract 的中文和英文模型，来自 Debian "
+                "软件包）识别图片中的文字，按第 4、5、7 "
+                "条检查。被机器标记的卡券进入平台的审核队列（运营后台 "
+                "`/operator`，F1），运营人员通过（推翻标记）或附原因驳回；店铺在「卡券"
+                "审核」和站内通知中看到状态和原因。决定最早在审核时间结束时生效。图片中"
+                "的文字无法识别（未安装 "
+                "OCR、已关闭或超时）时不拒绝，但卡券留给运营人员处理，并附说明指出哪张"
+                "图片未识别——默认策略绝不会自动通过它。"
+            ),
+            (
+                "- "
+                "OCR：`XIAODIAN_COUPONS__OCR_ENABLED`、`XIAODIAN_COUPONS__OCR_TIMEOUT_S"
+                "ECONDS`；实测的精确率和召回率见[性能记录](benchmarks.md#coupon-image-t"
+                "ext-ocr-f2)。"
+            ),
+            (
+                "- 审核时间 30 "
+                "分钟：`XIAODIAN_COUPONS__REVIEW_MINUTES`（文章：「大约需要30分钟」）。"
+            ),
+            (
+                "- "
+                "我们的默认值：通过机器检查的卡券在审核时间结束时通过；`XIAODIAN_COUPON"
+                "S__REQUIRE_HUMAN_REVIEW=true` 则每张卡券都交给运营人员。"
+            ),
+            "- 文章 004（卡券需经过审核才能使用，审核标准 1–7）。",
+        ),
     ),
     "C2.1": Rule(
         id="C2.1",
@@ -925,6 +1510,8 @@ RULES: dict[str, Rule] = {
         name_zh="审核标准第 1 条",
         section="Coupons 卡券 and verification 核销",
         paragraphs=("no pornographic, violent, religious or superstitious content;",),
+        section_zh="卡券与核销",
+        paragraphs_zh=("不得含有色情、暴力、宗教或封建迷信内容；",),
     ),
     "C2.2": Rule(
         id="C2.2",
@@ -933,6 +1520,8 @@ RULES: dict[str, Rule] = {
         name_zh="审核标准第 2 条",
         section="Coupons 卡券 and verification 核销",
         paragraphs=("merchant name and logo match the enterprise account's name or brand;",),
+        section_zh="卡券与核销",
+        paragraphs_zh=("商家名称和 logo 须与企业号的名称或品牌一致；",),
     ),
     "C2.3": Rule(
         id="C2.3",
@@ -946,6 +1535,8 @@ RULES: dict[str, Rule] = {
                 "usage conditions and details agree with each other;"
             ),
         ),
+        section_zh="卡券与核销",
+        paragraphs_zh=("图片清晰，无第三方水印，不拉伸变形；标题、使用条件和详情相互一致；",),
     ),
     "C2.4": Rule(
         id="C2.4",
@@ -958,6 +1549,13 @@ RULES: dict[str, Rule] = {
                 "no absolute words banned by the advertising law (最, 第一, 顶级, "
                 "国家级, …; list in `src/xiaodian/coupons/data/banned_words.txt`), no "
                 "false or exaggerated claims;"
+            ),
+        ),
+        section_zh="卡券与核销",
+        paragraphs_zh=(
+            (
+                "不得使用广告法禁止的绝对化用语（最、第一、顶级、国家级……；列表见 "
+                "`src/xiaodian/coupons/data/banned_words.txt`），不得虚假或夸大宣传；"
             ),
         ),
     ),
@@ -974,6 +1572,13 @@ RULES: dict[str, Rule] = {
                 "淘宝xxx);"
             ),
         ),
+        section_zh="卡券与核销",
+        paragraphs_zh=(
+            (
+                "图片和文字中不得含有联系方式——手机号、网址、微信号、二维码——也不得引流"
+                "（VX号xxx、公众号xxx、淘宝xxx）；"
+            ),
+        ),
     ),
     "C2.6": Rule(
         id="C2.6",
@@ -982,6 +1587,8 @@ RULES: dict[str, Rule] = {
         name_zh="审核标准第 6 条",
         section="Coupons 卡券 and verification 核销",
         paragraphs=("promoted goods are allowed on the platform;",),
+        section_zh="卡券与核销",
+        paragraphs_zh=("推广的商品须为平台允许的商品；",),
     ),
     "C2.7": Rule(
         id="C2.7",
@@ -993,6 +1600,13 @@ RULES: dict[str, Rule] = {
             (
                 "no imitation of official wording or logos (抖音同款, 官方推荐), no "
                 "enticing icons (e.g. red packets) on the claim page."
+            ),
+        ),
+        section_zh="卡券与核销",
+        paragraphs_zh=(
+            (
+                "不得模仿官方用语或标识（抖音同款、官方推荐），领取页不得使用诱导性图标"
+                "（例如红包）。"
             ),
         ),
     ),
@@ -1014,6 +1628,17 @@ RULES: dict[str, Rule] = {
             "- *Fixed*; limits at most 1,000,000,000.",
             "- Seed 004 (STEP 3–5).",
         ),
+        section_zh="卡券与核销",
+        paragraphs_zh=(
+            (
+                "在「卡券投放 → 店铺主页领券 → "
+                "创建活动」中，活动有名称、开始和结束时间、参与门店（指定或全部）、有效"
+                "中的卡券、每人限领（每位买家每张卡券）和发放总量（活动所有卡券合计）。"
+                "活动创建后立即上线，到结束时间自动下线，也可以提前手动下线。"
+            ),
+            "- 固定；限制最大 1,000,000,000。",
+            "- 文章 004（STEP 3–5）。",
+        ),
     ),
     "C4": Rule(
         id="C4",
@@ -1033,6 +1658,19 @@ RULES: dict[str, Rule] = {
             ),
             "- Seed 004 (卡券会在抖音APP门店主页显示，用户点击即可领取使用).",
         ),
+        section_zh="卡券与核销",
+        paragraphs_zh=(
+            (
+                "上线活动的卡券显示在店铺主页，买家点击领取。即使并发领取，两项限制也严"
+                "格成立。每次领取得到一个唯一、不可猜测的券码和二维码。"
+            ),
+            (
+                "- "
+                "券码长度：`XIAODIAN_COUPONS__CODE_LENGTH`（12，字母表不含易混淆字符，"
+                "我们的默认值）。"
+            ),
+            "- 文章 004（卡券会在抖音APP门店主页显示，用户点击即可领取使用）。",
+        ),
     ),
     "C5": Rule(
         id="C5",
@@ -1047,6 +1685,12 @@ RULES: dict[str, Rule] = {
             ),
             "- *Fixed*.",
             ("- Seed 004 (搜索核销人员的抖音号，进行添加核销人员…如要取消权限也可直接操作)."),
+        ),
+        section_zh="卡券与核销",
+        paragraphs_zh=(
+            ("商家通过抖音号添加核销人员，并设定门店范围（指定门店或全部）；权限可以取消。"),
+            "- 固定。",
+            ("- 文章 004（搜索核销人员的抖音号，进行添加核销人员…如要取消权限也可直接操作）。"),
         ),
     ),
     "C6": Rule(
@@ -1070,6 +1714,16 @@ RULES: dict[str, Rule] = {
             ),
             "- Seed 004 (手机核销和电脑核销).",
         ),
+        section_zh="卡券与核销",
+        paragraphs_zh=(
+            (
+                "核销人员在手机上输入券码或扫描买家的二维码（上传二维码的照片或截图），"
+                "或在电脑后台输入券码核销。一个券码只能核销一次，只能在有效期内、在活动"
+                "和核销人员范围都包含的门店、由未被取消权限的核销人员核销。"
+            ),
+            ("- `XIAODIAN_COUPONS__SCAN_IMAGE_MAX_BYTES`（扫描照片上限，8 MiB，我们的默认值）。"),
+            "- 文章 004（手机核销和电脑核销）。",
+        ),
     ),
     "C7": Rule(
         id="C7",
@@ -1090,6 +1744,21 @@ RULES: dict[str, Rule] = {
                 "min) — *our defaults*."
             ),
             "- Seed 004 (title: 抖音卡券核销接口v2版本).",
+        ),
+        section_zh="卡券与核销",
+        paragraphs_zh=(
+            (
+                "供服务商/ERP "
+                "和门店系统使用：*验券准备*（查询券码，返回券的内容和核销凭证）、*核销*"
+                "（凭凭证核销；按客户端请求号幂等）、在时限内*撤销*核销、按券码或订单*"
+                "查询*。"
+            ),
+            (
+                "- `XIAODIAN_COUPONS__VERIFY_TOKEN_TTL_SECONDS`（凭证有效期，300 "
+                "秒）、 `XIAODIAN_COUPONS__VERIFY_CANCEL_WINDOW_MINUTES`（撤销时限，60 "
+                "分钟）——我们的默认值。"
+            ),
+            "- 文章 004（标题：抖音卡券核销接口v2版本）。",
         ),
     ),
     "X1": Rule(
@@ -1117,6 +1786,23 @@ RULES: dict[str, Rule] = {
                 "webhooks are ours."
             ),
         ),
+        section_zh="全系统",
+        paragraphs_zh=(
+            (
+                "商家收到站内通知；买家在买家消息中收到消息（提醒、链接、订单卡片）；每"
+                "个领域事件还以签名的 webhook "
+                "发给已订阅的ERP/服务商地址，按指数退避重试，至少送达一次。"
+            ),
+            (
+                "- "
+                "`XIAODIAN_WEBHOOKS__MAX_ATTEMPTS`（8）、`XIAODIAN_WEBHOOKS__BACKOFF_BA"
+                "SE_SECONDS`（10，逐次翻倍）、 "
+                "`XIAODIAN_WEBHOOKS__BACKOFF_MAX_SECONDS`（3600）、`XIAODIAN_WEBHOOKS__"
+                "TIMEOUT_SECONDS`（5）、 "
+                "`XIAODIAN_WEBHOOKS__BATCH_SIZE`（50）——我们的默认值。"
+            ),
+            "- 文章 000（延长后通知买家）和 002（站内通知）；webhook 由我们规定。",
+        ),
     ),
     "X2": Rule(
         id="X2",
@@ -1137,6 +1823,18 @@ RULES: dict[str, Rule] = {
             ),
             "- Seeds 001 and 003 (主账号 / 子账号, 授权).",
         ),
+        section_zh="全系统",
+        paragraphs_zh=(
+            (
+                "主账号、有明确授权的子账号、核销人员、开放接口应用。一个店铺看不到另一"
+                "个店铺的数据。开放接口请求用应用密钥签名，时间戳偏差过大时拒绝。"
+            ),
+            (
+                "- `XIAODIAN_API__SIGNATURE_WINDOW_SECONDS`（±300 "
+                "秒）、`XIAODIAN_API__MAX_REQUESTS_IN_FLIGHT`。"
+            ),
+            "- 文章 001 和 003（主账号 / 子账号，授权）。",
+        ),
     ),
     "X3": Rule(
         id="X3",
@@ -1153,6 +1851,15 @@ RULES: dict[str, Rule] = {
             ),
             "- *Fixed*.",
             "- Seeds 000 (商家账户) and 002 (保证金).",
+        ),
+        section_zh="全系统",
+        paragraphs_zh=(
+            (
+                "商家账户余额和保证金是只追加的账本：余额等于其全部账目之和，每笔资金变"
+                "动是一笔带幂等键的交易（重复请求返回第一次的结果，不再动钱）。"
+            ),
+            "- 固定。",
+            "- 文章 000（商家账户）和 002（保证金）。",
         ),
     ),
 }
