@@ -89,10 +89,16 @@ def test_A3_A4_console_workbench_batch_and_reject_with_evidence(
     token = page_token(client, f"/console/aftersales/{c.id}")
     refused = client.post(
         f"/console/aftersales/{c.id}/reject",
-        data={"csrf_token": token, "reason": "fresh_food"},
-        follow_redirects=True,
+        data={"csrf_token": token, "reason": "fresh_food", "note": "已签收七天"},
+        headers={"referer": f"http://testserver/console/aftersales/{c.id}"},
     )
+    assert refused.status_code == 422
     assert "拒绝售后须选择拒绝原因并上传对应的举证材料" in refused.text
+    # U8: the detail page again, the reject form kept (chosen reason, typed note).
+    form = refused.text[refused.text.index('data-testid="reject-form"') :]
+    form = form[: form.index("</form>")]
+    assert '<option value="fresh_food" selected' in form
+    assert 'name="note" value="已签收七天"' in form
     assert world.request(shop.shop_id, c.id).status == "pending"
     ok = client.post(
         f"/console/aftersales/{c.id}/reject",

@@ -175,8 +175,16 @@ def test_R8_console_list_issue_detail_reclaim_extend(
     client.post(f"/console/redpackets/{ids[0]}/reclaim", data={"csrf_token": token})
     page = client.get(f"/console/redpackets/{ids[0]}").text
     assert "已回收" in page
-    client.post(f"/console/redpackets/{ids[1]}/extend", data={"csrf_token": token, "days": "4"})
-    assert "不能超过原有效期时长" in client.get(f"/console/redpackets/{ids[1]}").text
+    refused = client.post(
+        f"/console/redpackets/{ids[1]}/extend",
+        data={"csrf_token": token, "days": "4"},
+        headers={"referer": f"http://testserver/console/redpackets/{ids[1]}"},
+    )
+    # U8: the detail page again with the reason on the extend form and the typed days kept.
+    assert refused.status_code in (409, 422)
+    form = refused.text[refused.text.index('data-testid="extend-form"') :]
+    form = form[: form.index("</form>")]
+    assert "不能超过" in form and 'name="days" inputmode="numeric" size="3" value="4"' in form
     bulk = client.post(
         "/console/redpackets/bulk",
         data={"csrf_token": token, "action": "extend", "days": "1", "ids": [str(i) for i in ids]},

@@ -278,27 +278,22 @@ async def reject(
     ctx = console.ctx
     aftersales.get_request(ctx.session, console.shop_id, request_id)
     limit = ctx.settings.aftersales.evidence_max_bytes
-    try:
-        for upload in form.getlist("files"):
-            if isinstance(upload, UploadFile) and upload.filename:
-                data = await upload.read(limit + 1)
-                with ctx.session.begin_nested():
-                    aftersales.merchant_upload(
-                        ctx, console.shop_id, request_id, upload.filename, data
-                    )
-        req = aftersales.get_request(ctx.session, console.shop_id, request_id)
-        unused = [e.id for e in aftersales.evidence_of(ctx.session, req) if e.party == "merchant"]
-        with ctx.session.begin_nested():
-            aftersales.reject(
-                ctx,
-                console.shop_id,
-                request_id,
-                reason=str(form.get("reason", "")),
-                evidence_ids=unused,
-                note=str(form.get("note", "")),
-            )
-        flash(request, "已拒绝售后申请")
-    except XiaodianError as exc:
-        details = ";".join(e.get("message_zh", "") for e in exc.errors)
-        flash(request, exc.message_zh + (f"({details})" if details else ""), "error")
+    # A refusal propagates to the shared form handler (U8): the detail page comes back with the
+    # reason beside its field and the note kept; no row of this submit is stored (a file's
+    # bytes, kept under their content hash, are reused when the file is sent again).
+    for upload in form.getlist("files"):
+        if isinstance(upload, UploadFile) and upload.filename:
+            data = await upload.read(limit + 1)
+            aftersales.merchant_upload(ctx, console.shop_id, request_id, upload.filename, data)
+    req = aftersales.get_request(ctx.session, console.shop_id, request_id)
+    unused = [e.id for e in aftersales.evidence_of(ctx.session, req) if e.party == "merchant"]
+    aftersales.reject(
+        ctx,
+        console.shop_id,
+        request_id,
+        reason=str(form.get("reason", "")),
+        evidence_ids=unused,
+        note=str(form.get("note", "")),
+    )
+    flash(request, "已拒绝售后申请")
     return RedirectResponse(f"/console/aftersales/{request_id}", status_code=303)

@@ -21,7 +21,7 @@ from xiaodian.redpackets import service
 from xiaodian.redpackets.models import DISPLAY_LABELS
 from xiaodian.redpackets.service import UsagePoint
 from xiaodian.web.auth import ConsoleCtx, CsrfForm, flash
-from xiaodian.web.forms import confirm_large_amount, fen_from_yuan, keep
+from xiaodian.web.forms import confirm_large_amount, fen_from_yuan, form_fields, keep
 from xiaodian.web.render import render
 
 router = APIRouter(prefix="/console/redpackets", include_in_schema=False)
@@ -202,18 +202,13 @@ def extend(
     days: Annotated[str, Form(max_length=4)] = "",
     hours: Annotated[str, Form(max_length=4)] = "",
 ) -> Response:
-    """R6 延长有效期 · 确认修改; a refusal shows its reason on the detail page."""
+    """R6 延长有效期 · 确认修改. A refusal propagates to the shared form handler (U8): the detail
+    page comes back with the reason on the form and the typed days and hours kept."""
     console.principal.require(PERMISSION)
-    try:
-        seconds = _seconds(days, hours, default_days=0)
+    seconds = _seconds(days, hours, default_days=0)
+    with form_fields(extension_seconds="days"):
         packet = service.extend(console.ctx, console.shop_id, packet_id, seconds)
-        flash(
-            request,
-            f"修改成功：有效期延长至 {_local_label(request, packet.expires_at)}，已通知买家",
-        )
-    except XiaodianError as exc:
-        console.ctx.session.rollback()
-        flash(request, exc.message_zh, "error")
+    flash(request, f"修改成功：有效期延长至 {_local_label(request, packet.expires_at)}，已通知买家")
     return RedirectResponse(f"/console/redpackets/{packet_id}", status_code=303)
 
 

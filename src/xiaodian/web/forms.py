@@ -23,7 +23,8 @@ exact, at most two decimals); :func:`confirm_large_amount` asks to confirm amoun
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -288,3 +289,18 @@ def keep(request: Request, form: Mapping[str, Any], exc: XiaodianError) -> FormS
         state.confirm = {"field": exc.field, "fen": exc.fen}
     request.scope[SCOPE_KEY] = state
     return state
+
+
+@contextmanager
+def form_fields(**renames: str) -> Iterator[None]:
+    """A refusal naming the service's (API) field, placed beside the console form's field that
+    stands for it: ``with form_fields(extension_seconds="days"): service.extend(...)``."""
+    try:
+        yield
+    except XiaodianError as exc:
+        if exc.field in renames:
+            exc.field = renames[exc.field]
+        for error in exc.errors:
+            if error.get("field") in renames:
+                error["field"] = renames[error["field"]]
+        raise
