@@ -96,8 +96,9 @@ def test_R1_R5_R6_R8_console_issue_filter_reclaim_extend(
     page.goto(f"{live_server}/console/redpackets/{by_buyer['dy_e2e_2']}")
     with page.expect_navigation():
         page.click("[data-testid=extend-submit]")
+    # U8: the refusal is on the extend form itself, not in a flash above the page.
     assert (
-        page.inner_text(".flash-error")
+        page.inner_text("[data-testid=extend-form] [role=alert]")
         == "剩余金额 ¥9.99 低于原金额 ¥100.00 的 10%（¥10.00），不能延长"
     )
     # Longer than the original 3 days → refused; exactly 3 days → 确认修改 succeeds.
@@ -106,7 +107,10 @@ def test_R1_R5_R6_R8_console_issue_filter_reclaim_extend(
     page.fill("[data-testid=extend-form] input[name=hours]", "1")
     with page.expect_navigation():
         page.click("[data-testid=extend-submit]")
-    assert "不能超过原有效期时长" in page.inner_text(".flash-error")
+    assert "不能超过原有效期时长" in page.inner_text(
+        "[data-testid=extend-form] [data-field-error=days]"
+    )
+    assert page.input_value("[data-testid=extend-form] input[name=hours]") == "1"
     page.fill("[data-testid=extend-form] input[name=days]", "3")
     page.fill("[data-testid=extend-form] input[name=hours]", "")
     with page.expect_navigation():
