@@ -212,9 +212,8 @@ def _new_codes(count: int, rng: random.Random, seen: set[str]) -> list[str]:
 
 
 def seed(url: str, codes: int, warm: int) -> World:
-    from tests.coupons.helpers import draft
-
     from xiaodian.accounts import service as accounts
+    from xiaodian.builders import coupon_draft as draft
     from xiaodian.coupons import service
 
     engine = make_engine(url)

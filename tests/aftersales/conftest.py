@@ -12,14 +12,13 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from xiaodian.accounts import service as accounts
 from xiaodian.accounts.models import Buyer
 from xiaodian.aftersales import logistics, strategies
 from xiaodian.aftersales import service as aftersales
 from xiaodian.aftersales.models import AfterSaleRequest
 from xiaodian.aftersales.service import ItemQty
+from xiaodian.builders import Builders
 from xiaodian.config import AfterSalesRules, Settings
-from xiaodian.ledger import service as ledger
 from xiaodian.ledger.models import Account
 from xiaodian.orders import service as orders
 from xiaodian.runtime import Runtime
@@ -45,29 +44,23 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
 
 
 @dataclass
-class World:
-    rt: Runtime
-    counter: Any
+class World(Builders):
+    """The after-sales tests' call shapes over the shared builders (M7): orders are shipped
+    unless ``ship=False``; then requests, evidence and decisions below."""
 
-    def buyer(self, *, verified: bool = False, name: str = "张三") -> tuple[int, str]:
-        n = next(self.counter)
-        with self.rt.unit() as ctx:
-            buyer, token = accounts.create_buyer(
-                ctx,
-                douyin_id=f"as_buyer_{n}",
-                nickname=name,
-                phone="13812345678",
-                verified=verified,
-            )
-            return buyer.id, token
+    prefix: str = "as_buyer"
 
-    def product(self, shop_id: int, price_fen: int = 5_000, title: str = "保温杯") -> int:
-        with self.rt.unit() as ctx:
-            return orders.create_product(
-                ctx, shop_id, title=title, price_fen=price_fen, stock=10_000
-            ).id
+    def buyer(  # type: ignore[override]
+        self, *, verified: bool = False, name: str = "张三"
+    ) -> tuple[int, str]:
+        return super().buyer(name, verified=verified)
 
-    def order(
+    def product(  # type: ignore[override]
+        self, shop_id: int, price_fen: int = 5_000, title: str = "保温杯"
+    ) -> int:
+        return super().product(shop_id, title, price_fen)
+
+    def order(  # type: ignore[override]
         self,
         shop_id: int,
         lines: list[tuple[int, int]],
@@ -80,31 +73,17 @@ class World:
         phone: str = "13812345678",
         route: str = "wechat",
     ) -> int:
-        if buyer_id is None:
-            buyer_id, _ = self.buyer(verified=verified, name=name)
-        with self.rt.unit(f"buyer:{buyer_id}") as ctx:
-            buyer = ctx.session.get(Buyer, buyer_id)
-            assert buyer is not None
-            order = orders.place_order(
-                ctx,
-                buyer,
-                shop_id,
-                items=lines,
-                address="杭州市西湖区文三路 1 号",
-                payment_route=route,
-                discount_fen=discount_fen,
-                receiver_name=name,
-                receiver_phone=phone,
-            )
-            orders.pay_order(ctx, buyer_id, order.id)
-            order_id = order.id
-        if ship:
-            self.ship(shop_id, order_id)
-        return order_id
-
-    def ship(self, shop_id: int, order_id: int, tracking: str = "SF1234567890123") -> None:
-        with self.rt.unit("user:1") as ctx:
-            orders.ship_order(ctx, shop_id, order_id, carrier="SF", tracking_no=tracking)
+        return super().order(
+            shop_id,
+            lines,
+            buyer_id=buyer_id,
+            verified=verified,
+            ship=ship,
+            discount_fen=discount_fen,
+            name=name,
+            phone=phone,
+            route=route,
+        )
 
     def items(self, shop_id: int, order_id: int) -> list[tuple[int, int]]:
         with self.rt.unit() as ctx:
@@ -162,19 +141,15 @@ class World:
                 ctx, shop_id, code, enabled=enabled, threshold_fen=threshold_fen
             )
 
-    def topup(self, shop_id: int, amount_fen: int = 100_000, key: str = "") -> None:
-        with self.rt.unit() as ctx:
-            ledger.topup(
-                ctx,
-                shop_id,
-                Account.BALANCE,
-                amount_fen,
-                key or f"as-topup-{shop_id}-{next(self.counter)}",
-            )
-
-    def balance(self, shop_id: int, account: str) -> int:
-        with self.rt.unit() as ctx:
-            return ledger.balance(ctx.session, shop_id, account)
+    def topup(  # type: ignore[override]
+        self, shop_id: int, amount_fen: int = 100_000, key: str = ""
+    ) -> None:
+        super().topup(
+            shop_id,
+            Account.BALANCE,
+            amount_fen,
+            key or f"as-topup-{shop_id}-{next(self.counter)}",
+        )
 
     def packages(self, shop_id: int, order_id: int) -> list[Any]:
         with self.rt.unit() as ctx:

@@ -8,26 +8,15 @@ from typing import Any
 
 import pytest
 
-from xiaodian.accounts import service as accounts
-from xiaodian.accounts.models import Buyer
-from xiaodian.ledger import service as ledger
+from xiaodian.builders import Builders
 from xiaodian.ledger.models import Account
-from xiaodian.orders import service
 from xiaodian.runtime import Runtime
 
 
 @dataclass
-class Shopper:
-    rt: Runtime
-    counter: Any
-
-    def buyer(self, nickname: str = "张三", phone: str = "13812345678") -> tuple[int, str]:
-        n = next(self.counter)
-        with self.rt.unit() as ctx:
-            buyer, token = accounts.create_buyer(
-                ctx, douyin_id=f"dy_buyer_{n}", nickname=nickname, phone=phone
-            )
-            return buyer.id, token
+class Shopper(Builders):
+    """The orders tests' call shapes over the shared builders (M7): one product per order,
+    small stock by default."""
 
     def product(
         self,
@@ -37,17 +26,9 @@ class Shopper:
         stock: int = 1000,
         ship_within_hours: int | None = None,
     ) -> int:
-        with self.rt.unit() as ctx:
-            return service.create_product(
-                ctx,
-                shop_id,
-                title=title,
-                price_fen=price_fen,
-                stock=stock,
-                ship_within_hours=ship_within_hours,
-            ).id
+        return super().product(shop_id, title, price_fen, stock, ship_within_hours)
 
-    def order(
+    def order(  # type: ignore[override]
         self,
         shop_id: int,
         product_id: int,
@@ -59,32 +40,18 @@ class Shopper:
         name: str = "张三",
         phone: str = "13812345678",
     ) -> int:
-        if buyer_id is None:
-            buyer_id, _ = self.buyer(name, phone)
-        with self.rt.unit(f"buyer:{buyer_id}") as ctx:
-            buyer = ctx.session.get(Buyer, buyer_id)
-            assert buyer is not None
-            order = service.place_order(
-                ctx,
-                buyer,
-                shop_id,
-                items=[(product_id, qty)],
-                address="杭州市西湖区文三路 1 号",
-                payment_route=route,
-                receiver_name=name,
-                receiver_phone=phone,
-            )
-            if pay:
-                service.pay_order(ctx, buyer_id, order.id)
-            return order.id
+        return super().order(
+            shop_id,
+            [(product_id, qty)],
+            buyer_id=buyer_id,
+            pay=pay,
+            route=route,
+            name=name,
+            phone=phone,
+        )
 
     def deposit(self, shop_id: int, amount_fen: int = 1_000_000) -> None:
-        with self.rt.unit() as ctx:
-            ledger.topup(ctx, shop_id, Account.DEPOSIT, amount_fen, f"dep-{shop_id}-{amount_fen}")
-
-    def balance(self, shop_id: int, account: str) -> int:
-        with self.rt.unit() as ctx:
-            return ledger.balance(ctx.session, shop_id, account)
+        self.topup(shop_id, Account.DEPOSIT, amount_fen, f"dep-{shop_id}-{amount_fen}")
 
 
 @pytest.fixture
@@ -115,6 +82,7 @@ def rating_history(rt: Runtime, shop_id: int, shopper: Shopper) -> RatingHistory
     from datetime import timedelta
 
     from xiaodian import scheduler
+    from xiaodian.orders import service
     from xiaodian.orders import sweeps as rules
 
     hour, day = 3600, 86400

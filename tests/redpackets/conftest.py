@@ -10,6 +10,7 @@ import pytest
 
 from xiaodian.accounts import service as accounts
 from xiaodian.accounts.models import Buyer
+from xiaodian.builders import Builders
 from xiaodian.ledger import service as ledger
 from xiaodian.ledger.models import Account
 from xiaodian.orders import service as orders
@@ -20,30 +21,27 @@ from xiaodian.runtime import Runtime
 
 @dataclass
 class World:
+    """One funded shop's red-packet scenarios; buyers, products and money come from the
+    shared builders (M7)."""
+
     rt: Runtime
     shop_id: int
     counter: Any = field(default_factory=lambda: itertools.count(1))
 
+    def __post_init__(self) -> None:
+        self.make = Builders(self.rt, self.counter, prefix="dy_rp")
+
     def fund(self, amount_fen: int, key: str | None = None) -> None:
-        with self.rt.unit() as ctx:
-            ledger.topup(
-                ctx, self.shop_id, Account.BALANCE, amount_fen, key or f"fund-{next(self.counter)}"
-            )
+        self.make.topup(self.shop_id, Account.BALANCE, amount_fen, key)
 
     def buyer(self, douyin_id: str | None = None) -> tuple[int, str, str]:
         n = next(self.counter)
         douyin_id = douyin_id or f"dy_rp_{n}"
-        with self.rt.unit() as ctx:
-            buyer, token = accounts.create_buyer(
-                ctx, douyin_id=douyin_id, nickname=f"买家{n}", phone="13812345678"
-            )
-            return buyer.id, douyin_id, token
+        buyer_id, token = self.make.buyer(f"买家{n}", douyin_id=douyin_id)
+        return buyer_id, douyin_id, token
 
     def product(self, price_fen: int = 5_900, stock: int = 10_000) -> int:
-        with self.rt.unit() as ctx:
-            return orders.create_product(
-                ctx, self.shop_id, title="保温杯", price_fen=price_fen, stock=stock
-            ).id
+        return self.make.product(self.shop_id, "保温杯", price_fen, stock)
 
     def issue(self, douyin_ids: list[str], amount_fen: int, **kwargs: Any) -> list[int]:
         with self.rt.unit("user:1") as ctx:
