@@ -1,5 +1,6 @@
 """Time-driven order rules (SPEC §3): late-shipment judgment (O4/O6/O7), deposit penalties,
-product bans and review flags (O8), auto-close with refund (O5).
+product bans and review flags (O8), auto-close with refund (O5). The set-based SQL is here;
+the instants, caps and review decisions are ``rules.py`` (issue 15 M2).
 
 Each sweep is idempotent and reads only due rows through an index on its deadline column;
 it returns counts. ``next_due`` tells the scheduler the next instant it will have work, so a
@@ -315,7 +316,7 @@ def deduct_penalties(ctx: Ctx) -> dict[str, int]:
 
     Per due penalty day (oldest first; normally there is one), W1: one ordered read of the
     day's pending judgments, two keyed reads of what was deducted before (per order, per shop
-    and day), the caps decided in Python by ``decide_penalties`` (pure), then writes by
+    and day), the caps decided in Python by ``rules.decide_penalties`` (pure), then writes by
     primary key in batches. Every statement is linear in the rows it touches whatever plan
     the database picks — the penalty day is always newer than the last ANALYZE, and the
     earlier window-subquery UPDATE was re-run per pending row under such estimates (85.7 s
