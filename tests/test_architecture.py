@@ -296,3 +296,209 @@ def test_M4_webhook_subscription_to_an_unknown_event_type_is_refused(shop: Any) 
     )
     assert ok.status_code in (200, 201), ok.text
     assert sorted(ok.json()["event_types"]) == ["coupon.verified", "order.paid"]
+
+
+# ----- M2: every context decides in rules.py --------------------------------------------------
+
+DECISION_CONTEXTS = ("orders", "redpackets", "luckybags", "aftersales", "coupons")
+# What a decision module must not import: it is given its inputs and writes nothing.
+NOT_IN_RULES = (
+    "sqlalchemy",
+    "xiaodian.db",
+    "xiaodian.context",
+    "xiaodian.runtime",
+    "xiaodian.notify",
+    "xiaodian.ledger",
+)
+
+
+def _functions(path: Path) -> dict[str, ast.FunctionDef]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+
+
+def test_M2_every_context_rules_py_is_a_pure_decision_module() -> None:
+    for name in DECISION_CONTEXTS:
+        path = PACKAGE / name / "rules.py"
+        assert path.is_file(), f"{name} has no rules.py"
+        imported = _imports(path)
+        bad = sorted(
+            m
+            for m in imported
+            if any(m == w or m.startswith(w + ".") for w in NOT_IN_RULES)
+            or m.endswith(".service")
+            or ".service." in m
+            or m.endswith(".sweeps")
+            or m.endswith(".Session")
+        )
+        assert bad == [], f"{name}/rules.py imports {bad}"
+        # inputs are arguments: no function takes a session or a Ctx
+        for fn in _functions(path).values():
+            params = [a.arg for a in [*fn.args.args, *fn.args.kwonlyargs]]
+            assert not {"ctx", "session", "rt"} & set(params), (name, fn.name, params)
+    # a sweeps.py wherever SWEEPS are declared (and only there)
+    for ctx in CONTEXTS:
+        package = PACKAGE / ctx.name
+        declares = [
+            path.name
+            for path in package.rglob("*.py")
+            for node in ast.parse(path.read_text(encoding="utf-8")).body
+            if isinstance(node, ast.Assign | ast.AnnAssign)
+            and any(
+                isinstance(t, ast.Name) and t.id == "SWEEPS"
+                for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
+            )
+        ]
+        assert declares in ([], ["sweeps.py"]), (ctx.name, declares)
+        if ctx.sweeps:
+            assert declares == ["sweeps.py"], ctx.name
+
+
+# decision → (module it lives in, modules that must not define it again)
+MOVED_DECISIONS = {
+    "decide_penalties": ("orders", ("sweeps.py", "service.py")),
+    "next_local_day": ("orders", ("sweeps.py",)),
+    "ship_by": ("orders", ("service.py", "prize.py")),
+    "pick_winners": ("luckybags", ("sweeps.py", "service.py")),
+    "draw_rng": ("luckybags", ("sweeps.py",)),
+    "win_status": ("luckybags", ("service.py",)),
+    "extension_refusal": ("redpackets", ("service.py",)),
+    "extension_allowed_seconds": ("redpackets", ("service.py",)),
+    "display_status": ("redpackets", ("service.py",)),
+    "kind_refusal": ("aftersales", ("service.py",)),
+    "merchant_deadline": ("aftersales", ("service.py",)),
+    "refund_retry_at": ("aftersales", ("service.py",)),
+}
+
+
+def test_M2_the_decisions_moved_out_of_sweeps_and_service() -> None:
+    for decision, (ctx_name, elsewhere) in MOVED_DECISIONS.items():
+        package = PACKAGE / ctx_name
+        assert decision in _functions(package / "rules.py"), (ctx_name, decision)
+        for other in elsewhere:
+            path = package / other
+            if path.is_file():
+                assert decision not in _functions(path), f"{ctx_name}/{other} defines {decision}"
+    # the draw is given its random generator: same generator state, same winners
+    import random
+
+    from xiaodian.luckybags import rules as lb_rules
+
+    fn = _functions(PACKAGE / "luckybags" / "rules.py")["pick_winners"]
+    assert [a.arg for a in fn.args.args] == ["rng", "buyer_ids", "winners"]
+    buyers = [5, 3, 9, 1, 7]
+    assert lb_rules.pick_winners(random.Random(7), buyers, 2) == lb_rules.pick_winners(
+        random.Random(7), list(reversed(buyers)), 2
+    )
+    assert lb_rules.pick_winners(random.Random(7), buyers, 9) == sorted(buyers)
+
+
+# ----- M3: modules by SPEC section, helpers written once ---------------------------------------
+
+
+def _module_names() -> set[str]:
+    root = PACKAGE.parent
+    return {
+        ".".join(p.relative_to(root).with_suffix("").parts).removesuffix(".__init__")
+        for p in PACKAGE.rglob("*.py")
+    }
+
+
+def _is_private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def test_M3_no_private_imports_across_modules() -> None:
+    modules = _module_names()
+    offenders: list[str] = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        where = str(path.relative_to(PACKAGE))
+        aliases: dict[str, str] = {}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("xiaodian"):
+                for alias in node.names:
+                    if _is_private(alias.name):
+                        offenders.append(f"{where}: from {node.module} import {alias.name}")
+                    if f"{node.module}.{alias.name}" in modules:
+                        aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.name.startswith("xiaodian") and alias.asname:
+                        aliases[alias.asname] = alias.name
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id in aliases
+                and _is_private(node.attr)
+            ):
+                offenders.append(f"{where}: {aliases[node.value.id]}.{node.attr}")
+    assert offenders == []
+
+
+# Files that other branches own at the time of M3 (coupons verification, the orders export
+# package); they adopt db.rowcount when they land.
+ROWCOUNT_PENDING = ("coupons/service.py", "orders/export")
+
+
+def test_M3_rowcount_is_read_in_db_py_only() -> None:
+    from sqlalchemy import delete
+
+    from xiaodian.db import rowcount
+
+    sites: list[str] = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        where = str(path.relative_to(PACKAGE))
+        if where == "db.py" or where.startswith(ROWCOUNT_PENDING):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Attribute) and node.attr == "rowcount":
+                sites.append(f"{where}:{node.lineno}")
+            if isinstance(node, ast.Constant) and node.value == "rowcount":
+                sites.append(f"{where}:{node.lineno}")
+            if isinstance(node, ast.FunctionDef) and node.name == "_rowcount":
+                sites.append(f"{where}:{node.lineno}")
+    assert sites == []
+    assert rowcount(object()) == 0
+    from sqlalchemy import create_engine
+
+    from xiaodian.accounts.models import ApiNonce
+
+    engine = create_engine("sqlite://")
+    ApiNonce.__table__.create(engine)  # type: ignore[attr-defined]
+    with engine.begin() as conn:
+        assert rowcount(conn.execute(delete(ApiNonce))) == 0
+
+
+def test_M3_ship_by_ban_check_and_stock_take_are_written_once() -> None:
+    orders = PACKAGE / "orders"
+    # the stock UPDATE (stock = stock - qty) is service.take_stock, used by orders and prizes
+    takes: list[str] = []
+    ship_by_writes: list[str] = []
+    ban_refusals: list[str] = []
+    for path in sorted(orders.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        functions = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)]
+        for fn in functions:
+            for node in ast.walk(fn):
+                if isinstance(node, ast.keyword) and node.arg == "stock":
+                    value = node.value
+                    if isinstance(value, ast.BinOp) and isinstance(value.op, ast.Sub):
+                        takes.append(f"{path.name}:{fn.name}")
+                targets = node.targets if isinstance(node, ast.Assign) else []
+                if any(isinstance(t, ast.Attribute) and t.attr == "ship_by" for t in targets):
+                    ship_by_writes.append(f"{path.name}:{fn.name}")
+                if isinstance(node, ast.Constant) and node.value == "product_banned":
+                    ban_refusals.append(f"{path.name}:{fn.name}")
+    assert takes == ["service.py:take_stock"]
+    assert ship_by_writes == ["service.py:start_ship_clock"]
+    assert set(ban_refusals) == {"product_rules.py:banned_refusal"}
+    prize = _functions(orders / "prize.py")["create_prize_order"]
+    calls = {
+        getattr(n.func, "id", None) or getattr(n.func, "attr", None)
+        for n in ast.walk(prize)
+        if isinstance(n, ast.Call)
+    }
+    assert {"take_stock", "start_ship_clock", "banned_refusal"} <= calls
+    assert "update" not in calls and "timedelta" not in calls

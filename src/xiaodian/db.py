@@ -172,6 +172,13 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         session.close()
 
 
+def rowcount(result: Any) -> int:
+    """The rows an UPDATE or DELETE matched (issue 15 M3: the one place that reads
+    ``CursorResult.rowcount``, which ``Session.execute``'s type does not show); 0 when the
+    driver reports none."""
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 def insert_ignore(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
     """INSERT … ON CONFLICT DO NOTHING on either engine (rows that already exist stay)."""
     if rows:

@@ -12,7 +12,7 @@ from sqlalchemy import event, func, select
 from xiaodian import scheduler
 from xiaodian.orders import sweeps as rules
 from xiaodian.orders.models import OrderViolation, PenaltyStatus
-from xiaodian.orders.sweeps import PendingPenalty, decide_penalties
+from xiaodian.orders.rules import PendingPenalty, decide_penalties
 from xiaodian.runtime import Runtime
 
 T = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)

@@ -44,6 +44,7 @@ from xiaodian.db import (
     get_owned,
     insert_ignore,
     insert_select_if_absent_statement,
+    rowcount,
 )
 from xiaodian.errors import AuthFailed, Conflict, NotFound, PermissionDenied, ValidationFailed
 from xiaodian.errors import field_error as _field
@@ -220,7 +221,7 @@ def revoke_grant(ctx: Ctx, principal: Principal, user_id: int, permission: str) 
     result = ctx.session.execute(
         delete(Grant).where(Grant.user_id == user.id, Grant.permission == permission)
     )
-    if getattr(result, "rowcount", 0):
+    if rowcount(result):
         revoke_sessions(ctx.session, user.id)
 
 

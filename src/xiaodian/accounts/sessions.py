@@ -31,6 +31,7 @@ from xiaodian.accounts.models import ConsoleSession, LoginFailure, User
 from xiaodian.accounts.rules import locked_until
 from xiaodian.config import ConsoleRules
 from xiaodian.context import Ctx
+from xiaodian.db import rowcount
 from xiaodian.errors import AuthFailed, XiaodianError
 from xiaodian.notify import service as notify
 
@@ -238,7 +239,7 @@ def end_session(session: Session, token: str) -> None:
 def revoke_sessions(session: Session, user_id: int) -> int:
     """Every session of ``user_id`` ends now; returns how many there were."""
     result = session.execute(delete(ConsoleSession).where(ConsoleSession.user_id == user_id))
-    return int(getattr(result, "rowcount", 0) or 0)
+    return rowcount(result)
 
 
 def count_sessions(session: Session, user_id: int, now: datetime) -> int:

@@ -7,14 +7,14 @@ from sqlalchemy import delete
 
 from xiaodian.accounts.models import ApiNonce
 from xiaodian.context import Job, Sweep
-from xiaodian.db import transaction
+from xiaodian.db import rowcount, transaction
 from xiaodian.runtime import Runtime
 
 
 def purge_nonces(rt: Runtime) -> dict[str, int]:
     with transaction(rt.factory) as session:
         result = session.execute(delete(ApiNonce).where(ApiNonce.expires_at < rt.wall.now()))
-        return {"purged": int(getattr(result, "rowcount", 0) or 0)}
+        return {"purged": rowcount(result)}
 
 
 SWEEPS: list[Sweep] = []

@@ -5,24 +5,34 @@ action, a strategy and the 48 h sweep race for the same request, exactly one win
 others see "state changed" — a request is never refunded twice. Each change writes a history
 row and emits ``aftersale.<action>`` (webhooks, X1) naming the rule (and strategy) that made it.
 
+The SPEC sections that stand alone are modules of their own, re-exported here: refunds (A6)
+``refunds.py``, evidence uploads (A1/A4) ``evidence.py``, the shared state change and history
+``records.py``; the decisions are ``rules.py``.
+
 Strategies (A2) react to ``aftersale.created`` / ``aftersale.modified`` and to logistics events
 through ``subscribers.py``; this module does not know them.
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from xiaodian.accounts.models import Buyer
-from xiaodian.aftersales import experience
+from xiaodian.aftersales import experience, rules
+
+# M3: the SPEC sections in their own modules; callers and tests keep using service.
+from xiaodian.aftersales.evidence import LINK_PREFIX as LINK_PREFIX
+from xiaodian.aftersales.evidence import buyer_upload as buyer_upload
+from xiaodian.aftersales.evidence import check_evidence_file as check_evidence_file
+from xiaodian.aftersales.evidence import evidence_bytes as evidence_bytes
+from xiaodian.aftersales.evidence import link_evidence as link_evidence
+from xiaodian.aftersales.evidence import merchant_upload as merchant_upload
+from xiaodian.aftersales.evidence import save_evidence as save_evidence
 from xiaodian.aftersales.models import (
     KIND_LABELS,
     OPEN_STATUSES,
@@ -34,28 +44,24 @@ from xiaodian.aftersales.models import (
     RequestStatus,
 )
 from xiaodian.aftersales.reasons import BUYER_REASONS, REJECT_REASONS
-from xiaodian.clock import local_day_start, to_local
+from xiaodian.aftersales.records import get_request as get_request
+from xiaodian.aftersales.records import record as record
+from xiaodian.aftersales.records import transition
+from xiaodian.aftersales.refunds import next_refund_retry as next_refund_retry
+from xiaodian.aftersales.refunds import pay_refund as pay_refund
+from xiaodian.aftersales.refunds import retry_due_refunds as retry_due_refunds
+from xiaodian.clock import local_day_start
 from xiaodian.context import Ctx
 from xiaodian.db import is_postgres
 from xiaodian.errors import Conflict, NotFound, ValidationFailed, XiaodianError, field_error
 from xiaodian.money import yuan_label
-from xiaodian.notify import service as notify
 from xiaodian.orders import service as orders
 from xiaodian.orders.carriers import find_carrier, normalize_tracking
-from xiaodian.orders.models import AfterSale, Order, OrderStatus
-from xiaodian.orders.payments import PaymentProviderError
+from xiaodian.orders.models import AfterSale, Order
 
 S = RequestStatus
 
 # ----- lookups -----------------------------------------------------------------------------
-
-
-def get_request(session: Session, shop_id: int, request_id: int) -> AfterSaleRequest:
-    """The shop's request; another shop's is NotFound (X2)."""
-    row = session.get(AfterSaleRequest, request_id)
-    if row is None or row.shop_id != shop_id:
-        raise NotFound("售后单", "After-sale request", request_id)
-    return row
 
 
 def buyer_request(session: Session, buyer_id: int, request_id: int) -> AfterSaleRequest:
@@ -188,210 +194,6 @@ def nearest_pending_due(session: Session, shop_id: int) -> datetime | None:
     return due
 
 
-# ----- evidence uploads (A1 buyer photos, A4 merchant 举证) --------------------------------
-
-_IMAGE_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png"}
-_SAFE_NAME = re.compile(r"[^\w.\-\u4e00-\u9fff]+")
-
-
-def check_evidence_file(
-    filename: str,
-    data: bytes,
-    *,
-    max_bytes: int,
-    allow_pdf: bool,
-    max_pixels: int = 40_000_000,
-    in_flight: int = 2,
-) -> tuple[str, str]:
-    """Judge a file by its content, never its name: a JPEG/PNG that decodes (decompression-bomb
-    safe) or, for merchants, a PDF. Returns (content_type, extension)."""
-    kinds = "jpg/png 图片或 PDF" if allow_pdf else "jpg/png 图片"
-    if not data:
-        raise ValidationFailed(
-            "evidence_empty", "上传的文件为空", "The uploaded file is empty", field="file"
-        )
-    if len(data) > max_bytes:
-        raise ValidationFailed(
-            "evidence_too_large",
-            f"文件「{filename}」超过 {max_bytes // (1024 * 1024)} MB",
-            f"File {filename!r} is larger than {max_bytes} bytes",
-            field="file",
-        )
-    if data.startswith(b"%PDF-"):
-        if allow_pdf and b"%%EOF" in data[-1024:]:
-            return "application/pdf", "pdf"
-        raise ValidationFailed(
-            "evidence_bad_type",
-            f"文件「{filename}」须为{kinds}",
-            f"File {filename!r} must be a JPEG/PNG image" + (" or a PDF" if allow_pdf else ""),
-            field="file",
-        )
-    bad_type = ValidationFailed(
-        "evidence_bad_type",
-        f"文件「{filename}」须为{kinds}（按文件内容判断）",
-        f"File {filename!r} must be a JPEG/PNG image" + (" or a PDF" if allow_pdf else ""),
-        field="file",
-    )
-    from xiaodian import imaging  # Pillow loads with the first upload, not with tick (K5)
-
-    try:  # S8: format and dimensions from the header; only what passed is decoded
-        header = imaging.read_header(data)
-        fmt = header.format
-        if fmt not in _IMAGE_TYPES:
-            raise bad_type
-        if header.pixels > max_pixels:
-            raise ValidationFailed(
-                "evidence_bad_type", "图片尺寸过大", "Image dimensions too large", field="file"
-            )
-        imaging.decode(data, max_pixels=max_pixels, in_flight=in_flight, mode=None)
-    except imaging.ImageRefused as exc:
-        if exc.reason == "bomb":
-            raise ValidationFailed(
-                "evidence_bad_type", "图片尺寸过大", "Image dimensions too large", field="file"
-            ) from exc
-        raise bad_type from exc
-    return _IMAGE_TYPES[fmt], "jpg" if fmt == "JPEG" else "png"
-
-
-def save_evidence(
-    ctx: Ctx,
-    shop_id: int,
-    *,
-    party: str,
-    filename: str,
-    data: bytes,
-    request_id: int | None = None,
-    uploaded_by: str | None = None,
-) -> Evidence:
-    rules = ctx.settings.aftersales
-    content_type, ext = check_evidence_file(
-        filename,
-        data,
-        max_bytes=rules.evidence_max_bytes,
-        allow_pdf=party == "merchant",
-        max_pixels=rules.evidence_max_pixels,
-        in_flight=ctx.settings.limits.image_decodes_in_flight,
-    )
-    if request_id is not None:
-        count = ctx.session.scalar(
-            select(func.count()).where(
-                Evidence.shop_id == shop_id,
-                Evidence.request_id == request_id,
-                Evidence.party == party,
-            )
-        )
-        if int(count or 0) >= rules.evidence_max_files:
-            raise Conflict(
-                "evidence_too_many",
-                f"每个售后单最多上传 {rules.evidence_max_files} 个举证文件",
-                f"At most {rules.evidence_max_files} evidence files per request",
-            )
-    digest = hashlib.sha256(data).hexdigest()
-    key = f"{shop_id}/{digest}.{ext}"
-    path = Path(rules.evidence_dir) / key
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(data)
-        tmp.replace(path)
-    row = Evidence(
-        shop_id=shop_id,
-        request_id=request_id,
-        party=party,
-        uploaded_by=uploaded_by or ctx.actor,
-        filename=(_SAFE_NAME.sub("_", filename).strip("_") or f"evidence.{ext}")[:120],
-        content_type=content_type,
-        size_bytes=len(data),
-        sha256=digest,
-        storage_key=key,
-        used=False,
-        created_at=ctx.now,
-    )
-    ctx.session.add(row)
-    ctx.session.flush()
-    return row
-
-
-def buyer_upload(ctx: Ctx, buyer: Buyer, order_id: int, filename: str, data: bytes) -> Evidence:
-    order = orders.buyer_order(ctx.session, buyer.id, order_id)
-    return save_evidence(
-        ctx,
-        order.shop_id,
-        party="buyer",
-        filename=filename,
-        data=data,
-        uploaded_by=f"buyer:{buyer.id}",
-    )
-
-
-def merchant_upload(
-    ctx: Ctx, shop_id: int, request_id: int, filename: str, data: bytes
-) -> Evidence:
-    req = get_request(ctx.session, shop_id, request_id)
-    return save_evidence(
-        ctx, shop_id, party="merchant", filename=filename, data=data, request_id=req.id
-    )
-
-
-def evidence_bytes(ctx: Ctx, ev: Evidence) -> bytes:
-    if ev.storage_key.startswith(LINK_PREFIX):
-        raise NotFound("举证文件（外部链接举证，请打开链接查看）", "Evidence file (a link)", ev.id)
-    return (Path(ctx.settings.aftersales.evidence_dir) / ev.storage_key).read_bytes()
-
-
-LINK_PREFIX = "link:"
-_LINK_URL = re.compile(r"^https?://[^\s]{1,190}$")
-
-
-def link_evidence(
-    ctx: Ctx, shop_id: int, request_id: int, links: list[tuple[str, str, str]]
-) -> list[Evidence]:
-    """A4 evidence given as links instead of uploads — (kind, url, description) each, as the
-    抖店 dialect's ``evidence[{type, url, desc}]`` sends it (issue 12, D3). The links are
-    recorded as the merchant's evidence for the request (never fetched), so ``reject`` applies
-    its own rule (the reason's minimum evidence) to them like to uploaded files."""
-    req = get_request(ctx.session, shop_id, request_id)
-    rules = ctx.settings.aftersales
-    bad = [url for _, url, _ in links if not _LINK_URL.match(url)]
-    if bad:
-        raise ValidationFailed(
-            "evidence_bad_link",
-            f"举证链接须为 http(s) 地址且不超过190个字符：{bad[0][:60]}",
-            "Evidence links must be http(s) URLs of at most 190 characters",
-            field="evidence",
-        )
-    count = ctx.session.scalar(
-        select(func.count()).where(
-            Evidence.shop_id == shop_id, Evidence.request_id == req.id, Evidence.party == "merchant"
-        )
-    )
-    if int(count or 0) + len(links) > rules.evidence_max_files:
-        raise Conflict(
-            "evidence_too_many",
-            f"每个售后单最多上传 {rules.evidence_max_files} 个举证文件",
-            f"At most {rules.evidence_max_files} evidence files per request",
-        )
-    rows = []
-    for kind, url, desc in links:
-        row = Evidence(
-            shop_id=shop_id,
-            request_id=req.id,
-            party="merchant",
-            uploaded_by=ctx.actor,
-            filename=(desc.strip() or url.rsplit("/", 1)[-1] or "link")[:120],
-            content_type=f"{kind}/link"[:40],
-            size_bytes=0,
-            sha256=hashlib.sha256(url.encode()).hexdigest(),
-            storage_key=LINK_PREFIX + url,
-            used=False,
-            created_at=ctx.now,
-        )
-        ctx.session.add(row)
-        rows.append(row)
-    ctx.session.flush()
-    return rows
-
-
 # ----- A1 apply, A5 modify / withdraw ------------------------------------------------------
 
 
@@ -497,31 +299,6 @@ def _validate(
     return errors
 
 
-def _check_kind_for_order(order: Order, kind: str) -> None:
-    if order.paid_at is None or order.status in (OrderStatus.PENDING_PAYMENT, OrderStatus.CLOSED):
-        raise Conflict(
-            "order_not_refundable",
-            "订单未支付或已关闭，不能申请售后",
-            "The order is unpaid or closed; no after-sale",
-            rule="A1",
-        )
-    shipped = order.status in (OrderStatus.SHIPPED, OrderStatus.COMPLETED)
-    if kind == RequestKind.UNSHIPPED_REFUND and shipped:
-        raise Conflict(
-            "order_already_shipped",
-            "订单已发货，请申请已发货仅退款或退货退款",
-            "The order has shipped; apply for shipped_refund or return_refund",
-            rule="A1",
-        )
-    if kind != RequestKind.UNSHIPPED_REFUND and not shipped:
-        raise Conflict(
-            "order_not_shipped",
-            "订单未发货，请申请未发货仅退款",
-            "The order has not shipped; apply for unshipped_refund",
-            rule="A1",
-        )
-
-
 def _lock_order(session: Session, order: Order) -> None:
     """Serialize applications on one order (SQLite serializes writers already)."""
     if is_postgres(session):
@@ -572,7 +349,9 @@ def apply(
     _lock_order(ctx.session, order)
     ctx.session.refresh(order)
     if kind in BUYER_REASONS:
-        _check_kind_for_order(order, kind)
+        refusal = rules.kind_refusal(order, kind)
+        if refusal is not None:
+            raise refusal
     errors = _validate(ctx.session, order, kind, items, amount_fen, reason, image_ids)
     if errors:
         raise ValidationFailed(
@@ -612,9 +391,8 @@ def apply(
 
 
 def _deadline(ctx: Ctx, kind: str) -> datetime | None:
-    if kind != RequestKind.SHIPPED_REFUND:
-        return None
-    return ctx.now + timedelta(hours=ctx.settings.aftersales.merchant_sla_hours)
+    """A3 (``rules.merchant_deadline``) from now."""
+    return rules.merchant_deadline(kind, ctx.now, ctx.settings.aftersales.merchant_sla_hours)
 
 
 _CHANGE_AFTER_AGREEMENT = {S.AGREED_ON_REFUSAL, S.AWAITING_RETURN}
@@ -679,7 +457,7 @@ def modify(
 def _apply_modification(
     ctx: Ctx, req: AfterSaleRequest, change: dict[str, Any], allowed: set[str], rule: str
 ) -> None:
-    _transition(
+    transition(
         ctx,
         req,
         allowed,
@@ -710,7 +488,7 @@ def _ask_change(ctx: Ctx, req: AfterSaleRequest, change: dict[str, Any]) -> Afte
             rule="A5",
         )
     what = "撤销" if change["type"] == "withdraw" else "修改"
-    _transition(
+    transition(
         ctx,
         req,
         {req.status},
@@ -742,7 +520,7 @@ def decline_change(ctx: Ctx, shop_id: int, request_id: int) -> AfterSaleRequest:
     req = get_request(ctx.session, shop_id, request_id)
     if not req.change_request:
         raise Conflict("no_change_request", "没有待确认的撤销/修改申请", "No change request")
-    _transition(
+    transition(
         ctx,
         req,
         {req.status},
@@ -771,7 +549,7 @@ def agree(
     退货退款 request first waits for the goods (待买家退货)."""
     req = get_request(ctx.session, shop_id, request_id)
     if req.kind == RequestKind.RETURN_REFUND and req.status == S.PENDING:
-        _transition(
+        transition(
             ctx,
             req,
             {S.PENDING},
@@ -785,7 +563,7 @@ def agree(
         return req
     allowed: set[str] = {S.PENDING, S.AGREED_ON_REFUSAL, S.BUYER_RETURNED}
     if req.status in allowed:
-        _transition(
+        transition(
             ctx,
             req,
             allowed,
@@ -819,128 +597,6 @@ def _lock_request(session: Session, req: AfterSaleRequest) -> None:
     session.refresh(req)
 
 
-def pay_refund(ctx: Ctx, req: AfterSaleRequest, rule: str, strategy: str | None) -> bool:
-    """A6: refund through orders (original route, platform-balance fallback, recorded). An
-    agreed refund-only request on an unshipped order first stops late-shipment judgment.
-
-    Returns whether the money went out. A refund that fails — the payment adapter got no
-    answer (``PaymentProviderError``) or orders refused it — never undoes the agreement and is
-    never lost: the attempt is rolled back (savepoint), the request stays 已同意退款 with the
-    error recorded (history ``refund_failed``, event, webhook) and ``retry_refunds`` tries
-    again ``refund_retry_seconds`` later; after ``refund_max_attempts`` the merchant is told
-    and may agree again (which retries at once)."""
-    order = orders.get_order(ctx.session, req.shop_id, req.order_id)
-    if (
-        req.kind == RequestKind.UNSHIPPED_REFUND
-        and order.status == OrderStatus.AWAITING_SHIPMENT
-        and order.refund_agreed_at is None
-    ):
-        orders.mark_refund_agreed(
-            ctx, req.shop_id, order.id, reason=f"售后单 {req.id} 同意退款", rule="A6"
-        )
-    try:
-        with ctx.session.begin_nested():
-            refund = orders.refund(
-                ctx,
-                req.shop_id,
-                order.id,
-                req.amount_fen,
-                f"售后单 {req.id}:{KIND_LABELS[req.kind]}",
-                rule,
-                # One reference per request and amount: a retry after a provider timeout is
-                # the same refund to the provider (a modified amount is a new one).
-                reference=f"aftersale-refund:{req.id}:{req.amount_fen}",
-            )
-    except (XiaodianError, PaymentProviderError) as exc:
-        _refund_failed(ctx, req, strategy, exc)
-        return False
-    note = f"退款 {yuan_label(req.amount_fen)} 已原路退回"
-    if refund.fell_back:
-        note = (
-            f"退款 {yuan_label(req.amount_fen)}：原路退回失败（{refund.failure_reason}），"
-            "已退至平台余额"
-        )
-    _transition(
-        ctx,
-        req,
-        {S.AGREED},
-        S.REFUNDED,
-        "refunded",
-        "A6",
-        strategy=strategy,
-        note=note,
-        values={"refund_id": refund.id, "refund_error": "", "refund_retry_at": None},
-    )
-    return True
-
-
-def _refund_failed(ctx: Ctx, req: AfterSaleRequest, strategy: str | None, exc: Exception) -> None:
-    """A6: record a failed refund attempt and when it is retried (or that the merchant must
-    act, after the last automatic attempt)."""
-    rules = ctx.settings.aftersales
-    reason = (exc.message_zh if isinstance(exc, XiaodianError) else str(exc)) or type(exc).__name__
-    ctx.session.refresh(req)
-    attempts = req.refund_attempts + 1
-    retry_at = None
-    if attempts < rules.refund_max_attempts:
-        retry_at = ctx.now + timedelta(seconds=rules.refund_retry_seconds)
-    ctx.session.execute(
-        update(AfterSaleRequest)
-        .where(AfterSaleRequest.id == req.id, AfterSaleRequest.shop_id == req.shop_id)
-        .values(
-            refund_error=f"退款失败：{reason}"[:300],
-            refund_attempts=attempts,
-            refund_retry_at=retry_at,
-            updated_at=ctx.now,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    ctx.session.refresh(req)
-    if retry_at is not None:
-        then = to_local(retry_at, ctx.settings.timezone)
-        note = f"第 {attempts} 次退款失败（{reason}），将于 {then:%Y-%m-%d %H:%M:%S} 自动重试"
-    else:
-        note = f"第 {attempts} 次退款失败（{reason}），已停止自动重试，请商家处理"
-        notify.notice(
-            ctx,
-            req.shop_id,
-            category="aftersales",
-            title=f"售后单 {req.id} 退款失败，请处理",
-            body=f"{note}。可在售后详情页点击「重新退款」重试。",
-            link=f"/console/aftersales/{req.id}",
-            rule="A6",
-        )
-    record(ctx, req, "refund_failed", req.status, req.status, "A6", strategy=strategy, note=note)
-
-
-def retry_due_refunds(ctx: Ctx) -> dict[str, int]:
-    """A6: agreed refunds whose retry time has come, claimed in one conditional UPDATE (the
-    retry time cleared, so a second run or worker finds nothing) and paid again."""
-    claimed = ctx.session.execute(
-        update(AfterSaleRequest)
-        .where(AfterSaleRequest.refund_retry_at <= ctx.now, AfterSaleRequest.status == S.AGREED)
-        .values(refund_retry_at=None)
-        .returning(AfterSaleRequest.id, AfterSaleRequest.shop_id)
-        .execution_options(synchronize_session=False)
-    ).all()
-    counts = {"refunded": 0, "failed": 0}
-    for request_id, shop_id in sorted(claimed):
-        req = get_request(ctx.session, shop_id, request_id)
-        ctx.session.refresh(req)
-        paid = pay_refund(ctx, req, "A6", req.decided_strategy)
-        counts["refunded" if paid else "failed"] += 1
-    return counts
-
-
-def next_refund_retry(session: Session) -> datetime | None:
-    value: datetime | None = session.scalar(
-        select(func.min(AfterSaleRequest.refund_retry_at)).where(
-            AfterSaleRequest.status == S.AGREED
-        )
-    )
-    return value
-
-
 def agree_on_refusal(
     ctx: Ctx,
     shop_id: int,
@@ -961,7 +617,7 @@ def agree_on_refusal(
         )
     if req.status != S.PENDING:
         raise _not_now(req, "同意拒签后退款", "agree on refusal")
-    _transition(
+    transition(
         ctx,
         req,
         {S.PENDING},
@@ -978,7 +634,7 @@ def agree_on_refusal(
 def reopen_after_delivery(ctx: Ctx, req: AfterSaleRequest, note: str) -> None:
     """A2.4: the parcel was signed for instead of refused — the merchant decides by it; the
     A3 deadline starts again from now."""
-    _transition(
+    transition(
         ctx,
         req,
         {S.AGREED_ON_REFUSAL},
@@ -1079,7 +735,7 @@ def ship_return(
         )
     if req.status != S.AWAITING_RETURN:
         raise _not_now(req, "填写退货物流", "ship the return")
-    _transition(
+    transition(
         ctx,
         req,
         {S.AWAITING_RETURN},
@@ -1198,7 +854,7 @@ def convert_to_shipped(ctx: Ctx, shop_id: int, order_id: int) -> None:
     req = open_request_for(ctx.session, shop_id, order_id)
     if req is None or req.kind != RequestKind.UNSHIPPED_REFUND or req.status != S.PENDING:
         return
-    _transition(
+    transition(
         ctx,
         req,
         {S.PENDING},
@@ -1238,7 +894,7 @@ def _close_without_refund(
     note: str,
     values: dict[str, Any] | None = None,
 ) -> None:
-    _transition(
+    transition(
         ctx,
         req,
         allowed,
@@ -1261,88 +917,6 @@ def _close_without_refund(
 
 def _decided(ctx: Ctx, rule: str, strategy: str | None) -> dict[str, Any]:
     return {"decided_at": ctx.now, "decided_rule": rule, "decided_strategy": strategy}
-
-
-def _transition(
-    ctx: Ctx,
-    req: AfterSaleRequest,
-    allowed: set[str],
-    to: str,
-    action: str,
-    rule: str,
-    *,
-    strategy: str | None = None,
-    note: str = "",
-    values: dict[str, Any] | None = None,
-) -> None:
-    """Conditional state change: succeeds only if the row is still in an allowed status."""
-    before = req.status
-    values = dict(values or {})
-    if to != S.PENDING:
-        values["due_at"] = None
-    result = ctx.session.execute(
-        update(AfterSaleRequest)
-        .where(
-            AfterSaleRequest.id == req.id,
-            AfterSaleRequest.shop_id == req.shop_id,
-            AfterSaleRequest.status.in_(allowed),
-        )
-        .values(status=to, updated_at=ctx.now, **values)
-        .execution_options(synchronize_session=False)
-    )
-    if int(getattr(result, "rowcount", 0) or 0) != 1:
-        ctx.session.refresh(req)
-        raise Conflict(
-            "aftersale_state_changed",
-            f"售后单状态已变为「{STATUS_LABELS.get(req.status, req.status)}」，请刷新后重试",
-            f"The request is now {req.status}; reload and retry",
-        )
-    ctx.session.refresh(req)
-    record(ctx, req, action, before, to, rule, strategy=strategy, note=note)
-
-
-def record(
-    ctx: Ctx,
-    req: AfterSaleRequest,
-    action: str,
-    from_status: str | None,
-    to_status: str,
-    rule: str,
-    *,
-    strategy: str | None = None,
-    note: str = "",
-) -> None:
-    ctx.session.add(
-        RequestHistory(
-            shop_id=req.shop_id,
-            request_id=req.id,
-            action=action,
-            from_status=from_status,
-            to_status=to_status,
-            rule=rule,
-            strategy=strategy,
-            actor=ctx.actor,
-            note=note[:500],
-            at=ctx.now,
-        )
-    )
-    ctx.session.flush()
-    notify.emit(
-        ctx,
-        req.shop_id,
-        f"aftersale.{action}",
-        {
-            "request_id": req.id,
-            "order_id": req.order_id,
-            "kind": req.kind,
-            "from_status": from_status,
-            "status": to_status,
-            "amount_fen": req.amount_fen,
-            "strategy": strategy,
-            "note": note,
-        },
-        rule=rule,
-    )
 
 
 def _not_now(req: AfterSaleRequest, zh: str, en: str) -> Conflict:
@@ -1373,7 +947,7 @@ def platform_overturn(ctx: Ctx, shop_id: int, request_id: int, note: str) -> Aft
             f"Request {other.id} of this order is open; handle that one",
             rule="A4",
         )
-    _transition(
+    transition(
         ctx,
         req,
         {S.REJECTED},

@@ -31,7 +31,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from xiaodian.accounts.models import Buyer
-from xiaodian.aftersales import logistics
+from xiaodian.aftersales import logistics, rules
 from xiaodian.aftersales import service as requests
 from xiaodian.aftersales.models import (
     MOVING,
@@ -142,11 +142,9 @@ def covered_packages(session: Session, req: AfterSaleRequest) -> tuple[list[Pack
     wanted = {int(i["order_item_id"]): int(i["qty"]) for i in req.items}
     hit = {r.package_id for r in rows if r.order_item_id in wanted}
     covered = [p for p in packages if p.id in hit]
-    exact = False
-    if len(covered) == 1:
-        content = {r.order_item_id: r.qty for r in rows if r.package_id == covered[0].id}
-        exact = content == wanted
-    return covered, exact
+    first = covered[0].id if covered else None
+    content = {r.order_item_id: r.qty for r in rows if r.package_id == first}
+    return covered, rules.covers_exactly(wanted, [p.id for p in covered], content)
 
 
 def evaluate(ctx: Ctx, shop_id: int, request_id: int) -> list[Verdict]:
@@ -167,15 +165,8 @@ def evaluate(ctx: Ctx, shop_id: int, request_id: int) -> list[Verdict]:
 
     if C.SMALL_AMOUNT in enabled:
         threshold = enabled[C.SMALL_AMOUNT].threshold_fen or 0
-        fired = req.amount_fen <= threshold
-        verdicts.append(
-            Verdict(
-                C.SMALL_AMOUNT,
-                fired,
-                f"退款金额 {yuan_label(req.amount_fen)} {'≤' if fired else '>'} "
-                f"阈值 {yuan_label(threshold)}",
-            )
-        )
+        fired, why = rules.small_amount_verdict(req.amount_fen, threshold)
+        verdicts.append(Verdict(C.SMALL_AMOUNT, fired, why))
         if fired:
             _agree(
                 ctx,
@@ -201,10 +192,8 @@ def evaluate(ctx: Ctx, shop_id: int, request_id: int) -> list[Verdict]:
                 return verdicts
 
     if C.REFUSAL in enabled:
-        moving = bool(packages) and all(p.status in MOVING for p in packages)
-        verdicts.append(
-            Verdict(C.REFUSAL, moving, "包裹在途" if moving else "包裹已不在途（已签收/拒签/取消）")
-        )
+        moving, why = rules.refusal_verdict(packages)
+        verdicts.append(Verdict(C.REFUSAL, moving, why))
         if moving:
             requests.agree_on_refusal(ctx, shop_id, req.id, rule="A2.4", strategy=C.REFUSAL)
     return verdicts
@@ -223,32 +212,23 @@ def erp_cancel_applies(
     order do not matter. ``packages`` are the covered packages when the caller has them."""
     if packages is None:
         packages, _ = covered_packages(session, req)
-    if not packages:
-        return False, "售后单未涉及任何包裹"
-    cancelled = logistics.erp_cancelled_ids(session, req.shop_id, [p.id for p in packages])
-    left = [p.tracking_no for p in packages if p.id not in cancelled]
-    if left:
-        return False, f"包裹 {'、'.join(left)} 未被ERP取消发货"
-    return True, f"ERP已取消发货（售后单涉及的 {len(packages)} 个包裹）"
+    ids = [p.id for p in packages]
+    cancelled = logistics.erp_cancelled_ids(session, req.shop_id, ids) if ids else set()
+    return rules.erp_cancel_verdict(packages, cancelled)
 
 
 def _interception_applies(
     ctx: Ctx, req: AfterSaleRequest, packages: list[Package], exact: bool
 ) -> tuple[bool, str]:
+    """A2.3 (``rules.interception_verdict``) with the buyer and the balance looked up."""
     buyer = ctx.session.get(Buyer, req.buyer_id)
-    if buyer is None or not buyer.verified:
-        return False, "买家未通过平台系统验证"
-    if len(packages) != 1:
-        return False, f"售后单涉及 {len(packages)} 个包裹"
-    if not exact:
-        return False, "包裹中并非全为退款商品"
-    package = packages[0]
-    if package.status not in MOVING or package.interception:
-        return False, "包裹不可拦截（已签收/拒签/已拦截）"
-    fee = ctx.settings.aftersales.interception_fee_fen
-    if ledger.balance(ctx.session, req.shop_id, Account.BALANCE) < fee:
-        return False, f"账户余额不足以支付拦截费用 {yuan_label(fee)}"
-    return True, "一个包裹且全为退款商品，发起拦截"
+    return rules.interception_verdict(
+        buyer_verified=buyer is not None and buyer.verified,
+        packages=packages,
+        exact=exact,
+        balance_fen=ledger.balance(ctx.session, req.shop_id, Account.BALANCE),
+        fee_fen=ctx.settings.aftersales.interception_fee_fen,
+    )
 
 
 def _agree(ctx: Ctx, req: AfterSaleRequest, code: str, note: str) -> None:

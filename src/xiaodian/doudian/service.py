@@ -21,6 +21,7 @@ from xiaodian.accounts import service as accounts
 from xiaodian.accounts.models import ApiApp
 from xiaodian.accounts.service import AppCredentials
 from xiaodian.context import Ctx
+from xiaodian.db import rowcount
 from xiaodian.doudian import enums
 from xiaodian.doudian.gateway import PlatformError, business, invalid, missing
 from xiaodian.doudian.models import DoudianAuthCode, DoudianToken
@@ -102,7 +103,7 @@ def create_token(ctx: Ctx, app: AppCredentials, params: dict[str, Any]) -> dict[
             .values(used_at=ctx.now)
             .execution_options(synchronize_session=False)
         )
-        if getattr(used, "rowcount", 0) != 1:
+        if rowcount(used) != 1:
             raise business(
                 "invalid_code",
                 "授权码无效、已使用或已过期，请在 设置→抖店授权码 重新生成",
@@ -141,7 +142,7 @@ def refresh_token(ctx: Ctx, app: AppCredentials, params: dict[str, Any]) -> dict
         .values(revoked_at=ctx.now)
         .execution_options(synchronize_session=False)
     )
-    if getattr(done, "rowcount", 0) != 1:
+    if rowcount(done) != 1:
         raise token_invalid("refresh_token不存在或已使用")
     return _issue(ctx, app, "refresh_token")
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 from sqlalchemy import delete
 
 from xiaodian.context import Ctx, Sweep
+from xiaodian.db import rowcount
 from xiaodian.laike.models import ClientToken
 
 
 def purge_client_tokens(ctx: Ctx) -> dict[str, int]:
     result = ctx.session.execute(delete(ClientToken).where(ClientToken.expires_at <= ctx.now))
-    return {"purged": int(result.rowcount)}  # type: ignore[attr-defined]
+    return {"purged": rowcount(result)}
 
 
 SWEEPS = [Sweep("laike.purge_client_tokens", "D5", purge_client_tokens)]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 
 from sqlalchemy import ColumnElement, case, exists, func, literal, select, update
 from sqlalchemy.exc import IntegrityError
@@ -19,11 +18,19 @@ from sqlalchemy.orm import Session
 from xiaodian.accounts import service as accounts
 from xiaodian.accounts.models import Buyer, Shop
 from xiaodian.context import Ctx
-from xiaodian.db import get_owned, insert_ignore
+from xiaodian.db import get_owned, insert_ignore, rowcount
 from xiaodian.errors import Conflict, NotFound, ValidationFailed
 from xiaodian.errors import field_error as _field
 from xiaodian.luckybags.models import LiveStream, LuckyBag, LuckyBagEntry, LuckyBagWin
 from xiaodian.luckybags.risk import DEFAULT_POLICY, RedemptionAttempt, RiskPolicy, address_key
+
+# The derived states are decided in rules.py (M2); the console and other contexts read them here.
+from xiaodian.luckybags.rules import LIVE_STATE_LABELS as LIVE_STATE_LABELS
+from xiaodian.luckybags.rules import WIN_STATUS_LABELS as WIN_STATUS_LABELS
+from xiaodian.luckybags.rules import LiveState as LiveState
+from xiaodian.luckybags.rules import WinStatus as WinStatus
+from xiaodian.luckybags.rules import live_state as live_state
+from xiaodian.luckybags.rules import win_status as win_status
 from xiaodian.notify import service as notify
 from xiaodian.orders import service as orders
 from xiaodian.orders.models import Order
@@ -91,32 +98,6 @@ def _account_taken(account: str) -> Conflict:
 
 
 # ----- live streams (L1, L5) ---------------------------------------------------------------
-
-
-class LiveState(StrEnum):
-    SCHEDULED = "scheduled"  # 待开播
-    LIVE = "live"  # 直播中
-    ENDED = "ended"  # 已结束
-    MISSED = "missed"  # 未开播(已过预定结束时间)
-
-
-LIVE_STATE_LABELS: dict[str, str] = {
-    LiveState.SCHEDULED: "待开播",
-    LiveState.LIVE: "直播中",
-    LiveState.ENDED: "已结束",
-    LiveState.MISSED: "未开播",
-}
-
-
-def live_state(live: LiveStream, now: datetime) -> LiveState:
-    """Derived from the facts and ``now`` — never stored."""
-    if live.ended_at is not None and live.ended_at <= now:
-        return LiveState.ENDED
-    if live.started_at is not None and live.started_at <= now:
-        return LiveState.LIVE
-    if live.scheduled_end <= now:
-        return LiveState.MISSED
-    return LiveState.SCHEDULED
 
 
 def schedule_live(
@@ -371,32 +352,6 @@ def _bag_event(bag: LuckyBag) -> dict[str, object]:
 # ----- wins and their status (L3) ----------------------------------------------------------
 
 
-class WinStatus(StrEnum):
-    UNREDEEMED = "unredeemed"  # 未兑奖 (window open)
-    REDEEMED = "redeemed"  # 已兑奖 (has a prize order)
-    FAILED = "failed"  # 兑奖失败 (risk control refused)
-    EXPIRED = "expired"  # 已过期 (unredeemed, past the window)
-
-
-WIN_STATUS_LABELS: dict[str, str] = {
-    WinStatus.UNREDEEMED: "未兑奖",
-    WinStatus.REDEEMED: "已兑奖",
-    WinStatus.FAILED: "兑奖失败",
-    WinStatus.EXPIRED: "已过期",
-}
-
-
-def win_status(win: LuckyBagWin, now: datetime) -> WinStatus:
-    """L3: exactly one status, derived from the stored facts and ``now``."""
-    if win.order_id is not None:
-        return WinStatus.REDEEMED
-    if win.failed_at is not None:
-        return WinStatus.FAILED
-    if now >= win.redeem_until:
-        return WinStatus.EXPIRED
-    return WinStatus.UNREDEEMED
-
-
 def win_status_expr(now: datetime) -> ColumnElement[str]:
     """The same derivation as ``win_status``, in SQL (filters and counts agree with it)."""
     return case(
@@ -611,7 +566,7 @@ def redeem(
         )
         .execution_options(synchronize_session=False)
     )
-    if int(getattr(claimed, "rowcount", 0) or 0) != 1:
+    if rowcount(claimed) != 1:
         # Another redemption won the race; this transaction (and its order) rolls back.
         raise Conflict("already_redeemed", "该奖品已兑换", "This win was already redeemed")
     session.refresh(win)

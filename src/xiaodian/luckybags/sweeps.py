@@ -1,41 +1,29 @@
 """Time-driven lucky-bag rule (L1): the draw at draw time.
 
-The draw is reproducible: the winners are sampled from the participants (ordered by buyer
-id) with a random generator seeded from ``settings.luckybags.draw_seed`` and the lucky bag's
-id, so a replayed simulation draws the same winners whatever order the buyers joined in.
+The draw is reproducible: the winners are chosen by ``rules.pick_winners`` with the generator
+``rules.draw_rng`` seeds from ``settings.luckybags.draw_seed`` and the lucky bag's id, so a
+replayed simulation draws the same winners whatever order the buyers joined in.
 
 Redemption expiry (L3 已过期) needs no sweep: it is derived from ``redeem_until`` and now.
 """
 
 from __future__ import annotations
 
-import hashlib
-import random
 import secrets
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from xiaodian.context import Ctx, Sweep
+from xiaodian.db import rowcount
 from xiaodian.luckybags.models import LuckyBag, LuckyBagEntry, LuckyBagWin
+from xiaodian.luckybags.rules import draw_rng, pick_winners, redeem_until
 from xiaodian.luckybags.service import redeem_path
 from xiaodian.notify import service as notify
 from xiaodian.notify.service import NewEvent
 
 BATCH = 200
-
-
-def draw_rng(seed: str, lucky_bag_id: int) -> random.Random:
-    digest = hashlib.sha256(f"{seed}:luckybag:{lucky_bag_id}".encode()).digest()
-    return random.Random(int.from_bytes(digest[:8], "big"))
-
-
-def pick_winners(seed: str, lucky_bag_id: int, buyer_ids: list[int], winners: int) -> list[int]:
-    """L1: the seeded, reproducible choice of winners among the participants."""
-    pool = sorted(set(buyer_ids))
-    chosen = draw_rng(seed, lucky_bag_id).sample(pool, min(winners, len(pool)))
-    return sorted(chosen)
 
 
 def draw_due(ctx: Ctx) -> dict[str, int]:
@@ -67,11 +55,11 @@ def draw_due(ctx: Ctx) -> dict[str, int]:
             .values(drawn_at=now, participants_at_draw=len(participants))
             .execution_options(synchronize_session=False)
         )
-        if int(getattr(claimed, "rowcount", 0) or 0) != 1:
+        if rowcount(claimed) != 1:
             continue
         drawn += 1
-        chosen = pick_winners(rules.draw_seed, bag.id, participants, bag.winners)
-        until = now + timedelta(days=rules.redeem_window_days)
+        chosen = pick_winners(draw_rng(rules.draw_seed, bag.id), participants, bag.winners)
+        until = redeem_until(now, rules.redeem_window_days)
         rows = [
             {
                 "shop_id": bag.shop_id,

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from xiaodian import contexts
 from xiaodian.context import Ctx
-from xiaodian.db import UTCDateTime, get_owned, is_postgres
+from xiaodian.db import UTCDateTime, get_owned, is_postgres, rowcount
 from xiaodian.errors import NotFound, ValidationFailed
 from xiaodian.notify import egress
 from xiaodian.notify.models import BuyerMessage, Event, Notice, WebhookDelivery, WebhookEndpoint
@@ -214,7 +214,7 @@ def mark_read(
         visible = _for_audience(select(Notice.id).where(Notice.shop_id == shop_id), principal)
         query = query.where(Notice.id.in_(visible.scalar_subquery()))
     result = ctx.session.execute(query.values(read_at=ctx.now))
-    return int(getattr(result, "rowcount", 0) or 0)
+    return rowcount(result)
 
 
 def get_notice(
@@ -471,7 +471,7 @@ def emit_selected(ctx: Ctx, source: str, params: dict[str, Any], types: Sequence
         text(_FAN_OUT.format(source=source_rows)).bindparams(bindparam("now", type_=UTCDateTime())),
         {"now": ctx.now, "last": last},
     )
-    return int(getattr(inserted, "rowcount", 0) or 0)
+    return rowcount(inserted)
 
 
 def subscribes(event_types: str, type_: str) -> bool:

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from xiaodian import contexts
 from xiaodian.clock import Clock, SystemClock
 from xiaodian.config import WebhookRules
-from xiaodian.db import transaction
+from xiaodian.db import rowcount, transaction
 from xiaodian.notify import egress
 from xiaodian.notify.models import Event, WebhookDelivery, WebhookEndpoint
 from xiaodian.notify.service import event_body
@@ -166,7 +166,7 @@ def _claim(
         )
         .execution_options(synchronize_session=False)
     )
-    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+    if rowcount(claimed) != 1:
         return None
     row = session.execute(
         select(WebhookEndpoint, Event)
@@ -260,4 +260,4 @@ def _record(
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    return result if written.rowcount == 1 else None  # type: ignore[attr-defined]
+    return result if rowcount(written) == 1 else None

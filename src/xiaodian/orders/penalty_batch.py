@@ -1,8 +1,8 @@
 """O8 penalty batch: the writes after the decisions, set-based (W1, issue 18).
 
-``orders.rules.deduct_penalties`` decides the caps of a penalty day (``decide_penalties``,
-pure) and writes the statuses by key. What it does beyond that is here, in a few statements
-whatever the number of shops and judgments:
+``orders.sweeps.deduct_penalties`` has the caps of a penalty day decided
+(``orders.rules.decide_penalties``, pure) and writes the statuses by key. What it does
+beyond that is here, in a few statements whatever the number of shops and judgments:
 
 * ``post_deductions``: ONE ledger transaction per shop, DEPOSIT → PLATFORM_PENALTY, for the
   sum of the shop's deducted judgments, keyed ``late-penalty:<shop>:<YYYY-MM-DD>`` — all shops

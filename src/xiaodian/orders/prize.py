@@ -9,23 +9,21 @@ there is no money to move).
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
-
-from sqlalchemy import update
 
 from xiaodian.accounts.models import Buyer
 from xiaodian.context import Ctx
 from xiaodian.errors import Conflict
 from xiaodian.notify import service as notify
-from xiaodian.orders.models import AfterSale, Order, OrderItem, OrderStatus, Product
+from xiaodian.orders import product_rules, rules
+from xiaodian.orders.models import AfterSale, Order, OrderItem, OrderStatus
 from xiaodian.orders.service import (
-    _event,
-    _history,
-    _new_order_no,
-    _rowcount,
-    effective_ship_hours,
     get_product,
+    new_order_no,
+    order_event,
+    record_history,
+    start_ship_clock,
+    take_stock,
 )
 
 PRIZE_ROUTE = "prize"
@@ -49,38 +47,19 @@ def create_prize_order(
     (O8 商品封禁) cannot be given either. ``source`` (e.g. the win id) goes into the events."""
     session = ctx.session
     product = get_product(session, shop_id, product_id)
-    if product.banned_at is not None:
-        raise Conflict(
-            "product_banned",
-            f"奖品「{product.title}」已被封禁，暂不可兑换",
-            f"Prize product {product_id} is banned",
-            rule="O8",
-        )
-    taken = _rowcount(
-        session.execute(
-            update(Product)
-            .where(
-                Product.id == product_id,
-                Product.shop_id == shop_id,
-                Product.stock >= 1,
-                Product.banned_at.is_(None),
-            )
-            .values(stock=Product.stock - 1)
-            .execution_options(synchronize_session=False)
-        )
-    )
-    if taken != 1:
+    refusal = product_rules.banned_refusal(product, prize=True)  # O8, the one ban check
+    if refusal is not None:
+        raise refusal
+    if not take_stock(session, shop_id, product_id, 1, on_sale_only=False):
         raise Conflict(
             "out_of_stock",
             f"奖品「{product.title}」库存不足，请联系商家",
             f"Prize product {product_id} is out of stock",
         )
     session.refresh(product)
-    hours = effective_ship_hours(product, ctx.settings)
-    ship_by = ctx.now + timedelta(hours=hours)
     order = Order(
         shop_id=shop_id,
-        order_no=_new_order_no(session, ctx.now),
+        order_no=new_order_no(session, ctx.now),
         buyer_id=buyer.id,
         buyer_name=receiver_name.strip()[:60],
         buyer_phone=receiver_phone.strip(),
@@ -95,11 +74,9 @@ def create_prize_order(
         violation_count=0,
         close_reason="",
         created_at=ctx.now,
-        paid_at=ctx.now,
-        ship_by=ship_by,
-        next_judge_at=ship_by,
-        auto_close_at=ctx.now + timedelta(days=ctx.settings.orders.auto_close_days),
+        auto_close_at=rules.auto_close_at(ctx.now, ctx.settings.orders.auto_close_days),
     )
+    hours, ship_by = start_ship_clock(ctx, order, [product])  # O4, as for a paid order
     session.add(order)
     session.flush()
     session.add(
@@ -113,8 +90,9 @@ def create_prize_order(
             amount_fen=0,
         )
     )
-    _history(ctx, order, None, OrderStatus.AWAITING_SHIPMENT, "O4", f"福袋兑奖，{hours}小时内发货")
-    payload = {**_event(order), "prize": True, **source}
+    note = f"福袋兑奖，{hours}小时内发货"
+    record_history(ctx, order, None, OrderStatus.AWAITING_SHIPMENT, "O4", note)
+    payload = {**order_event(order), "prize": True, **source}
     notify.emit(ctx, shop_id, "order.placed", payload, rule="L2")
     notify.emit(ctx, shop_id, "order.paid", {**payload, "ship_by": ship_by.isoformat()}, rule="O4")
     return order

@@ -73,15 +73,31 @@ def listing_refusal(product: _ProductLike) -> XiaodianError | None:
     return None
 
 
-def purchase_refusal(product: _ProductLike) -> XiaodianError | None:
-    """A buyer may buy only a product on sale: banned (O8) or delisted (U1 下架) → refused."""
-    if product.banned_at is not None:
+def banned_refusal(product: _ProductLike, *, prize: bool = False) -> XiaodianError | None:
+    """O8: a banned product can be neither bought nor given as a lucky-bag prize (L2) — the
+    ban check, written once (the stock UPDATE repeats it in SQL, ``service.take_stock``)."""
+    if product.banned_at is None:
+        return None
+    if prize:
         return Conflict(
             "product_banned",
-            f"商品「{product.title}」已被封禁，暂不可购买",
-            f"Product {product.id} is banned",
+            f"奖品「{product.title}」已被封禁，暂不可兑换",
+            f"Prize product {product.id} is banned",
             rule=BAN_RULE,
         )
+    return Conflict(
+        "product_banned",
+        f"商品「{product.title}」已被封禁，暂不可购买",
+        f"Product {product.id} is banned",
+        rule=BAN_RULE,
+    )
+
+
+def purchase_refusal(product: _ProductLike) -> XiaodianError | None:
+    """A buyer may buy only a product on sale: banned (O8) or delisted (U1 下架) → refused."""
+    banned = banned_refusal(product)
+    if banned is not None:
+        return banned
     if product.delisted_at is not None:
         return Conflict(
             "product_delisted",

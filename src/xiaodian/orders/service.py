@@ -19,6 +19,7 @@ import re
 import secrets
 import zipfile
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -31,14 +32,14 @@ from xiaodian.accounts.models import Buyer
 from xiaodian.clock import local_day_start, to_local
 from xiaodian.config import Settings
 from xiaodian.context import Ctx
-from xiaodian.db import get_owned
+from xiaodian.db import get_owned, rowcount
 from xiaodian.errors import Conflict, NotFound, ValidationFailed, XiaodianError
 from xiaodian.errors import field_error as _field
 from xiaodian.ledger import service as ledger
 from xiaodian.ledger.models import Account
 from xiaodian.money import yuan_label
 from xiaodian.notify import service as notify
-from xiaodian.orders import product_rules
+from xiaodian.orders import product_rules, rules
 from xiaodian.orders.carriers import find_carrier, normalize_tracking
 from xiaodian.orders.models import (
     AFTER_SALE_LABELS,
@@ -187,7 +188,7 @@ def adjust_stock(ctx: Ctx, shop_id: int, product_id: int, delta: int) -> Product
     refusal = product_rules.stock_after(product.stock, delta)
     if refusal is not None:
         raise refusal
-    taken = _rowcount(
+    taken = rowcount(
         ctx.session.execute(
             update(Product)
             .where(
@@ -277,8 +278,47 @@ def ban_order_nos(session: Session, shop_id: int, products: list[Product]) -> di
 
 
 def effective_ship_hours(product: Product, settings: Settings) -> int:
-    """O4: the product's promise, else the default (48 h after payment)."""
-    return product.ship_within_hours or settings.orders.ship_within_hours
+    """O4: the product's promise, else the default (48 h after payment) — ``rules``."""
+    return rules.effective_ship_hours(product, settings.orders.ship_within_hours)
+
+
+def take_stock(
+    session: Session, shop_id: int, product_id: int, qty: int, *, on_sale_only: bool = True
+) -> bool:
+    """Take ``qty`` units atomically: one conditional UPDATE that holds only while there is
+    enough stock and the product is not banned (O8) — and, for a purchase, not taken off sale
+    (U1 下架). True if taken; a caller refuses with its own words when not. Placing an order
+    and creating a prize order (L2) both take stock here."""
+    conditions = [
+        Product.id == product_id,
+        Product.shop_id == shop_id,
+        Product.stock >= qty,
+        Product.banned_at.is_(None),
+    ]
+    if on_sale_only:
+        conditions.append(Product.delisted_at.is_(None))
+    taken = rowcount(
+        session.execute(
+            update(Product)
+            .where(*conditions)
+            .values(stock=Product.stock - qty)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    return taken == 1
+
+
+def start_ship_clock(ctx: Ctx, order: Order, products: Iterable[Product]) -> tuple[int, datetime]:
+    """O4: the order is paid now and must ship within the longest promise of its products;
+    its first late-shipment judgment (O6) is due at that instant. Returns the hours (for the
+    history note) and the ship-by instant. A paid order and a prize order (L2) start their
+    clock here."""
+    hours = rules.ship_hours(products, ctx.settings.orders.ship_within_hours)
+    ship_by = rules.ship_by(ctx.now, hours)
+    order.paid_at = ctx.now
+    order.ship_by = ship_by
+    order.next_judge_at = ship_by
+    return hours, ship_by
 
 
 def unban_product(ctx: Ctx, shop_id: int, product_id: int, note: str = "") -> Product:
@@ -348,21 +388,7 @@ def place_order(
         refusal = product_rules.purchase_refusal(product)  # O8 封禁, U1 下架
         if refusal is not None:
             raise refusal
-        taken = _rowcount(
-            session.execute(
-                update(Product)
-                .where(
-                    Product.id == product_id,
-                    Product.shop_id == shop_id,
-                    Product.stock >= qty,
-                    Product.banned_at.is_(None),
-                    Product.delisted_at.is_(None),
-                )
-                .values(stock=Product.stock - qty)
-                .execution_options(synchronize_session=False)
-            )
-        )
-        if taken != 1:
+        if not take_stock(session, shop_id, product_id, qty):
             raise Conflict(
                 "out_of_stock",
                 f"商品「{product.title}」库存不足",
@@ -380,7 +406,7 @@ def place_order(
         )
     order = Order(
         shop_id=shop_id,
-        order_no=_new_order_no(session, ctx.now),
+        order_no=new_order_no(session, ctx.now),
         buyer_id=buyer.id,
         buyer_name=(receiver_name or buyer.nickname).strip()[:60],
         buyer_phone=phone,
@@ -395,7 +421,7 @@ def place_order(
         violation_count=0,
         close_reason="",
         created_at=ctx.now,
-        auto_close_at=ctx.now + timedelta(days=ctx.settings.orders.auto_close_days),
+        auto_close_at=rules.auto_close_at(ctx.now, ctx.settings.orders.auto_close_days),
     )
     session.add(order)
     session.flush()
@@ -411,8 +437,8 @@ def place_order(
                 amount_fen=product.price_fen * qty,
             )
         )
-    _history(ctx, order, None, OrderStatus.PENDING_PAYMENT, None, "买家下单")
-    notify.emit(ctx, shop_id, "order.placed", _event(order))
+    record_history(ctx, order, None, OrderStatus.PENDING_PAYMENT, None, "买家下单")
+    notify.emit(ctx, shop_id, "order.placed", order_event(order))
     return order
 
 
@@ -447,24 +473,19 @@ def pay_order(ctx: Ctx, buyer_id: int, order_id: int) -> Order:
             ref_type="order",
             ref_id=order.id,
         )
-    hours = max(
-        effective_ship_hours(product, ctx.settings)
-        for product in ctx.session.scalars(
-            select(Product)
-            .join(OrderItem, OrderItem.product_id == Product.id)
-            .where(OrderItem.order_id == order.id, OrderItem.shop_id == order.shop_id)
-        )
+    products = ctx.session.scalars(
+        select(Product)
+        .join(OrderItem, OrderItem.product_id == Product.id)
+        .where(OrderItem.order_id == order.id, OrderItem.shop_id == order.shop_id)
     )
     order.paid_fen = amount
-    order.paid_at = ctx.now
-    order.ship_by = ctx.now + timedelta(hours=hours)
-    order.next_judge_at = order.ship_by
+    hours, ship_by = start_ship_clock(ctx, order, products)
     _set_status(ctx, order, OrderStatus.AWAITING_SHIPMENT, "O4", f"买家已支付，{hours}小时内发货")
     notify.emit(
         ctx,
         order.shop_id,
         "order.paid",
-        {**_event(order), "ship_by": order.ship_by.isoformat()},
+        {**order_event(order), "ship_by": ship_by.isoformat()},
         rule="O4",
     )
     return order
@@ -476,7 +497,7 @@ def confirm_receipt(ctx: Ctx, buyer_id: int, order_id: int) -> Order:
         raise Conflict("not_shipped", "订单未发货，不能确认收货", "Order is not shipped")
     order.completed_at = ctx.now
     _set_status(ctx, order, OrderStatus.COMPLETED, None, "买家确认收货")
-    notify.emit(ctx, order.shop_id, "order.completed", _event(order))
+    notify.emit(ctx, order.shop_id, "order.completed", order_event(order))
     return order
 
 
@@ -491,7 +512,7 @@ def _buyer_order(session: Session, buyer_id: int, order_id: int) -> Order:
     return order
 
 
-def _new_order_no(session: Session, now: datetime) -> str:
+def new_order_no(session: Session, now: datetime) -> str:
     """19 digits: yymmdd (Asia/Shanghai) + 13 random digits; unique (retried on collision)."""
     prefix = to_local(now, "Asia/Shanghai").strftime("%y%m%d")
     for _ in range(10):
@@ -712,22 +733,11 @@ def _ship(ctx: Ctx, order: Order, carrier_name: str, tracking_text: str) -> Orde
             "invalid_shipment", "发货信息有误", "Invalid shipment", errors=errors, rule="O3"
         )
     assert carrier is not None
-    if order.status != OrderStatus.AWAITING_SHIPMENT:
-        raise Conflict(
-            "not_shippable",
-            f"订单状态为{STATUS_LABELS[order.status]}，不能发货",
-            f"Order is {order.status}; only awaiting_shipment can ship",
-            rule="O3",
-        )
-    if order.after_sale in (AfterSale.REFUND_AGREED, AfterSale.REFUNDED):
-        raise Conflict(
-            "refund_agreed",
-            "订单已同意退款，不能发货",
-            "A refund was agreed for this order; it cannot ship",
-            rule="O3",
-        )
+    refusal = rules.ship_refusal(order)
+    if refusal is not None:
+        raise refusal
     # Conditional on the status the sweeps also test, so a judgment and a shipment serialize.
-    changed = _rowcount(
+    changed = rowcount(
         ctx.session.execute(
             update(Order)
             .where(
@@ -751,7 +761,7 @@ def _ship(ctx: Ctx, order: Order, carrier_name: str, tracking_text: str) -> Orde
             "not_shippable", "订单状态已变化，不能发货", "Order changed; cannot ship", rule="O3"
         )
     ctx.session.refresh(order)
-    _history(
+    record_history(
         ctx,
         order,
         OrderStatus.AWAITING_SHIPMENT,
@@ -764,7 +774,7 @@ def _ship(ctx: Ctx, order: Order, carrier_name: str, tracking_text: str) -> Orde
         ctx,
         order.shop_id,
         "order.shipped",
-        {**_event(order), "carrier": carrier.code, "tracking_no": tracking, "late": late},
+        {**order_event(order), "carrier": carrier.code, "tracking_no": tracking, "late": late},
         rule="O3",
     )
     return order
@@ -965,7 +975,7 @@ def set_after_sale(ctx: Ctx, shop_id: int, order_id: int, state: str, rule: str 
     if order.after_sale != state:
         names = AFTER_SALE_LABELS  # U5: the note reads 无售后 → 售后中, never the codes
         note = f"售后状态：{names[order.after_sale]} → {names[state]}"
-        _history(ctx, order, order.status, order.status, rule, note)
+        record_history(ctx, order, order.status, order.status, rule, note)
         order.after_sale = state
     return order
 
@@ -990,8 +1000,10 @@ def mark_refund_agreed(
         .execution_options(synchronize_session=False)
     )
     ctx.session.refresh(order)
-    _history(ctx, order, order.status, order.status, rule, f"已同意退款 {reason}".strip())
-    notify.emit(ctx, shop_id, "order.refund_agreed", {**_event(order), "reason": reason}, rule=rule)
+    record_history(ctx, order, order.status, order.status, rule, f"已同意退款 {reason}".strip())
+    notify.emit(
+        ctx, shop_id, "order.refund_agreed", {**order_event(order), "reason": reason}, rule=rule
+    )
     return order
 
 
@@ -1012,10 +1024,10 @@ def refund(
     A caller that may retry the same refund (after a provider timeout or a rollback) passes a
     ``reference`` of its own: the provider and the ledger then see one refund, never two."""
     order = get_order(ctx.session, shop_id, order_id)
-    return _refund(ctx, order, amount_fen, reason, rule, reference=reference)
+    return refund_order(ctx, order, amount_fen, reason, rule, reference=reference)
 
 
-def _refund(
+def refund_order(
     ctx: Ctx,
     order: Order,
     amount_fen: int,
@@ -1027,15 +1039,11 @@ def _refund(
     """``reference`` is what the payment provider and the ledger see as the idempotency key;
     by default one per refund row. A caller that may retry the same refund after a rollback
     (O5 auto-close) passes a key derived from the order, so the retry can never pay twice."""
-    refundable = order.paid_fen - order.refunded_fen
-    if order.paid_at is None or amount_fen <= 0 or amount_fen > refundable:
-        raise ValidationFailed(
-            "invalid_refund_amount",
-            f"退款金额须在 ¥0.01 到 {yuan_label(refundable)} 之间",
-            f"Refund must be between 0.01 and {yuan_label(refundable)}",
-            field="amount_fen",
-            rule=rule,
-        )
+    refusal = rules.refund_amount_refusal(
+        order.paid_at, order.paid_fen - order.refunded_fen, amount_fen, rule
+    )
+    if refusal is not None:
+        raise refusal
     session = ctx.session
     row = OrderRefund(
         shop_id=order.shop_id,
@@ -1087,7 +1095,7 @@ def _refund(
             f"全额退款后关闭（{ROUTE_LABELS.get(row.route, row.route)}）",
         )
     else:
-        _history(
+        record_history(
             ctx,
             order,
             order.status,
@@ -1101,7 +1109,7 @@ def _refund(
         order.shop_id,
         "order.refunded",
         {
-            **_event(order),
+            **order_event(order),
             "refund_id": row.id,
             "amount_fen": amount_fen,
             "route": row.route,
@@ -1239,8 +1247,8 @@ def rating(session: Session, shop_id: int, now: datetime, settings: Settings) ->
       of the window ending with that day (its last instant, or now for today), for the chart.
 
     The console page, the dashboard and the open API all read this one function."""
-    rules, tz = settings.orders, settings.timezone
-    window = timedelta(days=rules.rating_window_days)
+    knobs, tz = settings.orders, settings.timezone
+    window = timedelta(days=knobs.rating_window_days)
     start = now - window
     days = _rating_days(start, now, tz)
     ends = [end for _, end in days]
@@ -1264,19 +1272,19 @@ def rating(session: Session, shop_id: int, now: datetime, settings: Settings) ->
         points.append(RatingDay(label, per_day[label], len(late), base_count + len(extra)))
     current = points[-1]
     judgments = sum(per_day.values())
-    judgment_points = rules.rating_points_per_judgment * judgments
+    judgment_points = knobs.rating_points_per_judgment * judgments
     rate_points = _rounded_ratio(
-        rules.rating_rate_weight_points * current.late_orders, current.base_orders
+        knobs.rating_rate_weight_points * current.late_orders, current.base_orders
     )
     return Rating(
-        window_days=rules.rating_window_days,
+        window_days=knobs.rating_window_days,
         window_start=start,
         window_end=now,
         late_orders=current.late_orders,
         base_orders=current.base_orders,
         judgments=judgments,
-        score=max(0, rules.rating_score_full - judgment_points - rate_points),
-        score_full=rules.rating_score_full,
+        score=max(0, knobs.rating_score_full - judgment_points - rate_points),
+        score_full=knobs.rating_score_full,
         judgment_points=judgment_points,
         rate_points=rate_points,
         days=points,
@@ -1365,12 +1373,13 @@ def _rounded_ratio(numerator: int, denominator: int) -> int:
 def _set_status(ctx: Ctx, order: Order, to: str, rule: str | None, note: str) -> None:
     before = order.status
     order.status = to
-    _history(ctx, order, before, to, rule, note)
+    record_history(ctx, order, before, to, rule, note)
 
 
-def _history(
+def record_history(
     ctx: Ctx, order: Order, from_status: str | None, to_status: str, rule: str | None, note: str
 ) -> None:
+    """One row of the order's status history (also a note on an unchanged status)."""
     ctx.session.add(
         OrderStatusChange(
             shop_id=order.shop_id,
@@ -1385,9 +1394,6 @@ def _history(
     )
 
 
-def _rowcount(result: Any) -> int:
-    return int(getattr(result, "rowcount", 0) or 0)
-
-
-def _event(order: Order) -> dict[str, Any]:
+def order_event(order: Order) -> dict[str, Any]:
+    """The fields every order event carries."""
     return {"order_id": order.id, "order_no": order.order_no, "status": order.status}

@@ -1,5 +1,6 @@
 """Time-driven order rules (SPEC §3): late-shipment judgment (O4/O6/O7), deposit penalties,
-product bans and review flags (O8), auto-close with refund (O5).
+product bans and review flags (O8), auto-close with refund (O5). The set-based SQL is here;
+the instants, caps and review decisions are ``rules.py`` (issue 15 M2).
 
 Each sweep is idempotent and reads only due rows through an index on its deadline column;
 it returns counts. ``next_due`` tells the scheduler the next instant it will have work, so a
@@ -10,8 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -31,9 +31,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
-from xiaodian.clock import local_day_start, to_local
+from xiaodian.clock import to_local
 from xiaodian.context import Ctx, Job, Sweep
-from xiaodian.db import UTCDateTime, insert_ignore, is_postgres
+from xiaodian.db import UTCDateTime, insert_ignore, is_postgres, rowcount
 from xiaodian.money import yuan_label
 from xiaodian.notify import service as notify
 from xiaodian.notify.service import NewEvent
@@ -49,15 +49,19 @@ from xiaodian.orders.models import (
     Product,
     ShopReviewFlag,
 )
-from xiaodian.orders.service import _refund
+from xiaodian.orders.rules import (
+    DecidedPenalty,
+    PendingPenalty,
+    decide_penalties,
+    needs_review,
+    next_local_day,
+    rejudge_at,
+    review_reason,
+)
+from xiaodian.orders.service import refund_order
 from xiaodian.runtime import Runtime
 
 log = logging.getLogger(__name__)
-
-
-def next_local_day(when: datetime, tz: str) -> datetime:
-    """Start (UTC) of the calendar day in ``tz`` after the one containing ``when``."""
-    return local_day_start(local_day_start(when, tz) + timedelta(hours=36), tz)
 
 
 # ----- O6/O7 judgment, O8 bans and review flags --------------------------------------------
@@ -149,10 +153,10 @@ def judge_late_shipments(ctx: Ctx) -> dict[str, int]:
             "decided_by": "",
             "note": "",
             "created_at": now,
-            "reason": f"订单 {order_no} 已被判定发货超时{count}次仍未发货或协商退款",
+            "reason": review_reason(order_no, count),
         }
         for order_id, shop_id, order_no, count, _due in judged
-        if count >= rules.max_judgments
+        if needs_review(count, rules.max_judgments)
     ]
     insert_ignore(session, ShopReviewFlag.__table__, flags)
     for flag in flags:
@@ -194,7 +198,7 @@ def _judge_and_record(ctx: Ctx, penalty_day: datetime) -> list[Any]:
     to Python and back; SQLite has no DML in WITH and gets an executemany, cheap in-process."""
     rules = ctx.settings.orders
     now = ctx.now
-    rejudge_at = now + timedelta(hours=rules.rejudge_after_hours)
+    next_judgment = rejudge_at(now, rules.rejudge_after_hours)
     judge = (
         update(Order)
         .where(
@@ -208,7 +212,7 @@ def _judge_and_record(ctx: Ctx, penalty_day: datetime) -> list[Any]:
             last_judged_at=now,
             last_due_at=Order.next_judge_at,
             next_judge_at=case(
-                (Order.violation_count + 1 >= rules.max_judgments, None), else_=rejudge_at
+                (Order.violation_count + 1 >= rules.max_judgments, None), else_=next_judgment
             ),
         )
         .returning(
@@ -312,7 +316,7 @@ def deduct_penalties(ctx: Ctx) -> dict[str, int]:
 
     Per due penalty day (oldest first; normally there is one), W1: one ordered read of the
     day's pending judgments, two keyed reads of what was deducted before (per order, per shop
-    and day), the caps decided in Python by ``decide_penalties`` (pure), then writes by
+    and day), the caps decided in Python by ``rules.decide_penalties`` (pure), then writes by
     primary key in batches. Every statement is linear in the rows it touches whatever plan
     the database picks — the penalty day is always newer than the last ANALYZE, and the
     earlier window-subquery UPDATE was re-run per pending row under such estimates (85.7 s
@@ -342,67 +346,6 @@ def deduct_penalties(ctx: Ctx) -> dict[str, int]:
     for row in decided:
         counts[row.penalty_status] += 1
     return counts
-
-
-@dataclass(frozen=True)
-class PendingPenalty:
-    """A judgment whose deposit penalty is still to be decided (O8)."""
-
-    id: int
-    shop_id: int
-    order_id: int
-    seq: int
-    judged_at: datetime
-    penalty_fen: int
-
-
-@dataclass(frozen=True)
-class DecidedPenalty:
-    id: int
-    shop_id: int
-    order_id: int
-    seq: int
-    penalty_fen: int
-    penalty_status: str
-    penalty_day: datetime
-    ledger_txn_id: int | None = None
-    order_no: str = ""
-
-
-def decide_penalties(
-    pending: Sequence[PendingPenalty],
-    deducted_per_order: Mapping[int, int],
-    deducted_fen_per_shop: Mapping[int, int],
-    *,
-    max_deductions_per_order: int,
-    shop_daily_cap_fen: int,
-) -> dict[int, str]:
-    """O8 caps for one penalty day, decided without the database (W1). ``pending``: the
-    day's pending judgments; ``deducted_per_order``: deductions each order already had;
-    ``deducted_fen_per_shop``: what the day already deducted per shop. Returns the status of
-    every pending judgment, by id:
-
-    * one order at most 2 deductions — a judgment is waived when the order's deductions so
-      far plus its rank among the order's pending judgments (oldest first, then seq) exceed
-      the cap (decided first, like a judgment that could never be deducted);
-    * a shop at most 500 yuan a day — the others are deducted while the shop's running total
-      (what the day already deducted, plus each judgment oldest first, then by order, seq
-      and id) stays within the cap; the rest are waived, nothing carried over."""
-    decisions: dict[int, str] = {}
-    rank: dict[int, int] = defaultdict(int)
-    for p in sorted(pending, key=lambda p: (p.order_id, p.judged_at, p.seq, p.id)):
-        rank[p.order_id] += 1
-        if deducted_per_order.get(p.order_id, 0) + rank[p.order_id] > max_deductions_per_order:
-            decisions[p.id] = PenaltyStatus.WAIVED_ORDER_CAP
-    running: dict[int, int] = defaultdict(int)
-    for p in sorted(pending, key=lambda p: (p.shop_id, p.judged_at, p.order_id, p.seq, p.id)):
-        if p.id in decisions:
-            continue
-        running[p.shop_id] += p.penalty_fen
-        within = deducted_fen_per_shop.get(p.shop_id, 0) + running[p.shop_id]
-        over = within > shop_daily_cap_fen
-        decisions[p.id] = PenaltyStatus.WAIVED_SHOP_CAP if over else PenaltyStatus.DEDUCTED
-    return decisions
 
 
 # Keys per statement when reading or writing by key: each statement stays short (W2). On
@@ -535,7 +478,7 @@ def _set_penalty_status(
             .values(**values)
             .execution_options(synchronize_session=False)
         )
-        if _rowcount(result) != len(batch):
+        if rowcount(result) != len(batch):
             raise RuntimeError(f"O8: penalties of {day.isoformat()} decided concurrently")
 
 
@@ -545,10 +488,6 @@ def _unindexed(column: Any) -> Any:
     pick the (status, day) index for it and scan every pending (or every deducted) judgment
     once per batch instead of probing the keys (W1)."""
     return func.coalesce(column, "")
-
-
-def _rowcount(result: Any) -> int:
-    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def _pending_on(day: datetime) -> Any:
@@ -706,7 +645,7 @@ def _close_paid(ctx: Ctx, order: Order) -> tuple[int, OrderRefund | None]:
     remaining = order.paid_fen - order.refunded_fen
     row = None
     if remaining > 0:
-        row = _refund(
+        row = refund_order(
             ctx,
             order,
             remaining,
