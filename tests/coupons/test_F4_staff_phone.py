@@ -402,3 +402,29 @@ def test_F4_revoking_the_staff_member_ends_the_phone_session(
     assert _phone(client).get(spare, follow_redirects=False).status_code == 403
     refused = client.post(f"{PAGE}/{staff_id}/link", data={"csrf_token": page_token(client, PAGE)})
     assert refused.status_code == 403 and "核销权限已被取消" in refused.text
+
+
+def test_F4_unbinding_on_the_phone_drops_only_its_own_session(
+    rt: Runtime, client: TestClient, shop: ShopFixture
+) -> None:
+    w = World(rt, shop)
+    staff_id = w.add_staff("dy_xiaowang", store_ids=[w.west])
+    phone = _bind(client, shop, staff_id)
+    other_phone = _phone(client)
+    assert other_phone.get(_issue_link(client, staff_id), follow_redirects=False).is_redirect
+    old_token = phone.cookies.get(COOKIE)
+    assert old_token
+    home = phone.get("/staff/m").text
+    assert 'data-confirm="解除绑定后本机将不能核销，确定解除？"' in home
+    assert phone.post("/staff/m/unbind", data={}).status_code == 403  # CSRF
+    done = phone.post("/staff/m/unbind", data={"csrf_token": csrf_from(home)})
+    assert done.status_code == 200 and "已解除绑定" in done.text
+    assert f'{COOKIE}=""' in done.headers["set-cookie"] or "max-age=0" in (
+        done.headers["set-cookie"].lower()
+    )
+    # Even sent again by hand, the old token is no longer known.
+    gone = TestClient(client.app, raise_server_exceptions=False)
+    answer = gone.get("/staff/m", headers={"cookie": f"{COOKIE}={old_token}"})
+    assert answer.status_code == 401 and 'data-code="bad_staff_token"' in answer.text
+    assert phone.get("/staff/m").status_code == 401
+    assert other_phone.get("/staff/m").status_code == 200  # the other phone keeps its own

@@ -179,6 +179,19 @@ def bind(link_token: str, request: Request) -> Response:
     return response
 
 
+@router.post(PREFIX + "/unbind")
+def unbind(request: Request, phone: PhoneCtx, form: PhoneForm) -> Response:
+    """解除绑定: this phone's staff token is deleted and its cookie dropped."""
+    if phone.staff is None:
+        return _message(request, None, phone.problem or _unbound())
+    if not _csrf_ok(phone, form):
+        return _message(request, phone, CsrfFailed())
+    staff_links.unbind_phone(phone.ctx, phone.staff, phone.token)
+    response = page(request, "coupons/phone/unbound.html", None)
+    response.delete_cookie(COOKIE, path=PREFIX)
+    return response
+
+
 # ----- the page ------------------------------------------------------------------------------
 
 

@@ -21,14 +21,14 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from xiaodian.accounts import service as accounts
 from xiaodian.accounts.models import Buyer, Staff
 from xiaodian.context import Ctx
 from xiaodian.coupons import rules, service
-from xiaodian.coupons.models import StaffLink
+from xiaodian.coupons.models import StaffLink, StaffToken
 from xiaodian.errors import ValidationFailed, XiaodianError
 
 LINK_PREFIX = "sl_"
@@ -141,3 +141,15 @@ def bind_phone(ctx: Ctx, link_token: str) -> BoundPhone:
     token = service.issue_staff_token(ctx, link.shop_id, link.staff_id)
     staff = accounts.get_staff(ctx.session, link.shop_id, link.staff_id)
     return BoundPhone(staff=staff, token=token)
+
+
+def unbind_phone(ctx: Ctx, staff: Staff, token: str) -> None:
+    """F4 解除绑定 on the phone: its staff token is deleted (the staff member's other phones
+    and apps keep theirs)."""
+    ctx.session.execute(
+        delete(StaffToken).where(
+            StaffToken.shop_id == staff.shop_id,
+            StaffToken.staff_id == staff.id,
+            StaffToken.token_hash == _hash(token),
+        )
+    )
