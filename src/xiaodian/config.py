@@ -150,6 +150,19 @@ class CouponRules(BaseModel):
     scan_image_max_bytes: int = Field(
         8 * 1024 * 1024, description="C6: a scanned photo/screenshot must be smaller than"
     )
+    staff_link_ttl_minutes: int = Field(
+        30,
+        ge=1,
+        le=7 * 24 * 60,
+        description="F4: a one-time link that binds a verifier's phone dies unused after, minutes",
+    )
+    staff_phone_cookie_days: int = Field(
+        180,
+        ge=1,
+        le=3650,
+        description="F4: life of a bound phone's staff cookie, days (revoking the staff "
+        "member ends it at once)",
+    )
     ocr_enabled: bool = Field(
         True,
         description="F2: read the text inside coupon images (Tesseract); off or unavailable, "

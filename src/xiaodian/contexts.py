@@ -105,7 +105,14 @@ CONTEXTS: tuple[Context, ...] = (
     ),
     Context("luckybags", api=("api",), web=("web",), sweeps=True, demo=True, events=True),
     Context("service", api=("api",), web=("web",), events=True),
-    Context("coupons", api=("api",), web=("web",), sweeps=True, demo=True, events=True),
+    Context(
+        "coupons",
+        api=("api",),
+        web=("web", "staff_web", "phone_web"),  # F4: 核销人员 (console), the staff phone page
+        sweeps=True,
+        demo=True,
+        events=True,
+    ),
     Context("doudian", api=("api",), web=("web",), subscribers=True, push=True, events=True),
     Context("laike", api=("api",), sweeps=True, subscribers=True, push=True, events=True),
     Context(

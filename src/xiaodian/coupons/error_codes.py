@@ -77,6 +77,13 @@ REGISTRY = Registry(
             rule="C4",
         ),
         ErrorCode(
+            "douyin_user_not_found",
+            404,
+            "未找到抖音号为 {douyin_id} 的用户，请核对后重试",
+            "No user with Douyin ID {douyin_id}",
+            rule="F4",
+        ),
+        ErrorCode(
             "expired",
             409,
             "该券已过期（有效期至 {valid_until}）",
@@ -134,6 +141,34 @@ REGISTRY = Registry(
             "核销人员 {douyin_id} 的核销权限已被取消",
             "Staff {douyin_id} has been revoked",
             rule="C5",
+        ),
+        ErrorCode(
+            "staff_link_expired",
+            410,
+            "链接已过期，请让商家在后台重新生成手机核销链接",
+            "This link expired",
+            rule="F4",
+        ),
+        ErrorCode(
+            "staff_link_invalid",
+            410,
+            "链接无效，请让商家在后台重新生成手机核销链接",
+            "Unknown link",
+            rule="F4",
+        ),
+        ErrorCode(
+            "staff_link_used",
+            410,
+            "该链接已使用过（每个链接只能绑定一次），请让商家在后台重新生成手机核销链接",
+            "This link was already used",
+            rule="F4",
+        ),
+        ErrorCode(
+            "staff_phone_unbound",
+            401,
+            "本机尚未绑定核销人员，请让商家在后台生成手机核销链接后用本机打开",
+            "This phone is not bound to a verifier",
+            rule="F4",
         ),
         ErrorCode("staff_token_missing", 401, "缺少核销人员凭证", "Missing staff bearer token"),
         ErrorCode(

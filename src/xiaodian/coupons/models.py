@@ -16,7 +16,9 @@ Tables (every one carries ``shop_id``, indexed, and every query filters by it):
   which counts per coupon of the campaign: 每人每种券限领).
 * ``coupon_claims`` — one claimed coupon with its unique code (C4) and verification state (C6).
 * ``coupon_verifications`` — one verification (C6/C7), cancellable within the window (C7).
-* ``coupon_staff_tokens`` — staff-app bearer tokens for verifier staff (C5).
+* ``coupon_staff_tokens`` — staff-app bearer tokens for verifier staff (C5); a bound phone
+  (F4) holds one in its cookie.
+* ``coupon_staff_links`` — one-time links that bind a verifier's phone (F4).
 """
 
 from __future__ import annotations
@@ -248,3 +250,23 @@ class StaffToken(Base):
     staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class StaffLink(Base):
+    """F4 (issue 17): a one-time link that binds a verifier's phone to the staff page.
+
+    The merchant's console issues it (shown once as a URL and a QR; only its SHA-256 is kept);
+    opening it on the phone burns it (``used_at``) and issues the phone's staff token (a
+    ``StaffToken`` row, held in the phone's ``xiaodian_staff`` cookie). It dies unused at
+    ``expires_at`` (``coupons.staff_link_ttl_minutes``)."""
+
+    __tablename__ = "coupon_staff_links"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"), index=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(40))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

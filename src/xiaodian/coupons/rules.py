@@ -12,10 +12,13 @@ the time-driven rules.
 * **Whether a claim may be verified here and now** (C6/C7), ``check_verifiable``, is given the
   claim, its campaign's and coupon's scopes, the staff member and scope, the store and the
   instant (``VerificationTerms``): it looks nothing up.
+* **The verifier's phone** (F4): whether a one-time binding link may still bind
+  (``staff_link_refusal``), and the phone page's CSRF value (``phone_csrf_for``).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -384,3 +387,50 @@ def check_verifiable(
 
 def local_time(when: datetime, tz: str) -> str:
     return when.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M:%S")
+
+
+# ===== F4 the verifier's phone: one-time binding links =====================================
+
+
+class StaffLinkRefused(XiaodianError):
+    """A phone-binding link that cannot bind (F4): unknown, already used, or expired."""
+
+    status = 410
+
+
+STAFF_LINK_AGAIN = "，请让商家在后台重新生成手机核销链接"
+
+
+def staff_link_refusal(
+    *, found: bool, used_at: datetime | None, expires_at: datetime | None, now: datetime
+) -> StaffLinkRefused | None:
+    """Why a binding link cannot bind this phone now (None: it can). Single use; it dies at
+    ``expires_at`` (inclusive: the link still works at that very second)."""
+    if not found or expires_at is None:
+        return StaffLinkRefused(
+            "staff_link_invalid", "链接无效" + STAFF_LINK_AGAIN, "Unknown link", rule="F4"
+        )
+    if used_at is not None:
+        return staff_link_used()
+    if now > expires_at:
+        return StaffLinkRefused(
+            "staff_link_expired", "链接已过期" + STAFF_LINK_AGAIN, "This link expired", rule="F4"
+        )
+    return None
+
+
+def staff_link_used() -> StaffLinkRefused:
+    """F4: a binding link binds one phone only."""
+    return StaffLinkRefused(
+        "staff_link_used",
+        "该链接已使用过（每个链接只能绑定一次）" + STAFF_LINK_AGAIN,
+        "This link was already used",
+        rule="F4",
+    )
+
+
+def phone_csrf_for(token: str) -> str:
+    """F4: the hidden form value of a bound phone (sent back with every POST), derived from
+    the phone's staff token (the token is the secret; a page of another origin reads
+    neither)."""
+    return hashlib.sha256(b"xiaodian-staff-phone-csrf:" + token.encode()).hexdigest()

@@ -1522,6 +1522,14 @@ def verify_scan(
     channel: str = "scan",
 ) -> VerifyResult:
     """C6 扫码核销: decode the buyer's QR from a photo/screenshot (zxing-cpp), then verify."""
+    code = code_from_image(ctx, image_bytes)
+    return verify(ctx, shop_id, code=code, store_id=store_id, staff_id=staff_id, channel=channel)
+
+
+def code_from_image(ctx: Ctx, image_bytes: bytes) -> str:
+    """C6 scan (and the F4 phone page): the coupon code in a photo/screenshot of the buyer's
+    QR, decoded with the upload limits (size, pixels read from the header, decodes in flight);
+    refused with ``invalid_image`` / ``no_code_in_image``."""
     from xiaodian.coupons.images import decode_upload, find_codes
 
     image = decode_upload(
@@ -1544,9 +1552,7 @@ def verify_scan(
             field="image",
             rule="C6",
         )
-    return verify(
-        ctx, shop_id, code=codes[0], store_id=store_id, staff_id=staff_id, channel=channel
-    )
+    return codes[0]
 
 
 # ===== C7 API v2: prepare token, cancel ====================================================

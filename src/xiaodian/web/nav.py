@@ -74,6 +74,7 @@ SECTIONS: tuple[NavSection, ...] = (
             NavEntry("卡券审核", "/console/coupons/review", "coupons.manage"),
             NavEntry("卡券投放", "/console/coupons/campaigns", "coupons.manage"),
             NavEntry("卡券核销", "/console/coupons/verify", "coupons.verify"),
+            NavEntry("核销人员", "/console/coupons/staff", "settings.manage"),  # F4
         ),
     ),
     NavSection(

@@ -1,0 +1,56 @@
+"""coupons: one-time links that bind a verifier's phone (issue 17, F4)
+
+Revision ID: coupons_0003_f4
+Revises: coupons_0002
+Create Date: 2026-12-07 17:20:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+import xiaodian.db
+
+revision = "coupons_0003_f4"
+down_revision = "coupons_0002"
+branch_labels = None
+depends_on = None
+
+ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def upgrade() -> None:
+    op.create_table(
+        "coupon_staff_links",
+        sa.Column("id", ID, autoincrement=True, nullable=False),
+        sa.Column("shop_id", ID, nullable=False),
+        sa.Column("staff_id", ID, nullable=False),
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("created_at", xiaodian.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_by", sa.String(length=40), nullable=False),
+        sa.Column("expires_at", xiaodian.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("used_at", xiaodian.db.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["shop_id"], ["shops.id"], name=op.f("fk_coupon_staff_links_shop_id_shops")
+        ),
+        sa.ForeignKeyConstraint(
+            ["staff_id"], ["staff.id"], name=op.f("fk_coupon_staff_links_staff_id_staff")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_coupon_staff_links")),
+        sa.UniqueConstraint("token_hash", name=op.f("uq_coupon_staff_links_token_hash")),
+    )
+    with op.batch_alter_table("coupon_staff_links", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_coupon_staff_links_shop_id"), ["shop_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_coupon_staff_links_staff_id"), ["staff_id"], unique=False
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("coupon_staff_links", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_coupon_staff_links_staff_id"))
+        batch_op.drop_index(batch_op.f("ix_coupon_staff_links_shop_id"))
+    op.drop_table("coupon_staff_links")
