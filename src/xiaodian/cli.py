@@ -991,6 +991,9 @@ def demo(
     if "XIAODIAN_SMS__DEMO_PHONE" not in os.environ:
         # F3: the demo has no SMS provider — its codes go to the 演示手机 page.
         settings.sms.demo_phone = True
+    if "XIAODIAN_STOREFRONT__DEMO_SIGN_IN" not in os.environ:
+        # F8: the demo's buyer pages let the merchant pick a buyer to walk the buyer's path.
+        settings.storefront.demo_sign_in = True
     host, port = host or settings.host, port or settings.port
     if serve_after:
         _port_free_or_die(host, port)
