@@ -1026,6 +1026,10 @@ def demo(
             "控制台顶栏，或 xiaodian tick --advance 1d (advance: console header or tick --advance)",
             soft_wrap=True,
         )
+    if serve_after and info.get("shop_id"):  # F8: walk the buyer's path (pick a demo buyer)
+        console.print(
+            f"买家页面 buyer : http://{host}:{port}/shop/{info['shop_id']}", soft_wrap=True
+        )
     if serve_after:
         console.print(f"API docs       : http://{host}:{port}/docs", soft_wrap=True)
         _serve(rt, host, port, with_worker=True)
