@@ -244,3 +244,12 @@ def test_F8_another_buyers_aftersale_order_and_coupon_are_404(
         assert "售后单" in answer.text
     assert world.request(shop.shop_id, req.id).status == "pending"
     assert f"/my/aftersales/{req.id}" not in other.client.get("/my/orders").text
+
+
+def test_F8_sign_in_returns_only_to_our_buyer_pages(client: TestClient, make_buyer: Any) -> None:
+    buyer = make_buyer()
+    for target in ("https://evil.example/x", "//evil.example/x", "/console/", "/shop/\\x"):
+        answer = sign_in(TestClient(client.app), buyer.token, target)
+        assert answer.status_code == 303 and answer.headers["location"] == "/my/coupons", target
+    kept = sign_in(TestClient(client.app), buyer.token, "/shop/7")
+    assert kept.headers["location"] == "/shop/7"
