@@ -991,6 +991,9 @@ def demo(
     if "XIAODIAN_SMS__DEMO_PHONE" not in os.environ:
         # F3: the demo has no SMS provider — its codes go to the 演示手机 page.
         settings.sms.demo_phone = True
+    if "XIAODIAN_STOREFRONT__DEMO_SIGN_IN" not in os.environ:
+        # F8: the demo's buyer pages let the merchant pick a buyer to walk the buyer's path.
+        settings.storefront.demo_sign_in = True
     host, port = host or settings.host, port or settings.port
     if serve_after:
         _port_free_or_die(host, port)
@@ -1022,6 +1025,10 @@ def demo(
             f"模拟时间 sim   : {_local(rt, rt.clock.now())} ({rt.settings.timezone}) — 快进："
             "控制台顶栏，或 xiaodian tick --advance 1d (advance: console header or tick --advance)",
             soft_wrap=True,
+        )
+    if serve_after and info.get("shop_id"):  # F8: walk the buyer's path (pick a demo buyer)
+        console.print(
+            f"买家页面 buyer : http://{host}:{port}/shop/{info['shop_id']}", soft_wrap=True
         )
     if serve_after:
         console.print(f"API docs       : http://{host}:{port}/docs", soft_wrap=True)

@@ -411,6 +411,23 @@ class SmsSettings(BaseModel):
         return self
 
 
+class StorefrontSettings(BaseModel):
+    """Issue 17 F8: the buyer pages (/shop, /my)."""
+
+    demo_sign_in: bool = Field(
+        False,
+        description="F8: the buyer sign-in page lists demo buyers to pick (a demo: anyone may "
+        "act as any buyer) — also on with a simulated clock; xiaodian demo turns it on. "
+        "Otherwise buyers sign in with the bearer token of POST /buyer/v1/register",
+    )
+    session_max_age_seconds: int = Field(
+        7 * 24 * 3600, ge=300, description="F8: a buyer page sign-in lasts this long"
+    )
+    demo_buyers_shown: int = Field(
+        30, ge=1, le=500, description="F8: how many buyers the demo sign-in lists"
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="XIAODIAN_", env_nested_delimiter="__", extra="ignore"
@@ -460,6 +477,7 @@ class Settings(BaseSettings):
     worker: WorkerRules = WorkerRules()
     database: DatabaseRules = DatabaseRules()
     sms: SmsSettings = SmsSettings()
+    storefront: StorefrontSettings = StorefrontSettings()
 
     @model_validator(mode="after")
     def _coherent_admission(self) -> Settings:

@@ -122,6 +122,8 @@ CONTEXTS: tuple[Context, ...] = (
         cli_group="operator",
         events=True,
     ),
+    # F8: the buyer's pages (/shop, /my); they call the other contexts' services.
+    Context("storefront", web=("web",)),
 )
 
 

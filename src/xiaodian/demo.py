@@ -106,4 +106,5 @@ def _info(app: ApiApp | None) -> dict[str, Any]:
         "password": DEMO_PASSWORD,
         "app_key": app.app_key if app else "",
         "secret": app.secret if app else "",
+        "shop_id": app.shop_id if app else None,  # F8: the buyer pages' /shop/{shop_id}
     }

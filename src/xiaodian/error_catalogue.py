@@ -36,6 +36,7 @@ CONTEXTS: tuple[str, ...] = (
     "platform",
     "doudian",
     "laike",
+    "storefront",
 )
 ROOT = Path(__file__).resolve().parents[2]
 DOC = "docs/errors.md"

@@ -16,6 +16,7 @@ from xiaodian.orders import models as orders_models
 from xiaodian.platform import models as platform_models
 from xiaodian.redpackets import models as redpackets_models
 from xiaodian.service import models as service_models
+from xiaodian.storefront import models as storefront_models
 
 metadata = Base.metadata
 
@@ -36,4 +37,5 @@ __all__ = [
     "platform_models",
     "redpackets_models",
     "service_models",
+    "storefront_models",
 ]

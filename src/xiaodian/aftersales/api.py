@@ -36,6 +36,7 @@ from xiaodian.aftersales.schemas import (
     HistoryOut,
     InterceptionFaultIn,
     InterceptionIn,
+    InterventionIn,
     ItemIn,
     ModifyIn,
     OperateIn,
@@ -338,6 +339,16 @@ def buyer_withdraw(
 ) -> RequestDetail:
     """A5 撤销: at once while pending; after agreement a change request for the merchant."""
     req = aftersales.withdraw(ctx, buyer.id, request_id, body.note)
+    return detail_out(ctx, req, masked=False)
+
+
+@router.post("/buyer/v1/aftersales/{request_id}/intervention", response_model=RequestDetail)
+def buyer_intervention(
+    request_id: int, body: InterventionIn, ctx: CtxDep, buyer: BuyerDep
+) -> RequestDetail:
+    """F1 申请平台介入: on a request the merchant rejected (A4); the operator's 平台介入 queue
+    lists it first. Once per request."""
+    req = aftersales.request_intervention(ctx, buyer.id, request_id, body.note)
     return detail_out(ctx, req, masked=False)
 
 

@@ -91,6 +91,20 @@ REGISTRY = Registry(
             rule="A3.1",
         ),
         ErrorCode(
+            "intervention_already_requested",
+            409,
+            "已申请平台介入，请等待平台处理",
+            "Platform intervention was already requested; wait for the decision",
+            rule="A4",
+        ),
+        ErrorCode(
+            "intervention_decided",
+            409,
+            "平台已介入处理该售后单，不能再次申请",
+            "The platform has already decided this request",
+            rule="A4",
+        ),
+        ErrorCode(
             "invalid_aftersale", 422, "售后申请信息有误", "Invalid after-sale request", rule="A1"
         ),
         ErrorCode(
@@ -98,6 +112,12 @@ REGISTRY = Registry(
             422,
             "图片凭证 {evidence_id} 不存在或已被使用",
             "Image {evidence_id} not found or already used",
+        ),
+        ErrorCode(
+            "invalid_intervention_note",
+            422,
+            "说明最多{max}字",
+            "Note: at most {max} characters",
         ),
         ErrorCode(
             "invalid_return_shipment",

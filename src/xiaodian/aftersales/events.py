@@ -21,6 +21,7 @@ AFTERSALE_ACTIONS: tuple[str, ...] = (
     "interception_requested",
     "interception_failed",
     "intercepted_offline",  # A3.1 线下联系快递
+    "intervention_requested",  # F1: the buyer asks for 平台介入 after a rejection
 )
 # A2 logistics: the carrier's tracking events are emitted as ``package.<event>``.
 PACKAGE_EVENTS: tuple[str, ...] = (

@@ -43,6 +43,12 @@ class WithdrawIn(RequestModel):
     note: str = Field("", max_length=200)
 
 
+class InterventionIn(RequestModel):
+    """F1: the buyer's 申请平台介入 on a rejected request (an optional note)."""
+
+    note: str = Field("", max_length=200)
+
+
 class ReturnShipmentIn(RequestModel):
     carrier: str = Field(min_length=1, max_length=20)
     tracking_no: str = Field(min_length=1, max_length=40)

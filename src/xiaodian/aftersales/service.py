@@ -960,3 +960,98 @@ def platform_overturn(ctx: Ctx, shop_id: int, request_id: int, note: str) -> Aft
     orders.set_after_sale(ctx, req.shop_id, req.order_id, AfterSale.IN_PROGRESS, "A4")
     pay_refund(ctx, req, "A4", None)
     return req
+
+
+# ----- F1 the buyer asks for 平台介入 --------------------------------------------------------
+
+INTERVENTION_NOTE_MAX = 200
+
+
+def request_intervention(
+    ctx: Ctx, buyer_id: int, request_id: int, note: str = ""
+) -> AfterSaleRequest:
+    """F1 (issue 17): the buyer asks the platform to step in (申请平台介入) on a request the
+    merchant rejected (A4). Recorded as the history action ``intervention_requested`` — the
+    event ``aftersale.intervention_requested`` with rule A4 and the buyer as actor; the
+    operator's 平台介入 queue lists such requests first (``platform.rejected_aftersales``) and
+    the operator's decision (``platform.intervene``) is unchanged. Once per request: asking
+    again, or after the platform decided, is refused. The merchant gets a 站内通知."""
+    req = buyer_request(ctx.session, buyer_id, request_id)
+    if req.status != S.REJECTED:
+        raise _not_now(req, "申请平台介入", "request platform intervention")
+    text = (note or "").strip()
+    if len(text) > INTERVENTION_NOTE_MAX:
+        raise ValidationFailed(
+            "invalid_intervention_note",
+            f"说明最多{INTERVENTION_NOTE_MAX}字",
+            f"Note: at most {INTERVENTION_NOTE_MAX} characters",
+            field="note",
+        )
+    seen = set(
+        ctx.session.scalars(
+            select(RequestHistory.action).where(
+                RequestHistory.shop_id == req.shop_id,
+                RequestHistory.request_id == req.id,
+                RequestHistory.action.in_(("intervention_requested", "platform_upheld")),
+            )
+        )
+    )
+    if "platform_upheld" in seen:
+        raise Conflict(
+            "intervention_decided",
+            "平台已介入处理该售后单，不能再次申请",
+            "The platform has already decided this request",
+            rule="A4",
+        )
+    if "intervention_requested" in seen:
+        raise Conflict(
+            "intervention_already_requested",
+            "已申请平台介入，请等待平台处理",
+            "Platform intervention was already requested; wait for the decision",
+            rule="A4",
+        )
+    record(
+        ctx,
+        req,
+        "intervention_requested",
+        req.status,
+        req.status,
+        "A4",
+        note=f"买家申请平台介入{('：' + text) if text else ''}",
+    )
+    notify.notice(
+        ctx,
+        req.shop_id,
+        category="aftersale",
+        title=f"买家对售后单 {req.id} 申请了平台介入",
+        body=text or "买家不认可拒绝结果，平台将介入处理。",
+        link=f"/console/aftersales/{req.id}",
+        rule="A4",
+    )
+    return req
+
+
+def intervention_requests(session: Session, request_ids: list[int]) -> dict[int, RequestHistory]:
+    """F1: the buyer's 申请平台介入 per request (for the operator's queue and the buyer's
+    page), by request id."""
+    if not request_ids:
+        return {}
+    rows = session.scalars(
+        select(RequestHistory).where(
+            RequestHistory.request_id.in_(request_ids),
+            RequestHistory.action == "intervention_requested",
+        )
+    )
+    return {row.request_id: row for row in rows}
+
+
+def buyer_requests(session: Session, buyer_id: int, limit: int = 200) -> list[AfterSaleRequest]:
+    """F8: the buyer's after-sale requests, newest first (the buyer pages)."""
+    return list(
+        session.scalars(
+            select(AfterSaleRequest)
+            .where(AfterSaleRequest.buyer_id == buyer_id)
+            .order_by(AfterSaleRequest.id.desc())
+            .limit(limit)
+        )
+    )

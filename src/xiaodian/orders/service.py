@@ -505,6 +505,15 @@ def buyer_order(session: Session, buyer_id: int, order_id: int) -> Order:
     return _buyer_order(session, buyer_id, order_id)
 
 
+def buyer_orders(session: Session, buyer_id: int, limit: int = 100) -> list[Order]:
+    """F8 (issue 17): the buyer's orders across shops, newest first (the buyer pages)."""
+    return list(
+        session.scalars(
+            select(Order).where(Order.buyer_id == buyer_id).order_by(Order.id.desc()).limit(limit)
+        )
+    )
+
+
 def _buyer_order(session: Session, buyer_id: int, order_id: int) -> Order:
     order = session.get(Order, order_id)
     if order is None or order.buyer_id != buyer_id:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import case, delete, select, update
 from sqlalchemy.orm import Session
 
 from xiaodian.accounts import passwords
@@ -430,7 +430,7 @@ def sanctions(session: Session) -> list[tuple[ShopSanction, str]]:
 
 def rejected_aftersales(session: Session, limit: int = 200) -> list[tuple[Any, str]]:
     """After-sales the merchant rejected (A4) and the platform has not yet looked at (an
-    upheld rejection leaves the list), newest first."""
+    upheld rejection leaves the list): those the buyer asked about first, then newest first."""
     from xiaodian.aftersales.models import AfterSaleRequest, RequestHistory, RequestStatus
 
     upheld = (
@@ -442,11 +442,25 @@ def rejected_aftersales(session: Session, limit: int = 200) -> list[tuple[Any, s
         )
         .exists()
     )
+    # F1: those the buyer asked the platform about (申请平台介入) come first.
+    asked = (
+        select(RequestHistory.id)
+        .where(
+            RequestHistory.shop_id == AfterSaleRequest.shop_id,
+            RequestHistory.request_id == AfterSaleRequest.id,
+            RequestHistory.action == "intervention_requested",
+        )
+        .exists()
+    )
     rows = list(
         session.scalars(
             select(AfterSaleRequest)
             .where(AfterSaleRequest.status == RequestStatus.REJECTED, ~upheld)
-            .order_by(AfterSaleRequest.updated_at.desc(), AfterSaleRequest.id.desc())
+            .order_by(
+                case((asked, 0), else_=1),
+                AfterSaleRequest.updated_at.desc(),
+                AfterSaleRequest.id.desc(),
+            )
             .limit(limit)
         )
     )

@@ -273,11 +273,16 @@ def decide_shop(
 
 @router.get(f"{PREFIX}/aftersales")
 def aftersales(request: Request, console: OperatorCtx) -> Response:
+    from xiaodian.aftersales.service import intervention_requests
+
+    session = console.ctx.session
+    rows = service.rejected_aftersales(session)
     return page(
         request,
         "platform/aftersales.html",
         console,
-        requests=service.rejected_aftersales(console.ctx.session),
+        requests=rows,
+        asked=intervention_requests(session, [r.id for r, _ in rows]),
         interventions=rules.INTERVENTIONS,
     )
 

@@ -48,7 +48,8 @@ _HTTP_ZH = {404: "页面不存在", 405: "不支持该请求方法"}
 
 def is_console(request: Request) -> bool:
     path = request.url.path
-    return path == "/console" or path.startswith(("/console/", "/operator"))  # F1: operators
+    # F1: operators; F8: the buyer pages
+    return path == "/console" or path.startswith(("/console/", "/operator", "/shop/", "/my/"))
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -163,6 +164,11 @@ def error_page(
 ) -> Response:
     if request.url.path.startswith("/operator"):  # F1: the operator console, no shop shell
         return _operator_error_page(request, status, title, message, errors)
+    if request.url.path.startswith(("/shop/", "/my/")):  # F8: the buyer pages, no shop shell
+        from xiaodian.storefront.web import page
+
+        return page(request, "storefront/error.html", None, status, title=title,
+                    message=message, errors=errors)  # fmt: skip
     _ensure_shell(request)
     return render(
         request,

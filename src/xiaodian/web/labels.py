@@ -161,6 +161,7 @@ AFTERSALE_ACTION_LABELS: dict[str, str] = {
     "interception_failed": "快递拦截失败",
     "intercepted_offline": "线下联系快递拦截",
     "erp_cancel_not_applied": "ERP 取消发货未自动退款",
+    "intervention_requested": "买家申请平台介入",
 }
 PACKAGE_EVENT_LABELS: dict[str, str] = {
     **CARRIER_EVENT_LABELS,
