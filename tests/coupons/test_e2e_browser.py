@@ -361,5 +361,7 @@ def _submit_coupon_form(page: Any, tmp_path: Path, title: str) -> None:
     page.fill("textarea[name=usage_text]", "全场95折，最多抵扣300元")
     page.fill("input[name=service_phone]", "0571-88886666")
     page.fill("input[name=claim_instructions]", "到店出示券码")
-    page.click("button:has-text('完成卡券创建')")
+    # The machine review (QR/barcode, OCR) runs before the answer: slow on a busy machine.
+    with page.expect_navigation(timeout=60_000):
+        page.click("button:has-text('完成卡券创建')", no_wait_after=True)
     page.wait_for_selector("text=已提交审核")
