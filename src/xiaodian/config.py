@@ -144,7 +144,9 @@ class CouponRules(BaseModel):
         "at twice the scale), read from the header before decoding",
     )
     product_aspect_tolerance_permille: int = Field(
-        10, description="C1: product image aspect may differ from 686:176 by at most ‰"
+        10,
+        description="C1/F8: a product image whose aspect differs from 686:176 by at most ‰ is "
+        "warned as 'will be scaled'; beyond it, as 'shown cropped' (both accepted)",
     )
     code_length: int = Field(12, description="C4: claim code length (no-ambiguity alphabet)")
     scan_image_max_bytes: int = Field(

@@ -53,9 +53,16 @@ def operator(rt: Runtime) -> OperatorFixture:
 
 
 def operator_login(client: TestClient, username: str, password: str) -> Any:
+    """Through the real form: its CSRF value first (F1), then the POST."""
+    token = op_token(client, "/operator/login")
     return client.post(
         "/operator/login",
-        data={"username": username, "password": password, "next": "/operator/"},
+        data={
+            "csrf_token": token,
+            "username": username,
+            "password": password,
+            "next": "/operator/",
+        },
         follow_redirects=False,
     )
 

@@ -6,13 +6,14 @@ Rules, and the choices made where the article is loose:
   PNG ("jpg/jpeg/png"); anything else (GIF, WebP, a renamed PDF, garbage) is refused.
 * Size: "< 1 MB" is strict — ``len(data) < image_max_bytes`` (1,048,576): exactly 1 MB is
   refused, 1 MB − 1 byte accepted.
-* Product image: the article *recommends* 686×176. Exactly 686×176 passes silently; another size
-  whose aspect ratio is within ``product_aspect_tolerance_permille`` (default 1 %) of 686:176 is
-  accepted **with a warning** (it will be scaled, not stretched); any other aspect is refused,
-  because showing it at 686:176 would stretch it (C2 rule 3: 无拉伸变形).
+* Product image: the article *recommends* 686×176 (F8, issue 17). Exactly 686×176 passes
+  silently; any other size or aspect is accepted **with a warning** (``rules.product_image_
+  warnings``: same aspect within ``product_aspect_tolerance_permille`` → scaled; another
+  aspect → shown at 686:176 centred and cropped, never stretched). Format, < 1 MB and the pixel
+  cap refuse.
 * Logo: exactly 132×132 ("分辨率132*132").
-* Decompression bombs (S8): format, dimensions, the logo's 132×132, the product image's aspect
-  and its pixel cap (``product_image_max_pixels``, 686×176 at twice the scale) and a scanned
+* Decompression bombs (S8): format, dimensions, the logo's 132×132, the
+  product image's pixel cap (``product_image_max_pixels``, 686×176 at twice the scale) and a scanned
   photo's cap (``image_max_pixels``) are all judged on the header, before any pixel is
   decoded; only what passed is decoded, ``limits.image_decodes_in_flight`` at a time (see
   ``xiaodian.imaging``). Pillow's own DecompressionBombError/Warning are caught as well. We do
@@ -33,9 +34,9 @@ from PIL import Image
 
 from xiaodian import imaging
 from xiaodian.config import CouponRules
+from xiaodian.coupons import rules as coupon_rules
 from xiaodian.errors import field_error
 
-PRODUCT_SIZE = (686, 176)
 LOGO_SIZE = (132, 132)
 _FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png"}
 
@@ -72,7 +73,7 @@ def check_image(
     """Check one uploaded image and decode it; return it, or the field errors.
 
     S8: format and dimensions come from the header first (``imaging.read_header``);
-    ``size_check`` (logo 132×132, product aspect) and the ``max_pixels`` cap refuse there,
+    ``size_check`` (the logo's 132×132) and the ``max_pixels`` cap refuse there,
     before any pixel is decoded; only what passed is decoded, ``in_flight`` at a time."""
     limit = rules.image_max_bytes if max_bytes is None else max_bytes
     cap = rules.image_max_pixels if max_pixels is None else max_pixels
@@ -150,45 +151,25 @@ def _refusal(
 def check_product_image(
     data: bytes | None, rules: CouponRules, *, in_flight: int = 2
 ) -> tuple[CheckedImage | None, list[dict[str, Any]]]:
-    """C1 product image: JPEG/PNG, < 1 MB, aspect 686:176 (other sizes warned, see module),
-    at most ``product_image_max_pixels`` (S8) — both from the header, before decoding."""
-
-    def aspect(w: int, h: int) -> list[dict[str, Any]]:
-        if (w, h) == PRODUCT_SIZE:
-            return []
-        target = PRODUCT_SIZE[0] / PRODUCT_SIZE[1]
-        deviation = abs(w / h - target) / target
-        if deviation * 1000 > rules.product_aspect_tolerance_permille:
-            return [
-                field_error(
-                    "product_image",
-                    f"商品图片比例须为 686:176（推荐 686×176 像素），当前 {w}×{h} 会被拉伸变形",
-                    f"product_image must have the 686:176 aspect (686×176 recommended); "
-                    f"{w}×{h} would be stretched",
-                )
-            ]
-        return []
-
+    """C1/F8 product image: JPEG/PNG, < 1 MB, at most ``product_image_max_pixels`` (S8, from
+    the header, before decoding) — those refuse. The size is a recommendation (686×176): any
+    other size or aspect is accepted with the warnings of ``coupon_rules.product_image_warnings``
+    (kept on the coupon, shown on the console and returned by the API)."""
     checked, errors = check_image(
         data,
         "product_image",
         "商品图片",
         rules,
         max_pixels=rules.product_image_max_pixels,
-        size_check=aspect,
         in_flight=in_flight,
     )
     if checked is None:
         return None, errors
-    w, h = checked.width, checked.height
-    if (w, h) != PRODUCT_SIZE:
-        checked.warnings.append(
-            field_error(
-                "product_image",
-                f"商品图片为 {w}×{h}，推荐 686×176 像素（比例一致，将按比例缩放）",
-                f"product_image is {w}×{h}; 686×176 is recommended (same aspect, will be scaled)",
-            )
+    checked.warnings.extend(
+        coupon_rules.product_image_warnings(
+            checked.width, checked.height, rules.product_aspect_tolerance_permille
         )
+    )
     return checked, []
 
 

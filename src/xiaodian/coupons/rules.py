@@ -434,3 +434,42 @@ def phone_csrf_for(token: str) -> str:
     the phone's staff token (the token is the secret; a page of another origin reads
     neither)."""
     return hashlib.sha256(b"xiaodian-staff-phone-csrf:" + token.encode()).hexdigest()
+
+
+# ===== product image size (C1, F8) =========================================================
+
+PRODUCT_IMAGE_SIZE = (686, 176)
+
+
+def product_image_warnings(
+    width: int, height: int, tolerance_permille: int
+) -> list[dict[str, Any]]:
+    """F8 (issue 17): seed 004 *recommends* 686×176 ("推荐 686px *176px分辨率"); it does not
+    refuse other sizes. Exactly 686×176: no warning. The 686:176 aspect within
+    ``tolerance_permille`` at another size: a warning that it will be scaled. Any other aspect:
+    accepted with a warning that it is shown at 686:176 and may be cropped — the reviewer's
+    无拉伸变形 (C2 rule 3) is about what the picture shows, the display never stretches it.
+    Format, < 1 MB and the pixel cap still refuse (``images.check_image``)."""
+    target_w, target_h = PRODUCT_IMAGE_SIZE
+    if (width, height) == PRODUCT_IMAGE_SIZE:
+        return []
+    target = target_w / target_h
+    deviation = abs(width / height - target) / target
+    if deviation * 1000 <= tolerance_permille:
+        return [
+            field_error(
+                "product_image",
+                f"商品图片为 {width}×{height}，推荐 686×176 像素（比例一致，将按比例缩放）",
+                f"product_image is {width}×{height}; 686×176 is recommended "
+                "(same aspect, will be scaled)",
+            )
+        ]
+    return [
+        field_error(
+            "product_image",
+            f"商品图片为 {width}×{height}，比例与推荐的 686×176 不同，"
+            "展示时将按 686:176 居中裁剪，请确认主体完整、无拉伸变形",
+            f"product_image is {width}×{height}, not the recommended 686×176 aspect; it is shown "
+            "at 686:176, centred and cropped — check nothing important is cut off",
+        )
+    ]

@@ -42,7 +42,10 @@ class CouponIn(RequestModel):
     title: str | None = Field(None, description="卡券标题, ≤ 15 characters")
     merchant_name: str | None = Field(None, description="商家名称, ≤ 10 characters")
     product_image_base64: str | None = Field(
-        None, max_length=_B64_MAX, description="JPEG/PNG, 686×176, < 1 MB"
+        None,
+        max_length=_B64_MAX,
+        description="JPEG/PNG, < 1 MB; 686×176 recommended (F8: other sizes are "
+        "accepted with a warning in `warnings`)",
     )
     logo_base64: str | None = Field(
         None, max_length=_B64_MAX, description="JPEG/PNG, 132×132, < 1 MB"
@@ -94,7 +97,10 @@ class CouponOut(BaseModel):
     valid_days: int | None
     service_phone: str
     claim_instructions: str
-    warnings: list[ReasonOut]
+    warnings: list[ReasonOut] = Field(
+        description="F8: accepted but worth a look, e.g. a product image that is not the "
+        "recommended 686×176 (field product_image)"
+    )
     created_at: datetime
     review_due_at: datetime
     reviewed_at: datetime | None

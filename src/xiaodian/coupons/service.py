@@ -642,11 +642,18 @@ def _check_limits(errors: list[dict[str, Any]], per_user: int | None, total: int
         )
 
 
-def create_campaign(ctx: Ctx, shop_id: int, draft: CampaignDraft) -> Campaign:
-    """C3 创建活动: online at once when it has started (starts_at ≤ now), otherwise scheduled
-    and put online by the sweep at its start; offline automatically at ends_at."""
-    tz = ctx.settings.timezone
+def check_campaign_basics(ctx: Ctx, shop_id: int, draft: CampaignDraft) -> list[dict[str, Any]]:
+    """F8 创建活动 step 1 (活动名称, 活动时间, 参与活动门店) before 下一步: the errors
+    ``create_campaign`` would give those fields; writes nothing."""
     errors: list[dict[str, Any]] = []
+    _campaign_basics(ctx, shop_id, draft, errors)
+    return errors
+
+
+def _campaign_basics(
+    ctx: Ctx, shop_id: int, draft: CampaignDraft, errors: list[dict[str, Any]]
+) -> tuple[str, datetime | None, datetime | None, list[Store]]:
+    tz = ctx.settings.timezone
     name = _required_text(errors, draft.name, "name", "活动名称", 30)
     starts = _aware(draft.starts_at, tz) if draft.starts_at else None
     ends = _aware(draft.ends_at, tz) if draft.ends_at else None
@@ -679,6 +686,14 @@ def create_campaign(ctx: Ctx, shop_id: int, draft: CampaignDraft) -> Campaign:
                         "store_ids", f"门店 {store_id} 不存在", f"Store {store_id} not found"
                     )
                 )
+    return name, starts, ends, stores
+
+
+def create_campaign(ctx: Ctx, shop_id: int, draft: CampaignDraft) -> Campaign:
+    """C3 创建活动: online at once when it has started (starts_at ≤ now), otherwise scheduled
+    and put online by the sweep at its start; offline automatically at ends_at."""
+    errors: list[dict[str, Any]] = []
+    name, starts, ends, stores = _campaign_basics(ctx, shop_id, draft, errors)
     coupons: list[Coupon] = []
     if not draft.coupon_ids:
         errors.append(field_error("coupon_ids", "请选择卡券", "Choose at least one coupon"))

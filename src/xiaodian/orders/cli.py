@@ -24,7 +24,7 @@ from xiaodian.accounts import service as accounts
 from xiaodian.accounts.models import Buyer, Shop
 from xiaodian.config import get_settings
 from xiaodian.db import is_postgres
-from xiaodian.errors import XiaodianError
+from xiaodian.errors import NotFound, XiaodianError
 from xiaodian.orders import payments, service
 from xiaodian.orders.models import (
     PAYMENT_ROUTES,
@@ -92,30 +92,54 @@ def reviews(shop_id: Annotated[int | None, typer.Option(help="only this shop")] 
     console.print(table)
 
 
+_OPERATOR_HELP = "the platform operator deciding (username of `xiaodian operator create`)"
+
+
 @app.command("decide")
 def decide(
     flag_id: int,
     decision: Annotated[str, typer.Argument(help="no_action | suspend | clear_out")],
-    note: Annotated[str, typer.Option(help="operator note")] = "",
-    operator: Annotated[str, typer.Option(help="who decides")] = "operator",
+    note: Annotated[str, typer.Option(help="the reason (required for suspend/clear_out)")] = "",
+    operator: Annotated[str, typer.Option(help=_OPERATOR_HELP)] = "",
 ) -> None:
-    """O8: an operator decides a review flag (停业/清退 is never automatic)."""
+    """O8: an operator decides a review flag (停业/清退 is never automatic).
+
+    F1: the same path as the operator console (``platform.service.decide_shop``): an active
+    operator account decides, the sanction takes effect (no new orders, campaigns paused; 清退
+    settles the balance), the merchant gets a notice, and the event names the operator."""
+    from xiaodian.orders.models import ShopReviewFlag
+    from xiaodian.platform import service as platform
+
     rt = _rt()
     try:
-        with rt.unit(f"operator:{operator}") as ctx:
-            flag = service.decide_review(ctx, flag_id, decision, note)
+        with rt.unit("cli") as ctx:
+            if ctx.session.get(ShopReviewFlag, flag_id) is None:
+                raise NotFound("平台审核", "Review flag", flag_id)
+            ctx.actor = platform.acting_operator(ctx.session, operator).actor
+            flag = platform.decide_shop(ctx, flag_id, decision, note)
             console.print(f"[green]✓[/] flag {flag.id}: {service.REVIEW_DECISIONS[decision]}")
     except XiaodianError as exc:
         _fail(exc)
 
 
 @app.command("unban")
-def unban(shop_id: int, product_id: int, note: str = "") -> None:
-    """O8: the platform unbans a product banned for late shipment."""
+def unban(
+    shop_id: int,
+    product_id: int,
+    note: str = "",
+    operator: Annotated[str, typer.Option(help=_OPERATOR_HELP)] = "",
+) -> None:
+    """O8: the platform unbans a product banned for late shipment (F1: as an operator, through
+    ``platform.service.unban_product`` — event, notice to the merchant)."""
+    from xiaodian.platform import service as platform
+
     rt = _rt()
+    _require_shop(rt, shop_id)
     try:
-        with rt.unit("operator") as ctx:
-            product = service.unban_product(ctx, shop_id, product_id, note)
+        with rt.unit("cli") as ctx:
+            service.get_product(ctx.session, shop_id, product_id)  # this shop's, or not found
+            ctx.actor = platform.acting_operator(ctx.session, operator).actor
+            product = platform.unban_product(ctx, product_id, note)
             console.print(f"[green]✓[/] {product.title} 已解除封禁")
     except XiaodianError as exc:
         _fail(exc)

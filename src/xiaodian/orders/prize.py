@@ -44,7 +44,12 @@ def create_prize_order(
     """L2: a 0-yuan order for one unit of ``product_id``, awaiting shipment from now.
 
     Stock is taken atomically (conditional UPDATE, as ``place_order`` does); a banned product
-    (O8 商品封禁) cannot be given either. ``source`` (e.g. the win id) goes into the events."""
+    (O8 商品封禁) cannot be given either. ``source`` (e.g. the win id) goes into the events.
+    F1: a shop under 停业整改 / 清退 takes no new orders — a prize order is one, refused like
+    ``place_order`` (the win stays redeemable once a suspension is lifted)."""
+    from xiaodian.platform.service import refuse_if_sanctioned
+
+    refuse_if_sanctioned(ctx.session, shop_id)
     session = ctx.session
     product = get_product(session, shop_id, product_id)
     refusal = product_rules.banned_refusal(product, prize=True)  # O8, the one ban check

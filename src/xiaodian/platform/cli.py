@@ -51,3 +51,36 @@ def list_operators() -> None:
         for op in ctx.session.scalars(select(Operator).order_by(Operator.id)):
             state = "active" if op.active else "disabled"
             typer.echo(f"#{op.id}\t{op.username}\t{op.display_name}\t{state}")
+
+
+def _set_active(username: str, active: bool) -> None:
+    from xiaodian.config import get_settings
+    from xiaodian.errors import XiaodianError
+    from xiaodian.platform import service
+    from xiaodian.runtime import Runtime
+
+    rt = Runtime.create(get_settings())
+    try:
+        with rt.unit("cli") as ctx:
+            operator, ended = service.set_operator_active(ctx, username, active)
+            name = operator.username
+    except XiaodianError as exc:
+        typer.secho(f"✗ {exc.message_zh}（{exc.message_en}）", err=True, fg="red")
+        raise typer.Exit(code=2) from None
+    if active:
+        typer.echo(f"✓ operator {name} enabled")
+    else:
+        typer.echo(f"✓ operator {name} disabled; {ended} console session(s) ended")
+
+
+@app.command("disable")
+def disable(username: Annotated[str, typer.Argument(help="the operator's username")]) -> None:
+    """Disable an operator account: it can no longer log in or decide, and every console
+    session it has ends at once (F1)."""
+    _set_active(username, False)
+
+
+@app.command("enable")
+def enable(username: Annotated[str, typer.Argument(help="the operator's username")]) -> None:
+    """Enable a disabled operator account again (a new login is needed)."""
+    _set_active(username, True)

@@ -38,5 +38,31 @@ REGISTRY = Registry(
             "The shop is {state}: no new orders",
             rule="O8",
         ),
+        ErrorCode(
+            "operator_required",
+            422,
+            "请用 --operator 指定运营账号（xiaodian operator create 创建）",
+            "Name the deciding operator with --operator (see xiaodian operator create)",
+        ),
+        ErrorCode(
+            "operator_disabled",
+            403,
+            "运营账号 {username} 已停用",
+            "Operator {username} is disabled",
+        ),
+        ErrorCode(
+            "not_suspended",
+            409,
+            "店铺未处于停业整改，无需解除",
+            "The shop is not suspended",
+            rule="O8",
+        ),
+        ErrorCode(
+            "sanction_final",
+            409,
+            "店铺已清退，清退不能解除",
+            "The shop was cleared out; that cannot be lifted",
+            rule="O8",
+        ),
     ),
 )

@@ -6,4 +6,5 @@ EVENT_TYPES: tuple[str, ...] = (
     "platform.product_unbanned",
     "platform.shop_decided",
     "platform.aftersale_intervened",
+    "platform.suspension_lifted",
 )

@@ -1,6 +1,7 @@
 """Pure decisions of the platform's side (issue 17, F1): no database, no clock.
 
 * which O8 decision puts which sanction on a shop (停业整改 → ``suspended``, 清退 → ``closed``);
+* whether a sanction may be lifted (停业整改 yes, 清退 never);
 * what a sanctioned shop may still do (a suspended or closed shop takes no new orders; its
   listings are hidden and its campaigns paused);
 * the operator console's CSRF value, derived from the session token (the token is the secret;
@@ -12,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from xiaodian.errors import field_error
+from xiaodian.errors import Conflict, field_error
 
 # O8 decisions on a review flag, as the operator console words them.
 SHOP_DECISIONS: dict[str, str] = {"no_action": "不处理", "suspend": "停业整改", "clear_out": "清退"}
@@ -37,6 +38,25 @@ def takes_orders(state: str | None) -> bool:
     return state is None
 
 
+def lift_refusal(state: str | None) -> Conflict | None:
+    """Why a sanction cannot be lifted (None: it can). Only 停业整改 is lifted; 清退 is final."""
+    if state == "suspended":
+        return None
+    if state == "closed":
+        return Conflict(
+            "sanction_final",
+            "店铺已清退，清退不能解除",
+            "The shop was cleared out; that cannot be lifted",
+            rule="O8",
+        )
+    return Conflict(
+        "not_suspended",
+        "店铺未处于停业整改，无需解除",
+        "The shop is not suspended",
+        rule="O8",
+    )
+
+
 def reason_problems(reason: str, *, required: bool) -> list[dict[str, Any]]:
     """Why an operator's reason is not acceptable (empty: it is)."""
     text = (reason or "").strip()
@@ -52,3 +72,9 @@ def reason_problems(reason: str, *, required: bool) -> list[dict[str, Any]]:
 def csrf_for(token: str) -> str:
     """The hidden form value of an operator session (sent back with every POST)."""
     return hashlib.sha256(b"xiaodian-operator-csrf:" + token.encode()).hexdigest()
+
+
+def login_csrf_for(nonce: str) -> str:
+    """The operator login form's hidden value, derived from the browser's pre-login cookie
+    (F1: the login form carries a CSRF token like the shop console's)."""
+    return hashlib.sha256(b"xiaodian-operator-login-csrf:" + nonce.encode()).hexdigest()

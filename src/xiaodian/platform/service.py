@@ -89,6 +89,56 @@ def create_operator(ctx: Ctx, username: str, password: str, display_name: str = 
     return operator
 
 
+def operator_by_username(session: Session, username: str) -> Operator:
+    operator = session.scalar(select(Operator).where(Operator.username == (username or "").strip()))
+    if operator is None:
+        raise NotFound("运营账号", "Operator", username)
+    return operator
+
+
+def acting_operator(session: Session, username: str) -> CurrentOperator:
+    """The operator a command-line decision runs as (``--operator USERNAME``): it must exist
+    and be active, exactly as for a console login (F1: no decision by nobody)."""
+    if not (username or "").strip():
+        raise ValidationFailed(
+            "operator_required",
+            "请用 --operator 指定运营账号（xiaodian operator create 创建）",
+            "Name the deciding operator with --operator (see xiaodian operator create)",
+            field="operator",
+        )
+    operator = operator_by_username(session, username)
+    if not operator.active:
+        from xiaodian.errors import PermissionDenied
+
+        raise PermissionDenied(
+            "operator_disabled",
+            f"运营账号 {operator.username} 已停用",
+            f"Operator {operator.username} is disabled",
+        )
+    return CurrentOperator(operator.id, operator.username, operator.display_name)
+
+
+def set_operator_active(ctx: Ctx, username: str, active: bool) -> tuple[Operator, int]:
+    """``xiaodian operator disable|enable USERNAME`` (F1). Disabling also ends every console
+    session of the operator at once (the next click is logged out; ``operator_for_token``
+    checks ``active`` too). Returns the operator and how many sessions were ended."""
+    operator = operator_by_username(ctx.session, username)
+    operator.active = active
+    ended = 0
+    if not active:
+        ended = _rowcount_of(
+            ctx.session.execute(
+                delete(OperatorSession).where(OperatorSession.operator_id == operator.id)
+            )
+        )
+    ctx.session.flush()
+    return operator, ended
+
+
+def _rowcount_of(result: Any) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 def log_in(rt: Runtime, username: str, password: str, ip: str) -> str:
     """An operator console login; returns the session token for the cookie. The S4 lockout
     and the hashing gate apply as on the merchant console; an unknown name and a wrong
@@ -417,6 +467,71 @@ def _settle(ctx: Ctx, shop_id: int, flag_id: int) -> dict[str, int]:
             )
             moved[f"{name}_paid_out_fen"] = amount
     return moved
+
+
+def lift_suspension(ctx: Ctx, shop_id: int, reason: str) -> dict[str, Any]:
+    """O8 (F1): an operator lifts a 停业整改 once the shop has 整改'd. The sanction row goes
+    (new orders are taken again), the campaigns the sanction paused (``offline_reason`` =
+    "platform", see ``_sanction``) come back as they would be now — online, scheduled, or
+    ended if their end passed meanwhile (the C3 schedule decides) — and the merchant gets a
+    notice. 清退 is final and cannot be lifted. An event names the operator and O8."""
+    _require_operator(ctx)
+    problems = rules.reason_problems(reason, required=True)
+    if problems:
+        raise ValidationFailed("invalid_reason", "处理原因有误", "Invalid reason", errors=problems)
+    sanction = ctx.session.scalar(
+        select(ShopSanction).where(ShopSanction.shop_id == shop_id).with_for_update()
+    )
+    refusal = rules.lift_refusal(sanction.state if sanction is not None else None)
+    if refusal is not None:
+        raise refusal
+    assert sanction is not None
+    flag_id = sanction.flag_id
+    ctx.session.delete(sanction)
+    restored = [
+        row[0]
+        for row in ctx.session.execute(
+            update(Campaign)
+            .where(
+                Campaign.shop_id == shop_id,
+                Campaign.status == CampaignStatus.OFFLINE,
+                Campaign.offline_reason == "platform",
+            )
+            .values(
+                status=CampaignStatus.SCHEDULED,
+                online_at=None,
+                offline_at=None,
+                offline_reason=None,
+            )
+            .returning(Campaign.id)
+        ).all()
+    ]
+    ctx.session.flush()
+    if restored:
+        coupons.apply_campaign_schedule(ctx, campaign_ids=restored)
+    states: dict[int, str] = {
+        row.id: row.status
+        for row in ctx.session.execute(
+            select(Campaign.id, Campaign.status).where(Campaign.id.in_(restored))
+        )
+    }
+    effects = {
+        "flag_id": flag_id,
+        "reason": reason.strip(),
+        "campaigns_restored": sorted(restored),
+        "campaign_status": {str(k): v for k, v in sorted(states.items())},
+    }
+    _record(ctx, shop_id, "suspension_lifted", "O8", effects)
+    notify.notice(
+        ctx,
+        shop_id,
+        category="violation",
+        title="平台已解除店铺停业整改",
+        body="店铺恢复接单，被暂停的卡券活动已按原时间恢复。说明：" + reason.strip(),
+        link="/console/coupons/campaigns",
+        rule="O8",
+    )
+    return effects
 
 
 def sanctions(session: Session) -> list[tuple[ShopSanction, str]]:

@@ -11,6 +11,7 @@ Routes stay thin: parse the form, call one service function, redirect.
 from __future__ import annotations
 
 import hmac
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -30,6 +31,9 @@ from xiaodian.web.auth import CsrfFailed, LoginRequired
 from xiaodian.web.render import environment
 
 COOKIE = "xiaodian_operator"
+# F1: the login form's CSRF value is derived from a random pre-login cookie (double submit, as
+# the shop console's login carries one from its session); a login rotates it away.
+LOGIN_COOKIE = "xiaodian_operator_login"
 PREFIX = "/operator"
 
 router = APIRouter(include_in_schema=False)
@@ -41,6 +45,7 @@ DONE = {
     "unbanned": "已解除商品封禁，商家已收到通知",
     "decided": "已处理该店铺审核，商家已收到通知",
     "intervened": "平台介入已处理，商家与买家已收到结果",
+    "lifted": "已解除停业整改，商家已收到通知",
 }
 
 
@@ -131,9 +136,43 @@ def _safe_next(target: str | None) -> str:
 # ----- login ---------------------------------------------------------------------------------
 
 
+def _login_nonce(request: Request) -> tuple[str, bool]:
+    """The pre-login nonce of this browser (from its cookie), or a new one (True: set it)."""
+    nonce = request.cookies.get(LOGIN_COOKIE) or ""
+    if 20 <= len(nonce) <= 100:
+        return nonce, False
+    return secrets.token_urlsafe(32), True
+
+
+def _login_page(
+    request: Request, nonce: str, fresh: bool, status_code: int = 200, **context: Any
+) -> HTMLResponse:
+    answer = page(
+        request,
+        "platform/login.html",
+        None,
+        status_code=status_code,
+        login_csrf=rules.login_csrf_for(nonce),
+        **context,
+    )
+    if fresh:
+        rt = _rt(request)
+        answer.set_cookie(
+            LOGIN_COOKIE,
+            nonce,
+            max_age=rt.settings.console.session_max_age_seconds,
+            path=PREFIX,
+            httponly=True,
+            samesite="strict",
+            secure=rt.settings.cookie_secure,
+        )
+    return answer
+
+
 @router.get(f"{PREFIX}/login")
 def login_form(request: Request, next: str | None = None) -> Response:
-    return page(request, "platform/login.html", None, next=_safe_next(next), username="")
+    nonce, fresh = _login_nonce(request)
+    return _login_page(request, nonce, fresh, next=_safe_next(next), username="")
 
 
 @router.post(f"{PREFIX}/login")
@@ -142,17 +181,23 @@ def login(
     username: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = f"{PREFIX}/",
+    csrf_token: Annotated[str, Form()] = "",
 ) -> Response:
-    """An operator login (S4 lockout and hashing gate as for merchants)."""
+    """An operator login (S4 lockout and hashing gate as for merchants). F1: the form must
+    carry the CSRF value of this browser's pre-login cookie (no login CSRF)."""
+    nonce = request.cookies.get(LOGIN_COOKIE) or ""
+    expected = rules.login_csrf_for(nonce)
+    if not nonce or not hmac.compare_digest(csrf_token.encode(), expected.encode()):
+        raise CsrfFailed()
     rt = _rt(request)
     ip = request.client.host if request.client is not None else "unknown"
     try:
         token = service.log_in(rt, username, password, ip)
     except (AuthFailed, LoginLocked, HashingBusy) as exc:
-        answer = page(
+        answer = _login_page(
             request,
-            "platform/login.html",
-            None,
+            nonce,
+            False,
             status_code=exc.status,
             next=_safe_next(next),
             username=username[:64],
@@ -172,6 +217,7 @@ def login(
         samesite="strict",
         secure=rt.settings.cookie_secure,
     )
+    response.delete_cookie(LOGIN_COOKIE, path=PREFIX)
     return response
 
 
@@ -269,6 +315,13 @@ def decide_shop(
         console.ctx, flag_id, str(form.get("decision") or ""), str(form.get("reason") or "")
     )
     return _back("/shops", "decided")
+
+
+@router.post(f"{PREFIX}/shops/{{shop_id}}/lift")
+def lift(shop_id: int, request: Request, console: OperatorCtx, form: OperatorForm) -> Response:
+    """O8/F1: lift a 停业整改 (orders again, paused campaigns restored, notice)."""
+    service.lift_suspension(console.ctx, shop_id, str(form.get("reason") or ""))
+    return _back("/shops", "lifted")
 
 
 @router.get(f"{PREFIX}/aftersales")

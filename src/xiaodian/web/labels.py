@@ -202,6 +202,7 @@ EVENT_TYPE_LABELS: dict[str, str] = {
     "platform.product_unbanned": "平台已解封商品",
     "platform.shop_decided": "平台已处理店铺",
     "platform.aftersale_intervened": "平台已介入售后",
+    "platform.suspension_lifted": "平台已解除停业整改",
     "shop.review_flagged": "店铺提交平台审核",
     "shop.review_decided": "平台审核已处理",
     "shop.douyin_bound": "绑定抖音号",
