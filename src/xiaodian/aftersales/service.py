@@ -55,6 +55,7 @@ from xiaodian.context import Ctx
 from xiaodian.db import is_postgres
 from xiaodian.errors import Conflict, NotFound, ValidationFailed, XiaodianError, field_error
 from xiaodian.money import yuan_label
+from xiaodian.notify import service as notify
 from xiaodian.orders import service as orders
 from xiaodian.orders.carriers import find_carrier, normalize_tracking
 from xiaodian.orders.models import AfterSale, Order
