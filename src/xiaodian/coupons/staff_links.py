@@ -29,6 +29,7 @@ from xiaodian.accounts.models import Buyer, Staff
 from xiaodian.context import Ctx
 from xiaodian.coupons import rules, service
 from xiaodian.coupons.models import StaffLink, StaffToken
+from xiaodian.db import rowcount
 from xiaodian.errors import ValidationFailed, XiaodianError
 
 LINK_PREFIX = "sl_"
@@ -136,7 +137,7 @@ def bind_phone(ctx: Ctx, link_token: str) -> BoundPhone:
         .values(used_at=ctx.now)
         .execution_options(synchronize_session=False)
     )
-    if getattr(burned, "rowcount", 0) != 1:  # another phone opened it first
+    if rowcount(burned) != 1:  # another phone opened it first
         raise rules.staff_link_used()
     token = service.issue_staff_token(ctx, link.shop_id, link.staff_id)
     staff = accounts.get_staff(ctx.session, link.shop_id, link.staff_id)

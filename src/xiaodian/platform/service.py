@@ -26,6 +26,7 @@ from xiaodian.accounts.models import LoginFailure, Shop
 from xiaodian.context import Ctx
 from xiaodian.coupons import service as coupons
 from xiaodian.coupons.models import Campaign, CampaignStatus, Coupon, CouponStatus
+from xiaodian.db import rowcount
 from xiaodian.errors import AuthFailed, Conflict, NotFound, ValidationFailed, field_error
 from xiaodian.ledger import service as ledger
 from xiaodian.ledger.models import Account
@@ -126,17 +127,13 @@ def set_operator_active(ctx: Ctx, username: str, active: bool) -> tuple[Operator
     operator.active = active
     ended = 0
     if not active:
-        ended = _rowcount_of(
+        ended = rowcount(
             ctx.session.execute(
                 delete(OperatorSession).where(OperatorSession.operator_id == operator.id)
             )
         )
     ctx.session.flush()
     return operator, ended
-
-
-def _rowcount_of(result: Any) -> int:
-    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def log_in(rt: Runtime, username: str, password: str, ip: str) -> str:
