@@ -30,8 +30,8 @@ from typing import Any
 from sqlalchemy import text
 
 from bench.orders_sweep import NOW, build, new_shop
-from xiaodian.orders import export
 from xiaodian.orders import service as orders
+from xiaodian.orders.export import service as export
 from xiaodian.orders.schemas import OrderFilter
 from xiaodian.runtime import Runtime
 

@@ -59,7 +59,7 @@ PEAK_SCRIPT = """
 import json, resource, sys, time, tracemalloc
 from pathlib import Path
 from xiaodian.config import get_settings
-from xiaodian.orders import export
+from xiaodian.orders.export import service as export
 from xiaodian.orders.schemas import OrderFilter
 from xiaodian.runtime import Runtime
 

@@ -84,7 +84,7 @@ from xiaodian.errors import Conflict, ValidationFailed, XiaodianError
 from xiaodian.notify import service as notify
 from xiaodian.notify.sms import SmsGateway, gateway_for
 from xiaodian.orders.carriers import CARRIERS
-from xiaodian.orders.export_models import (
+from xiaodian.orders.export.models import (
     EXPORT_FORMATS,
     EXPORT_STATUS_LABELS,
     ExportCode,
