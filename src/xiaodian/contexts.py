@@ -76,10 +76,10 @@ CONTEXTS: tuple[Context, ...] = (
     Context("notify", api=("api",), sweeps=True),
     Context(
         "orders",
-        # export_api before api: /api/v1/orders/{order_id} would otherwise shadow
+        # export.api before api: /api/v1/orders/{order_id} would otherwise shadow
         # /api/v1/orders/exports.
-        api=("export_api", "api"),
-        web=("web", "products_web", "export_web"),
+        api=("export.api", "api"),
+        web=("web", "products_web", "export.web"),
         sweeps=True,
         demo=True,
         cli="订单 orders: review flags, unbans, payment faults, bulk seeding, export.",

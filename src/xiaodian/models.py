@@ -11,8 +11,8 @@ from xiaodian.ledger import models as ledger_models
 from xiaodian.luckybags import models as luckybags_models
 from xiaodian.notify import models as notify_models
 from xiaodian.notify import sms as notify_sms
-from xiaodian.orders import export_models as orders_export_models
 from xiaodian.orders import models as orders_models
+from xiaodian.orders.export import models as orders_export_models
 from xiaodian.platform import models as platform_models
 from xiaodian.redpackets import models as redpackets_models
 from xiaodian.service import models as service_models

@@ -19,7 +19,7 @@ from xiaodian.accounts import service as accounts
 from xiaodian.ledger import service as ledger
 from xiaodian.ledger.models import Account
 from xiaodian.notify import service as notify
-from xiaodian.orders import export as orders_export
+from xiaodian.orders.export import service as orders_export
 from xiaodian.orders.schemas import OrderFilter
 from xiaodian.runtime import Runtime
 

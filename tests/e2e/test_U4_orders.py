@@ -16,7 +16,7 @@ from tests.conftest import ShopFixture
 from tests.e2e.conftest import login
 from tests.orders.conftest import Shopper
 from xiaodian.config import Settings
-from xiaodian.orders.export_models import OrderExport
+from xiaodian.orders.export.models import OrderExport
 from xiaodian.orders.models import Order
 from xiaodian.runtime import Runtime
 

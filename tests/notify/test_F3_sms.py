@@ -29,7 +29,7 @@ from tests.orders_export.helpers import ready_export
 from tests.web.conftest import console_login
 from xiaodian.config import Settings, SmsSettings
 from xiaodian.notify.sms import SmsMessage
-from xiaodian.orders.export_models import ExportCode
+from xiaodian.orders.export.models import ExportCode
 from xiaodian.runtime import Runtime
 
 ACCESS_KEY_ID = "LTAI-test-key"

@@ -20,9 +20,9 @@ from xiaodian.ledger import service as ledger
 from xiaodian.ledger.models import NON_NEGATIVE, Account, LedgerEntry
 from xiaodian.notify import service as notify
 from xiaodian.notify.models import Event, Notice
-from xiaodian.orders import export
 from xiaodian.orders import service as orders
-from xiaodian.orders.export_models import OrderExport
+from xiaodian.orders.export import service as export
+from xiaodian.orders.export.models import OrderExport
 from xiaodian.orders.models import Order
 from xiaodian.orders.schemas import OrderFilter
 from xiaodian.runtime import Runtime

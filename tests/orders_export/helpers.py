@@ -7,8 +7,8 @@ import io
 from pathlib import Path
 from typing import Any
 
-from xiaodian.orders import export
 from xiaodian.orders import service as orders
+from xiaodian.orders.export import service as export
 from xiaodian.runtime import Runtime
 
 

@@ -23,8 +23,8 @@ from tests.orders_export.helpers import read_csv, read_xlsx
 from xiaodian import scheduler
 from xiaodian.accounts import service as accounts
 from xiaodian.notify.sms import SmsMessage
-from xiaodian.orders import export
-from xiaodian.orders.export_models import ExportCode, ExportStatus, OrderExport
+from xiaodian.orders.export import service as export
+from xiaodian.orders.export.models import ExportCode, ExportStatus, OrderExport
 from xiaodian.orders.schemas import OrderFilter
 from xiaodian.orders.service import filtered_query
 from xiaodian.runtime import Runtime

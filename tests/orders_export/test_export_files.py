@@ -16,8 +16,8 @@ from tests.orders_export.conftest import Mixed
 from tests.orders_export.helpers import read_any, read_csv, read_xlsx, run_job
 from xiaodian.accounts.service import Principal
 from xiaodian.notify.models import Event, Notice
-from xiaodian.orders import export
-from xiaodian.orders.export_models import ExportStatus, OrderExport
+from xiaodian.orders.export import service as export
+from xiaodian.orders.export.models import ExportStatus, OrderExport
 from xiaodian.orders.models import Order
 from xiaodian.orders.schemas import OrderFilter
 from xiaodian.orders.service import filtered_query

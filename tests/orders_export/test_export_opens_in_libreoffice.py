@@ -27,8 +27,8 @@ import pytest
 from tests.orders_export.conftest import Mixed
 from tests.orders_export.helpers import read_csv, run_job, unwrap
 from xiaodian.accounts.service import Principal
-from xiaodian.orders import export
-from xiaodian.orders.export_models import ExportStatus, OrderExport
+from xiaodian.orders.export import service as export
+from xiaodian.orders.export.models import ExportStatus, OrderExport
 from xiaodian.orders.schemas import OrderFilter
 from xiaodian.orders.service import filtered_query
 from xiaodian.runtime import Runtime

@@ -14,8 +14,8 @@ from tests.orders_export.conftest import Mixed
 from tests.orders_export.helpers import run_job
 from xiaodian.clock import ManualClock
 from xiaodian.notify.sms import SmsMessage
-from xiaodian.orders import export
-from xiaodian.orders.export_models import ExportCode, ExportStatus, OrderExport
+from xiaodian.orders.export import service as export
+from xiaodian.orders.export.models import ExportCode, ExportStatus, OrderExport
 from xiaodian.runtime import Runtime
 
 

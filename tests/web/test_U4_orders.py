@@ -20,8 +20,8 @@ from tests.orders.conftest import Shopper
 from tests.web.conftest import console_login
 from xiaodian.accounts import service as accounts
 from xiaodian.config import Settings
-from xiaodian.orders import export
-from xiaodian.orders.export_models import OrderExport
+from xiaodian.orders.export import service as export
+from xiaodian.orders.export.models import OrderExport
 from xiaodian.orders.models import Order
 from xiaodian.orders.web import search_query
 from xiaodian.runtime import Runtime

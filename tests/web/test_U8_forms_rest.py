@@ -15,7 +15,7 @@ from tests.web.conftest import console_login, page_token
 from xiaodian.accounts import service as accounts
 from xiaodian.ledger import service as ledger
 from xiaodian.ledger.models import Account
-from xiaodian.orders.export_models import OrderExport
+from xiaodian.orders.export.models import OrderExport
 from xiaodian.runtime import Runtime
 
 BASE = "http://testserver"

@@ -366,7 +366,7 @@ def export_orders(
     same filter, columns and streaming as the console export."""
     from pydantic import ValidationError
 
-    from xiaodian.orders import export as orders_export
+    from xiaodian.orders.export import service as orders_export
     from xiaodian.orders.schemas import OrderFilter
 
     raw = {

@@ -726,7 +726,7 @@ SWEEPS = [
 
 def run_due_exports(rt: Runtime) -> dict[str, int]:
     # Imported when it runs: the export job needs openpyxl, ``xiaodian tick`` does not (K5).
-    from xiaodian.orders.export import run_due_exports as run
+    from xiaodian.orders.export.service import run_due_exports as run
 
     return run(rt)
 

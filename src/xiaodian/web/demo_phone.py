@@ -13,7 +13,7 @@ from fastapi.responses import Response
 
 from xiaodian.errors import XiaodianError
 from xiaodian.notify import sms
-from xiaodian.orders.export import verification_phone
+from xiaodian.orders.export.service import verification_phone
 from xiaodian.web.auth import ConsoleCtx
 from xiaodian.web.render import render
 

@@ -41,7 +41,7 @@ from xiaodian.ledger.models import ACCOUNT_LABELS, Account
 from xiaodian.luckybags.service import LIVE_STATE_LABELS, WIN_STATUS_LABELS, LiveState, WinStatus
 from xiaodian.notify.service import NOTICE_PERMISSIONS, NOTICES_FOR_EVERYONE
 from xiaodian.orders.carriers import CARRIERS
-from xiaodian.orders.export_models import EXPORT_STATUS_LABELS, ExportStatus
+from xiaodian.orders.export.models import EXPORT_STATUS_LABELS, ExportStatus
 from xiaodian.orders.models import (
     AFTER_SALE_LABELS,
     FALLBACK_ROUTE,

@@ -11,8 +11,8 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from xiaodian.api.deps import CtxDep, OrdersApp, PageDep
-from xiaodian.orders import export as service
-from xiaodian.orders.export_models import OrderExport
+from xiaodian.orders.export import service
+from xiaodian.orders.export.models import OrderExport
 from xiaodian.orders.schemas import OrderFilter
 from xiaodian.strict import RequestModel
 from xiaodian.web.render import mask_phone

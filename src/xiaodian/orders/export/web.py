@@ -16,9 +16,9 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData, QueryParams
 
 from xiaodian.errors import XiaodianError
-from xiaodian.orders import export as service
-from xiaodian.orders.export_api import MEDIA_TYPES
-from xiaodian.orders.export_models import OrderExport
+from xiaodian.orders.export import service
+from xiaodian.orders.export.api import MEDIA_TYPES
+from xiaodian.orders.export.models import OrderExport
 from xiaodian.orders.models import AFTER_SALE_LABELS, STATUS_LABELS
 from xiaodian.orders.schemas import OrderFilter
 from xiaodian.web import forms
