@@ -4,6 +4,7 @@ strings; behaviour tests use a real database and the HTTP API."""
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -502,3 +503,66 @@ def test_M3_ship_by_ban_check_and_stock_take_are_written_once() -> None:
     }
     assert {"take_stock", "start_ship_clock", "banned_refusal"} <= calls
     assert "update" not in calls and "timedelta" not in calls
+
+
+# M5: ORM rows → response models in one layer, <ctx>/mappers.py. Import direction:
+# api.py / web.py → mappers.py → schemas.py + models (+ service reads); schemas.py and
+# service.py never import the layer above them.
+_SERVICE_OR_MAPPERS = re.compile(r"^xiaodian(\.\w+)+\.(service|mappers)$")
+_SCHEMAS_OR_MAPPERS = re.compile(r"^xiaodian(\.\w+)+\.(schemas|mappers)$")
+
+
+def _functions(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return [
+        node.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+    ]
+
+
+def _from_attributes_calls(path: Path) -> int:
+    """``Model.model_validate(row, from_attributes=True)``: an ORM row mapped in place."""
+    return sum(
+        1
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Call) and any(k.arg == "from_attributes" for k in node.keywords)
+    )
+
+
+def test_M5_mapping_lives_in_mappers_and_schemas_and_service_import_nothing_above_them() -> None:
+    files = _context_files()
+    schemas = [p for p in files if p.name == "schemas.py"]
+    services = [p for p in files if p.name == "service.py"]
+    apis = [
+        PACKAGE / name / "api.py" for name in CONTEXT_NAMES if (PACKAGE / name / "api.py").is_file()
+    ]
+    assert len(schemas) >= 9 and len(services) >= 10 and len(apis) >= 11
+    offenders = {
+        str(p.relative_to(PACKAGE)): sorted(m for m in _imports(p) if _SERVICE_OR_MAPPERS.match(m))
+        for p in schemas
+    }
+    offenders |= {
+        str(p.relative_to(PACKAGE)): sorted(m for m in _imports(p) if _SCHEMAS_OR_MAPPERS.match(m))
+        for p in services
+    }
+    assert {where: found for where, found in offenders.items() if found} == {}
+    # routes call mappers; they define no mapping of their own
+    mapping = {
+        str(p.relative_to(PACKAGE)): [
+            f
+            for f in _functions(p)
+            if f.lstrip("_").startswith("to_") or f.endswith(("_out", "_view"))
+        ]
+        + (["model_validate(from_attributes=True)"] if _from_attributes_calls(p) else [])
+        for p in apis
+    }
+    assert {where: found for where, found in mapping.items() if found} == {}
+    # every context with an API has its mappers: below the routes, and the routes use them
+    for p in apis:
+        mappers = p.with_name("mappers.py")
+        assert mappers.is_file(), f"{p.relative_to(PACKAGE)} has no mappers.py beside it"
+        package = f"xiaodian.{p.parent.name}"
+        assert not {f"{package}.api", f"{package}.web"} & _imports(mappers), mappers
+        users = [q for q in p.parent.glob("*.py") if f"{package}.mappers" in _imports(q)]
+        assert users, f"nothing in {package} uses its mappers"

@@ -17,13 +17,21 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response
 
-from xiaodian.accounts import service as accounts
 from xiaodian.accounts.models import Staff
 from xiaodian.api.deps import BuyerDep, CouponsApp, CtxDep, ShopApp, VerificationApp, get_rt
-from xiaodian.context import Ctx
-from xiaodian.coupons import rules, service
 from xiaodian.coupons import schemas as s
-from xiaodian.coupons.models import Campaign, Claim
+from xiaodian.coupons import service
+from xiaodian.coupons.mappers import (
+    campaign_out,
+    claim_out,
+    claim_query_out,
+    coupon_out,
+    homepage_items,
+    prepared_out,
+    staff_me_out,
+    verification_out,
+    verify_result_out,
+)
 from xiaodian.db import transaction
 from xiaodian.errors import AuthFailed, ValidationFailed, field_error
 
@@ -61,7 +69,7 @@ def create_coupon(body: s.CouponIn, ctx: CtxDep, principal: CouponsApp) -> s.Cou
         raise ValidationFailed(
             "invalid_coupon", "卡券信息有误", "Invalid coupon", errors=errors, rule="C1"
         )
-    return s.coupon_out(service.create_coupon(ctx, principal.shop_id, draft))
+    return coupon_out(service.create_coupon(ctx, principal.shop_id, draft))
 
 
 @router.get("/api/v1/coupons", response_model=list[s.CouponOut], tags=[TAG])
@@ -71,7 +79,7 @@ def list_coupons(
     status: Annotated[str | None, Query(description="reviewing | active | rejected")] = None,
 ) -> list[s.CouponOut]:
     return [
-        s.coupon_out(c) for c in service.list_coupons(ctx.session, principal.shop_id, status=status)
+        coupon_out(c) for c in service.list_coupons(ctx.session, principal.shop_id, status=status)
     ]
 
 
@@ -79,19 +87,19 @@ def list_coupons(
 def review_queue(ctx: CtxDep, principal: CouponsApp) -> list[s.CouponOut]:
     """C2: the shop's coupons still 审核中 (status and reasons; the platform decides them, F1)."""
     principal.require("coupons.manage")
-    return [s.coupon_out(c) for c in service.in_review(ctx.session, principal.shop_id)]
+    return [coupon_out(c) for c in service.in_review(ctx.session, principal.shop_id)]
 
 
 # K8: before /api/v1/coupons/{coupon_id}, which would otherwise take "campaigns" for an id
 # (422 path.coupon_id); one path form, without the trailing slash.
 @router.get("/api/v1/coupons/campaigns", response_model=list[s.CampaignOut], tags=[TAG])
 def list_campaigns(ctx: CtxDep, principal: CouponsApp) -> list[s.CampaignOut]:
-    return [_campaign_out(ctx, c) for c in service.list_campaigns(ctx.session, principal.shop_id)]
+    return [campaign_out(ctx, c) for c in service.list_campaigns(ctx.session, principal.shop_id)]
 
 
 @router.get("/api/v1/coupons/{coupon_id}", response_model=s.CouponOut, tags=[TAG])
 def get_coupon(coupon_id: int, ctx: CtxDep, principal: CouponsApp) -> s.CouponOut:
-    return s.coupon_out(service.get_coupon(ctx.session, principal.shop_id, coupon_id))
+    return coupon_out(service.get_coupon(ctx.session, principal.shop_id, coupon_id))
 
 
 @router.get("/media/coupons/{shop_id}/{sha256}", include_in_schema=False)
@@ -109,14 +117,6 @@ def coupon_image(shop_id: int, sha256: str, ctx: CtxDep) -> Response:
 # ----- merchant: campaigns -----------------------------------------------------------------
 
 
-def _campaign_out(ctx: Ctx, campaign: Campaign) -> s.CampaignOut:
-    return s.campaign_out(
-        campaign,
-        service.campaign_store_ids(ctx.session, campaign),
-        service.campaign_coupons(ctx.session, campaign),
-    )
-
-
 @router.post("/api/v1/coupons/campaigns", response_model=s.CampaignOut, status_code=201, tags=[TAG])
 def create_campaign(body: s.CampaignIn, ctx: CtxDep, principal: CouponsApp) -> s.CampaignOut:
     """C3 卡券投放 → 店铺主页领券 → 创建活动."""
@@ -124,12 +124,12 @@ def create_campaign(body: s.CampaignIn, ctx: CtxDep, principal: CouponsApp) -> s
     campaign = service.create_campaign(
         ctx, principal.shop_id, service.CampaignDraft(**body.model_dump())
     )
-    return _campaign_out(ctx, campaign)
+    return campaign_out(ctx, campaign)
 
 
 @router.get("/api/v1/coupons/campaigns/{campaign_id}", response_model=s.CampaignOut, tags=[TAG])
 def get_campaign(campaign_id: int, ctx: CtxDep, principal: CouponsApp) -> s.CampaignOut:
-    return _campaign_out(ctx, service.get_campaign(ctx.session, principal.shop_id, campaign_id))
+    return campaign_out(ctx, service.get_campaign(ctx.session, principal.shop_id, campaign_id))
 
 
 @router.patch("/api/v1/coupons/campaigns/{campaign_id}", response_model=s.CampaignOut, tags=[TAG])
@@ -139,7 +139,7 @@ def update_campaign(
     """C3 editing: see service.update_campaign for what may change while online."""
     principal.require("coupons.manage")
     campaign = service.update_campaign(ctx, principal.shop_id, campaign_id, **body.model_dump())
-    return _campaign_out(ctx, campaign)
+    return campaign_out(ctx, campaign)
 
 
 @router.post(
@@ -148,7 +148,7 @@ def update_campaign(
 def offline(campaign_id: int, ctx: CtxDep, principal: CouponsApp) -> s.CampaignOut:
     """C3: take the campaign offline early."""
     principal.require("coupons.manage")
-    return _campaign_out(ctx, service.take_offline(ctx, principal.shop_id, campaign_id))
+    return campaign_out(ctx, service.take_offline(ctx, principal.shop_id, campaign_id))
 
 
 @router.post(
@@ -166,29 +166,6 @@ def staff_token(staff_id: int, ctx: CtxDep, principal: ShopApp) -> s.StaffTokenO
 
 
 # ----- buyer -------------------------------------------------------------------------------
-
-
-def homepage_items(ctx: Ctx, shop_id: int) -> list[s.HomepageCouponOut]:
-    accounts.get_shop(ctx.session, shop_id)
-    return [
-        s.HomepageCouponOut(
-            campaign_id=i.campaign.id,
-            campaign_name=i.campaign.name,
-            coupon_id=i.coupon.id,
-            title=i.coupon.title,
-            merchant_name=i.coupon.merchant_name,
-            condition_summary=rules.condition_summary(i.coupon),
-            usage_text=i.coupon.usage_text,
-            claim_instructions=i.coupon.claim_instructions,
-            service_phone=i.coupon.service_phone,
-            product_image_url=s.image_url(shop_id, i.coupon.product_image_sha),
-            logo_url=s.image_url(shop_id, i.coupon.logo_sha),
-            per_user_limit=i.campaign.per_user_limit,
-            remaining=i.remaining,
-            ends_at=i.campaign.ends_at,
-        )
-        for i in service.homepage(ctx.session, shop_id, ctx.now)
-    ]
 
 
 @router.get(
@@ -212,12 +189,12 @@ def claim(shop_id: int, body: s.ClaimIn, ctx: CtxDep, buyer: BuyerDep) -> s.Clai
     row = service.claim(
         ctx, shop_id, buyer.id, campaign_id=body.campaign_id, coupon_id=body.coupon_id
     )
-    return s.claim_out(row, service.get_coupon(ctx.session, shop_id, row.coupon_id))
+    return claim_out(row, service.get_coupon(ctx.session, shop_id, row.coupon_id))
 
 
 @router.get("/buyer/v1/coupons", response_model=list[s.ClaimOut], tags=["buyer 买家"])
 def my_coupons(ctx: CtxDep, buyer: BuyerDep) -> list[s.ClaimOut]:
-    return [s.claim_out(c, coupon) for c, coupon in service.buyer_claims(ctx.session, buyer.id)]
+    return [claim_out(c, coupon) for c, coupon in service.buyer_claims(ctx.session, buyer.id)]
 
 
 @router.get("/buyer/v1/claims/{claim_id}/qr.png", tags=["buyer 买家"], response_class=Response)
@@ -244,19 +221,13 @@ StaffDep = Annotated[Staff, Depends(_staff)]
 
 @router.get("/staff/v1/me", response_model=s.StaffMeOut, tags=["staff app 核销"])
 def staff_me(ctx: CtxDep, staff: StaffDep) -> s.StaffMeOut:
-    return s.StaffMeOut(
-        id=staff.id,
-        shop_id=staff.shop_id,
-        douyin_id=staff.douyin_id,
-        name=staff.name,
-        store_ids=accounts.staff_store_ids(ctx.session, staff),
-    )
+    return staff_me_out(ctx, staff)
 
 
 @router.post("/staff/v1/coupons/prepare", response_model=s.PrepareOut, tags=["staff app 核销"])
 def staff_prepare(body: s.CodeIn, ctx: CtxDep, staff: StaffDep) -> s.PrepareOut:
     """Look a code up before verifying: coupon, stores this staff member may verify it at."""
-    return _prepared(ctx, service.prepare(ctx, staff.shop_id, body.code, staff.id))
+    return prepared_out(ctx, service.prepare(ctx, staff.shop_id, body.code, staff.id))
 
 
 @router.post("/staff/v1/coupons/verify", response_model=s.VerificationOut, tags=["staff app 核销"])
@@ -270,7 +241,7 @@ def staff_verify(body: s.StaffVerifyIn, ctx: CtxDep, staff: StaffDep) -> s.Verif
         staff_id=staff.id,
         channel="code",
     )
-    return _verification(ctx, result)
+    return verify_result_out(ctx, result)
 
 
 @router.post(
@@ -290,31 +261,10 @@ async def staff_verify_scan(
         result = service.verify_scan(
             ctx, staff.shop_id, image_bytes=data, store_id=store_id, staff_id=staff.id
         )
-        return _verification(ctx, result)
+        return verify_result_out(ctx, result)
 
 
 # ----- API v2 for store systems (C7) -------------------------------------------------------
-
-
-def _prepared(ctx: Ctx, p: service.Prepared) -> s.PrepareOut:
-    return s.PrepareOut(
-        claim=s.claim_out(p.claim, p.coupon),
-        coupon=s.coupon_out(p.coupon),
-        usable_store_ids=p.usable_store_ids,
-        usable=p.refusal is None,
-        refusal=s.refusal_out(p.refusal) if p.refusal else None,
-        verify_token=p.token,
-        verify_token_expires_at=p.token_expires_at,
-    )
-
-
-def _verification(ctx: Ctx, result: service.VerifyResult) -> s.VerificationOut:
-    return s.verification_out(
-        result.verification,
-        result.claim.code,
-        ctx.settings.coupons.verify_cancel_window_minutes,
-        replayed=result.replayed,
-    )
 
 
 @router.post("/api/v2/verification/prepare", response_model=s.PrepareOut, tags=[V2])
@@ -327,7 +277,7 @@ def v2_prepare(body: s.PrepareIn, ctx: CtxDep, principal: VerificationApp) -> s.
         raise ValidationFailed(
             "code_required", "请提供券码或二维码内容", "Give code or qr_payload", field="code"
         )
-    return _prepared(ctx, service.prepare(ctx, principal.shop_id, text, body.staff_id))
+    return prepared_out(ctx, service.prepare(ctx, principal.shop_id, text, body.staff_id))
 
 
 @router.post("/api/v2/verification/verify", response_model=s.VerificationOut, tags=[V2])
@@ -345,7 +295,7 @@ def v2_verify(body: s.V2VerifyIn, ctx: CtxDep, principal: VerificationApp) -> s.
         channel="api_v2",
         client_request_id=body.client_request_id,
     )
-    return _verification(ctx, result)
+    return verify_result_out(ctx, result)
 
 
 @router.post("/api/v2/verification/cancel", response_model=s.VerificationOut, tags=[V2])
@@ -354,21 +304,7 @@ def v2_cancel(body: s.V2CancelIn, ctx: CtxDep, principal: VerificationApp) -> s.
     principal.require("coupons.verify")
     row = service.cancel_verification(ctx, principal.shop_id, body.verification_id)
     claim_row = service.get_claim(ctx.session, principal.shop_id, row.claim_id)
-    return s.verification_out(
-        row, claim_row.code, ctx.settings.coupons.verify_cancel_window_minutes
-    )
-
-
-def _query(ctx: Ctx, claim_row: Claim) -> s.ClaimQueryOut:
-    coupon = service.get_coupon(ctx.session, claim_row.shop_id, claim_row.coupon_id)
-    window = ctx.settings.coupons.verify_cancel_window_minutes
-    return s.ClaimQueryOut(
-        claim=s.claim_out(claim_row, coupon),
-        verifications=[
-            s.verification_out(v, claim_row.code, window)
-            for v in service.verifications_of(ctx.session, claim_row.shop_id, claim_row.id)
-        ],
-    )
+    return verification_out(row, claim_row.code, ctx.settings.coupons.verify_cancel_window_minutes)
 
 
 @router.get("/api/v2/verification/claims", response_model=s.ClaimQueryOut, tags=[V2])
@@ -379,11 +315,11 @@ def v2_query_code(
 ) -> s.ClaimQueryOut:
     """C7 query by code: the claim and its verification history."""
     principal.require("coupons.verify")
-    return _query(ctx, service.find_claim(ctx.session, principal.shop_id, code))
+    return claim_query_out(ctx, service.find_claim(ctx.session, principal.shop_id, code))
 
 
 @router.get("/api/v2/verification/claims/{claim_id}", response_model=s.ClaimQueryOut, tags=[V2])
 def v2_query_claim(claim_id: int, ctx: CtxDep, principal: VerificationApp) -> s.ClaimQueryOut:
     """C7 query by claim id."""
     principal.require("coupons.verify")
-    return _query(ctx, service.get_claim(ctx.session, principal.shop_id, claim_id))
+    return claim_query_out(ctx, service.get_claim(ctx.session, principal.shop_id, claim_id))

@@ -4,21 +4,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from xiaodian.coupons import rules, service
-from xiaodian.coupons.models import (
-    INT_FIELD_MAX,
-    Campaign,
-    CampaignCoupon,
-    CampaignStatus,
-    Claim,
-    Coupon,
-    CouponStatus,
-    Verification,
-)
+from xiaodian.coupons.models import INT_FIELD_MAX
 from xiaodian.strict import RequestModel, StrictInt
 
 _B64_MAX = 4_000_000  # characters; the decoded image is checked against the 1 MB rule
@@ -107,43 +97,6 @@ class CouponOut(BaseModel):
     reject_reasons: list[ReasonOut] = Field(description="only once status is rejected")
 
 
-def image_url(shop_id: int, sha: str) -> str:
-    return f"/media/coupons/{shop_id}/{sha}"
-
-
-def coupon_out(coupon: Coupon) -> CouponOut:
-    return CouponOut(
-        id=coupon.id,
-        status=coupon.status,
-        status_label=CouponStatus.LABELS[coupon.status],
-        title=coupon.title,
-        merchant_name=coupon.merchant_name,
-        product_image_url=image_url(coupon.shop_id, coupon.product_image_sha),
-        logo_url=image_url(coupon.shop_id, coupon.logo_sha),
-        condition_kind=coupon.condition_kind,
-        condition_summary=rules.condition_summary(coupon),
-        discount_percent=coupon.discount_percent,
-        discount_cap_fen=coupon.discount_cap_fen,
-        threshold_fen=coupon.threshold_fen,
-        amount_off_fen=coupon.amount_off_fen,
-        store_ids=coupon.store_ids,
-        usage_text=coupon.usage_text,
-        validity_kind=coupon.validity_kind,
-        valid_from=coupon.valid_from,
-        valid_until=coupon.valid_until,
-        valid_days=coupon.valid_days,
-        service_phone=coupon.service_phone,
-        claim_instructions=coupon.claim_instructions,
-        warnings=[ReasonOut(**w) for w in coupon.warnings or []],
-        created_at=coupon.created_at,
-        review_due_at=coupon.review_due_at,
-        reviewed_at=coupon.reviewed_at,
-        reject_reasons=[ReasonOut(**r) for r in coupon.reject_reasons or []]
-        if coupon.status == CouponStatus.REJECTED
-        else [],
-    )
-
-
 class ReviewIn(RequestModel):
     decision: Literal["approve", "reject"]
     reason: str = Field("", max_length=500)
@@ -199,30 +152,6 @@ class CampaignOut(BaseModel):
     offline_reason: str | None
 
 
-def campaign_out(
-    campaign: Campaign, stores: list[int] | None, coupons: list[tuple[CampaignCoupon, Coupon]]
-) -> CampaignOut:
-    return CampaignOut(
-        id=campaign.id,
-        name=campaign.name,
-        status=campaign.status,
-        status_label=CampaignStatus.LABELS[campaign.status],
-        starts_at=campaign.starts_at,
-        ends_at=campaign.ends_at,
-        store_ids=stores,
-        per_user_limit=campaign.per_user_limit,
-        total_limit=campaign.total_limit,
-        claimed=campaign.claimed,
-        coupons=[
-            CampaignCouponOut(coupon_id=c.id, title=c.title, claimed=cc.claimed)
-            for cc, c in coupons
-        ],
-        online_at=campaign.online_at,
-        offline_at=campaign.offline_at,
-        offline_reason=campaign.offline_reason,
-    )
-
-
 class HomepageCouponOut(BaseModel):
     campaign_id: int
     campaign_name: str
@@ -259,24 +188,6 @@ class ClaimOut(BaseModel):
     valid_until: datetime
     claimed_at: datetime
     verified_at: datetime | None
-
-
-def claim_out(claim: Claim, coupon: Coupon) -> ClaimOut:
-    return ClaimOut(
-        id=claim.id,
-        code=claim.code,
-        code_display=service.format_code(claim.code),
-        qr_payload=service.qr_payload(claim.code),
-        qr_url=f"/buyer/v1/claims/{claim.id}/qr.png",
-        status=claim.status,
-        coupon_id=claim.coupon_id,
-        campaign_id=claim.campaign_id,
-        title=coupon.title,
-        valid_from=claim.valid_from,
-        valid_until=claim.valid_until,
-        claimed_at=claim.claimed_at,
-        verified_at=claim.verified_at,
-    )
 
 
 class StaffTokenOut(BaseModel):
@@ -328,27 +239,6 @@ class VerificationOut(BaseModel):
     replayed: bool = False
 
 
-def verification_out(
-    v: Verification, code: str, window_minutes: int, replayed: bool = False
-) -> VerificationOut:
-    from datetime import timedelta
-
-    return VerificationOut(
-        id=v.id,
-        claim_id=v.claim_id,
-        code=code,
-        store_id=v.store_id,
-        staff_id=v.staff_id,
-        channel=v.channel,
-        status=v.status,
-        client_request_id=v.client_request_id,
-        verified_at=v.verified_at,
-        cancelled_at=v.cancelled_at,
-        cancel_deadline=v.verified_at + timedelta(minutes=window_minutes),
-        replayed=replayed,
-    )
-
-
 class PrepareOut(BaseModel):
     claim: ClaimOut
     coupon: CouponOut
@@ -373,7 +263,3 @@ class V2CancelIn(RequestModel):
 class ClaimQueryOut(BaseModel):
     claim: ClaimOut
     verifications: list[VerificationOut]
-
-
-def refusal_out(exc: Any) -> RefusalOut:
-    return RefusalOut(code=exc.code, message_zh=exc.message_zh, message_en=exc.message_en)

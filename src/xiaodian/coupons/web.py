@@ -15,9 +15,8 @@ from fastapi.responses import RedirectResponse, Response
 
 from xiaodian.accounts import service as accounts
 from xiaodian.coupons import rules, service
-from xiaodian.coupons.api import homepage_items
+from xiaodian.coupons.mappers import homepage_items, image_url
 from xiaodian.coupons.models import CampaignStatus, CouponStatus
-from xiaodian.coupons.schemas import image_url
 from xiaodian.errors import XiaodianError
 from xiaodian.web import forms
 from xiaodian.web.auth import ConsoleCtx, CsrfForm, flash

@@ -28,7 +28,7 @@ from xiaodian.aftersales.models import AfterSaleRequest
 from xiaodian.aftersales.service import RequestFilter
 from xiaodian.context import Ctx
 from xiaodian.db import UTCDateTime
-from xiaodian.doudian import enums, push, schemas
+from xiaodian.doudian import enums, mappers, push
 from xiaodian.doudian import service as tokens
 from xiaodian.doudian.gateway import (
     PlatformError,
@@ -294,7 +294,7 @@ def order_search_list(call: Call) -> Any:
         "size": size,
         "total": int(total or 0),
         "shop_order_list": [
-            schemas.shop_order(
+            mappers.shop_order(
                 order, orders.order_items(call.session, order), update_time, shop_name
             )
             for order, update_time in rows
@@ -312,7 +312,7 @@ def order_detail(call: Call) -> Any:
     order = orders.get_order_by_no(
         call.session, call.shop_id, _order_no(call.params, "shop_order_id")
     )
-    detail = schemas.shop_order(
+    detail = mappers.shop_order(
         order,
         orders.order_items(call.session, order),
         _order_update_time(call.session, order),
@@ -414,7 +414,7 @@ def aftersale_list(call: Call) -> Any:
         query.add_columns(Order).order_by(*ordering).offset(page * size).limit(size)
     ).all()
     items = [
-        schemas.aftersale_list_item(req, order, orders.order_items(call.session, order))
+        mappers.aftersale_list_item(req, order, orders.order_items(call.session, order))
         for req, order in rows
     ]
     return {
@@ -432,7 +432,7 @@ def aftersale_detail(call: Call) -> Any:
         call.session, call.shop_id, _request_id(call.params, "after_sale_id", "aftersale_id")
     )
     order = orders.get_order(call.session, call.shop_id, req.order_id)
-    return schemas.aftersale_detail(
+    return mappers.aftersale_detail(
         req,
         order,
         orders.order_items(call.session, order),
@@ -446,7 +446,7 @@ def aftersale_reject_reasons(call: Call) -> Any:
     if call.params.get("aftersale_id"):
         request_id = _required_int(call.params, "aftersale_id")
         aftersales.get_request(call.session, call.shop_id, request_id)
-    return {"items": schemas.reject_reasons()}
+    return {"items": mappers.reject_reasons()}
 
 
 @dataclass(frozen=True)
@@ -556,13 +556,13 @@ def _operate_one(call: Call, kind: int, action: str, kinds: frozenset[str], op: 
         )
     expected_status = enums.OPERATE_STATUS.get(kind)
     if expected_status is not None and req.status != expected_status:
-        label = enums.AFTERSALE_STATUS_DESC.get(schemas.aftersale_status(req), req.status)
+        label = enums.AFTERSALE_STATUS_DESC.get(mappers.aftersale_status(req), req.status)
         raise business(
             "status_mismatch",
             f"售后单当前状态为「{label}」，不能执行操作 {kind}",
             f"The request is {req.status}; type {kind} does not apply",
         )
-    if op.update_time is not None and op.update_time != schemas.ts(req.updated_at):
+    if op.update_time is not None and op.update_time != mappers.ts(req.updated_at):
         raise business(
             "version_conflict",
             "售后单已变更（update_time 不是最新版本），请重新查询后再操作",
@@ -594,7 +594,7 @@ def product_detail(call: Call) -> Any:
     product_id = _required_int(call.params, "product_id")
     product = orders.get_product(call.session, call.shop_id, product_id)
     hours = orders.effective_ship_hours(product, call.ctx.settings)
-    return schemas.product_detail(product, hours)
+    return mappers.product_detail(product, hours)
 
 
 @method("product.listV2", "shop")
@@ -634,7 +634,7 @@ def product_list_v2(call: Call) -> Any:
         query.order_by(Product.id.desc()).offset((page - 1) * size).limit(size)
     )
     return {
-        "data": [schemas.product_list_item(product) for product in rows],
+        "data": [mappers.product_list_item(product) for product in rows],
         "total": total,
         "page": page,
         "size": size,

@@ -26,7 +26,7 @@ from sqlalchemy import select
 from xiaodian.accounts.models import ApiApp
 from xiaodian.aftersales.models import AfterSaleRequest, RequestKind, RequestStatus
 from xiaodian.context import Ctx
-from xiaodian.doudian import enums, schemas
+from xiaodian.doudian import enums, mappers
 from xiaodian.doudian.gateway import UTC8
 from xiaodian.doudian.models import DoudianPushEndpoint
 from xiaodian.doudian.push import PUSH_APPS_MEMO, TAGS, may_receive
@@ -98,17 +98,17 @@ def _order_message(ctx: Ctx, event: EmittedEvent, tag: str) -> None:
         return
     ctx.session.refresh(order)
     data = _order_data(ctx, order)
-    now = schemas.ts(ctx.now)
+    now = mappers.ts(ctx.now)
     if tag == "100":
-        data["create_time"] = schemas.ts(order.created_at)
+        data["create_time"] = mappers.ts(order.created_at)
     elif tag == "101":
         data.update(
             pay_amount=order.paid_fen,
-            pay_time=schemas.ts(order.paid_at) or now,
+            pay_time=mappers.ts(order.paid_at) or now,
             pay_type=enums.PAY_TYPE.get(order.payment_route, 1),
         )
     elif tag == "102":
-        code, _name = schemas.company(order)
+        code, _name = mappers.company(order)
         company_id = next((str(i) for i, c, _carrier in enums.COMPANIES if c == code), "")
         data.update(
             logistics_msg={
@@ -120,14 +120,14 @@ def _order_message(ctx: Ctx, event: EmittedEvent, tag: str) -> None:
                 "name": order.buyer_name,
                 "tel": order.buyer_phone,
             },
-            update_time=schemas.ts(order.shipped_at) or now,
+            update_time=mappers.ts(order.shipped_at) or now,
         )
     elif tag == "103":
-        data["complete_time"] = schemas.ts(order.completed_at) or now
+        data["complete_time"] = mappers.ts(order.completed_at) or now
     elif tag == "106":
         data.update(
             cancel_reason=order.close_reason or "",
-            cancel_time=schemas.ts(order.closed_at) or now,
+            cancel_time=mappers.ts(order.closed_at) or now,
         )
     _push(ctx, event.shop_id, tag, data, event.rule)
 
@@ -218,7 +218,7 @@ def _refund_message(ctx: Ctx, event: EmittedEvent, action: str) -> None:
     items = [int(i["order_item_id"]) for i in req.items if "order_item_id" in i]
     data: dict[str, Any] = {
         "aftersale_id": req.id,
-        "aftersale_status": schemas.aftersale_status(req),
+        "aftersale_status": mappers.aftersale_status(req),
         "aftersale_type": enums.AFTERSALE_TYPE.get(req.kind, 0),
         "p_id": _number(order.order_no),
         "s_id": items[0] if items else 0,
@@ -227,7 +227,7 @@ def _refund_message(ctx: Ctx, event: EmittedEvent, action: str) -> None:
         "refund_amount": req.amount_fen,
         "refund_post_amount": 0,
         "refund_voucher_num": 0,
-        TIME_FIELD[tag]: schemas.ts(ctx.now),
+        TIME_FIELD[tag]: mappers.ts(ctx.now),
         "update_time": _rfc3339(req.updated_at or ctx.now),
     }
     _push(ctx, event.shop_id, tag, data, event.rule)

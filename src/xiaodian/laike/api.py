@@ -1,6 +1,6 @@
 """抖音来客 gateway routes under ``/douyin`` (issue 12, D5) — thin: each maps the platform's
 parameters onto ``xiaodian.coupons.service`` (C5–C7) and the result onto the platform's
-fields (``schemas``); ``gateway.call`` does the token, the transaction and the envelope.
+fields (``mappers``); ``gateway.call`` does the token, the transaction and the envelope.
 
 A client sets its base URL to ``http://HOST:PORT/douyin`` and keeps its code:
 
@@ -36,7 +36,7 @@ from xiaodian.context import Ctx
 from xiaodian.coupons import service as coupons
 from xiaodian.coupons.models import Claim, Coupon, Verification
 from xiaodian.errors import NotFound
-from xiaodian.laike import gateway, schemas, service
+from xiaodian.laike import gateway, mappers, service
 from xiaodian.laike.gateway import Params, bad_param, integer, required, text
 from xiaodian.laike.service import Caller, GatewayError
 
@@ -231,7 +231,7 @@ def _prepare(ctx: Ctx, caller: Caller, p: Params) -> dict[str, Any]:
     return {
         "verify_token": verify_token(prepared),
         "order_id": str(prepared.claim.id),
-        "certificates": [schemas.prepare_certificate(ctx, prepared.claim, prepared.coupon)],
+        "certificates": [mappers.prepare_certificate(ctx, prepared.claim, prepared.coupon)],
     }
 
 
@@ -270,7 +270,7 @@ def _verify(ctx: Ctx, caller: Caller, p: Params) -> dict[str, Any]:
             try:
                 target = coupons.find_claim(ctx.session, caller.shop_id, given).id
             except coupons.UnknownCode as exc:
-                results.append(schemas.verify_failure(exc, given, None, caller.shop_id))
+                results.append(mappers.verify_failure(exc, given, None, caller.shop_id))
                 continue
         if target != claim_id:
             refusal = coupons.CouponRefused(
@@ -279,7 +279,7 @@ def _verify(ctx: Ctx, caller: Caller, p: Params) -> dict[str, Any]:
                 "This code was not prepared with this verify_token",
                 rule="C7",
             )
-            results.append(schemas.verify_failure(refusal, given, None, caller.shop_id))
+            results.append(mappers.verify_failure(refusal, given, None, caller.shop_id))
             continue
         try:
             done = coupons.verify(
@@ -292,9 +292,9 @@ def _verify(ctx: Ctx, caller: Caller, p: Params) -> dict[str, Any]:
             )
         except coupons.CouponRefused as exc:
             claim, _coupon = _terms(ctx, caller, claim_id)
-            results.append(schemas.verify_failure(exc, given, claim, caller.shop_id))
+            results.append(mappers.verify_failure(exc, given, claim, caller.shop_id))
             continue
-        results.append(schemas.verify_success(done.verification, done.claim, given, done.replayed))
+        results.append(mappers.verify_success(done.verification, done.claim, given, done.replayed))
     return {"verify_results": results}
 
 
@@ -350,7 +350,7 @@ async def cancel(request: Request) -> JSONResponse:
 
 def _get(ctx: Ctx, caller: Caller, p: Params) -> dict[str, Any]:
     claim, coupon = _terms(ctx, caller, _claim_from(ctx, caller, p))
-    return {"certificate": schemas.certificate(ctx, claim, coupon, _current(ctx, claim))}
+    return {"certificate": mappers.certificate(ctx, claim, coupon, _current(ctx, claim))}
 
 
 @_route(
@@ -365,7 +365,7 @@ async def get(request: Request) -> JSONResponse:
 
 def _query(ctx: Ctx, caller: Caller, p: Params) -> dict[str, Any]:
     claim, coupon = _terms(ctx, caller, _claim_from(ctx, caller, p))
-    return {"certificates": [schemas.certificate(ctx, claim, coupon, _current(ctx, claim))]}
+    return {"certificates": [mappers.certificate(ctx, claim, coupon, _current(ctx, claim))]}
 
 
 @_route(
@@ -407,7 +407,7 @@ def _records(ctx: Ctx, caller: Caller, p: Params) -> dict[str, Any]:
     for row in page.rows:
         if row.claim_id not in coupon_of:
             coupon_of[row.claim_id] = _terms(ctx, caller, row.claim_id)[1]
-        records.append(schemas.record(ctx, row, coupon_of[row.claim_id]))
+        records.append(mappers.record(ctx, row, coupon_of[row.claim_id]))
     return {"records": records, "total": page.total}
 
 

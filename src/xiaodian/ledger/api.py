@@ -6,8 +6,8 @@ from fastapi import APIRouter
 
 from xiaodian.api.deps import CtxDep, FundsApp, PageDep
 from xiaodian.ledger import service
-from xiaodian.ledger.models import Account
-from xiaodian.ledger.schemas import AccountName, BalancesOut, EntriesPage, EntryOut, TopupIn, TxnOut
+from xiaodian.ledger.mappers import balances_out, entry_out, txn_out
+from xiaodian.ledger.schemas import AccountName, BalancesOut, EntriesPage, TopupIn, TxnOut
 
 router = APIRouter(prefix="/api/v1/funds", tags=["funds 资金"])
 
@@ -15,12 +15,7 @@ router = APIRouter(prefix="/api/v1/funds", tags=["funds 资金"])
 @router.get("", response_model=BalancesOut)
 def get_balances(ctx: CtxDep, principal: FundsApp) -> BalancesOut:
     accounts = service.balances(ctx.session, principal.shop_id)
-    return BalancesOut(
-        shop_id=principal.shop_id,
-        balance_fen=accounts[Account.BALANCE],
-        deposit_fen=accounts[Account.DEPOSIT],
-        accounts=accounts,
-    )
+    return balances_out(principal.shop_id, accounts)
 
 
 @router.get("/{account}/entries", response_model=EntriesPage)
@@ -30,22 +25,7 @@ def get_entries(
     rows = service.entries(
         ctx.session, principal.shop_id, account, before_id=page.before_id, limit=page.limit
     )
-    items = [
-        EntryOut(
-            id=row.entry.id,
-            txn_id=row.txn.id,
-            account=row.entry.account_code,
-            amount_fen=row.entry.amount_fen,
-            balance_after_fen=row.running_fen,
-            kind=row.txn.kind,
-            rule=row.txn.rule,
-            memo=row.txn.memo,
-            ref_type=row.txn.ref_type,
-            ref_id=row.txn.ref_id,
-            created_at=row.entry.created_at,
-        )
-        for row in rows
-    ]
+    items = [entry_out(row) for row in rows]
     return EntriesPage(
         items=items, next_before_id=items[-1].id if len(items) == page.limit else None
     )
@@ -56,10 +36,4 @@ def topup(account: AccountName, body: TopupIn, ctx: CtxDep, principal: FundsApp)
     """Top up the balance or the deposit; a repeated idempotency_key moves nothing twice."""
     principal.require("funds.topup")
     posted = service.topup(ctx, principal.shop_id, account, body.amount_fen, body.idempotency_key)
-    return TxnOut(
-        txn_id=posted.txn.id,
-        replayed=posted.replayed,
-        kind=posted.txn.kind,
-        created_at=posted.txn.created_at,
-        balance_after_fen=service.balance(ctx.session, principal.shop_id, account),
-    )
+    return txn_out(posted, service.balance(ctx.session, principal.shop_id, account))

@@ -13,7 +13,17 @@ from xiaodian.api.deps import BuyerDep, CtxDep, MarketingApp, PageDep
 from xiaodian.context import Ctx
 from xiaodian.errors import Conflict, NotFound
 from xiaodian.luckybags import service
-from xiaodian.luckybags.models import LiveStream, LuckyBag, LuckyBagWin
+from xiaodian.luckybags.mappers import (
+    bag_out,
+    binding_out,
+    buyer_win_out,
+    join_out,
+    live_out,
+    live_status_out,
+    redeem_out,
+    win_out,
+)
+from xiaodian.luckybags.models import LuckyBagWin
 from xiaodian.luckybags.schemas import (
     BindingIn,
     BindingOut,
@@ -46,7 +56,7 @@ MANAGE = "luckybags.manage"
 @router.get("/api/v1/douyin_binding", response_model=BindingOut, tags=LIVE)
 def get_binding(ctx: CtxDep, principal: MarketingApp) -> BindingOut:
     shop = accounts.get_shop(ctx.session, principal.shop_id)
-    return BindingOut(douyin_account=shop.douyin_account)
+    return binding_out(shop)
 
 
 @router.put("/api/v1/douyin_binding", response_model=BindingOut, tags=LIVE)
@@ -54,14 +64,14 @@ def bind(body: BindingIn, ctx: CtxDep, principal: MarketingApp) -> BindingOut:
     """L5: bind the shop to one Douyin account (人店一体); unique across shops."""
     principal.require(MANAGE)
     shop = service.bind_douyin(ctx, principal.shop_id, body.account)
-    return BindingOut(douyin_account=shop.douyin_account)
+    return binding_out(shop)
 
 
 @router.delete("/api/v1/douyin_binding", response_model=BindingOut, tags=LIVE)
 def unbind(ctx: CtxDep, principal: MarketingApp) -> BindingOut:
     principal.require(MANAGE)
     shop = service.unbind_douyin(ctx, principal.shop_id)
-    return BindingOut(douyin_account=shop.douyin_account)
+    return binding_out(shop)
 
 
 # ----- live streams --------------------------------------------------------------------------
@@ -90,11 +100,7 @@ def live_status(ctx: CtxDep, principal: MarketingApp) -> LiveStatusOut:
     shop = accounts.get_shop(ctx.session, principal.shop_id)
     now_live = service.live_now(ctx.session, shop.id, ctx.now)
     upcoming = service.next_scheduled(ctx.session, shop.id, ctx.now)
-    return LiveStatusOut(
-        douyin_account=shop.douyin_account,
-        live_now=live_out(now_live, ctx) if now_live else None,
-        next_scheduled=live_out(upcoming, ctx) if upcoming else None,
-    )
+    return live_status_out(ctx, shop, now_live, upcoming)
 
 
 @router.get("/api/v1/live_streams/{live_id}", response_model=LiveOut, tags=LIVE)
@@ -190,7 +196,7 @@ def get_win(win_id: int, ctx: CtxDep, principal: MarketingApp) -> WinOut:
 def join(lucky_bag_id: int, body: JoinIn, ctx: CtxDep, buyer: BuyerDep) -> JoinOut:
     """L1: join a lucky bag while its live stream is live, before the draw."""
     entry = service.join(ctx, buyer, lucky_bag_id, device_id=body.device_id)
-    return JoinOut(lucky_bag_id=entry.lucky_bag_id, joined_at=entry.joined_at)
+    return join_out(entry)
 
 
 @router.get("/buyer/v1/lucky_bag_wins", response_model=list[BuyerWinOut], tags=BUYER)
@@ -227,11 +233,7 @@ def redeem(token: str, body: RedeemIn, ctx: CtxDep, buyer: BuyerDep) -> Any:
     )
     if result.status == service.WinStatus.FAILED:
         return risk_rejected(result.win, ctx)
-    return RedeemOut(
-        win=buyer_win_out(result.win, ctx),
-        order_no=result.order.order_no if result.order else None,
-        created=result.created,
-    )
+    return redeem_out(result, ctx)
 
 
 def risk_rejected(win: LuckyBagWin, ctx: Ctx) -> Response:
@@ -244,66 +246,6 @@ def risk_rejected(win: LuckyBagWin, ctx: Ctx) -> Response:
     ).to_problem()
     problem["win"] = buyer_win_out(win, ctx).model_dump(mode="json")
     return JSONResponse(problem, status_code=409, media_type="application/problem+json")
-
-
-# ----- shapes --------------------------------------------------------------------------------
-
-
-def live_out(live: LiveStream, ctx: Ctx) -> LiveOut:
-    state = service.live_state(live, ctx.now)
-    return LiveOut(
-        id=live.id,
-        title=live.title,
-        scheduled_start=live.scheduled_start,
-        scheduled_end=live.scheduled_end,
-        started_at=live.started_at,
-        ended_at=live.ended_at,
-        state=state.value,
-        state_label=service.LIVE_STATE_LABELS[state],
-    )
-
-
-def bag_out(bag: LuckyBag, ctx: Ctx) -> LuckyBagOut:
-    return LuckyBagOut(
-        id=bag.id,
-        live_id=bag.live_id,
-        product_id=bag.product_id,
-        title=bag.title,
-        winners=bag.winners,
-        draw_at=bag.draw_at,
-        drawn=bag.drawn_at is not None,
-        drawn_at=bag.drawn_at,
-        participants=service.participant_count(ctx.session, bag.shop_id, bag.id),
-    )
-
-
-def _win_fields(win: LuckyBagWin, ctx: Ctx) -> dict[str, Any]:
-    status = service.win_status(win, ctx.now)
-    return {
-        "id": win.id,
-        "lucky_bag_id": win.lucky_bag_id,
-        "buyer_id": win.buyer_id,
-        "product_id": win.product_id,
-        "won_at": win.won_at,
-        "redeem_until": win.redeem_until,
-        "status": status.value,
-        "status_label": service.WIN_STATUS_LABELS[status],
-        "redeemed_at": win.redeemed_at,
-        "order_id": win.order_id,
-        "failed_at": win.failed_at,
-        "fail_code": win.fail_code,
-        "fail_reason": win.fail_reason,
-    }
-
-
-def win_out(win: LuckyBagWin, ctx: Ctx) -> WinOut:
-    return WinOut(**_win_fields(win, ctx))
-
-
-def buyer_win_out(win: LuckyBagWin, ctx: Ctx) -> BuyerWinOut:
-    return BuyerWinOut(
-        **_win_fields(win, ctx), shop_id=win.shop_id, redeem_url=service.redeem_path(win.token)
-    )
 
 
 def _next(rows: list[Any], limit: int) -> int | None:

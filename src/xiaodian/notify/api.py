@@ -7,20 +7,23 @@ from enum import Enum
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from sqlalchemy.orm import Session
 
 from xiaodian.api.deps import BuyerDep, CtxDep, NoticesApp, PageDep, WebhooksApp
 from xiaodian.notify import service
-from xiaodian.notify.models import BuyerMessage, WebhookEndpoint
+from xiaodian.notify.mappers import (
+    buyer_message_out,
+    delivery_out,
+    endpoint_created,
+    endpoint_out,
+    event_out,
+    notice_out,
+)
 from xiaodian.notify.schemas import (
-    BuyerMessageOut,
     DeliveriesPage,
-    DeliveryOut,
     EndpointCreated,
     EndpointIn,
     EndpointOut,
     EndpointPatch,
-    EventOut,
     EventsPage,
     InboxPage,
     NoticeOut,
@@ -51,7 +54,7 @@ def list_notices(
         limit=page.limit,
     )
     return NoticesPage(
-        items=[NoticeOut.model_validate(n, from_attributes=True) for n in rows],
+        items=[notice_out(n) for n in rows],
         unread=service.unread_count(ctx.session, principal.shop_id),
         next_before_id=_next([n.id for n in rows], page.limit),
     )
@@ -62,7 +65,7 @@ def read_notice(notice_id: int, ctx: CtxDep, principal: NoticesApp) -> NoticeOut
     service.mark_read(ctx, principal.shop_id, notice_id)
     notice = service.get_notice(ctx.session, principal.shop_id, notice_id)
     ctx.session.refresh(notice)
-    return NoticeOut.model_validate(notice, from_attributes=True)
+    return notice_out(notice)
 
 
 @router.post("/api/v1/notices/read_all", tags=NOTICES)
@@ -85,14 +88,14 @@ def list_events(
         limit=page.limit,
     )
     return EventsPage(
-        items=[EventOut.model_validate(e, from_attributes=True) for e in rows],
+        items=[event_out(e) for e in rows],
         next_before_id=_next([e.id for e in rows], page.limit),
     )
 
 
 @router.get("/api/v1/webhooks", response_model=list[EndpointOut], tags=HOOKS)
 def list_endpoints(ctx: CtxDep, principal: WebhooksApp) -> list[EndpointOut]:
-    return [_endpoint_out(e) for e in service.list_endpoints(ctx.session, principal.shop_id)]
+    return [endpoint_out(e) for e in service.list_endpoints(ctx.session, principal.shop_id)]
 
 
 @router.post("/api/v1/webhooks", response_model=EndpointCreated, status_code=201, tags=HOOKS)
@@ -101,12 +104,12 @@ def create_endpoint(body: EndpointIn, ctx: CtxDep, principal: WebhooksApp) -> En
     endpoint = service.create_endpoint(
         ctx, principal.shop_id, url=body.url, event_types=body.event_types
     )
-    return EndpointCreated(**_endpoint_out(endpoint).model_dump(), secret=endpoint.secret)
+    return endpoint_created(endpoint)
 
 
 @router.get("/api/v1/webhooks/{endpoint_id}", response_model=EndpointOut, tags=HOOKS)
 def get_endpoint(endpoint_id: int, ctx: CtxDep, principal: WebhooksApp) -> EndpointOut:
-    return _endpoint_out(service.get_endpoint(ctx.session, principal.shop_id, endpoint_id))
+    return endpoint_out(service.get_endpoint(ctx.session, principal.shop_id, endpoint_id))
 
 
 @router.patch("/api/v1/webhooks/{endpoint_id}", response_model=EndpointOut, tags=HOOKS)
@@ -122,7 +125,7 @@ def patch_endpoint(
         event_types=body.event_types,
         active=body.active,
     )
-    return _endpoint_out(endpoint)
+    return endpoint_out(endpoint)
 
 
 @router.get("/api/v1/webhooks/{endpoint_id}/deliveries", response_model=DeliveriesPage, tags=HOOKS)
@@ -142,21 +145,7 @@ def list_deliveries(
         before_id=page.before_id,
         limit=page.limit,
     )
-    items = [
-        DeliveryOut(
-            id=d.id,
-            endpoint_id=d.endpoint_id,
-            event_id=d.event_id,
-            event_type=e.type,
-            status=d.status,
-            attempts=d.attempts,
-            next_attempt_at=d.next_attempt_at,
-            last_status_code=d.last_status_code,
-            last_error=d.last_error,
-            delivered_at=d.delivered_at,
-        )
-        for d, e in rows
-    ]
+    items = [delivery_out(d, e) for d, e in rows]
     return DeliveriesPage(items=items, next_before_id=_next([i.id for i in items], page.limit))
 
 
@@ -171,32 +160,6 @@ def redeliver(delivery_id: int, ctx: CtxDep, principal: WebhooksApp) -> dict[str
 def buyer_inbox(ctx: CtxDep, buyer: BuyerDep, page: PageDep) -> InboxPage:
     rows = service.inbox(ctx.session, buyer.id, before_id=page.before_id, limit=page.limit)
     return InboxPage(
-        items=[_buyer_message_out(ctx.session, m) for m in rows],
+        items=[buyer_message_out(ctx.session, m) for m in rows],
         next_before_id=_next([m.id for m in rows], page.limit),
-    )
-
-
-def _buyer_message_out(session: Session, message: BuyerMessage) -> BuyerMessageOut:
-    """Cards are rendered as they are now (``service.as_read``), not as they were sent."""
-    view = service.as_read(session, message)
-    return BuyerMessageOut(
-        id=message.id,
-        shop_id=message.shop_id,
-        kind=message.kind,
-        title=view.title,
-        body=view.body,
-        payload=view.payload,
-        rule=message.rule,
-        created_at=message.created_at,
-    )
-
-
-def _endpoint_out(endpoint: WebhookEndpoint) -> EndpointOut:
-    types = ["*"] if endpoint.event_types == "*" else endpoint.event_types.strip(",").split(",")
-    return EndpointOut(
-        id=endpoint.id,
-        url=endpoint.url,
-        event_types=types,
-        active=endpoint.active,
-        created_at=endpoint.created_at,
     )

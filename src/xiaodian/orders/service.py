@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal, Protocol
 from xml.etree import ElementTree
 
 from sqlalchemy import Select, and_, case, func, literal_column, or_, select, update
@@ -62,8 +62,28 @@ from xiaodian.orders.models import (
 from xiaodian.orders.payments import gateway
 from xiaodian.timeorder import before, newest_first
 
-if TYPE_CHECKING:  # the API's pydantic models load with the API, not with tick (K5)
-    from xiaodian.orders.schemas import OrderFilter
+
+class OrderQuery(Protocol):
+    """O1: what a filter gives ``filtered_query`` (the API's ``orders.schemas.OrderFilter`` is
+    one). A protocol, so that the service imports no API shape (issue 15 M5; and the pydantic
+    models load with the API, not with tick, K5)."""
+
+    status: OrderStatus | None
+    order_no: str | None
+    product: str | None
+    buyer_name: str | None
+    buyer_phone: str | None
+    created_from: datetime | None
+    created_to: datetime | None
+    paid_from: datetime | None
+    paid_to: datetime | None
+    shipped_from: datetime | None
+    shipped_to: datetime | None
+    ship_by_from: datetime | None
+    ship_by_to: datetime | None
+    after_sale: AfterSale | None
+    violation: Literal["none", "violated", "max_judged"] | None
+
 
 _PHONE = re.compile(r"^1\d{10}$")
 
@@ -551,7 +571,7 @@ def get_order_by_no(session: Session, shop_id: int, order_no: str) -> Order:
 
 
 def filtered_query(
-    shop_id: int, filters: OrderFilter, product_ids: list[int] | None = None
+    shop_id: int, filters: OrderQuery, product_ids: list[int] | None = None
 ) -> Select[Order]:
     """O1 (and O2): the orders of one shop a filter selects, newest first (ORDER BY id DESC).
     Every condition is index-backed with ``shop_id`` first; paging adds ``id < before_id``.
@@ -615,7 +635,7 @@ def product_ids_query(shop_id: int, product: str) -> Select[Any]:
     )
 
 
-def matching_product_ids(session: Session, shop_id: int, filters: OrderFilter) -> list[int] | None:
+def matching_product_ids(session: Session, shop_id: int, filters: OrderQuery) -> list[int] | None:
     """The 商品 filter's product ids (a shop's products are few), or None without that filter.
     With the ids known, a rare or absent product is found through the (shop, product) index
     on order items instead of walking the shop's orders."""
@@ -636,7 +656,7 @@ _MAX_JUDGMENTS_FILTER = 3
 def search_orders(
     session: Session,
     shop_id: int,
-    filters: OrderFilter,
+    filters: OrderQuery,
     *,
     before_id: int | None = None,
     limit: int = 20,
@@ -655,7 +675,7 @@ def search_orders(
     return list(session.scalars(query.limit(limit).offset(offset)))
 
 
-def count_orders(session: Session, shop_id: int, filters: OrderFilter) -> int:
+def count_orders(session: Session, shop_id: int, filters: OrderQuery) -> int:
     """U4: how many orders the filter selects (the list's 共 N 条; U3's to-do counts)."""
     product_ids = matching_product_ids(session, shop_id, filters)
     query = filtered_query(shop_id, filters, product_ids).order_by(None)

@@ -254,7 +254,7 @@ def home(request: Request, console: OperatorCtx) -> Response:
 @router.get(f"{PREFIX}/coupons")
 def coupon_queue(request: Request, console: OperatorCtx) -> Response:
     from xiaodian.coupons import rules as coupon_rules
-    from xiaodian.coupons.schemas import image_url
+    from xiaodian.coupons.mappers import image_url
 
     return page(
         request,

@@ -11,7 +11,16 @@ from fastapi import APIRouter, Query
 from xiaodian.api.deps import BuyerDep, CtxDep, MarketingApp, PageDep
 from xiaodian.redpackets import schemas as s
 from xiaodian.redpackets import service
-from xiaodian.redpackets.models import DISPLAY_LABELS
+from xiaodian.redpackets.mappers import (
+    bulk_out,
+    buyer_packet_out,
+    checkout_out,
+    detail_out,
+    issue_out,
+    packet_out,
+    totals_out,
+    usage_out,
+)
 
 router = APIRouter()
 TAG = "redpackets 店铺红包"
@@ -35,7 +44,7 @@ def issue(body: s.IssueIn, ctx: CtxDep, principal: MarketingApp) -> s.IssueOut:
         remind=body.remind,
         remind_lead_hours=body.remind_lead_hours,
     )
-    return s.issue_out(result)
+    return issue_out(result)
 
 
 @router.get("/api/v1/redpackets", response_model=s.RedPacketsPage, tags=[TAG])
@@ -62,9 +71,9 @@ def list_packets(
     )
     items = rows[: page.limit]
     return s.RedPacketsPage(
-        items=[s.packet_out(r.packet, ctx.now, ctx.settings) for r in items],
+        items=[packet_out(r.packet, ctx.now, ctx.settings) for r in items],
         next_before_id=items[-1].packet.id if len(rows) > page.limit else None,
-        totals=s.totals_out(service.totals(ctx.session, principal.shop_id, ctx.now, ctx.settings)),
+        totals=totals_out(service.totals(ctx.session, principal.shop_id, ctx.now, ctx.settings)),
     )
 
 
@@ -78,8 +87,8 @@ def stats(
     principal.require(PERMISSION)
     shop_id = principal.shop_id
     return s.StatsOut(
-        totals=s.totals_out(service.totals(ctx.session, shop_id, ctx.now, ctx.settings)),
-        usage=s.usage_out(service.usage_series(ctx.session, shop_id, ctx.now, ctx.settings, days)),
+        totals=totals_out(service.totals(ctx.session, shop_id, ctx.now, ctx.settings)),
+        usage=usage_out(service.usage_series(ctx.session, shop_id, ctx.now, ctx.settings, days)),
     )
 
 
@@ -102,7 +111,7 @@ def put_settings(body: s.SettingsIn, ctx: CtxDep, principal: MarketingApp) -> s.
 def reclaim_many(body: s.BulkIn, ctx: CtxDep, principal: MarketingApp) -> s.BulkOut:
     """R5 bulk 回收 with per-item results."""
     principal.require(PERMISSION)
-    return s.bulk_out(service.reclaim_many(ctx, principal.shop_id, body.ids))
+    return bulk_out(service.reclaim_many(ctx, principal.shop_id, body.ids))
 
 
 @router.post("/api/v1/redpackets/extend", response_model=s.BulkOut, tags=[TAG])
@@ -110,7 +119,7 @@ def extend_many(body: s.BulkExtendIn, ctx: CtxDep, principal: MarketingApp) -> s
     """R6 bulk 延长有效期 with per-item results."""
     principal.require(PERMISSION)
     results = service.extend_many(ctx, principal.shop_id, body.ids, body.extension_seconds)
-    return s.bulk_out(results)
+    return bulk_out(results)
 
 
 @router.get("/api/v1/redpackets/{redpacket_id}", response_model=s.RedPacketDetail, tags=[TAG])
@@ -118,7 +127,7 @@ def get_packet(redpacket_id: int, ctx: CtxDep, principal: MarketingApp) -> s.Red
     principal.require(PERMISSION)
     packet = service.get_packet(ctx.session, principal.shop_id, redpacket_id)
     logs = service.packet_logs(ctx.session, packet)
-    return s.detail_out(packet, logs, ctx.now, ctx.settings)
+    return detail_out(packet, logs, ctx.now, ctx.settings)
 
 
 @router.post("/api/v1/redpackets/{redpacket_id}/reclaim", response_model=s.RedPacketOut, tags=[TAG])
@@ -127,7 +136,7 @@ def reclaim(redpacket_id: int, ctx: CtxDep, principal: MarketingApp) -> s.RedPac
     again → 409 already_reclaimed."""
     principal.require(PERMISSION)
     packet = service.reclaim(ctx, principal.shop_id, redpacket_id)
-    return s.packet_out(packet, ctx.now, ctx.settings)
+    return packet_out(packet, ctx.now, ctx.settings)
 
 
 @router.post("/api/v1/redpackets/{redpacket_id}/extend", response_model=s.RedPacketOut, tags=[TAG])
@@ -138,7 +147,7 @@ def extend(
     ≤ the original validity too; remaining ≥ 10% of the original; the buyer is notified."""
     principal.require(PERMISSION)
     packet = service.extend(ctx, principal.shop_id, redpacket_id, body.extension_seconds)
-    return s.packet_out(packet, ctx.now, ctx.settings)
+    return packet_out(packet, ctx.now, ctx.settings)
 
 
 # ----- buyer API ---------------------------------------------------------------------------
@@ -149,21 +158,10 @@ def buyer_packets(
     ctx: CtxDep, buyer: BuyerDep, shop_id: Annotated[int | None, Query(ge=1)] = None
 ) -> list[s.BuyerRedPacketOut]:
     """The buyer's own packets (optionally of one shop)."""
-    out = []
-    for packet in service.buyer_packets(ctx.session, buyer.id, ctx.now, shop_id=shop_id):
-        status = service.display_status(packet, ctx.now, ctx.settings)
-        out.append(
-            s.BuyerRedPacketOut(
-                id=packet.id,
-                shop_id=packet.shop_id,
-                amount_fen=packet.amount_fen,
-                remaining_fen=packet.remaining_fen,
-                status=status,
-                status_label=DISPLAY_LABELS[status],
-                expires_at=packet.expires_at,
-            )
-        )
-    return out
+    return [
+        buyer_packet_out(packet, ctx.now, ctx.settings)
+        for packet in service.buyer_packets(ctx.session, buyer.id, ctx.now, shop_id=shop_id)
+    ]
 
 
 @router.post(
@@ -187,16 +185,7 @@ def checkout(shop_id: int, body: s.CheckoutIn, ctx: CtxDep, buyer: BuyerDep) -> 
         receiver_name=body.receiver_name,
         receiver_phone=body.receiver_phone,
     )
-    order = result.order
     remaining = None
     if result.spend is not None:
         remaining = service.get_packet(ctx.session, shop_id, result.spend.packet_id).remaining_fen
-    return s.CheckoutOut(
-        order_id=order.id,
-        order_no=order.order_no,
-        goods_fen=order.goods_fen,
-        discount_fen=order.discount_fen,
-        to_pay_fen=order.goods_fen - order.discount_fen,
-        redpacket_id=result.spend.packet_id if result.spend else None,
-        redpacket_remaining_fen=remaining,
-    )
+    return checkout_out(result, remaining)

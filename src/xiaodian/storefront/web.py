@@ -36,8 +36,8 @@ from xiaodian.aftersales.reasons import BUYER_REASONS
 from xiaodian.context import Ctx
 from xiaodian.coupons import rules as coupon_rules
 from xiaodian.coupons import service as coupons
+from xiaodian.coupons.mappers import image_url
 from xiaodian.coupons.models import ClaimStatus
-from xiaodian.coupons.schemas import image_url
 from xiaodian.errors import ValidationFailed, XiaodianError
 from xiaodian.notify import service as notify
 from xiaodian.orders import service as orders
