@@ -48,12 +48,14 @@ import argparse
 import asyncio
 import collections
 import contextlib
+import functools
 import json
 import multiprocessing
 import os
 import random
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -381,6 +383,11 @@ class Phase:
     server_cpu: float = 0.0
 
 
+@functools.cache
+def _shared_tls() -> ssl.SSLContext:
+    return ssl.create_default_context()
+
+
 class Client:
     """One store-system client: its own ``httpx.AsyncClient`` (keep-alive; two connections so a
     retry can overlap the first send)."""
@@ -392,6 +399,7 @@ class Client:
             base_url=base,
             limits=httpx.Limits(max_connections=2, max_keepalive_connections=2),
             timeout=httpx.Timeout(60.0),
+            verify=_shared_tls(),  # one CA bundle load per process, not one per client
         )
 
     async def post(self, path: str, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
