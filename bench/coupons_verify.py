@@ -249,7 +249,12 @@ def seed(url: str, codes: int, warm: int) -> World:
         coupon_id, due = coupon.id, coupon.review_due_at
     clock.set(due)
     with rt.unit("user:1") as ctx:
-        service.decide_review(ctx, shop_id, coupon_id, approve=True)
+        # F1: a coupon the machine passes carries the default policy's approval and becomes
+        # active when the review window ends (the review sweep); decide only if it waits.
+        if coupon.decision is None:
+            service.decide_review(ctx, shop_id, coupon_id, approve=True)
+        else:
+            service.finalize_reviews(ctx, coupon_ids=[coupon_id])
     clock.set(now)
     campaigns = []
     with rt.unit("user:1") as ctx:
@@ -681,7 +686,7 @@ class Server:
         self.base = f"http://127.0.0.1:{self.port}"
         self.workers = workers
 
-    def wait_ready(self, timeout: float = 60.0) -> None:
+    def wait_ready(self, timeout: float = 240.0) -> None:
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             if self.proc.poll() is not None:
