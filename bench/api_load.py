@@ -312,6 +312,10 @@ def main() -> None:
             for path in paths:
                 target, signed = (BARE, None) if server.name == "bare" else (PATHS[path], True)
                 preflight(server.base, target, (key, secret) if signed else None, server.label)
+                # Warm every process and pool before timing: with --workers N the other
+                # processes may still be importing when the first answers /healthz.
+                creds = (key, secret) if signed else None
+                asyncio.run(drive(server.base, target, creds, max(levels), 4))
         for clients in levels:
             for path in paths:
                 for server in servers:
