@@ -1,23 +1,31 @@
-"""Benchmark W5: signed open-API throughput and latency at 10, 100 and 200 clients.
+"""Benchmark W5 / issue 16: signed open-API throughput and latency at 10, 100 and 200 clients,
+at 1 and N server processes.
 
-A real ``xiaodian serve`` (uvicorn, one process, no in-process worker) on PostgreSQL; a client
-process drives ``--clients`` concurrent asyncio clients (an ``httpx.AsyncClient`` with one
-keep-alive connection each), each
-sending signed ``GET /api/v1/funds`` (signature check, nonce INSERT, balance reads, one commit)
-back to back for ``--seconds``. Per level it prints requests/s, p50/p99 latency, non-200
-answers and the PostgreSQL sessions opened during the run (``pg_stat_database.sessions``: a
-pool that keeps its connections opens none).
+Real servers on PostgreSQL, started with the real command line (``python -m xiaodian.cli serve
+--workers W --no-with-worker``); a client process drives ``--clients`` concurrent asyncio
+clients (an ``httpx.AsyncClient`` with one keep-alive connection each) sending the same
+request back to back for ``--seconds``. Per level it prints requests/s, p50/p99 latency,
+non-200 answers and the PostgreSQL sessions opened during the run
+(``pg_stat_database.sessions``: a pool that keeps its connections opens none).
 
-Two configurations in the same run:
+Paths (``--paths``): ``funds`` — signed ``GET /api/v1/funds`` (signature, nonce INSERT,
+balances, one commit); ``orders`` — a signed ``GET /api/v1/orders`` page of 20 (``--orders``
+orders seeded in the shop).
 
-* ``coherent`` — the defaults: ``database.pool_size`` 10, admission limit derived from it
-  (``api.max_requests_in_flight`` = 0 → 10 requests inside the app at once);
-* ``before`` — the anchor, the configuration of issue 18: a pool of 10 kept + 20 overflow
-  connections and 29 requests admitted (more than the kept connections).
+Configurations (``--configs``), all up for the whole run, each level driven against one after
+the other so that a change in the shared machine's load hits them alike:
 
-Goal: at 100 and 200 clients throughput ≥ that at 10, p99 ≤ 5 × p50.
+* ``coherent`` — the defaults: ``database.pool_size`` 10 = connections kept (no overflow) =
+  requests admitted at once; a GET's nonce commits without waiting for the WAL flush;
+* ``sync`` — the same with ``XIAODIAN_API__ASYNC_READ_COMMITS=false``: every GET's commit
+  waits for the WAL flush (the configuration before this change, as to commits);
+* ``bare`` — the anchor: a bare FastAPI sync endpoint (same uvicorn, same worker count, pool
+  10, admission 10) running one ``SELECT`` of the shop's balances, no signature check.
 
-    python -m bench.api_load [--clients 10,100,200] [--seconds 20] \
+Goal (W5): for ``coherent``, throughput at 100 and 200 clients ≥ that at 10, p99 ≤ 5 × p50.
+
+    python -m bench.api_load [--clients 10,100,200] [--seconds 20] [--paths funds] \
+        [--configs coherent,sync] [--workers 1] \
         --db postgresql+psycopg://xiaodian:xiaodian@127.0.0.1/xiaodian_api_bench
 
 The database is wiped (DROP SCHEMA public CASCADE) first: give it its own database.
@@ -29,10 +37,12 @@ import argparse
 import asyncio
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 from sqlalchemy import text
@@ -46,15 +56,12 @@ from xiaodian.ledger.models import Account
 from xiaodian.runtime import Runtime, upgrade
 from xiaodian.signing import signed_headers
 
-PATH = "/api/v1/funds"
+PATHS = {"funds": "/api/v1/funds", "orders": "/api/v1/orders?limit=20"}
+BARE = "/bare"
 CONFIGS: dict[str, dict[str, str]] = {
     "coherent": {},
-    "before": {
-        "XIAODIAN_DATABASE__POOL_SIZE": "10",
-        "XIAODIAN_DATABASE__MAX_OVERFLOW": "20",
-        "XIAODIAN_API__MAX_REQUESTS_IN_FLIGHT": "-1",
-        "XIAODIAN_BENCH_GATE": "29",
-    },
+    "sync": {"XIAODIAN_API__ASYNC_READ_COMMITS": "false"},
+    "bare": {},
 }
 
 
@@ -75,8 +82,12 @@ class Level:
     def rate(self) -> float:
         return len(self.latencies) / self.seconds if self.seconds else 0.0
 
+    @property
+    def bad(self) -> int:
+        return sum(v for k, v in self.statuses.items() if k != 200) + self.errors
 
-def seed(url: str) -> tuple[str, str]:
+
+def seed(url: str, orders: int) -> tuple[int, str, str]:
     engine = make_engine(url)
     with engine.begin() as conn:
         conn.execute(text("DROP SCHEMA public CASCADE"))
@@ -93,8 +104,14 @@ def seed(url: str) -> tuple[str, str]:
             ctx, name="load", username="bench_load", password="bench-pass-1", phone="13800000000"
         )
         ledger.topup(ctx, shop.id, Account.DEPOSIT, 1_000_000, "bench-deposit")
-        app = accounts.create_app(ctx, shop.id, "load", scopes=["funds"])
-        credentials = (app.app_key, app.secret)
+        app = accounts.create_app(ctx, shop.id, "load", scopes=["funds", "orders"])
+        credentials = (shop.id, app.app_key, app.secret)
+    if orders:
+        from xiaodian.orders.cli import bulk_seed
+
+        bulk_seed(rt, credentials[0], orders)
+    with engine.begin() as conn:
+        conn.execute(text("ANALYZE"))
     engine.dispose()
     return credentials
 
@@ -115,29 +132,70 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def bare_app() -> Any:
+    """uvicorn --factory entry of the ``bare`` anchor: FastAPI, a sync endpoint (thread pool,
+    like the app's routes), a pool of 10 kept connections and the same admission of 10, one
+    SELECT of the shop's balances per request; no signature, no nonce, no commit of a write."""
+    from fastapi import FastAPI
+
+    from xiaodian.api.app import InFlightLimit
+
+    engine = make_engine(os.environ["XIAODIAN_DATABASE_URL"], pool_size=10, max_overflow=0)
+    shop = int(os.environ["XIAODIAN_BENCH_SHOP"])
+    query = text("SELECT code, balance_fen FROM ledger_accounts WHERE shop_id = :shop")
+    app = FastAPI()
+
+    @app.get(BARE)
+    def bare() -> dict[str, Any]:
+        with engine.begin() as conn:
+            rows = conn.execute(query, {"shop": shop}).all()
+        return {"shop_id": shop, "accounts": {code: fen for code, fen in rows}}
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return InFlightLimit(app, 10)
+
+
 class Server:
-    def __init__(self, url: str, extra: dict[str, str]) -> None:
+    def __init__(self, url: str, name: str, workers: int, shop: int) -> None:
+        self.name, self.workers = name, workers
         self.port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("XIAODIAN_")}
-        env.update(XIAODIAN_DATABASE_URL=url, XIAODIAN_SECRET_KEY="bench-secret", **extra)
-        gate = extra.get("XIAODIAN_BENCH_GATE")
-        # ``before``: the app with no admission of its own, wrapped in the old gate of 29.
-        code = (
-            "import sys, uvicorn; from xiaodian.api.app import create_app, InFlightLimit;"
-            f"app = create_app(); app = InFlightLimit(app, {gate}) if {bool(gate)} else app;"
-            f"uvicorn.run(app, host='127.0.0.1', port={self.port}, log_level='warning')"
+        env.update(
+            XIAODIAN_DATABASE_URL=url,
+            XIAODIAN_SECRET_KEY="bench-secret",
+            XIAODIAN_BENCH_SHOP=str(shop),
+            **CONFIGS[name],
         )
-        self.proc = subprocess.Popen([sys.executable, "-c", code], env=env)
-        deadline = time.monotonic() + 60
+        if name == "bare":
+            command = [
+                sys.executable, "-m", "uvicorn", "bench.api_load:bare_app", "--factory",
+                "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers),
+                "--log-level", "warning",
+            ]  # fmt: skip
+        else:
+            command = [
+                sys.executable, "-m", "xiaodian.cli", "serve", "--no-with-worker",
+                "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers),
+            ]  # fmt: skip
+        self.proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
         while True:
             try:
                 if httpx.get(f"{self.base}/healthz", timeout=2).status_code == 200:
-                    return
+                    break
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline or self.proc.poll() is not None:
-                raise SystemExit("server did not start")
+                raise SystemExit(f"{name}: server did not start")
             time.sleep(0.3)
+        print(f"{self.label}: pid {self.proc.pid} on port {self.port}", flush=True)
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}×{self.workers}"
 
     @property
     def base(self) -> str:
@@ -145,26 +203,45 @@ class Server:
 
     def stop(self) -> None:
         self.proc.terminate()
-        self.proc.wait(timeout=20)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
 
 
-async def drive(base: str, key: str, secret: str, clients: int, seconds: float) -> Level:
+async def drive(
+    base: str, path: str, credentials: tuple[str, str] | None, clients: int, seconds: float
+) -> Level:
     """``clients`` clients, each its own ``httpx.AsyncClient`` with one keep-alive connection
     (one shared pool of hundreds of connections costs the client more per request than the
-    server spends)."""
+    server spends). ``credentials`` None: unsigned (the bare anchor)."""
     level = Level(clients)
+    # Every client built before the clock starts, all sharing one TLS context: httpx builds a
+    # context per client by default (loading the CA bundle, ≈ 10–50 ms of this process's event
+    # loop each), and 200 of them built inside the timed window were measured as the
+    # server's latency — part of the "collapse" at 100 and 200 clients (found with py-spy on
+    # the client: the server was idle while the client loaded certificates).
+    shared_tls = ssl.create_default_context()
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    https = [
+        httpx.AsyncClient(base_url=base, limits=limits, timeout=60, verify=shared_tls)
+        for _ in range(clients)
+    ]
     warm_until = time.monotonic() + min(3.0, seconds / 4)
     stop_at = warm_until + seconds
 
-    async def one() -> None:
-        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-        async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as http:
+    async def one(http: httpx.AsyncClient) -> None:
+        async with http:
             while (now := time.monotonic()) < stop_at:
+                headers = (
+                    signed_headers(credentials[0], credentials[1], "GET", path, b"")
+                    if credentials
+                    else {}
+                )
                 started = time.perf_counter()
                 try:
-                    response = await http.get(
-                        PATH, headers=signed_headers(key, secret, "GET", PATH, b"")
-                    )
+                    response = await http.get(path, headers=headers)
                 except httpx.HTTPError:
                     level.errors += 1
                     continue
@@ -175,19 +252,42 @@ async def drive(base: str, key: str, secret: str, clients: int, seconds: float) 
                     level.statuses.get(response.status_code, 0) + 1
                 )
 
-    await asyncio.gather(*(one() for _ in range(clients)))
+    await asyncio.gather(*(one(http) for http in https))
     level.seconds = time.monotonic() - warm_until
     return level
 
 
-def preflight(base: str, key: str, secret: str, name: str) -> None:
-    """One signed request must answer 200 before anything is timed: a bench that measures
-    refusals (a missing scope, a changed path) measures nothing."""
-    response = httpx.get(
-        base + PATH, headers=signed_headers(key, secret, "GET", PATH, b""), timeout=30
-    )
+def preflight(base: str, path: str, credentials: tuple[str, str] | None, name: str) -> None:
+    """One request must answer 200 before anything is timed: a bench that measures refusals
+    (a missing scope, a changed path) measures nothing."""
+    headers = signed_headers(*credentials, "GET", path, b"") if credentials else {}
+    response = httpx.get(base + path, headers=headers, timeout=30)
     if response.status_code != 200:
-        raise SystemExit(f"{name}: GET {PATH} answered {response.status_code}: {response.text}")
+        raise SystemExit(f"{name}: GET {path} answered {response.status_code}: {response.text}")
+
+
+def goal_lines(label: str, rows: list[Level]) -> list[str]:
+    """W5's goal for one series: throughput at every larger level ≥ that at the first, p99
+    within 5× p50 at every level, every answer 200."""
+    lines = []
+    first = rows[0]
+    for level in rows[1:]:
+        ok = level.rate >= first.rate
+        lines.append(
+            f"{label}: throughput at {level.clients} ≥ at {first.clients}: "
+            f"{level.rate:.1f} vs {first.rate:.1f} req/s ({level.rate / first.rate:.0%}) — "
+            f"{'met' if ok else 'MISSED'}"
+            if first.rate
+            else f"{label}: no throughput at {first.clients}"
+        )
+    for level in rows:
+        p50, p99 = level.pct(0.5), level.pct(0.99)
+        ok = p99 <= 5 * p50 and not level.bad
+        lines.append(
+            f"{label}: at {level.clients} clients p99 ≤ 5× p50: {p99:.0f} vs {p50:.0f} ms "
+            f"({p99 / p50 if p50 else 0:.1f}×), non-200 {level.bad} — {'met' if ok else 'MISSED'}"
+        )
+    return lines
 
 
 def main() -> None:
@@ -195,53 +295,76 @@ def main() -> None:
     parser.add_argument("--db", required=True, help="PostgreSQL URL (wiped)")
     parser.add_argument("--clients", default="10,100,200")
     parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--configs", default="coherent,before")
+    parser.add_argument("--configs", default="coherent,sync")
+    parser.add_argument("--paths", default="funds", help="funds,orders")
+    parser.add_argument("--workers", default="1", help="server processes, e.g. 1,2")
+    parser.add_argument("--orders", type=int, default=2000, help="orders seeded (orders path)")
     args = parser.parse_args()
-    key, secret = seed(args.db)
+    paths = args.paths.split(",")
+    shop, key, secret = seed(args.db, args.orders if "orders" in paths else 0)
     levels = [int(n) for n in args.clients.split(",")]
-    results: dict[str, list[Level]] = {}
     names = args.configs.split(",")
-    # Both servers up for the whole run, each level driven against one then the other, so
-    # that a change in the shared machine's load hits both configurations alike.
-    servers = {name: Server(args.db, CONFIGS[name]) for name in names}
+    workers = [int(n) for n in args.workers.split(",")]
+    servers = [Server(args.db, name, w, shop) for w in workers for name in names]
+    results: dict[tuple[str, str], list[Level]] = {}
     try:
-        for name, server in servers.items():
-            preflight(server.base, key, secret, name)
+        for server in servers:
+            for path in paths:
+                target, signed = (BARE, None) if server.name == "bare" else (PATHS[path], True)
+                preflight(server.base, target, (key, secret) if signed else None, server.label)
+                # Warm every process and pool before timing: with --workers N the other
+                # processes may still be importing when the first answers /healthz.
+                creds = (key, secret) if signed else None
+                asyncio.run(drive(server.base, target, creds, max(levels), 4))
         for clients in levels:
-            for name in names:
-                before = sessions_opened(args.db)
-                level = asyncio.run(drive(servers[name].base, key, secret, clients, args.seconds))
-                level.sessions = sessions_opened(args.db) - before - 1
-                results.setdefault(name, []).append(level)
-                print(
-                    f"{name:9} {clients:4} clients: {level.rate:7.1f} req/s  "
-                    f"p50 {level.pct(0.5):7.1f} ms  p99 {level.pct(0.99):7.1f} ms  "
-                    f"non-200 {sum(v for k, v in level.statuses.items() if k != 200)}  "
-                    f"errors {level.errors}  new sessions {level.sessions}  "
-                    f"load {os.getloadavg()[0]:.1f}",
-                    flush=True,
-                )
+            for path in paths:
+                for server in servers:
+                    if server.name == "bare" and path != paths[0]:
+                        continue  # one bare series is enough
+                    target, creds = (
+                        (BARE, None) if server.name == "bare" else (PATHS[path], (key, secret))
+                    )
+                    before = sessions_opened(args.db)
+                    level = asyncio.run(drive(server.base, target, creds, clients, args.seconds))
+                    level.sessions = sessions_opened(args.db) - before - 1
+                    series = "bare" if server.name == "bare" else path
+                    results.setdefault((server.label, series), []).append(level)
+                    print(
+                        f"{server.label:11} {series:7} {clients:4} clients: "
+                        f"{level.rate:7.1f} req/s  p50 {level.pct(0.5):7.1f} ms  "
+                        f"p99 {level.pct(0.99):7.1f} ms  non-200 {level.bad}  "
+                        f"new sessions {level.sessions}  load {os.getloadavg()[0]:.1f}",
+                        flush=True,
+                    )
     finally:
-        for server in servers.values():
+        for server in servers:
             server.stop()
-    print("\n| config | clients | req/s | p50 ms | p99 ms | p99/p50 | non-200 | new sessions |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for name, rows in results.items():
+    print(
+        "\n| server × processes | request | clients | req/s | p50 ms | p99 ms | p99/p50 "
+        "| non-200 | new sessions |"
+    )
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for (label, series), rows in results.items():
         for level in rows:
             p50, p99 = level.pct(0.5), level.pct(0.99)
-            bad = sum(v for k, v in level.statuses.items() if k != 200) + level.errors
             print(
-                f"| {name} | {level.clients} | {level.rate:.1f} | {p50:.1f} | {p99:.1f} | "
-                f"{p99 / p50 if p50 else 0:.1f}× | {bad} | {level.sessions} |"
+                f"| {label} | {series} | {level.clients} | {level.rate:.1f} | {p50:.1f} | "
+                f"{p99:.1f} | {p99 / p50 if p50 else 0:.1f}× | {level.bad} | {level.sessions} |"
             )
-    coherent = results.get("coherent")
-    if coherent:
-        base_rate = coherent[0].rate
-        ok = all(
-            lv.rate >= base_rate and lv.pct(0.99) <= 5 * lv.pct(0.5) for lv in coherent[1:]
-        ) and not any(lv.errors or set(lv.statuses) - {200} for lv in coherent)
-        verdict = "met" if ok else "MISSED"
-        print(f"\ngoal (throughput ≥ at {coherent[0].clients}, p99 ≤ 5× p50): {verdict}")
+    print()
+    for (label, series), rows in results.items():
+        if label.startswith("coherent"):
+            print("\n".join(goal_lines(f"goal {label} {series}", rows)))
+    for clients in levels:
+        for series in {s for _, s in results}:
+            rates = {
+                label: next(lv.rate for lv in rows if lv.clients == clients)
+                for (label, s), rows in results.items()
+                if s == series
+            }
+            if len(rates) > 1:
+                text_rates = ", ".join(f"{k} {v:.1f}" for k, v in rates.items())
+                print(f"{series} at {clients} clients, req/s: {text_rates}")
 
 
 if __name__ == "__main__":

@@ -48,12 +48,14 @@ import argparse
 import asyncio
 import collections
 import contextlib
+import functools
 import json
 import multiprocessing
 import os
 import random
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -67,7 +69,7 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from xiaodian.clock import ManualClock, SystemClock
-from xiaodian.config import ApiRules, DatabaseRules, Settings
+from xiaodian.config import DatabaseRules, Settings
 from xiaodian.db import make_engine, make_sessionmaker
 from xiaodian.runtime import Runtime, upgrade, with_installation_secret
 from xiaodian.signing import signed_headers
@@ -100,10 +102,11 @@ def _env_engine_kwargs() -> dict[str, Any]:
 def server_app() -> Any:
     """uvicorn --factory entry: the real app or the anchor, per XIAODIAN_BENCH_MODE.
 
-    Both admit at most ``XIAODIAN_BENCH_ADMIT`` requests at once per worker (0: no limit):
-    the app through its own ``api.max_requests_in_flight`` (``InFlightLimit``), the anchor
-    wrapped in the same middleware — with more requests in flight than pooled connections,
-    threads waiting in a checkout hold the thread-pool tokens the connection holders need."""
+    Both admit at most as many requests at once per worker as the pool keeps connections:
+    the app through its own admission (``InFlightLimit``, sized by ``database.pool_size``,
+    W5), the anchor wrapped in the same middleware — with more requests in flight than pooled
+    connections, threads waiting in a checkout hold the thread-pool tokens the connection
+    holders need. ``XIAODIAN_BENCH_ADMIT`` 0 leaves the anchor unwrapped."""
     from xiaodian.api.app import InFlightLimit, create_app
 
     url = os.environ["XIAODIAN_BENCH_URL"]
@@ -113,11 +116,7 @@ def server_app() -> Any:
         return InFlightLimit(app, limit) if limit else app
     engine = make_engine(url, **_env_engine_kwargs())
     pool = _env_engine_kwargs()
-    settings = Settings(
-        database_url=url,
-        api=ApiRules(max_requests_in_flight=limit or -1),
-        database=DatabaseRules(pool_size=pool["pool_size"], max_overflow=pool["max_overflow"]),
-    )
+    settings = Settings(database_url=url, database=DatabaseRules(pool_size=pool["pool_size"]))
     rt = Runtime(
         settings=with_installation_secret(settings, engine),
         engine=engine,
@@ -249,7 +248,12 @@ def seed(url: str, codes: int, warm: int) -> World:
         coupon_id, due = coupon.id, coupon.review_due_at
     clock.set(due)
     with rt.unit("user:1") as ctx:
-        service.decide_review(ctx, shop_id, coupon_id, approve=True)
+        # F1: a coupon the machine passes carries the default policy's approval and becomes
+        # active when the review window ends (the review sweep); decide only if it waits.
+        if coupon.decision is None:
+            service.decide_review(ctx, shop_id, coupon_id, approve=True)
+        else:
+            service.finalize_reviews(ctx, coupon_ids=[coupon_id])
     clock.set(now)
     campaigns = []
     with rt.unit("user:1") as ctx:
@@ -383,6 +387,11 @@ class Phase:
     server_cpu: float = 0.0
 
 
+@functools.cache
+def _shared_tls() -> ssl.SSLContext:
+    return ssl.create_default_context()
+
+
 class Client:
     """One store-system client: its own ``httpx.AsyncClient`` (keep-alive; two connections so a
     retry can overlap the first send)."""
@@ -394,6 +403,7 @@ class Client:
             base_url=base,
             limits=httpx.Limits(max_connections=2, max_keepalive_connections=2),
             timeout=httpx.Timeout(60.0),
+            verify=_shared_tls(),  # one CA bundle load per process, not one per client
         )
 
     async def post(self, path: str, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -675,7 +685,7 @@ class Server:
         self.base = f"http://127.0.0.1:{self.port}"
         self.workers = workers
 
-    def wait_ready(self, timeout: float = 60.0) -> None:
+    def wait_ready(self, timeout: float = 240.0) -> None:
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             if self.proc.poll() is not None:
@@ -873,7 +883,8 @@ def main() -> None:
         "--admit",
         type=int,
         default=-1,
-        help="requests admitted at once per worker (default pool - 1; 0 = no limit)",
+        help="anchor/ceiling: requests admitted at once per worker (default = pool, as the app; "
+        "0 = no limit)",
     )
     parser.add_argument("--client-procs", type=int, default=2, help="client processes")
     parser.add_argument("--dup-rate", type=float, default=0.10)
@@ -890,7 +901,7 @@ def main() -> None:
     if args.quick:
         args.codes = min(args.codes, 5000)
     if args.admit < 0:
-        args.admit = max(1, args.pool - 1)
+        args.admit = args.pool
     signal.signal(signal.SIGTERM, _terminate)  # let the finally blocks stop the server
     url = args.db
     if not url.startswith("postgresql"):

@@ -455,20 +455,33 @@ def serve(
     host: Annotated[str | None, typer.Option(help="bind address")] = None,
     port: Annotated[int | None, typer.Option(help="port", min=1, max=65535)] = None,
     with_worker: Annotated[bool, typer.Option(help="also run the scheduler in-process")] = True,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="HTTP worker processes (the scheduler still runs in one place only: this "
+            "supervising process)",
+        ),
+    ] = 1,
 ) -> None:
     """Run the API and console (migrates the database first)."""
     settings = _settings()
     host, port = host or settings.host, port or settings.port
     _port_free_or_die(host, port)
-    _serve(_runtime(settings), host, port, with_worker)
+    _serve(_runtime(settings), host, port, with_worker, workers=workers)
 
 
-def _serve(rt: Runtime, host: str, port: int, with_worker: bool) -> None:
+def _serve(rt: Runtime, host: str, port: int, with_worker: bool, workers: int = 1) -> None:
+    """Issue 16: with ``workers`` > 1, uvicorn's supervisor spawns that many processes, each
+    building its own app and pool from the same settings (``create_app`` as a factory); the
+    scheduler (sweeps and jobs) runs in this supervising process only, in a thread with an
+    engine of its own, so the sweeps run once per tick whatever the number of HTTP workers
+    (and, on PostgreSQL, each sweep still takes its advisory lock against any separate
+    ``xiaodian worker``). With one worker the app runs in this process beside the thread."""
     import threading
 
     import uvicorn
-
-    from xiaodian.api.app import create_app
 
     _check_bind(rt, host)
     if with_worker:
@@ -476,6 +489,18 @@ def _serve(rt: Runtime, host: str, port: int, with_worker: bool) -> None:
             target=_worker_forever, args=(rt,), name="xiaodian-worker", daemon=True
         )
         thread.start()
+    if workers > 1:
+        uvicorn.run(
+            "xiaodian.api.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="info",
+        )
+        return
+    from xiaodian.api.app import create_app
+
     uvicorn.run(create_app(rt), host=host, port=port, log_level="info")
 
 
@@ -492,10 +517,15 @@ def _check_bind(rt: Runtime, host: str) -> None:
 
 def _worker_forever(rt: Runtime) -> None:
     """``serve``'s in-process worker: the same loop as ``xiaodian worker``, which retries a
-    failing tick with back-off (W2)."""
+    failing tick with back-off (W2). Its own engine (W5): the app's pool is exactly as large
+    as the requests it admits, so a sweep never takes a request's connection."""
     from xiaodian import scheduler
+    from xiaodian.clock import SimulatedClock
+    from xiaodian.runtime import Runtime
 
-    scheduler.worker_loop(rt, console=_console(stderr=True))
+    own = Runtime.create(rt.settings, migrate=False)
+    own.clock = SimulatedClock(own.engine) if rt.simulated else rt.clock
+    scheduler.worker_loop(own, console=_console(stderr=True))
 
 
 @app.command()

@@ -189,12 +189,17 @@ class ApiRules(BaseModel):
     signature_window_seconds: int = Field(300, description="timestamps outside ±N s refused")
     page_size_default: int = Field(20, description="default page size")
     page_size_max: int = Field(200, description="largest page size")
-    max_requests_in_flight: int = Field(
-        0,
-        ge=-1,
-        description="W5: HTTP requests inside the app at once per process; 0 = "
-        "database.pool_size (one kept connection per admitted request), -1 = no limit; "
-        "must be ≤ database.pool_size",
+    admission_wait_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="W5: a request waits at most N s for one of the database.pool_size places "
+        "in the app, then is answered 503 with Retry-After",
+    )
+    async_read_commits: bool = Field(
+        True,
+        description="W5: PostgreSQL only: a GET/HEAD's transaction (its one write: the signed "
+        "request's nonce) commits without waiting for the WAL flush (synchronous_commit off "
+        "for that transaction only)",
     )
     retry_after_seconds: int = Field(
         5, ge=1, description="W4: Retry-After of a 503 answered while the database is unreachable"
@@ -335,13 +340,11 @@ class DatabaseRules(BaseModel):
     """W2/W5: the connection pool and how PostgreSQL bounds and watches each session."""
 
     pool_size: int = Field(
-        10, ge=1, description="W5: connections kept open per process (also the admission limit)"
-    )
-    max_overflow: int = Field(
-        5,
-        ge=0,
-        description="W5: extra short-lived connections beyond pool_size (worker, exports, "
-        "health checks)",
+        10,
+        ge=1,
+        description="W5: the one concurrency setting per process: connections the pool keeps "
+        "(no overflow) and HTTP requests admitted into the app at once; the others queue "
+        "(api.admission_wait_seconds)",
     )
     pool_timeout_seconds: float = Field(
         10.0, gt=0, description="W4: wait for a free pooled connection before answering 503"
@@ -482,15 +485,8 @@ class Settings(BaseSettings):
     storefront: StorefrontSettings = StorefrontSettings()
 
     @model_validator(mode="after")
-    def _coherent_admission(self) -> Settings:
-        """W5: no more requests admitted than the pool keeps connections for — beyond it,
-        connections are opened and closed per request and throughput collapses."""
-        limit = self.api.max_requests_in_flight
-        if limit > self.database.pool_size:
-            raise ValueError(
-                f"api.max_requests_in_flight ({limit}) must be ≤ database.pool_size "
-                f"({self.database.pool_size}); leave it 0 to follow the pool"
-            )
+    def _coherent(self) -> Settings:
+        """Settings that only make sense together."""
         if self.worker.max_backoff_seconds < self.worker.min_backoff_seconds:
             raise ValueError("worker.max_backoff_seconds must be ≥ worker.min_backoff_seconds")
         return self

@@ -11,6 +11,8 @@ handled here, once:
 from __future__ import annotations
 
 import json
+import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -78,13 +80,15 @@ def _json_dumps(value: Any) -> str:
 
 
 def make_engine(url: str, database: DatabaseRules | None = None, **kwargs: Any) -> Engine:
-    """The engine for ``url``. With ``database`` (what ``Runtime`` passes), the pool is sized
-    by it (W5) and, on PostgreSQL, every session is bounded and watched (W2): a statement
-    timeout, the server's periodic check that the client is still connected during a query,
-    TCP keep-alives, and a connect timeout (W4)."""
+    """The engine for ``url``. With ``database`` (what ``Runtime`` passes), the pool keeps
+    ``database.pool_size`` connections and opens no others (W5: the API admits as many requests
+    at once, see ``api.app.InFlightLimit``; a connection opened and closed per request was the
+    collapse at 100 clients) and, on PostgreSQL, every session is bounded and watched (W2): a
+    statement timeout, the server's periodic check that the client is still connected during a
+    query, TCP keep-alives, and a connect timeout (W4)."""
     if database is not None:
         kwargs.setdefault("pool_size", database.pool_size)
-        kwargs.setdefault("max_overflow", database.max_overflow)
+        kwargs.setdefault("max_overflow", 0)
         kwargs.setdefault("pool_timeout", database.pool_timeout_seconds)
     if url.startswith("sqlite"):
         engine = create_engine(
@@ -101,7 +105,20 @@ def make_engine(url: str, database: DatabaseRules | None = None, **kwargs: Any) 
     kwargs.setdefault("max_overflow", 20)
     if database is not None:
         kwargs.setdefault("connect_args", postgres_connect_args(database))
-    return create_engine(url, json_serializer=_json_dumps, pool_pre_ping=True, **kwargs)
+    engine = create_engine(url, json_serializer=_json_dumps, pool_pre_ping=True, **kwargs)
+    _name_sessions(engine)
+    return engine
+
+
+def _name_sessions(engine: Engine) -> None:
+    """Issue 16: every PostgreSQL session says which process and thread opened it
+    (``application_name`` ``xiaodian <pid> <thread>``, seen in ``pg_stat_activity``): with
+    ``serve --workers N`` an operator sees the N HTTP workers' pools and the one scheduler."""
+
+    @event.listens_for(engine, "do_connect")
+    def _on_connect(_dialect: Any, _record: Any, _args: Any, params: dict[str, Any]) -> None:
+        name = f"xiaodian {os.getpid()} {threading.current_thread().name}"
+        params.setdefault("application_name", name[:63])
 
 
 def postgres_connect_args(database: DatabaseRules) -> dict[str, Any]:

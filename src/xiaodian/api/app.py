@@ -58,7 +58,12 @@ def create_app(rt: Runtime | None = None) -> FastAPI:
     _install_error_handlers(app)
     limit = requests_in_flight_limit(rt)
     if limit > 0:
-        app.add_middleware(InFlightLimit, limit=limit)
+        app.add_middleware(
+            InFlightLimit,
+            limit=limit,
+            wait_seconds=rt.settings.api.admission_wait_seconds,
+            retry_after=rt.settings.api.retry_after_seconds,
+        )
     app.add_middleware(BodyLimit, limits=rt.settings.limits)  # S6: outside the in-flight gate
     app.add_middleware(SecurityHeaders)  # S9: CSP, X-Frame-Options, no-store on console pages
     app.add_middleware(WwwAuthenticate)  # S9: every 401 carries its challenge
@@ -95,30 +100,32 @@ def answer_head(app: FastAPI) -> None:
 
 
 def requests_in_flight_limit(rt: Runtime) -> int:
-    """W5: ``api.max_requests_in_flight``, by default the connections the pool keeps
-    (``database.pool_size``): each admitted request holds one kept connection, and a request
-    beyond them would open and close a connection of its own (the collapse at 100 clients).
-    The settings refuse a limit above the pool size; 0 here means no limit."""
-    configured = rt.settings.api.max_requests_in_flight
-    if configured != 0:
-        return max(configured, 0)
-    pool = rt.engine.pool
-    size = getattr(pool, "size", None)
+    """W5: as many requests inside the app at once as the pool keeps connections
+    (``database.pool_size``, the one setting for both; the pool opens no others): each
+    admitted request has its connection, none opens and closes one of its own. 0 (no limit)
+    for a pool without a fixed size (SQLite in memory)."""
+    size = getattr(rt.engine.pool, "size", None)
     if not callable(size):
-        return 0  # a pool without a fixed size (SQLite in memory, NullPool)
+        return 0
     kept: int = size()
     return max(1, kept)
 
 
 class InFlightLimit:
     """At most ``limit`` HTTP requests inside the app per process; the others wait their turn
-    on the event loop. Why: a request keeps its pooled connection across several thread-pool
-    hops, and with more requests in flight than connections, threads blocked in a checkout
-    hold the thread-pool tokens the connection holders need — the process stalls until the
-    pool timeout and answers 500 (seen at 200 clients, pool 20, in bench/coupons_verify)."""
+    on the event loop, in arrival order, for at most ``wait_seconds`` — then they are answered
+    503 ``overloaded`` with ``Retry-After`` (W5: a bounded queue, not an unbounded one whose
+    latency grows with the crowd). Why a gate at all: a request keeps its pooled connection
+    across several thread-pool hops, and with more requests in flight than connections,
+    threads blocked in a checkout hold the thread-pool tokens the connection holders need —
+    the process stalls until the pool timeout and answers 500 (seen at 200 clients, pool 20,
+    in bench/coupons_verify)."""
 
-    def __init__(self, app: Any, limit: int) -> None:
+    def __init__(
+        self, app: Any, limit: int, wait_seconds: float = 10.0, retry_after: int = 5
+    ) -> None:
         self.app, self.limit = app, limit
+        self.wait_seconds, self.retry_after = wait_seconds, retry_after
         self._gates: weakref.WeakKeyDictionary[Any, asyncio.Semaphore] = weakref.WeakKeyDictionary()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -129,8 +136,31 @@ class InFlightLimit:
         gate = self._gates.get(loop)
         if gate is None:
             gate = self._gates.setdefault(loop, asyncio.Semaphore(self.limit))
-        async with gate:
+        try:
+            await asyncio.wait_for(gate.acquire(), self.wait_seconds)
+        except TimeoutError:
+            await overloaded_problem(self.retry_after)(scope, receive, send)
+            return
+        try:
             await self.app(scope, receive, send)
+        finally:
+            gate.release()
+
+
+def overloaded_problem(retry_after: int) -> JSONResponse:
+    """W5: every place in the app stayed taken for ``api.admission_wait_seconds``."""
+    return problem(
+        503,
+        {
+            "type": "urn:xiaodian:error:overloaded",
+            "title": "Server busy",
+            "status": 503,
+            "code": "overloaded",
+            "message_zh": "服务器繁忙，请稍后重试",
+            "message_en": "Server busy; retry later",
+        },
+        {"Retry-After": str(retry_after)},
+    )
 
 
 def http_error_headers(request: Request, exc: StarletteHTTPException) -> dict[str, str]:

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile as StarletteUploadFile
@@ -20,7 +21,7 @@ from xiaodian.accounts.models import ApiNonce, Buyer
 from xiaodian.accounts.scopes import ScopeMissing
 from xiaodian.accounts.service import AppCredentials, Principal
 from xiaodian.context import Ctx
-from xiaodian.db import insert_if_absent, transaction
+from xiaodian.db import insert_if_absent, is_postgres, transaction
 from xiaodian.errors import AuthFailed, PermissionDenied, ValidationFailed, field_error
 from xiaodian.runtime import Runtime
 from xiaodian.signing import api_signature
@@ -163,7 +164,19 @@ def _check_signature(
             "重复的请求（Nonce 已使用）",
             "Replayed request (nonce already used)",
         )
+    if method in _READS and ctx.settings.api.async_read_commits and is_postgres(ctx.session):
+        ctx.session.execute(_ASYNC_COMMIT)
     return Principal(shop_id=app.shop_id, app_id=app.app_id, scopes=app.scopes)
+
+
+# W5: a signed GET writes one row, its nonce, and its commit used to wait for the WAL flush
+# (py-spy at 100 clients: the server waiting on PostgreSQL's WAL sync). The nonce of a read
+# is committed without waiting: a server crash can lose the last fraction of a second of them
+# (wal_writer_delay), which would let a captured GET be replayed once within the signature
+# window — answering data its sender already had. Writes (POST/PUT/PATCH/DELETE) keep the
+# durable commit.
+_READS = frozenset({"GET", "HEAD"})
+_ASYNC_COMMIT = text("SET LOCAL synchronous_commit TO off")
 
 
 def _bad_signature() -> AuthFailed:

@@ -37,6 +37,13 @@ REGISTRY = Registry(
             rule="W4",
         ),
         ErrorCode(
+            "overloaded",
+            503,
+            "服务器繁忙，请稍后重试",
+            "Server busy; retry later",
+            rule="W5",
+        ),
+        ErrorCode(
             "internal", 500, "系统内部错误，请稍后重试", "Internal error; please retry later"
         ),
         ErrorCode("invalid_request", 422, "请求参数有误：{fields}", "Invalid request: {fields}"),

@@ -25,7 +25,19 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    String,
+    Table,
+    and_,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -56,7 +68,7 @@ from xiaodian.coupons.rules import CouponRefused as CouponRefused
 from xiaodian.coupons.rules import StaffRevoked as StaffRevoked
 from xiaodian.coupons.rules import StoreRef as StoreRef
 from xiaodian.coupons.rules import UnknownCode as UnknownCode
-from xiaodian.db import UTCDateTime, get_owned, insert_ignore
+from xiaodian.db import UTCDateTime, get_owned, insert_ignore, is_postgres
 from xiaodian.errors import (
     AuthFailed,
     Conflict,
@@ -1378,7 +1390,11 @@ def verify(
     claim_row, campaign, coupon = claim_with_terms(
         ctx.session, shop_id, claim_id=claim_id, code_text=None if claim_id else code or ""
     )
-    if client_request_id:
+    # Issue 16: on PostgreSQL the one verify statement refuses a request id already used, so
+    # the replay lookup is only needed when the verification does not go through (a replay,
+    # a refusal or a lost race): one statement less for every first request.
+    one_statement = is_postgres(ctx.session)
+    if client_request_id and not one_statement:
         previous = _by_request_id(ctx.session, shop_id, client_request_id)
         if previous is not None:
             return _replay(ctx, previous, claim_row)
@@ -1388,10 +1404,30 @@ def verify(
     terms = verification_terms(ctx.session, claim_row, staff, campaign, coupon)
     refusal = rules.check_verifiable(terms, store, ctx.now, tz)
     if refusal is not None:
+        if client_request_id and one_statement:
+            previous = _by_request_id(ctx.session, shop_id, client_request_id)
+            if previous is not None:
+                return _replay(ctx, previous, claim_row)
         raise refusal
-    won = ctx.session.execute(
-        _win_claim_statement(), {"claim": claim_row.id, "shop": shop_id, "now": ctx.now}
-    ).first()
+    staff_key = staff.id if staff else None
+    request_key = client_request_id or None
+    if one_statement:
+        # Issue 16: the three writes of a verification in one statement (one round trip).
+        values = {
+            "claim": claim_row.id,
+            "shop": shop_id,
+            "now": ctx.now,
+            "store": store.id,
+            "staff": staff_key,
+            "channel": channel,
+            "actor": ctx.actor,
+            "request_id": request_key,
+        }
+        won = ctx.session.execute(_verify_in_one_statement(), values).first()
+    else:
+        won = ctx.session.execute(
+            _win_claim_statement(), {"claim": claim_row.id, "shop": shop_id, "now": ctx.now}
+        ).first()
     if won is None:
         # Someone verified it between our read and our write (the row lock made us wait).
         if client_request_id:
@@ -1403,14 +1439,18 @@ def verify(
         raise rules.check_verifiable(terms, store, ctx.now, tz) or _refuse(
             "already_verified", "该券已核销，不能重复核销", "Code already verified", "C6"
         )
-    verification = _record_verification(
-        ctx,
-        claim_row,
-        store_id=store.id,
-        staff_id=staff.id if staff else None,
-        channel=channel,
-        client_request_id=client_request_id or None,
-    )
+    if one_statement:
+        verification = _recorded(ctx, claim_row, int(won[0]), store.id, staff_key, channel)
+        verification.client_request_id = request_key
+    else:
+        verification = _record_verification(
+            ctx,
+            claim_row,
+            store_id=store.id,
+            staff_id=staff_key,
+            channel=channel,
+            client_request_id=request_key,
+        )
     notify.emit(
         ctx,
         shop_id,
@@ -1448,6 +1488,64 @@ def _win_claim_statement() -> Any:
             verified_at=bindparam("now", type_=UTCDateTime()),
         )
         .returning(claims.c.id)
+    )
+
+
+@functools.cache
+def _verify_in_one_statement() -> Any:
+    """PostgreSQL: the conditional write that decides who verifies a code (C6: exactly once),
+    the verification row and the claim's link to it, as one statement — the verification's id
+    is drawn first, so the one UPDATE of the claim sets status and link together; no row
+    comes back when the claim was not unused (someone else won, or it never was) or the
+    client request id was used before (C7: the caller then answers the replay)."""
+    return text(
+        "WITH v AS (SELECT nextval(pg_get_serial_sequence('coupon_verifications', 'id')) AS id),"
+        " won AS (UPDATE coupon_claims SET status = :verified, verified_at = :now,"
+        " verification_id = (SELECT id FROM v)"
+        " WHERE id = :claim AND shop_id = :shop AND status = :unused AND NOT EXISTS"
+        " (SELECT 1 FROM coupon_verifications WHERE shop_id = :shop"
+        " AND client_request_id = :request_id) RETURNING id, shop_id)"
+        " INSERT INTO coupon_verifications (id, shop_id, claim_id, store_id, staff_id, channel,"
+        " actor, client_request_id, status, verified_at)"
+        " SELECT v.id, won.shop_id, won.id, :store, :staff, :channel, :actor, :request_id,"
+        " 'verified', :now FROM v, won RETURNING id"
+    ).bindparams(
+        bindparam("now", type_=UTCDateTime()),
+        bindparam("verified", ClaimStatus.VERIFIED),
+        bindparam("unused", ClaimStatus.UNUSED),
+        bindparam("staff", type_=BigInteger()),
+        bindparam("request_id", type_=String()),
+    )
+
+
+def _recorded(
+    ctx: Ctx,
+    claim_row: Claim,
+    verification_id: int,
+    store_id: int,
+    staff_id: int | None,
+    channel: str,
+) -> Verification:
+    """The claim brought up to date in memory after ``_verify_in_one_statement`` (loaded
+    state, no flush), and the verification it wrote."""
+    for name, value in (
+        ("status", ClaimStatus.VERIFIED),
+        ("verified_at", ctx.now),
+        ("verification_id", verification_id),
+    ):
+        set_committed_value(claim_row, name, value)
+    return Verification(
+        id=verification_id,
+        shop_id=claim_row.shop_id,
+        claim_id=claim_row.id,
+        store_id=store_id,
+        staff_id=staff_id,
+        channel=channel,
+        actor=ctx.actor,
+        status="verified",
+        verified_at=ctx.now,
+        cancelled_at=None,
+        cancelled_by=None,
     )
 
 
@@ -1700,9 +1798,18 @@ class Prepared:
     token_expires_at: datetime
 
 
+# Issue 16: prepare decides and records nothing; the only row its transaction writes is the
+# signed request's nonce, so its commit need not wait for the WAL flush (as a signed GET's,
+# W5): a crash could lose the last fraction of a second of nonces — a replayed prepare is a
+# lookup its sender already saw.
+_ASYNC_COMMIT = text("SET LOCAL synchronous_commit TO off")
+
+
 def prepare(ctx: Ctx, shop_id: int, code_text: str, staff_id: int | None = None) -> Prepared:
     """C7 prepare: what the code is, where it can be used (by this staff member), whether it
     can be verified now, and a short-lived verify token."""
+    if is_postgres(ctx.session):
+        ctx.session.execute(_ASYNC_COMMIT)
     claim_row, campaign, coupon = claim_with_terms(ctx.session, shop_id, code_text=code_text)
     staff = accounts.get_staff(ctx.session, shop_id, staff_id) if staff_id is not None else None
     terms = verification_terms(ctx.session, claim_row, staff, campaign, coupon)

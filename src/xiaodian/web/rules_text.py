@@ -1842,7 +1842,7 @@ RULES: dict[str, Rule] = {
             ),
             (
                 "- `XIAODIAN_API__SIGNATURE_WINDOW_SECONDS` (±300 s), "
-                "`XIAODIAN_API__MAX_REQUESTS_IN_FLIGHT`."
+                "`XIAODIAN_DATABASE__POOL_SIZE` (connections and requests at once)."
             ),
             "- Seeds 001 and 003 (主账号 / 子账号, 授权).",
         ),
