@@ -68,7 +68,7 @@ from xiaodian.coupons.rules import CouponRefused as CouponRefused
 from xiaodian.coupons.rules import StaffRevoked as StaffRevoked
 from xiaodian.coupons.rules import StoreRef as StoreRef
 from xiaodian.coupons.rules import UnknownCode as UnknownCode
-from xiaodian.db import UTCDateTime, get_owned, insert_ignore, is_postgres
+from xiaodian.db import UTCDateTime, get_owned, insert_ignore, is_postgres, rowcount
 from xiaodian.errors import (
     AuthFailed,
     Conflict,
@@ -509,7 +509,7 @@ def decide_review(
             reject_reasons=reject_reasons,
         )
     )
-    if not result.rowcount:  # type: ignore[attr-defined]
+    if not rowcount(result):
         raise Conflict(
             "already_decided",
             "该卡券已有审核结论",
@@ -843,7 +843,7 @@ def take_offline(ctx: Ctx, shop_id: int, campaign_id: int) -> Campaign:
         )
         .values(status=CampaignStatus.OFFLINE, offline_at=ctx.now, offline_reason="manual")
     )
-    if not result.rowcount:  # type: ignore[attr-defined]
+    if not rowcount(result):
         raise Conflict(
             "campaign_offline", "活动已下线", "The campaign is already offline", rule="C3"
         )

@@ -3,18 +3,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, Field
 
 from xiaodian.api.deps import CtxDep, OrdersApp, PageDep
 from xiaodian.orders.export import service
-from xiaodian.orders.export.models import OrderExport
-from xiaodian.orders.schemas import OrderFilter
-from xiaodian.strict import RequestModel
+from xiaodian.orders.export.mappers import export_out
+from xiaodian.orders.export.schemas import CodeSentOut, DownloadIn, ExportIn, ExportOut, ExportsPage
 from xiaodian.web.render import mask_phone
 
 router = APIRouter(tags=["orders export 订单导出"])
@@ -23,63 +20,6 @@ MEDIA_TYPES = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
-
-
-class ExportIn(RequestModel):
-    filter: OrderFilter = Field(default_factory=OrderFilter, description="O1 filter (订单筛选)")
-    format: Literal["csv", "xlsx"] = Field("csv", description="文件格式")
-
-
-class ExportOut(BaseModel):
-    id: int
-    status: str = Field(description="queued | running | done | failed")
-    status_label: str = Field(description="排队中 | 导出中 | 已完成 | 失败")
-    format: str
-    filter: dict[str, object]
-    rows_total: int | None
-    rows_done: int
-    progress_percent: int
-    row_count: int | None
-    file_size: int | None
-    created_by: str
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    error: str
-
-
-class ExportsPage(BaseModel):
-    items: list[ExportOut]
-    next_before_id: int | None
-
-
-class CodeSentOut(BaseModel):
-    sent_to: str = Field(description="masked phone the code was sent to: 138****0001")
-    expires_at: datetime
-
-
-class DownloadIn(RequestModel):
-    code: str = Field(min_length=1, max_length=12, description="6-digit SMS code")
-
-
-def export_out(record: OrderExport) -> ExportOut:
-    return ExportOut(
-        id=record.id,
-        status=record.status,
-        status_label=service.status_label(record),
-        format=record.format,
-        filter=dict(record.filter),
-        rows_total=record.rows_total,
-        rows_done=record.rows_done,
-        progress_percent=service.progress_percent(record),
-        row_count=record.row_count,
-        file_size=record.file_size,
-        created_by=record.created_by,
-        created_at=record.created_at,
-        started_at=record.started_at,
-        finished_at=record.finished_at,
-        error=record.error,
-    )
 
 
 @router.post("/api/v1/orders/exports", response_model=ExportOut, status_code=202)

@@ -82,7 +82,7 @@ from xiaodian.accounts.service import Principal
 from xiaodian.clock import to_local
 from xiaodian.config import Settings
 from xiaodian.context import Ctx
-from xiaodian.db import get_owned, is_postgres, transaction
+from xiaodian.db import get_owned, is_postgres, rowcount, transaction
 from xiaodian.errors import Conflict, ValidationFailed, XiaodianError
 from xiaodian.notify import service as notify
 from xiaodian.notify.sms import SmsGateway, gateway_for
@@ -94,8 +94,8 @@ from xiaodian.orders.export.models import (
     ExportStatus,
     OrderExport,
 )
+from xiaodian.orders.filters import OrderFilter
 from xiaodian.orders.models import AFTER_SALE_LABELS, STATUS_LABELS, Order, OrderItem
-from xiaodian.orders.schemas import OrderFilter
 from xiaodian.orders.service import filtered_query
 from xiaodian.runtime import Runtime
 from xiaodian.timeorder import before, newest_first
@@ -359,7 +359,7 @@ def authorize_download(ctx: Ctx, principal: Principal, export_id: int, code: str
         .values(used_at=ctx.now)
         .execution_options(synchronize_session=False)
     )
-    if int(getattr(used, "rowcount", 0) or 0) != 1:
+    if rowcount(used) != 1:
         raise ValidationFailed(
             "code_used",
             "验证码已使用，请重新获取",
@@ -553,7 +553,7 @@ def run_export(rt: Runtime, export_id: int) -> bool:
                 )
                 .execution_options(synchronize_session=False)
             )
-            if int(getattr(changed, "rowcount", 0) or 0) != 1:
+            if rowcount(changed) != 1:
                 raise _Abandoned()
             notify.notice(
                 ctx,
@@ -596,7 +596,7 @@ def _heartbeat(rt: Runtime, export_id: int, done: int, total: int) -> None:
             .values(rows_done=done, rows_total=total, heartbeat_at=rt.wall.now())
             .execution_options(synchronize_session=False)
         )
-        if int(getattr(changed, "rowcount", 0) or 0) != 1:
+        if rowcount(changed) != 1:
             raise _Abandoned()
 
 
@@ -843,7 +843,7 @@ def _write_csv_copy(
                     with cursor.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", params) as copy:
                         for chunk in copy:
                             out.write(chunk)
-                    done += max(0, cursor.rowcount)
+                    done += max(0, rowcount(cursor))
                 dbapi.commit()
                 if progress:
                     progress(done, total)
