@@ -1726,14 +1726,20 @@ RULES: dict[str, Rule] = {
             (
                 "Staff verify by entering the code or scanning the buyer's QR code on "
                 "a phone (an uploaded photo or screenshot of it), or on the PC back "
-                "office by entering the code. A code verifies exactly once, only "
-                "within its validity, only at a store in both the campaign's and the "
-                "staff member's scope, and only by staff whose permission is not "
-                "revoked."
+                "office by entering the code. The phone page (`/staff/m`, F4) is bound "
+                "to the staff member's phone by a one-time link or QR the merchant "
+                "issues under核销人员; it shows the coupon first and verifies when "
+                "staff press 确定. Revoking the staff member ends the phone's session. "
+                "A code verifies exactly once, only within its validity, only at a "
+                "store in both the campaign's and the staff member's scope, and only "
+                "by staff whose permission is not revoked."
             ),
             (
                 "- `XIAODIAN_COUPONS__SCAN_IMAGE_MAX_BYTES` (largest scanned photo, 8 "
-                "MiB, *our default*)."
+                "MiB, *our default*), `XIAODIAN_COUPONS__STAFF_LINK_TTL_MINUTES` (life "
+                "of a binding link, 30 min) and "
+                "`XIAODIAN_COUPONS__STAFF_PHONE_COOKIE_DAYS` (how long a bound phone "
+                "stays signed in, 180 days) — *our defaults*."
             ),
             "- Seed 004 (手机核销和电脑核销).",
         ),
@@ -1742,9 +1748,18 @@ RULES: dict[str, Rule] = {
             (
                 "核销人员在手机上输入券码或扫描买家的二维码（上传二维码的照片或截图），"
                 "或在电脑后台输入券码核销。一个券码只能核销一次，只能在有效期内、在活动"
-                "和核销人员范围都包含的门店、由未被取消权限的核销人员核销。"
+                "和核销人员范围都包含的门店、由未被取消权限的核销人员核销。手机核销页（"
+                "`/staff/m`，F4）通过商家在「核销人员」中生成的一次性链接或二维码绑定核"
+                "销人员的手机；页面先显示卡券内容，核销人员点击「确定」后才核销。取消核"
+                "销人员的权限即结束该手机的登录。"
             ),
-            ("- `XIAODIAN_COUPONS__SCAN_IMAGE_MAX_BYTES`（扫描照片上限，8 MiB，我们的默认值）。"),
+            (
+                "- `XIAODIAN_COUPONS__SCAN_IMAGE_MAX_BYTES`（扫描照片上限，8 MiB）、 "
+                "`XIAODIAN_COUPONS__STAFF_LINK_TTL_MINUTES`（绑定链接有效期，30 "
+                "分钟）、 "
+                "`XIAODIAN_COUPONS__STAFF_PHONE_COOKIE_DAYS`（绑定的手机保持登录的天数"
+                "，180 天）——我们的默认值。"
+            ),
             "- 文章 004（手机核销和电脑核销）。",
         ),
     ),
@@ -1854,7 +1869,8 @@ RULES: dict[str, Rule] = {
             ),
             (
                 "- `XIAODIAN_API__SIGNATURE_WINDOW_SECONDS`（±300 "
-                "秒）、`XIAODIAN_API__MAX_REQUESTS_IN_FLIGHT`。"
+                "秒）、`XIAODIAN_DATABASE__POOL_SIZE`（数据库连接数，也是同时处理的请求"
+                "数）。"
             ),
             "- 文章 001 和 003（主账号 / 子账号，授权）。",
         ),
