@@ -175,3 +175,29 @@ def test_U8_login_refused_keeps_the_username_never_the_password(
     assert f'name="username" value="{shop.username}"' in form
     assert secret not in response.text
     assert 'data-testid="form-errors"' not in response.text  # not repeated above the page
+
+
+def test_U8_a_wrong_download_code_is_shown_beside_the_code_and_still_counted(
+    rt: Runtime, client: TestClient, shop: ShopFixture
+) -> None:
+    """O2 + U8: a wrong code comes back on 导出记录 beside that record's code field, answered
+    (not raised) so that the wrong try commits: the count goes on, 5 tries, then the lock."""
+    from sqlalchemy import select
+
+    from tests.orders_export.helpers import ready_export
+    from xiaodian.orders.export.models import ExportCode
+
+    export_id = ready_export(rt, shop)
+    console_login(client, shop.username, shop.password)
+    page = "/console/orders/exports"
+    sent = _post(client, f"{page}/{export_id}/code", page, {})
+    assert sent.status_code == 303, sent.text
+    wrong = _post(client, f"{page}/{export_id}/download", page, {"code": "000000"})
+    if wrong.status_code == 200:  # the one code in a million that is 000000
+        return
+    assert wrong.status_code in (400, 409, 422), wrong.text
+    form = _form(wrong.text, f"{page}/{export_id}/download")
+    assert 'data-field-error="code"' in form and "验证码错误，还可尝试4次" in form
+    with rt.unit() as ctx:
+        code = ctx.session.scalars(select(ExportCode).where(ExportCode.export_id == export_id))
+        assert code.one().attempts == 1

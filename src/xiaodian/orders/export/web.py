@@ -113,8 +113,7 @@ def send_code(export_id: int, request: Request, console: ConsoleCtx, _form: Csrf
     except XiaodianError as exc:
         if exc.status == 404:
             raise
-        flash(request, exc.message_zh, "error")
-        return RedirectResponse(PAGE, status_code=303)
+        return _refused_on_page(request, console, exc)
     flash(request, f"验证码已发送至 {mask_phone(sent.phone)},5分钟内有效")
     return RedirectResponse(f"{PAGE}#export-{export_id}", status_code=303)
 
@@ -133,12 +132,21 @@ def download(
     except XiaodianError as exc:
         if exc.status == 404:
             raise
-        flash(request, exc.message_zh, "error")
-        return RedirectResponse(PAGE, status_code=303)
+        return _refused_on_page(request, console, exc)
     record = service.get_export(console.ctx.session, console.shop_id, export_id)
     return FileResponse(
         path, media_type=MEDIA_TYPES[record.format], filename=service.download_name(record)
     )
+
+
+def _refused_on_page(request: Request, console: ConsoleCtx, exc: XiaodianError) -> Response:
+    """A refused code request or download, answered with the 导出记录 page: the reason beside
+    the code field of that record's form (U8). Answered, not raised, because a wrong code is
+    counted (O2, at most 5 tries) and the count must commit with the answer."""
+    forms.keep(request, {}, exc)
+    page = exports_page(request, console)
+    page.status_code = exc.status
+    return page
 
 
 def _filter_values(source: FormData | QueryParams) -> dict[str, str]:

@@ -16,12 +16,17 @@
   });
 
   // <body data-auto-refresh="3000">: reload every N ms (导出中), unless the user is typing.
+  // data-refresh-url: load that page instead — a page answering a refused POST (U8) must not
+  // be reloaded, which would send the form again.
   var every = parseInt(document.body.dataset.autoRefresh || "0", 10);
+  var target = document.body.dataset.refreshUrl;
   if (every > 0) {
     (function tick() {
       setTimeout(function () {
         var active = document.activeElement;
-        if (active && active.tagName === "INPUT") { tick(); } else { window.location.reload(); }
+        if (active && active.tagName === "INPUT") { tick(); }
+        else if (target) { window.location.assign(target); }
+        else { window.location.reload(); }
       }, every);
     })();
   }
