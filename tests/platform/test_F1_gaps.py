@@ -93,6 +93,12 @@ def test_F1_operator_lifts_a_suspension_and_campaigns_come_back(
         shopper.order(shop.shop_id, ids["product"])
     scheduler.advance(rt, 3 * DAY, sweeps=[])  # "short" ends while the shop is suspended
 
+    # the buyer's shop homepage lists nothing while suspended, and says why (listings hidden)
+    with TestClient(create_app(rt)) as buyer_client:
+        hidden = buyer_client.get(f"/shop/{shop.shop_id}").text
+    assert 'data-testid="shop-sanctioned"' in hidden and "停业整改中" in hidden
+    assert 'data-testid="shop-coupon"' not in hidden
+
     page = op_client.get("/operator/shops")
     assert 'data-testid="lift-suspension"' in page.text
     token = op_token(op_client, "/operator/shops")
@@ -119,6 +125,10 @@ def test_F1_operator_lifts_a_suspension_and_campaigns_come_back(
         assert (long.status, long.offline_reason) == (CampaignStatus.ONLINE, None)
         assert (short.status, short.offline_reason) == (CampaignStatus.OFFLINE, "ended")
     shopper.order(shop.shop_id, ids["product"])  # orders are taken again
+    with TestClient(create_app(rt)) as buyer_client:
+        shown = buyer_client.get(f"/shop/{shop.shop_id}").text
+    assert 'data-testid="shop-sanctioned"' not in shown
+    assert 'data-testid="shop-coupon"' in shown  # the long campaign is listed again
     (event,) = _events(rt, "platform.suspension_lifted")
     assert (event.rule, event.actor, event.payload["operator_id"]) == (
         "O8", operator.actor, operator.operator_id,

@@ -43,6 +43,8 @@ from xiaodian.notify import service as notify
 from xiaodian.orders import service as orders
 from xiaodian.orders.models import AFTER_SALE_LABELS
 from xiaodian.orders.models import STATUS_LABELS as ORDER_STATUS_LABELS
+from xiaodian.platform import service as platform
+from xiaodian.platform.rules import SANCTION_LABELS
 from xiaodian.runtime import Runtime
 from xiaodian.storefront import rules, service
 from xiaodian.web.auth import CsrfFailed, LoginRequired
@@ -277,6 +279,8 @@ def _homepage(
     request: Request, ctx: Ctx, buyer: BuyerPage | None, shop_id: int, **extra: Any
 ) -> HTMLResponse:
     shop = accounts.get_shop(ctx.session, shop_id)
+    # F1/O8: a shop under 停业整改 or 清退 lists nothing (its listings hidden) and says why.
+    sanction = platform.sanction_of(ctx.session, shop_id)
     items = [
         {
             "campaign_id": i.campaign.id,
@@ -294,6 +298,7 @@ def _homepage(
             "ends_at": i.campaign.ends_at,
         }
         for i in coupons.homepage(ctx.session, shop_id, ctx.now)
+        if sanction is None
     ]
     return page(
         request,
@@ -302,6 +307,7 @@ def _homepage(
         extra.pop("status_code", 200),
         shop=shop,
         items=items,
+        sanction_label=SANCTION_LABELS.get(sanction or ""),
         **extra,
     )
 
