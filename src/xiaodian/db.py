@@ -72,6 +72,14 @@ class UTCDateTime(TypeDecorator[datetime]):
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """M6: a model's ``__shard__`` (``xiaodian.shard``) goes into its table's info."""
+        super().__init_subclass__(**kwargs)
+        shard = cls.__dict__.get("__shard__")
+        table = cls.__dict__.get("__table__")
+        if shard is not None and table is not None:
+            table.info["shard"] = shard
+
 
 def _json_dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
