@@ -14,7 +14,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -221,7 +221,19 @@ def _dialect_insert(dialect: str, table: Any) -> Any:
     return sqlite_insert(table)
 
 
-def get_owned(session: Session, model: Any, shop_id: int, ident: int, what: tuple[str, str]) -> Any:
+class ShopOwned(Protocol):
+    """A row that belongs to one shop (every tenant table, M6)."""
+
+    @property
+    def shop_id(self) -> int: ...
+
+
+OwnedT = TypeVar("OwnedT", bound=ShopOwned)
+
+
+def get_owned(
+    session: Session, model: type[OwnedT], shop_id: int, ident: Any, what: tuple[str, str]
+) -> OwnedT:
     """The row of ``model`` with primary key ``ident`` if it belongs to ``shop_id``; otherwise
     NotFound — another shop's object is indistinguishable from a missing one (X2)."""
     from xiaodian.errors import NotFound

@@ -36,7 +36,7 @@ from xiaodian.aftersales.models import (
 from xiaodian.aftersales.reasons import BUYER_REASONS, REJECT_REASONS
 from xiaodian.clock import local_day_start, to_local
 from xiaodian.context import Ctx
-from xiaodian.db import is_postgres
+from xiaodian.db import get_owned, is_postgres
 from xiaodian.errors import Conflict, NotFound, ValidationFailed, XiaodianError, field_error
 from xiaodian.money import yuan_label
 from xiaodian.notify import service as notify
@@ -52,10 +52,9 @@ S = RequestStatus
 
 def get_request(session: Session, shop_id: int, request_id: int) -> AfterSaleRequest:
     """The shop's request; another shop's is NotFound (X2)."""
-    row = session.get(AfterSaleRequest, request_id)
-    if row is None or row.shop_id != shop_id:
-        raise NotFound("售后单", "After-sale request", request_id)
-    return row
+    return get_owned(
+        session, AfterSaleRequest, shop_id, request_id, ("售后单", "After-sale request")
+    )
 
 
 def buyer_request(session: Session, buyer_id: int, request_id: int) -> AfterSaleRequest:
@@ -86,10 +85,7 @@ def evidence_of(session: Session, req: AfterSaleRequest) -> list[Evidence]:
 
 
 def get_evidence(session: Session, shop_id: int, evidence_id: int) -> Evidence:
-    row = session.get(Evidence, evidence_id)
-    if row is None or row.shop_id != shop_id:
-        raise NotFound("举证材料", "Evidence", evidence_id)
-    return row
+    return get_owned(session, Evidence, shop_id, evidence_id, ("举证材料", "Evidence"))
 
 
 def open_request_for(session: Session, shop_id: int, order_id: int) -> AfterSaleRequest | None:
