@@ -39,7 +39,7 @@ from xiaodian.errors import NotFound
 from xiaodian.models import metadata
 from xiaodian.orders.models import Order, OrderItem, Product
 from xiaodian.runtime import upgrade
-from xiaodian.shard import REFERENCE, TENANT, shard_problems
+from xiaodian.shard import REFERENCE, TENANT, citus_commands, shard_problems
 
 NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 PRE_M6 = (
@@ -75,7 +75,7 @@ def test_M6_global_tables_are_reference_tables_and_shop_data_is_tenant() -> None
     for name in ("orders", "order_items", "coupon_claims", "ledger_entries", "redpackets"):
         assert kinds[name] == TENANT, name
         key = [c.name for c in metadata.tables[name].primary_key.columns]
-        assert key[0] == "shop_id", (name, key)
+        assert key[-1] == "shop_id", (name, key)
 
 
 def test_M6_the_rule_says_what_to_change_in_a_table_that_breaks_it() -> None:
@@ -244,7 +244,7 @@ def test_M6_the_migration_keeps_every_row_and_the_rows_keep_their_ids(scratch: E
         assert key == ["id"]  # SQLite: nothing changed
         return
     inspector = inspect(scratch)
-    assert inspector.get_pk_constraint("order_items")["constrained_columns"] == ["shop_id", "id"]
+    assert inspector.get_pk_constraint("order_items")["constrained_columns"] == ["id", "shop_id"]
     # A line can no longer point at another shop's order (the composite foreign key) …
     with pytest.raises(IntegrityError), scratch.begin() as conn:
         _add(
@@ -272,3 +272,42 @@ def test_M6_the_migration_keeps_every_row_and_the_rows_keep_their_ids(scratch: E
     upgrade(scratch, "m6_0001")
     with scratch.connect() as conn:
         assert conn.execute(select(Order.__table__.c.id)).scalars().all() == [order]
+
+
+def test_M6_scaling_doc_gives_the_distribution_commands_for_every_table() -> None:
+    """docs/scaling.md carries the Citus commands for the current schema (reference tables,
+    then tenant tables colocated, parents first). A new table: paste
+    ``python -m xiaodian.shard`` into the page."""
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "scaling.md").read_text("utf-8")
+    commands = citus_commands(metadata)
+    block = "```sql\n" + "\n".join(commands) + "\n```"
+    assert block in doc, "docs/scaling.md: replace the ```sql block by `python -m xiaodian.shard`"
+    assert len(commands) == len(metadata.tables)
+    first_tenant = next(i for i, c in enumerate(commands) if "create_distributed_table" in c)
+    assert all("create_reference_table" in c for c in commands[:first_tenant])
+    assert commands[first_tenant] == "SELECT create_distributed_table('orders', 'shop_id');"
+    position = {c.split("'")[1]: i for i, c in enumerate(commands)}
+    for table in metadata.tables.values():
+        for fk in table.foreign_key_constraints:
+            assert position[fk.referred_table.name] < position[table.name], (table.name, fk)
+
+
+@pytest.mark.postgres_only
+def test_M6_lookups_by_id_or_by_a_code_alone_keep_an_index(pg_only: None, engine: Engine) -> None:
+    """shop_id comes last in the new keys: ``session.get`` by id and a look-up by a token or
+    an order number alone still probe an index, not a scan of every shop's rows."""
+    upgrade(engine)
+    probes = {
+        "SELECT * FROM orders WHERE id = 1": "pk_orders",
+        "SELECT * FROM order_items WHERE id = 1": "pk_order_items",
+        "SELECT * FROM orders WHERE order_no = 'x'": "uq_orders_order_no_shop_id",
+        "SELECT * FROM lucky_bag_wins WHERE token = 'x'": "uq_lucky_bag_wins_token_shop_id",
+        "SELECT * FROM coupon_staff_tokens WHERE token_hash = 'x'": (
+            "uq_coupon_staff_tokens_token_hash_shop_id"
+        ),
+    }
+    with engine.begin() as conn:
+        conn.execute(text("SET LOCAL enable_seqscan = off"))
+        for query, index in probes.items():
+            plan = "\n".join(conn.execute(text(f"EXPLAIN {query}")).scalars())
+            assert index in plan, (query, plan)

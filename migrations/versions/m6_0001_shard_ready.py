@@ -2,10 +2,12 @@
 
 On PostgreSQL, for each tenant table (``xiaodian.shard``):
 
-* the primary key becomes ``(shop_id, <old key>)`` (``id`` keeps its sequence: still unique);
-* each unique constraint that lacked ``shop_id`` gains it (``orders.order_no``,
-  ``coupon_claims.code`` … are unique within a shop);
-* each foreign key between tenant tables becomes ``(shop_id, x_id) → parent (shop_id, id)``.
+* the primary key becomes ``(<old key>, shop_id)`` (``id`` keeps its sequence: still unique;
+  ``shop_id`` last, so the key's index still finds a row by ``id`` alone);
+* each unique constraint that lacked ``shop_id`` gains it, last (``orders.order_no``,
+  ``coupon_claims.code`` … are unique within a shop; a lookup by the code alone keeps its
+  index);
+* each foreign key between tenant tables becomes ``(x_id, shop_id) → parent (id, shop_id)``.
 
 Only constraints change: every row stays as it is. Adding a composite foreign key checks the
 existing rows, so a child row whose ``shop_id`` differs from its parent's stops the upgrade
@@ -41,7 +43,7 @@ down_revision = (
 branch_labels = None
 depends_on = None
 
-# (table, key before M6): the key becomes (shop_id, *key).
+# (table, key before M6): the key becomes (*key, shop_id).
 PRIMARY_KEYS = (
     ("events", ("id",)),
     ("ledger_txns", ("id",)),
@@ -94,7 +96,7 @@ PRIMARY_KEYS = (
     ("redpacket_spends", ("id",)),
 )
 
-# (table, columns unique before M6): unique (shop_id, *columns) after.
+# (table, columns unique before M6): unique (*columns, shop_id) after.
 UNIQUES = (
     ("orders", ("order_no",)),
     ("aftersale_packages", ("order_id", "seq")),
@@ -110,7 +112,7 @@ UNIQUES = (
     ("redpacket_spends", ("order_id",)),
 )
 
-# (table, column, parent): column → parent.id before, (shop_id, column) → parent after.
+# (table, column, parent): column → parent.id before, (column, shop_id) → parent after.
 FOREIGN_KEYS = (
     ("ledger_entries", "txn_id", "ledger_txns"),
     ("aftersale_packages", "order_id", "orders"),
@@ -180,7 +182,7 @@ def _drop_foreign_keys(columns_of: dict[str, list[str]]) -> None:
 def _drop_uniques(with_shop: bool) -> None:
     inspector = sa.inspect(op.get_bind())
     for table, columns in UNIQUES:
-        wanted = ["shop_id", *columns] if with_shop else list(columns)
+        wanted = [*columns, "shop_id"] if with_shop else list(columns)
         for unique in inspector.get_unique_constraints(table):
             if unique["column_names"] == wanted:
                 op.drop_constraint(unique["name"], table, type_="unique")
@@ -191,7 +193,7 @@ def _replace_primary_keys(with_shop: bool) -> None:
     for table, columns in PRIMARY_KEYS:
         name = inspector.get_pk_constraint(table)["name"]
         op.drop_constraint(name, table, type_="primary")
-        key = ["shop_id", *columns] if with_shop else list(columns)
+        key = [*columns, "shop_id"] if with_shop else list(columns)
         op.create_primary_key(op.f(f"pk_{table}"), table, key)
 
 
@@ -203,22 +205,22 @@ def upgrade() -> None:
     _replace_primary_keys(with_shop=True)
     for table, columns in UNIQUES:
         op.create_unique_constraint(
-            _uq_name(table, ("shop_id", *columns)), table, ["shop_id", *columns]
+            _uq_name(table, (*columns, "shop_id")), table, [*columns, "shop_id"]
         )
     for table, column, parent in FOREIGN_KEYS:
         op.create_foreign_key(
             _fk_name(table, column, parent),
             table,
             parent,
-            ["shop_id", column],
-            ["shop_id", "id"],
+            [column, "shop_id"],
+            ["id", "shop_id"],
         )
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
-    _drop_foreign_keys({f"{t}.{c}": ["shop_id", c] for t, c, _ in FOREIGN_KEYS})
+    _drop_foreign_keys({f"{t}.{c}": [c, "shop_id"] for t, c, _ in FOREIGN_KEYS})
     _drop_uniques(with_shop=True)
     _replace_primary_keys(with_shop=False)
     for table, columns in UNIQUES:

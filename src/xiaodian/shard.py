@@ -4,9 +4,10 @@ Every table declares what it is, as a class attribute read into ``Table.info["sh
 
 * ``__shard__ = TENANT`` — one shop's rows (orders, coupons, ledgers …). It has a non-null
   ``shop_id``; its primary key and every unique constraint include ``shop_id``; a foreign key
-  to another tenant table is ``(shop_id, x_id) → parent (shop_id, id)`` (:func:`tenant_fk`), so
+  to another tenant table is ``(x_id, shop_id) → parent (id, shop_id)`` (:func:`tenant_fk`), so
   a row and its parent always live on the same shard. On Citus it becomes
-  ``create_distributed_table(…, 'shop_id', colocate_with => 'shops_tenant')`` (docs/scaling.md).
+  ``create_distributed_table('<table>', 'shop_id', colocate_with => 'orders')``
+  (docs/scaling.md, :func:`citus_commands`).
 * ``__shard__ = REFERENCE`` — global rows (shops, accounts, apps, buyers, operators, the clock,
   settings): replicated to every node (``create_reference_table``). A reference table never
   points at a tenant table.
@@ -52,7 +53,7 @@ def tenant_identity(*columns: str) -> dict[str, Any]:
     return {"primary_key": list(columns or ("id",))}
 
 
-# The ORM identity of a tenant row keyed by ``id``: ``id`` alone (the table's key is (shop_id, id)).
+# The ORM identity of a tenant row keyed by ``id``: ``id`` alone (the table key is (id, shop_id)).
 TENANT_IDENTITY: Final[dict[str, Any]] = tenant_identity()
 
 _SQLITE_COLUMNS = "sqlite_columns"
@@ -60,17 +61,20 @@ _DIALECT = "dialect"
 
 
 def tenant_pk(*columns: str) -> PrimaryKeyConstraint:
-    """The primary key ``(shop_id, *columns)`` (default ``id``); on SQLite ``(*columns)``."""
+    """The primary key ``(*columns, shop_id)`` (default ``(id, shop_id)``); on SQLite
+    ``(*columns)``. ``shop_id`` comes last so that the key's index still serves a lookup by
+    ``id`` alone (``session.get``) as well as by ``(id, shop_id)``."""
     columns = columns or ("id",)
-    key = PrimaryKeyConstraint(SHARD_COLUMN, *columns)
+    key = PrimaryKeyConstraint(*columns, SHARD_COLUMN)
     key.info[_SQLITE_COLUMNS] = columns
     return key
 
 
 def tenant_unique(*columns: str) -> tuple[UniqueConstraint, UniqueConstraint]:
-    """UNIQUE ``(shop_id, *columns)`` on PostgreSQL; the original UNIQUE ``(*columns)`` on
-    SQLite (unique across shops there, as before M6)."""
-    scoped = UniqueConstraint(SHARD_COLUMN, *columns, info={_DIALECT: "postgresql"})
+    """UNIQUE ``(*columns, shop_id)`` on PostgreSQL — unique within a shop, and its index
+    still serves a lookup by ``columns`` alone (a token, an order number); the original
+    UNIQUE ``(*columns)`` on SQLite (unique across shops there, as before M6)."""
+    scoped = UniqueConstraint(*columns, SHARD_COLUMN, info={_DIALECT: "postgresql"})
     scoped.ddl_if(dialect="postgresql")
     legacy = UniqueConstraint(*columns, info={_DIALECT: "sqlite"})
     legacy.ddl_if(dialect="sqlite")
@@ -80,13 +84,13 @@ def tenant_unique(*columns: str) -> tuple[UniqueConstraint, UniqueConstraint]:
 def tenant_fk(
     table: str, column: str, parent: str, parent_column: str = "id"
 ) -> tuple[ForeignKeyConstraint, ForeignKeyConstraint]:
-    """``(shop_id, column) → parent (shop_id, parent_column)`` on PostgreSQL; the original
+    """``(column, shop_id) → parent (parent_column, shop_id)`` on PostgreSQL; the original
     ``column → parent (parent_column)`` on SQLite. Both carry the name the single-column key
     had (``fk_<table>_<column>_<parent>``)."""
     name = conv(f"fk_{table}_{column}_{parent}")  # as op.f(): shortened with a hash if long
     scoped = ForeignKeyConstraint(
-        [SHARD_COLUMN, column],
-        [f"{parent}.{SHARD_COLUMN}", f"{parent}.{parent_column}"],
+        [column, SHARD_COLUMN],
+        [f"{parent}.{parent_column}", f"{parent}.{SHARD_COLUMN}"],
         name=name,
         info={_DIALECT: "postgresql"},
     )
@@ -169,7 +173,7 @@ def _tenant_problems(table: Table, kind_of: Mapping[str, str], dialect: str) -> 
             "first in `__table_args__`, drop `primary_key=True` from the column(s), set "
             f"`__mapper_args__ = {'TENANT_IDENTITY' if not rest else f'tenant_identity({rest})'}`; "
             "in the migration (PostgreSQL) drop the key and create it on "
-            f"({SHARD_COLUMN}, {', '.join(key)}) as m6_0001 does."
+            f"({', '.join(key)}, {SHARD_COLUMN}) as m6_0001 does."
         )
     uniques: list[tuple[str, list[str]]] = [
         ("unique constraint", [c.name for c in u.columns])
@@ -187,7 +191,7 @@ def _tenant_problems(table: Table, kind_of: Mapping[str, str], dialect: str) -> 
             problems.append(
                 f"{name}: {what} ({', '.join(columns)}) lacks {SHARD_COLUMN}. Replace "
                 f"`unique=True` / `UniqueConstraint({listed})` by `*tenant_unique({listed})` in "
-                f"`__table_args__` (UNIQUE ({SHARD_COLUMN}, {', '.join(columns)}) on PostgreSQL); "
+                f"`__table_args__` (UNIQUE ({', '.join(columns)}, {SHARD_COLUMN}) on PostgreSQL); "
                 "code that finds a row by these columns must know the shop."
             )
     for fk in table.foreign_key_constraints:
@@ -201,9 +205,33 @@ def _tenant_problems(table: Table, kind_of: Mapping[str, str], dialect: str) -> 
                 f"{name}.{column} -> {parent}: a foreign key between tenant tables must include "
                 f"{SHARD_COLUMN}. Declare the column `mapped_column(BigId)` (no ForeignKey) and "
                 f'add `*tenant_fk("{name}", "{column}", "{parent}")` to `__table_args__` '
-                f"(({SHARD_COLUMN}, {column}) -> {parent} ({SHARD_COLUMN}, {pairs[column]}))."
+                f"(({column}, {SHARD_COLUMN}) -> {parent} ({pairs[column]}, {SHARD_COLUMN}))."
             )
     return problems
+
+
+# The tenant table every other one is colocated with (its parents are reference tables only).
+COLOCATION_ANCHOR: Final = "orders"
+
+
+def citus_commands(metadata: MetaData) -> list[str]:
+    """The statements that distribute this schema on Citus (docs/scaling.md): reference
+    tables first, then the tenant tables by ``shop_id``, all in one colocation group, each
+    after the tables it points at."""
+    tables = metadata.sorted_tables  # parents before children
+    reference = [t.name for t in tables if t.info.get("shard") == REFERENCE]
+    tenant = [t.name for t in tables if t.info.get("shard") == TENANT]
+    commands = [f"SELECT create_reference_table('{name}');" for name in reference]
+    if tenant:
+        anchor = COLOCATION_ANCHOR if COLOCATION_ANCHOR in tenant else tenant[0]
+        commands.append(f"SELECT create_distributed_table('{anchor}', '{SHARD_COLUMN}');")
+        commands += [
+            f"SELECT create_distributed_table('{name}', '{SHARD_COLUMN}', "
+            f"colocate_with => '{anchor}');"
+            for name in tenant
+            if name != anchor
+        ]
+    return commands
 
 
 @compiles(PrimaryKeyConstraint, "sqlite")
@@ -227,3 +255,10 @@ def _sqlite_column(element: CreateColumn, compiler: Any, **kw: Any) -> str:
         kind = compiler.type_compiler.process(column.type, type_expression=column)
         return f"{compiler.preparer.format_column(column)} {kind} NOT NULL"
     return str(compiler.visit_create_column(element, **kw))
+
+
+if __name__ == "__main__":  # python -m xiaodian.shard: the block for docs/scaling.md
+    import xiaodian.models  # noqa: F401  (every context's tables on the metadata)
+    from xiaodian.db import Base
+
+    print("\n".join(citus_commands(Base.metadata)))
