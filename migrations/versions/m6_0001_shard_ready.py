@@ -29,17 +29,8 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "m6_0001"
-down_revision = (
-    "aftersales_0003",
-    "doudian_0002",
-    "laike_0001",
-    "luckybags_0001",
-    "platform_0001",
-    "redpackets_0002",
-    "s2_0001",
-    "s4_s5_0001",
-    "u6_0001",
-)
+# One line: runtime.script_heads reads it without importing Alembic (K5).
+down_revision = ("aftersales_0003", "doudian_0002", "laike_0001", "luckybags_0001", "platform_0001", "redpackets_0002", "s2_0001", "s4_s5_0001", "u6_0001")  # fmt: skip  # noqa: E501
 branch_labels = None
 depends_on = None
 
