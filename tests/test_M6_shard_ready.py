@@ -311,3 +311,37 @@ def test_M6_lookups_by_id_or_by_a_code_alone_keep_an_index(pg_only: None, engine
         for query, index in probes.items():
             plan = "\n".join(conn.execute(text(f"EXPLAIN {query}")).scalars())
             assert index in plan, (query, plan)
+
+
+def test_M6_sqlite_ddl_from_the_models_is_the_one_from_before(tmp_path: Path) -> None:
+    """The models' own DDL on SQLite (``metadata.create_all``) keeps ``id`` as the rowid key
+    and the original constraints, equal to what the migrations build there."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from xiaodian.shard import include_object
+
+    fresh = make_engine(f"sqlite:///{tmp_path / 'models.db'}")
+    try:
+        metadata.create_all(fresh)
+        inspector = inspect(fresh)
+        assert inspector.get_pk_constraint("orders")["constrained_columns"] == ["id"]
+        assert inspector.get_pk_constraint("staff_stores")["constrained_columns"] == [
+            "staff_id",
+            "store_id",
+        ]
+        with fresh.connect() as conn:
+            opts = {"compare_type": True, "include_object": include_object("sqlite")}
+            context = MigrationContext.configure(conn, opts=opts)
+            assert compare_metadata(context, metadata) == []
+        with Session(fresh) as session:
+            shop = Shop(name="一号店", created_at=NOW)
+            session.add(shop)
+            session.flush()
+            product = Product(shop_id=shop.id, title="茶", price_fen=1, stock=1, created_at=NOW)
+            session.add(product)
+            session.flush()
+            assert product.id == 1  # the rowid still numbers the rows
+            session.commit()
+    finally:
+        fresh.dispose()
