@@ -8,6 +8,7 @@ from alembic import context
 from xiaodian.config import get_settings
 from xiaodian.db import make_engine
 from xiaodian.models import metadata
+from xiaodian.shard import include_object
 
 config = context.config
 engine = config.attributes.get("engine") or make_engine(get_settings().database_url)
@@ -21,6 +22,8 @@ with engine.connect() as connection:
         target_metadata=metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        # M6: the models hold one form of a tenant constraint per engine (xiaodian.shard).
+        include_object=include_object(connection.dialect.name),
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -13,12 +13,18 @@ from sqlalchemy import Engine, text
 from xiaodian.db import make_engine
 from xiaodian.models import metadata
 from xiaodian.runtime import upgrade
+from xiaodian.shard import include_object
+
+
+def _compare_options(engine: Engine) -> dict[str, object]:
+    """As migrations/env.py: the models' constraints of this engine (M6, ``xiaodian.shard``)."""
+    return {"compare_type": True, "include_object": include_object(engine.dialect.name)}
 
 
 def test_migrations_match_models(engine: Engine) -> None:
     upgrade(engine)  # idempotent: the app runs it on every start
     with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        context = MigrationContext.configure(conn, opts=_compare_options(engine))
         diff = compare_metadata(context, metadata)
     assert diff == [], f"models and migrations differ: {diff}"
 
@@ -53,7 +59,7 @@ def test_processes_starting_together_migrate_a_fresh_database_once(
             t.join()
         assert errors == []
         with fresh.connect() as conn:
-            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            context = MigrationContext.configure(conn, opts=_compare_options(fresh))
             assert compare_metadata(context, metadata) == []
     finally:
         fresh.dispose()

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from xiaodian.db import Base, UTCDateTime
 from xiaodian.durations import parse_duration as parse_duration  # re-exported (K5)
 from xiaodian.errors import Conflict
+from xiaodian.shard import REFERENCE
 
 
 class Clock(Protocol):
@@ -60,6 +61,7 @@ class ManualClock:
 
 class SimClockRow(Base):
     __tablename__ = "sim_clock"
+    __shard__ = REFERENCE
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     now: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -73,6 +73,14 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """M6: a model's ``__shard__`` (``xiaodian.shard``) goes into its table's info."""
+        super().__init_subclass__(**kwargs)
+        shard = cls.__dict__.get("__shard__")
+        table = cls.__dict__.get("__table__")
+        if shard is not None and table is not None:
+            table.info["shard"] = shard
 
 
 def _json_dumps(value: Any) -> str:
@@ -237,7 +245,19 @@ def _dialect_insert(dialect: str, table: Any) -> Any:
     return sqlite_insert(table)
 
 
-def get_owned(session: Session, model: Any, shop_id: int, ident: int, what: tuple[str, str]) -> Any:
+class ShopOwned(Protocol):
+    """A row that belongs to one shop (every tenant table, M6)."""
+
+    @property
+    def shop_id(self) -> int: ...
+
+
+OwnedT = TypeVar("OwnedT", bound=ShopOwned)
+
+
+def get_owned(
+    session: Session, model: type[OwnedT], shop_id: int, ident: Any, what: tuple[str, str]
+) -> OwnedT:
     """The row of ``model`` with primary key ``ident`` if it belongs to ``shop_id``; otherwise
     NotFound — another shop's object is indistinguishable from a missing one (X2)."""
     from xiaodian.errors import NotFound

@@ -8,6 +8,7 @@ from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, String, UniqueCon
 from sqlalchemy.orm import Mapped, mapped_column
 
 from xiaodian.db import Base, BigId, UTCDateTime
+from xiaodian.shard import REFERENCE, TENANT, TENANT_IDENTITY, tenant_fk, tenant_identity, tenant_pk
 
 # Permission codes a main account (主账号) may grant to a sub-account (子账号).
 PERMISSIONS: dict[str, str] = {
@@ -31,6 +32,7 @@ PERMISSIONS: dict[str, str] = {
 
 class Shop(Base):
     __tablename__ = "shops"
+    __shard__ = REFERENCE
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(60))
@@ -46,6 +48,7 @@ class User(Base):
     """A merchant account: the shop's main account or one of its sub-accounts."""
 
     __tablename__ = "users"
+    __shard__ = REFERENCE
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"), index=True)
@@ -60,6 +63,7 @@ class User(Base):
 
 class Grant(Base):
     __tablename__ = "grants"
+    __shard__ = REFERENCE
     __table_args__ = (UniqueConstraint("user_id", "permission"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -74,8 +78,11 @@ class Store(Base):
     """门店: a physical store of the shop (coupon campaigns and staff are scoped to stores)."""
 
     __tablename__ = "stores"
+    __shard__ = TENANT
+    __mapper_args__ = TENANT_IDENTITY
+    __table_args__ = (tenant_pk(),)
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, autoincrement=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"), index=True)
     name: Mapped[str] = mapped_column(String(60))
     address: Mapped[str] = mapped_column(String(200), default="")
@@ -86,8 +93,11 @@ class Staff(Base):
     """核销人员: verifier staff, added by Douyin ID with a store scope (C5)."""
 
     __tablename__ = "staff"
+    __shard__ = TENANT
+    __mapper_args__ = TENANT_IDENTITY
+    __table_args__ = (tenant_pk(),)
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, autoincrement=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"), index=True)
     douyin_id: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(60), default="")
@@ -98,9 +108,16 @@ class Staff(Base):
 
 class StaffStore(Base):
     __tablename__ = "staff_stores"
+    __shard__ = TENANT
+    __mapper_args__ = tenant_identity("staff_id", "store_id")
+    __table_args__ = (
+        tenant_pk("staff_id", "store_id"),
+        *tenant_fk("staff_stores", "staff_id", "staff"),
+        *tenant_fk("staff_stores", "store_id", "stores"),
+    )
 
-    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), primary_key=True)
-    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id"), primary_key=True)
+    staff_id: Mapped[int] = mapped_column(BigId)
+    store_id: Mapped[int] = mapped_column(BigId)
     shop_id: Mapped[int] = mapped_column(BigInteger, index=True)
 
 
@@ -108,6 +125,7 @@ class ApiApp(Base):
     """An ERP/ISV application acting for one shop: app_key + secret (HMAC-SHA256)."""
 
     __tablename__ = "api_apps"
+    __shard__ = REFERENCE
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"), index=True)
@@ -125,6 +143,7 @@ class ApiNonce(Base):
     """Nonces seen inside the signature window: a replayed signed request is refused."""
 
     __tablename__ = "api_nonces"
+    __shard__ = REFERENCE
     __table_args__ = (Index("ix_api_nonces_expires", "expires_at"),)
 
     app_key: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -136,6 +155,7 @@ class Buyer(Base):
     """A platform consumer (消费者). Buyers are the platform's, not a shop's."""
 
     __tablename__ = "buyers"
+    __shard__ = REFERENCE
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     douyin_id: Mapped[str] = mapped_column(String(64), unique=True)
@@ -151,6 +171,7 @@ class SystemState(Base):
     """Small key/value facts about this installation (e.g. the generated cookie secret)."""
 
     __tablename__ = "system_state"
+    __shard__ = REFERENCE
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(String(500))
@@ -161,6 +182,7 @@ class LoginFailure(Base):
     address. Counted over a window for the lockout; rows older than the window are deleted."""
 
     __tablename__ = "login_failures"
+    __shard__ = REFERENCE
     __table_args__ = (
         Index("ix_login_failures_username", "username", "failed_at"),
         Index("ix_login_failures_ip", "ip", "failed_at"),
@@ -178,6 +200,7 @@ class ConsoleSession(Base):
     reading the database does not let anyone log in. Deleting the row logs the browser out."""
 
     __tablename__ = "console_sessions"
+    __shard__ = REFERENCE
     __table_args__ = (
         Index("ix_console_sessions_user", "user_id"),
         Index("ix_console_sessions_expires", "expires_at"),

@@ -37,7 +37,8 @@ from xiaodian.aftersales.models import (
     PackageStatus,
 )
 from xiaodian.context import Ctx
-from xiaodian.errors import Conflict, InsufficientFunds, NotFound, ValidationFailed, field_error
+from xiaodian.db import get_owned
+from xiaodian.errors import Conflict, InsufficientFunds, ValidationFailed, field_error
 from xiaodian.ledger import service as ledger
 from xiaodian.ledger.models import Account
 from xiaodian.money import yuan_label
@@ -154,10 +155,7 @@ def erp_cancelled_ids(session: Session, shop_id: int, package_ids: list[int]) ->
 
 
 def get_package(session: Session, shop_id: int, package_id: int) -> Package:
-    row = session.get(Package, package_id)
-    if row is None or row.shop_id != shop_id:
-        raise NotFound("包裹", "Package", package_id)
-    return row
+    return get_owned(session, Package, shop_id, package_id, ("包裹", "Package"))
 
 
 def carrier_log(session: Session, shop_id: int, package_id: int) -> list[CarrierCall]:

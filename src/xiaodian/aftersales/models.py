@@ -37,6 +37,7 @@ from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, 
 from sqlalchemy.orm import Mapped, mapped_column
 
 from xiaodian.db import Base, BigId, JsonType, UTCDateTime
+from xiaodian.shard import TENANT, TENANT_IDENTITY, tenant_fk, tenant_pk, tenant_unique
 
 
 class RequestKind(StrEnum):
@@ -91,7 +92,11 @@ class AfterSaleRequest(Base):
     """One after-sale request 售后单 (A1)."""
 
     __tablename__ = "aftersale_requests"
+    __shard__ = TENANT
+    __mapper_args__ = TENANT_IDENTITY
     __table_args__ = (
+        tenant_pk(),
+        *tenant_fk("aftersale_requests", "order_id", "orders"),
         Index("ix_aftersale_requests_shop", "shop_id", "id"),
         Index("ix_aftersale_requests_shop_status", "shop_id", "kind", "status", "id"),
         Index("ix_aftersale_requests_shop_order", "shop_id", "order_id"),
@@ -100,9 +105,9 @@ class AfterSaleRequest(Base):
         Index("ix_aftersale_requests_refund_retry_at", "refund_retry_at"),
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, autoincrement=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"))
-    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    order_id: Mapped[int] = mapped_column(BigId)
     buyer_id: Mapped[int] = mapped_column(ForeignKey("buyers.id"))
     kind: Mapped[str] = mapped_column(String(24))
     status: Mapped[str] = mapped_column(String(24))
@@ -135,11 +140,17 @@ class RequestHistory(Base):
     """Status history 售后记录: every action, with who did it and which rule/strategy."""
 
     __tablename__ = "aftersale_history"
-    __table_args__ = (Index("ix_aftersale_history_request", "shop_id", "request_id", "id"),)
+    __shard__ = TENANT
+    __mapper_args__ = TENANT_IDENTITY
+    __table_args__ = (
+        tenant_pk(),
+        *tenant_fk("aftersale_history", "request_id", "aftersale_requests"),
+        Index("ix_aftersale_history_request", "shop_id", "request_id", "id"),
+    )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, autoincrement=True)
     shop_id: Mapped[int] = mapped_column(BigInteger)
-    request_id: Mapped[int] = mapped_column(ForeignKey("aftersale_requests.id"))
+    request_id: Mapped[int] = mapped_column(BigId)
     action: Mapped[str] = mapped_column(String(32))
     from_status: Mapped[str | None] = mapped_column(String(24))
     to_status: Mapped[str] = mapped_column(String(24))
@@ -157,11 +168,17 @@ class Evidence(Base):
     buyer's upload is attached to the request it supports."""
 
     __tablename__ = "aftersale_evidence"
-    __table_args__ = (Index("ix_aftersale_evidence_shop_request", "shop_id", "request_id"),)
+    __shard__ = TENANT
+    __mapper_args__ = TENANT_IDENTITY
+    __table_args__ = (
+        tenant_pk(),
+        *tenant_fk("aftersale_evidence", "request_id", "aftersale_requests"),
+        Index("ix_aftersale_evidence_shop_request", "shop_id", "request_id"),
+    )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, autoincrement=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"))
-    request_id: Mapped[int | None] = mapped_column(ForeignKey("aftersale_requests.id"))
+    request_id: Mapped[int | None] = mapped_column(BigId)
     party: Mapped[str] = mapped_column(String(8))  # buyer | merchant
     uploaded_by: Mapped[str] = mapped_column(String(48))
     filename: Mapped[str] = mapped_column(String(120))
@@ -199,9 +216,14 @@ class Strategy(Base):
     """A strategy of the after-sales assistant 售后小助手 (A2), one row per shop and kind."""
 
     __tablename__ = "aftersale_strategies"
-    __table_args__ = (UniqueConstraint("shop_id", "code"),)
+    __shard__ = TENANT
+    __mapper_args__ = TENANT_IDENTITY
+    __table_args__ = (
+        tenant_pk(),
+        UniqueConstraint("shop_id", "code"),
+    )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, autoincrement=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"), index=True)
     code: Mapped[str] = mapped_column(String(24))
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -251,16 +273,20 @@ class Package(Base):
     """A parcel 包裹 of an order: one order may ship in several packages."""
 
     __tablename__ = "aftersale_packages"
+    __shard__ = TENANT
+    __mapper_args__ = TENANT_IDENTITY
     __table_args__ = (
-        UniqueConstraint("order_id", "seq"),
+        tenant_pk(),
+        *tenant_fk("aftersale_packages", "order_id", "orders"),
+        *tenant_unique("order_id", "seq"),
         Index("ix_aftersale_packages_shop_order", "shop_id", "order_id"),
         Index("ix_aftersale_packages_interception_due", "interception_due_at"),
-        Index("ix_aftersale_packages_fee_status", "fee_status"),  # finds the rare "unpaid"
+        Index("ix_aftersale_packages_fee_status", "fee_status"),  # finds the rare "unpaid",
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, autoincrement=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"))
-    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    order_id: Mapped[int] = mapped_column(BigId)
     seq: Mapped[int] = mapped_column(Integer)
     carrier: Mapped[str] = mapped_column(String(16))
     tracking_no: Mapped[str] = mapped_column(String(40))
@@ -279,15 +305,20 @@ class Package(Base):
 
 class PackageItem(Base):
     __tablename__ = "aftersale_package_items"
+    __shard__ = TENANT
+    __mapper_args__ = TENANT_IDENTITY
     __table_args__ = (
-        UniqueConstraint("package_id", "order_item_id"),
+        tenant_pk(),
+        *tenant_fk("aftersale_package_items", "package_id", "aftersale_packages"),
+        *tenant_fk("aftersale_package_items", "order_item_id", "order_items"),
+        *tenant_unique("package_id", "order_item_id"),
         Index("ix_aftersale_package_items_shop", "shop_id", "package_id"),
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, autoincrement=True)
     shop_id: Mapped[int] = mapped_column(BigInteger)
-    package_id: Mapped[int] = mapped_column(ForeignKey("aftersale_packages.id"))
-    order_item_id: Mapped[int] = mapped_column(ForeignKey("order_items.id"))
+    package_id: Mapped[int] = mapped_column(BigId)
+    order_item_id: Mapped[int] = mapped_column(BigId)
     qty: Mapped[int] = mapped_column(Integer)
 
 
@@ -295,11 +326,17 @@ class CarrierCall(Base):
     """Every call to the carrier adapter and every event it reported, in order."""
 
     __tablename__ = "aftersale_carrier_log"
-    __table_args__ = (Index("ix_aftersale_carrier_log_package", "shop_id", "package_id", "id"),)
+    __shard__ = TENANT
+    __mapper_args__ = TENANT_IDENTITY
+    __table_args__ = (
+        tenant_pk(),
+        *tenant_fk("aftersale_carrier_log", "package_id", "aftersale_packages"),
+        Index("ix_aftersale_carrier_log_package", "shop_id", "package_id", "id"),
+    )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, autoincrement=True)
     shop_id: Mapped[int] = mapped_column(BigInteger)
-    package_id: Mapped[int] = mapped_column(ForeignKey("aftersale_packages.id"))
+    package_id: Mapped[int] = mapped_column(BigId)
     direction: Mapped[str] = mapped_column(String(8))  # call (we → carrier) | event (carrier →)
     operation: Mapped[str] = mapped_column(String(24))
     ok: Mapped[bool] = mapped_column(Boolean, default=True)

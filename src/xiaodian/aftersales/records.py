@@ -17,8 +17,8 @@ from xiaodian.aftersales.models import (
     RequestStatus,
 )
 from xiaodian.context import Ctx
-from xiaodian.db import rowcount
-from xiaodian.errors import Conflict, NotFound
+from xiaodian.db import get_owned, rowcount
+from xiaodian.errors import Conflict
 from xiaodian.notify import service as notify
 
 S = RequestStatus
@@ -26,10 +26,9 @@ S = RequestStatus
 
 def get_request(session: Session, shop_id: int, request_id: int) -> AfterSaleRequest:
     """The shop's request; another shop's is NotFound (X2)."""
-    row = session.get(AfterSaleRequest, request_id)
-    if row is None or row.shop_id != shop_id:
-        raise NotFound("售后单", "After-sale request", request_id)
-    return row
+    return get_owned(
+        session, AfterSaleRequest, shop_id, request_id, ("售后单", "After-sale request")
+    )
 
 
 def transition(

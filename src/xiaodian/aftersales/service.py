@@ -52,7 +52,7 @@ from xiaodian.aftersales.refunds import pay_refund as pay_refund
 from xiaodian.aftersales.refunds import retry_due_refunds as retry_due_refunds
 from xiaodian.clock import local_day_start
 from xiaodian.context import Ctx
-from xiaodian.db import is_postgres
+from xiaodian.db import get_owned, is_postgres
 from xiaodian.errors import Conflict, NotFound, ValidationFailed, XiaodianError, field_error
 from xiaodian.money import yuan_label
 from xiaodian.notify import service as notify
@@ -93,10 +93,7 @@ def evidence_of(session: Session, req: AfterSaleRequest) -> list[Evidence]:
 
 
 def get_evidence(session: Session, shop_id: int, evidence_id: int) -> Evidence:
-    row = session.get(Evidence, evidence_id)
-    if row is None or row.shop_id != shop_id:
-        raise NotFound("举证材料", "Evidence", evidence_id)
-    return row
+    return get_owned(session, Evidence, shop_id, evidence_id, ("举证材料", "Evidence"))
 
 
 def open_request_for(session: Session, shop_id: int, order_id: int) -> AfterSaleRequest | None:

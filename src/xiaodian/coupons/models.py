@@ -40,6 +40,14 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from xiaodian.db import Base, BigId, JsonType, UTCDateTime
+from xiaodian.shard import (
+    TENANT,
+    TENANT_IDENTITY,
+    tenant_fk,
+    tenant_identity,
+    tenant_pk,
+    tenant_unique,
+)
 
 # INTEGER columns (limits, days, percent) take at most this from a request: far above any real
 # campaign, far below int4's 2,147,483,647, so PostgreSQL never sees an overflow.
@@ -71,9 +79,14 @@ class ClaimStatus:
 
 class CouponImage(Base):
     __tablename__ = "coupon_images"
-    __table_args__ = (UniqueConstraint("shop_id", "sha256"),)
+    __shard__ = TENANT
+    __mapper_args__ = TENANT_IDENTITY
+    __table_args__ = (
+        tenant_pk(),
+        UniqueConstraint("shop_id", "sha256"),
+    )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, autoincrement=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"), index=True)
     sha256: Mapped[str] = mapped_column(String(64))
     content_type: Mapped[str] = mapped_column(String(20))
@@ -88,12 +101,15 @@ class Coupon(Base):
     """通用券 (C1) and its review (C2)."""
 
     __tablename__ = "coupons"
+    __shard__ = TENANT
+    __mapper_args__ = TENANT_IDENTITY
     __table_args__ = (
+        tenant_pk(),
         Index("ix_coupons_shop_status", "shop_id", "status"),
         Index("ix_coupons_finalize", "status", "finalize_at"),
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, autoincrement=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"), index=True)
     status: Mapped[str] = mapped_column(String(16), default=CouponStatus.REVIEWING)
     title: Mapped[str] = mapped_column(String(60))
@@ -136,13 +152,16 @@ class Campaign(Base):
     """店铺主页领券活动 (C3)."""
 
     __tablename__ = "coupon_campaigns"
+    __shard__ = TENANT
+    __mapper_args__ = TENANT_IDENTITY
     __table_args__ = (
+        tenant_pk(),
         Index("ix_coupon_campaigns_shop_status", "shop_id", "status"),
         Index("ix_coupon_campaigns_status_starts", "status", "starts_at"),
         Index("ix_coupon_campaigns_status_ends", "status", "ends_at"),
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, autoincrement=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"), index=True)
     name: Mapped[str] = mapped_column(String(60))
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -161,9 +180,16 @@ class Campaign(Base):
 
 class CampaignStore(Base):
     __tablename__ = "coupon_campaign_stores"
+    __shard__ = TENANT
+    __mapper_args__ = tenant_identity("campaign_id", "store_id")
+    __table_args__ = (
+        tenant_pk("campaign_id", "store_id"),
+        *tenant_fk("coupon_campaign_stores", "campaign_id", "coupon_campaigns"),
+        *tenant_fk("coupon_campaign_stores", "store_id", "stores"),
+    )
 
-    campaign_id: Mapped[int] = mapped_column(ForeignKey("coupon_campaigns.id"), primary_key=True)
-    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id"), primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(BigId)
+    store_id: Mapped[int] = mapped_column(BigId)
     shop_id: Mapped[int] = mapped_column(BigInteger, index=True)
 
 
@@ -172,12 +198,19 @@ class CampaignCoupon(Base):
     per-coupon statistics — the limit is on ``Campaign.claimed``)."""
 
     __tablename__ = "coupon_campaign_coupons"
-    __table_args__ = (UniqueConstraint("campaign_id", "coupon_id"),)
+    __shard__ = TENANT
+    __mapper_args__ = TENANT_IDENTITY
+    __table_args__ = (
+        tenant_pk(),
+        *tenant_fk("coupon_campaign_coupons", "campaign_id", "coupon_campaigns"),
+        *tenant_fk("coupon_campaign_coupons", "coupon_id", "coupons"),
+        *tenant_unique("campaign_id", "coupon_id"),
+    )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, autoincrement=True)
     shop_id: Mapped[int] = mapped_column(BigInteger, index=True)
-    campaign_id: Mapped[int] = mapped_column(ForeignKey("coupon_campaigns.id"), index=True)
-    coupon_id: Mapped[int] = mapped_column(ForeignKey("coupons.id"), index=True)
+    campaign_id: Mapped[int] = mapped_column(BigId, index=True)
+    coupon_id: Mapped[int] = mapped_column(BigId, index=True)
     claimed: Mapped[int] = mapped_column(Integer, default=0)
 
 
@@ -185,11 +218,15 @@ class ClaimCounter(Base):
     """Per-user claim count of one campaign coupon (C4), guarded by a conditional UPDATE."""
 
     __tablename__ = "coupon_claim_counters"
-
-    campaign_coupon_id: Mapped[int] = mapped_column(
-        ForeignKey("coupon_campaign_coupons.id"), primary_key=True
+    __shard__ = TENANT
+    __mapper_args__ = tenant_identity("campaign_coupon_id", "buyer_id")
+    __table_args__ = (
+        tenant_pk("campaign_coupon_id", "buyer_id"),
+        *tenant_fk("coupon_claim_counters", "campaign_coupon_id", "coupon_campaign_coupons"),
     )
-    buyer_id: Mapped[int] = mapped_column(ForeignKey("buyers.id"), primary_key=True)
+
+    campaign_coupon_id: Mapped[int] = mapped_column(BigId)
+    buyer_id: Mapped[int] = mapped_column(ForeignKey("buyers.id"))
     shop_id: Mapped[int] = mapped_column(BigInteger, index=True)
     claimed: Mapped[int] = mapped_column(Integer, default=0)
 
@@ -198,16 +235,22 @@ class Claim(Base):
     """A claimed coupon (C4) with its unique code; verified at most once (C6)."""
 
     __tablename__ = "coupon_claims"
+    __shard__ = TENANT
+    __mapper_args__ = TENANT_IDENTITY
     __table_args__ = (
+        tenant_pk(),
+        *tenant_fk("coupon_claims", "campaign_id", "coupon_campaigns"),
+        *tenant_fk("coupon_claims", "coupon_id", "coupons"),
+        *tenant_unique("code"),
         Index("ix_coupon_claims_shop_buyer", "shop_id", "buyer_id"),
         Index("ix_coupon_claims_shop_campaign", "shop_id", "campaign_id"),
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, autoincrement=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"), index=True)
-    code: Mapped[str] = mapped_column(String(24), unique=True)
-    campaign_id: Mapped[int] = mapped_column(ForeignKey("coupon_campaigns.id"))
-    coupon_id: Mapped[int] = mapped_column(ForeignKey("coupons.id"), index=True)
+    code: Mapped[str] = mapped_column(String(24))
+    campaign_id: Mapped[int] = mapped_column(BigId)
+    coupon_id: Mapped[int] = mapped_column(BigId, index=True)
     buyer_id: Mapped[int] = mapped_column(ForeignKey("buyers.id"))
     status: Mapped[str] = mapped_column(String(16), default=ClaimStatus.UNUSED)
     valid_from: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -221,16 +264,22 @@ class Verification(Base):
     """One verification of a claim (C6); cancellable within the window (C7)."""
 
     __tablename__ = "coupon_verifications"
+    __shard__ = TENANT
+    __mapper_args__ = TENANT_IDENTITY
     __table_args__ = (
+        tenant_pk(),
+        *tenant_fk("coupon_verifications", "claim_id", "coupon_claims"),
+        *tenant_fk("coupon_verifications", "store_id", "stores"),
+        *tenant_fk("coupon_verifications", "staff_id", "staff"),
         UniqueConstraint("shop_id", "client_request_id"),
         Index("ix_coupon_verifications_shop_claim", "shop_id", "claim_id"),
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, autoincrement=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"), index=True)
-    claim_id: Mapped[int] = mapped_column(ForeignKey("coupon_claims.id"))
-    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id"))
-    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    claim_id: Mapped[int] = mapped_column(BigId)
+    store_id: Mapped[int] = mapped_column(BigId)
+    staff_id: Mapped[int | None] = mapped_column(BigId)
     channel: Mapped[str] = mapped_column(String(16))  # code | scan | console | api_v2
     actor: Mapped[str] = mapped_column(String(40))
     client_request_id: Mapped[str | None] = mapped_column(String(64))
@@ -244,11 +293,18 @@ class StaffToken(Base):
     """Bearer token of the staff app (C5): issued by the merchant, dead once staff is revoked."""
 
     __tablename__ = "coupon_staff_tokens"
+    __shard__ = TENANT
+    __mapper_args__ = TENANT_IDENTITY
+    __table_args__ = (
+        tenant_pk(),
+        *tenant_fk("coupon_staff_tokens", "staff_id", "staff"),
+        *tenant_unique("token_hash"),
+    )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, autoincrement=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"), index=True)
-    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    staff_id: Mapped[int] = mapped_column(BigId, index=True)
+    token_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

@@ -790,10 +790,7 @@ def create_campaign(ctx: Ctx, shop_id: int, draft: CampaignDraft) -> Campaign:
 
 
 def get_campaign(session: Session, shop_id: int, campaign_id: int) -> Campaign:
-    campaign = session.get(Campaign, campaign_id)
-    if campaign is None or campaign.shop_id != shop_id:
-        raise NotFound("活动", "Campaign", campaign_id)
-    return campaign
+    return get_owned(session, Campaign, shop_id, campaign_id, ("活动", "Campaign"))
 
 
 def list_campaigns(session: Session, shop_id: int, limit: int = 100) -> list[Campaign]:
@@ -1722,9 +1719,9 @@ def cancel_verification(ctx: Ctx, shop_id: int, verification_id: int) -> Verific
     """C7: undo a verification within the window (default 60 min). The edge is inclusive:
     exactly 60:00 after verifying is allowed, 60:01 is refused. The code becomes usable again
     (status unused) — still subject to its validity."""
-    row = ctx.session.get(Verification, verification_id)
-    if row is None or row.shop_id != shop_id:
-        raise NotFound("核销记录", "Verification", verification_id)
+    row = get_owned(
+        ctx.session, Verification, shop_id, verification_id, ("核销记录", "Verification")
+    )
     if row.status != "verified":
         raise _refuse(
             "already_cancelled", "该核销已撤销", "This verification was already cancelled", "C7"

@@ -13,12 +13,14 @@ from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from xiaodian.db import Base, BigId, UTCDateTime
+from xiaodian.shard import REFERENCE, TENANT, tenant_fk, tenant_identity, tenant_pk
 
 
 class DoudianToken(Base):
     """One access_token / refresh_token pair issued by ``token.create`` or ``token.refresh``."""
 
     __tablename__ = "doudian_tokens"
+    __shard__ = REFERENCE
     __table_args__ = (
         Index("ix_doudian_tokens_shop", "shop_id", "id"),
         Index("ix_doudian_tokens_app", "app_id"),
@@ -41,6 +43,7 @@ class DoudianAuthCode(Base):
     """A one-time ``code`` for ``token.create`` with ``grant_type=authorization_code``."""
 
     __tablename__ = "doudian_auth_codes"
+    __shard__ = REFERENCE
     __table_args__ = (Index("ix_doudian_auth_codes_shop", "shop_id", "id"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -59,7 +62,13 @@ class DoudianPushEndpoint(Base):
     signed with that app's secret (issue 12, D4; see ``doudian.push``)."""
 
     __tablename__ = "doudian_push_endpoints"
+    __shard__ = TENANT
+    __mapper_args__ = tenant_identity("endpoint_id")
+    __table_args__ = (
+        tenant_pk("endpoint_id"),
+        *tenant_fk("doudian_push_endpoints", "endpoint_id", "webhook_endpoints"),
+    )
 
-    endpoint_id: Mapped[int] = mapped_column(ForeignKey("webhook_endpoints.id"), primary_key=True)
+    endpoint_id: Mapped[int] = mapped_column(BigId)
     app_id: Mapped[int] = mapped_column(ForeignKey("api_apps.id"), index=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"), index=True)

@@ -21,7 +21,7 @@ from xiaodian.accounts import service as accounts
 from xiaodian.accounts.models import ApiApp
 from xiaodian.accounts.service import AppCredentials
 from xiaodian.context import Ctx
-from xiaodian.db import rowcount
+from xiaodian.db import get_owned, rowcount
 from xiaodian.doudian import enums
 from xiaodian.doudian.gateway import PlatformError, business, invalid, missing
 from xiaodian.doudian.models import DoudianAuthCode, DoudianToken
@@ -182,11 +182,7 @@ def _issue(ctx: Ctx, app: AppCredentials, grant: str) -> dict[str, Any]:
 def issue_auth_code(ctx: Ctx, shop_id: int, app_id: int) -> tuple[str, datetime]:
     """A one-time code for ``token.create`` (grant_type=authorization_code) for one live app
     of this shop; returns the code (shown once, stored hashed) and when it expires."""
-    app = ctx.session.get(ApiApp, app_id)
-    if app is None or app.shop_id != shop_id:
-        from xiaodian.errors import NotFound
-
-        raise NotFound("应用", "App", app_id)
+    app = get_owned(ctx.session, ApiApp, shop_id, app_id, ("应用", "App"))
     if app.revoked_at is not None:
         from xiaodian.errors import Conflict
 

@@ -15,10 +15,12 @@ from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from xiaodian.db import Base, BigId, UTCDateTime
+from xiaodian.shard import REFERENCE, TENANT, tenant_fk, tenant_identity, tenant_pk
 
 
 class ClientToken(Base):
     __tablename__ = "laike_client_tokens"
+    __shard__ = REFERENCE
     __table_args__ = (Index("ix_laike_client_tokens_expires", "expires_at"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -34,7 +36,13 @@ class PushEndpoint(Base):
     ``life_trade_certificate_notify`` in the platform's format, signed with the app's secret."""
 
     __tablename__ = "laike_push_endpoints"
+    __shard__ = TENANT
+    __mapper_args__ = tenant_identity("endpoint_id")
+    __table_args__ = (
+        tenant_pk("endpoint_id"),
+        *tenant_fk("laike_push_endpoints", "endpoint_id", "webhook_endpoints"),
+    )
 
-    endpoint_id: Mapped[int] = mapped_column(ForeignKey("webhook_endpoints.id"), primary_key=True)
+    endpoint_id: Mapped[int] = mapped_column(BigId)
     app_id: Mapped[int] = mapped_column(ForeignKey("api_apps.id"), index=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"), index=True)

@@ -14,10 +14,11 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from xiaodian.db import Base, BigId, UTCDateTime
+from xiaodian.shard import TENANT, TENANT_IDENTITY, tenant_fk, tenant_pk
 
 
 class Account(StrEnum):
@@ -50,6 +51,7 @@ NON_NEGATIVE: frozenset[str] = frozenset(
 
 class LedgerAccount(Base):
     __tablename__ = "ledger_accounts"
+    __shard__ = TENANT
 
     shop_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     code: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -59,9 +61,14 @@ class LedgerAccount(Base):
 
 class LedgerTxn(Base):
     __tablename__ = "ledger_txns"
-    __table_args__ = (UniqueConstraint("shop_id", "idempotency_key"),)
+    __shard__ = TENANT
+    __mapper_args__ = TENANT_IDENTITY
+    __table_args__ = (
+        tenant_pk(),
+        UniqueConstraint("shop_id", "idempotency_key"),
+    )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, autoincrement=True)
     shop_id: Mapped[int] = mapped_column(BigInteger, index=True)
     idempotency_key: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(48))
@@ -76,15 +83,19 @@ class LedgerTxn(Base):
 
 class LedgerEntry(Base):
     __tablename__ = "ledger_entries"
+    __shard__ = TENANT
+    __mapper_args__ = TENANT_IDENTITY
     __table_args__ = (
+        tenant_pk(),
+        *tenant_fk("ledger_entries", "txn_id", "ledger_txns"),
         Index("ix_ledger_entries_account", "shop_id", "account_code", "id"),
         # U6: a statement newest first, running balance in (created_at, id) order
         Index("ix_ledger_entries_account_created", "shop_id", "account_code", "created_at", "id"),
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, autoincrement=True)
     shop_id: Mapped[int] = mapped_column(BigInteger)
-    txn_id: Mapped[int] = mapped_column(ForeignKey("ledger_txns.id"), index=True)
+    txn_id: Mapped[int] = mapped_column(BigId, index=True)
     account_code: Mapped[str] = mapped_column(String(32))
     amount_fen: Mapped[int] = mapped_column(BigInteger)
     balance_after_fen: Mapped[int] = mapped_column(BigInteger)

@@ -267,10 +267,7 @@ def create_lucky_bag(
 
 
 def get_lucky_bag(session: Session, shop_id: int, lucky_bag_id: int) -> LuckyBag:
-    bag = session.get(LuckyBag, lucky_bag_id)
-    if bag is None or bag.shop_id != shop_id:
-        raise NotFound("福袋", "Lucky bag", lucky_bag_id)
-    return bag
+    return get_owned(session, LuckyBag, shop_id, lucky_bag_id, ("福袋", "Lucky bag"))
 
 
 def list_lucky_bags(
@@ -363,10 +360,7 @@ def win_status_expr(now: datetime) -> ColumnElement[str]:
 
 
 def get_win(session: Session, shop_id: int, win_id: int) -> LuckyBagWin:
-    win = session.get(LuckyBagWin, win_id)
-    if win is None or win.shop_id != shop_id:
-        raise NotFound("中奖记录", "Win", win_id)
-    return win
+    return get_owned(session, LuckyBagWin, shop_id, win_id, ("中奖记录", "Win"))
 
 
 def list_wins(

@@ -9,18 +9,22 @@ from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, 
 from sqlalchemy.orm import Mapped, mapped_column
 
 from xiaodian.db import Base, BigId, JsonType, UTCDateTime
+from xiaodian.shard import TENANT, TENANT_IDENTITY, tenant_fk, tenant_pk
 
 
 class Notice(Base):
     """站内通知: a message to the merchant's accounts."""
 
     __tablename__ = "notices"
+    __shard__ = TENANT
+    __mapper_args__ = TENANT_IDENTITY
     __table_args__ = (
+        tenant_pk(),
         Index("ix_notices_shop_unread", "shop_id", "read_at", "id"),
-        Index("ix_notices_shop_created", "shop_id", "created_at", "id"),  # U6 newest first
+        Index("ix_notices_shop_created", "shop_id", "created_at", "id"),  # U6 newest first,
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, autoincrement=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"))
     category: Mapped[str] = mapped_column(String(32))  # e.g. violation, aftersale, funds
     title: Mapped[str] = mapped_column(String(120))
@@ -35,9 +39,14 @@ class BuyerMessage(Base):
     """A message in a buyer's inbox: text, a link, a card, a reminder."""
 
     __tablename__ = "buyer_messages"
-    __table_args__ = (Index("ix_buyer_messages_buyer", "buyer_id", "id"),)
+    __shard__ = TENANT
+    __mapper_args__ = TENANT_IDENTITY
+    __table_args__ = (
+        tenant_pk(),
+        Index("ix_buyer_messages_buyer", "buyer_id", "id"),
+    )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, autoincrement=True)
     buyer_id: Mapped[int] = mapped_column(ForeignKey("buyers.id"))
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"), index=True)
     kind: Mapped[str] = mapped_column(String(16))  # text | link | card | reminder
@@ -53,12 +62,15 @@ class Event(Base):
     """A domain event: the audit trail of every state change, naming the rule that made it."""
 
     __tablename__ = "events"
+    __shard__ = TENANT
+    __mapper_args__ = TENANT_IDENTITY
     __table_args__ = (
+        tenant_pk(),
         Index("ix_events_shop", "shop_id", "id"),
-        Index("ix_events_shop_occurred", "shop_id", "occurred_at", "id"),  # U6 newest first
+        Index("ix_events_shop_occurred", "shop_id", "occurred_at", "id"),  # U6 newest first,
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, autoincrement=True)
     shop_id: Mapped[int] = mapped_column(BigInteger)
     type: Mapped[str] = mapped_column(String(64))
     payload: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
@@ -69,8 +81,11 @@ class Event(Base):
 
 class WebhookEndpoint(Base):
     __tablename__ = "webhook_endpoints"
+    __shard__ = TENANT
+    __mapper_args__ = TENANT_IDENTITY
+    __table_args__ = (tenant_pk(),)
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, autoincrement=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"), index=True)
     url: Mapped[str] = mapped_column(String(500))
     secret: Mapped[str] = mapped_column(String(80))
@@ -84,15 +99,20 @@ class WebhookDelivery(Base):
     """One event to one endpoint; retried with exponential backoff until delivered or failed."""
 
     __tablename__ = "webhook_deliveries"
+    __shard__ = TENANT
+    __mapper_args__ = TENANT_IDENTITY
     __table_args__ = (
+        tenant_pk(),
+        *tenant_fk("webhook_deliveries", "endpoint_id", "webhook_endpoints"),
+        *tenant_fk("webhook_deliveries", "event_id", "events"),
         Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
         Index("ix_webhook_deliveries_shop", "shop_id", "id"),
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, autoincrement=True)
     shop_id: Mapped[int] = mapped_column(BigInteger)
-    endpoint_id: Mapped[int] = mapped_column(ForeignKey("webhook_endpoints.id"))
-    event_id: Mapped[int] = mapped_column(ForeignKey("events.id"))
+    endpoint_id: Mapped[int] = mapped_column(BigId)
+    event_id: Mapped[int] = mapped_column(BigId)
     status: Mapped[str] = mapped_column(String(12), default="pending")  # pending|delivered|failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     # Wall clock; NULL = not tried yet, due at once (emitting needs no clock of its own).

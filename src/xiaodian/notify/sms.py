@@ -25,6 +25,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from xiaodian.context import Ctx
 from xiaodian.db import Base, BigId, JsonType, UTCDateTime
 from xiaodian.errors import XiaodianError
+from xiaodian.shard import REFERENCE
 
 if TYPE_CHECKING:
     from xiaodian.config import Settings, SmsSettings
@@ -39,6 +40,7 @@ class SmsMessage(Base):
     """One SMS "sent" by the local outbox gateway (demo and tests)."""
 
     __tablename__ = "sms_outbox"
+    __shard__ = REFERENCE
     __table_args__ = (Index("ix_sms_outbox_shop", "shop_id", "id"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

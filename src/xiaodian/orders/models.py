@@ -25,13 +25,13 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
-    UniqueConstraint,
     false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from xiaodian.db import Base, BigId, JsonType, UTCDateTime
+from xiaodian.shard import REFERENCE, TENANT, TENANT_IDENTITY, tenant_fk, tenant_pk, tenant_unique
 
 
 class OrderStatus(StrEnum):
@@ -100,9 +100,14 @@ class Product(Base):
     either until listed again (上架). Status: ``orders.product_rules.product_status``."""
 
     __tablename__ = "products"
-    __table_args__ = (Index("ix_products_shop", "shop_id", "id"),)
+    __shard__ = TENANT
+    __mapper_args__ = TENANT_IDENTITY
+    __table_args__ = (
+        tenant_pk(),
+        Index("ix_products_shop", "shop_id", "id"),
+    )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, autoincrement=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"))
     title: Mapped[str] = mapped_column(String(120))
     price_fen: Mapped[int] = mapped_column(BigInteger)
@@ -122,7 +127,11 @@ PHONE_TAIL_SQL = "substr(buyer_phone, length(buyer_phone) - 3)"
 
 class Order(Base):
     __tablename__ = "orders"
+    __shard__ = TENANT
+    __mapper_args__ = TENANT_IDENTITY
     __table_args__ = (
+        tenant_pk(),
+        *tenant_unique("order_no"),
         # O1 filters: shop_id first in every index; keyset paging on id.
         Index("ix_orders_shop_id", "shop_id", "id"),
         Index("ix_orders_shop_status", "shop_id", "status", "id"),
@@ -155,9 +164,9 @@ class Order(Base):
         Index("ix_orders_auto_close_at", "auto_close_at"),
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, autoincrement=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"))
-    order_no: Mapped[str] = mapped_column(String(19), unique=True)
+    order_no: Mapped[str] = mapped_column(String(19))
     buyer_id: Mapped[int] = mapped_column(ForeignKey("buyers.id"))
     buyer_name: Mapped[str] = mapped_column(String(60))
     buyer_phone: Mapped[str] = mapped_column(String(20))
@@ -189,15 +198,20 @@ class Order(Base):
 
 class OrderItem(Base):
     __tablename__ = "order_items"
+    __shard__ = TENANT
+    __mapper_args__ = TENANT_IDENTITY
     __table_args__ = (
+        tenant_pk(),
+        *tenant_fk("order_items", "order_id", "orders"),
+        *tenant_fk("order_items", "product_id", "products"),
         Index("ix_order_items_shop_product", "shop_id", "product_id", "order_id"),
         Index("ix_order_items_shop_order", "shop_id", "order_id"),
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, autoincrement=True)
     shop_id: Mapped[int] = mapped_column(BigInteger)
-    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
-    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    order_id: Mapped[int] = mapped_column(BigId)
+    product_id: Mapped[int] = mapped_column(BigId)
     title: Mapped[str] = mapped_column(String(120))
     qty: Mapped[int] = mapped_column(Integer)
     unit_price_fen: Mapped[int] = mapped_column(BigInteger)
@@ -208,11 +222,17 @@ class OrderStatusChange(Base):
     """订单状态历史: every status (and after-sale) change, with the rule that made it."""
 
     __tablename__ = "order_status_history"
-    __table_args__ = (Index("ix_order_status_history_order", "shop_id", "order_id", "id"),)
+    __shard__ = TENANT
+    __mapper_args__ = TENANT_IDENTITY
+    __table_args__ = (
+        tenant_pk(),
+        *tenant_fk("order_status_history", "order_id", "orders"),
+        Index("ix_order_status_history_order", "shop_id", "order_id", "id"),
+    )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, autoincrement=True)
     shop_id: Mapped[int] = mapped_column(BigInteger)
-    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    order_id: Mapped[int] = mapped_column(BigId)
     from_status: Mapped[str | None] = mapped_column(String(24))
     to_status: Mapped[str] = mapped_column(String(24))
     rule: Mapped[str | None] = mapped_column(String(8))
@@ -225,16 +245,20 @@ class OrderViolation(Base):
     """One late-shipment judgment 发货超时判定 (O6/O7) and its deposit penalty (O8)."""
 
     __tablename__ = "order_violations"
+    __shard__ = TENANT
+    __mapper_args__ = TENANT_IDENTITY
     __table_args__ = (
-        UniqueConstraint("order_id", "seq"),
+        tenant_pk(),
+        *tenant_fk("order_violations", "order_id", "orders"),
+        *tenant_unique("order_id", "seq"),
         Index("ix_order_violations_shop", "shop_id", "id"),
         Index("ix_order_violations_shop_judged", "shop_id", "judged_at"),
         Index("ix_order_violations_penalty_due", "penalty_status", "penalty_day"),
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, autoincrement=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"))
-    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    order_id: Mapped[int] = mapped_column(BigId)
     seq: Mapped[int] = mapped_column(Integer)  # 1st, 2nd, 3rd judgment of this order
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)  # the deadline it fell due at
     judged_at: Mapped[datetime] = mapped_column(UTCDateTime)  # the tick instant
@@ -250,14 +274,18 @@ class ShopReviewFlag(Base):
     platform review (停业/清退 risk). Recorded here; an operator decides — never automatic."""
 
     __tablename__ = "shop_review_flags"
+    __shard__ = TENANT
+    __mapper_args__ = TENANT_IDENTITY
     __table_args__ = (
-        UniqueConstraint("order_id"),
+        tenant_pk(),
+        *tenant_fk("shop_review_flags", "order_id", "orders"),
+        *tenant_unique("order_id"),
         Index("ix_shop_review_flags_shop", "shop_id", "id"),
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, autoincrement=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"))
-    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    order_id: Mapped[int] = mapped_column(BigId)
     reason: Mapped[str] = mapped_column(String(300))
     status: Mapped[str] = mapped_column(String(16), default="open")  # open | decided
     decision: Mapped[str] = mapped_column(String(32), default="")  # no_action|suspend|clear_out
@@ -271,11 +299,17 @@ class OrderRefund(Base):
     """A refund of (part of) an order, by the original route or the fallback (O5, A6)."""
 
     __tablename__ = "order_refunds"
-    __table_args__ = (Index("ix_order_refunds_order", "shop_id", "order_id", "id"),)
+    __shard__ = TENANT
+    __mapper_args__ = TENANT_IDENTITY
+    __table_args__ = (
+        tenant_pk(),
+        *tenant_fk("order_refunds", "order_id", "orders"),
+        Index("ix_order_refunds_order", "shop_id", "order_id", "id"),
+    )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, autoincrement=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"))
-    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    order_id: Mapped[int] = mapped_column(BigId)
     amount_fen: Mapped[int] = mapped_column(BigInteger)
     reason: Mapped[str] = mapped_column(String(200))
     rule: Mapped[str | None] = mapped_column(String(8))
@@ -291,13 +325,16 @@ class PaymentCall(Base):
     """Every call made to the payment gateway adapter (charge / refund) and its result."""
 
     __tablename__ = "payment_calls"
+    __shard__ = TENANT
+    __mapper_args__ = TENANT_IDENTITY
     __table_args__ = (
+        tenant_pk(),
         Index("ix_payment_calls_shop", "shop_id", "id"),
         # The local gateway answers a repeated reference like a provider does (O5 retries).
         Index("ix_payment_calls_reference", "shop_id", "reference"),
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, autoincrement=True)
     shop_id: Mapped[int] = mapped_column(BigInteger)
     operation: Mapped[str] = mapped_column(String(8))  # charge | refund
     route: Mapped[str] = mapped_column(String(24))
@@ -314,6 +351,7 @@ class PaymentFault(Base):
     """Local gateway only: routes told to fail (tests, demo). Platform-wide, not a tenant's."""
 
     __tablename__ = "payment_faults"
+    __shard__ = REFERENCE
 
     route: Mapped[str] = mapped_column(String(24), primary_key=True)
     operation: Mapped[str] = mapped_column(String(8), primary_key=True)  # charge | refund

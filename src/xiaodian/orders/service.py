@@ -402,9 +402,7 @@ def place_order(
     session = ctx.session
     lines: list[tuple[Product, int]] = []
     for product_id, qty in items:
-        product = session.get(Product, product_id)
-        if product is None or product.shop_id != shop_id:
-            raise NotFound("商品", "Product", product_id)
+        product = get_owned(session, Product, shop_id, product_id, ("商品", "Product"))
         refusal = product_rules.purchase_refusal(product)  # O8 封禁, U1 下架
         if refusal is not None:
             raise refusal
@@ -555,10 +553,7 @@ def new_order_no(session: Session, now: datetime) -> str:
 
 
 def get_order(session: Session, shop_id: int, order_id: int) -> Order:
-    order = session.get(Order, order_id)
-    if order is None or order.shop_id != shop_id:
-        raise NotFound("订单", "Order", order_id)
-    return order
+    return get_owned(session, Order, shop_id, order_id, ("订单", "Order"))
 
 
 def get_order_by_no(session: Session, shop_id: int, order_no: str) -> Order:

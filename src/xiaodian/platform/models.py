@@ -16,10 +16,12 @@ from sqlalchemy import Boolean, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from xiaodian.db import Base, BigId, UTCDateTime
+from xiaodian.shard import REFERENCE, TENANT, TENANT_IDENTITY, tenant_fk, tenant_pk
 
 
 class Operator(Base):
     __tablename__ = "platform_operators"
+    __shard__ = REFERENCE
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
@@ -31,6 +33,7 @@ class Operator(Base):
 
 class OperatorSession(Base):
     __tablename__ = "platform_operator_sessions"
+    __shard__ = REFERENCE
     __table_args__ = (
         Index("ix_platform_operator_sessions_operator", "operator_id"),
         Index("ix_platform_operator_sessions_expires", "expires_at"),
@@ -47,11 +50,17 @@ class ShopSanction(Base):
     """O8 停业整改 / 清退 in force on a shop (one row per shop at most)."""
 
     __tablename__ = "platform_shop_sanctions"
+    __shard__ = TENANT
+    __mapper_args__ = TENANT_IDENTITY
+    __table_args__ = (
+        tenant_pk(),
+        *tenant_fk("platform_shop_sanctions", "flag_id", "shop_review_flags"),
+    )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, autoincrement=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"), unique=True)
     state: Mapped[str] = mapped_column(String(16))  # suspended | closed
-    flag_id: Mapped[int | None] = mapped_column(ForeignKey("shop_review_flags.id"))
+    flag_id: Mapped[int | None] = mapped_column(BigId)
     reason: Mapped[str] = mapped_column(String(300), default="")
     decided_by: Mapped[str] = mapped_column(String(48))
     decided_at: Mapped[datetime] = mapped_column(UTCDateTime)

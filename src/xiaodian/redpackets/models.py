@@ -39,6 +39,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from xiaodian.db import Base, BigId, JsonType, UTCDateTime
+from xiaodian.shard import TENANT, TENANT_IDENTITY, tenant_fk, tenant_pk, tenant_unique
 
 
 class PacketStatus(StrEnum):
@@ -70,9 +71,14 @@ class RedPacketBatch(Base):
     of the same issuance answer with the first result instead of issuing twice."""
 
     __tablename__ = "redpacket_batches"
-    __table_args__ = (UniqueConstraint("shop_id", "request_id"),)
+    __shard__ = TENANT
+    __mapper_args__ = TENANT_IDENTITY
+    __table_args__ = (
+        tenant_pk(),
+        UniqueConstraint("shop_id", "request_id"),
+    )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, autoincrement=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"), index=True)
     request_id: Mapped[str | None] = mapped_column(String(80))
     amount_fen: Mapped[int] = mapped_column(BigInteger)  # per packet
@@ -89,7 +95,11 @@ class RedPacketBatch(Base):
 
 class RedPacket(Base):
     __tablename__ = "redpackets"
+    __shard__ = TENANT
+    __mapper_args__ = TENANT_IDENTITY
     __table_args__ = (
+        tenant_pk(),
+        *tenant_fk("redpackets", "batch_id", "redpacket_batches"),
         CheckConstraint("remaining_fen >= 0", name="remaining_non_negative"),
         CheckConstraint("spent_fen >= 0", name="spent_non_negative"),
         CheckConstraint(
@@ -102,9 +112,9 @@ class RedPacket(Base):
         Index("ix_redpackets_buyer", "buyer_id", "shop_id"),
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, autoincrement=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"), index=True)
-    batch_id: Mapped[int] = mapped_column(ForeignKey("redpacket_batches.id"), index=True)
+    batch_id: Mapped[int] = mapped_column(BigId, index=True)
     buyer_id: Mapped[int] = mapped_column(ForeignKey("buyers.id"))
     amount_fen: Mapped[int] = mapped_column(BigInteger)
     remaining_fen: Mapped[int] = mapped_column(BigInteger)
@@ -133,11 +143,17 @@ class RedPacketSpend(Base):
     it back, to the packet while valid, else to the merchant balance."""
 
     __tablename__ = "redpacket_spends"
-    __table_args__ = (UniqueConstraint("order_id"),)
+    __shard__ = TENANT
+    __mapper_args__ = TENANT_IDENTITY
+    __table_args__ = (
+        tenant_pk(),
+        *tenant_fk("redpacket_spends", "packet_id", "redpackets"),
+        *tenant_unique("order_id"),
+    )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, autoincrement=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"), index=True)
-    packet_id: Mapped[int] = mapped_column(ForeignKey("redpackets.id"), index=True)
+    packet_id: Mapped[int] = mapped_column(BigId, index=True)
     buyer_id: Mapped[int] = mapped_column(ForeignKey("buyers.id"))
     order_id: Mapped[int] = mapped_column(BigInteger)
     amount_fen: Mapped[int] = mapped_column(BigInteger)
@@ -154,12 +170,15 @@ class RedPacketLog(Base):
     The usage-rate chart (R8) reads it."""
 
     __tablename__ = "redpacket_logs"
+    __shard__ = TENANT
+    __mapper_args__ = TENANT_IDENTITY
     __table_args__ = (
+        tenant_pk(),
         Index("ix_redpacket_logs_packet", "packet_id", "id"),
         Index("ix_redpacket_logs_shop_at", "shop_id", "at"),
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, autoincrement=True)
     shop_id: Mapped[int] = mapped_column(BigInteger)
     packet_id: Mapped[int] = mapped_column(BigInteger)
     kind: Mapped[str] = mapped_column(String(16))
@@ -175,6 +194,7 @@ class RedPacketSettings(Base):
     """Per-shop overrides (R7: reminder lead time, default from settings)."""
 
     __tablename__ = "redpacket_settings"
+    __shard__ = TENANT
 
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"), primary_key=True)
     remind_lead_hours: Mapped[int | None] = mapped_column(Integer)

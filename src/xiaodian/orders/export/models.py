@@ -19,6 +19,7 @@ from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from xiaodian.db import Base, BigId, JsonType, UTCDateTime
+from xiaodian.shard import TENANT, TENANT_IDENTITY, tenant_fk, tenant_pk
 
 
 class ExportStatus(StrEnum):
@@ -42,13 +43,16 @@ class OrderExport(Base):
     """导出记录: one "导出查询订单" request and its progress."""
 
     __tablename__ = "order_exports"
+    __shard__ = TENANT
+    __mapper_args__ = TENANT_IDENTITY
     __table_args__ = (
+        tenant_pk(),
         Index("ix_order_exports_shop", "shop_id", "id"),
         Index("ix_order_exports_shop_created", "shop_id", "created_at", "id"),  # U6
         Index("ix_order_exports_status", "status", "id"),
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, autoincrement=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"))
     filter: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)  # OrderFilter, JSON
     format: Mapped[str] = mapped_column(String(8))  # csv | xlsx
@@ -72,11 +76,17 @@ class ExportCode(Base):
     """A 6-digit download code sent by SMS (手机验证). Stored as HMAC-SHA256(salt, code)."""
 
     __tablename__ = "order_export_codes"
-    __table_args__ = (Index("ix_order_export_codes_export", "shop_id", "export_id", "id"),)
+    __shard__ = TENANT
+    __mapper_args__ = TENANT_IDENTITY
+    __table_args__ = (
+        tenant_pk(),
+        *tenant_fk("order_export_codes", "export_id", "order_exports"),
+        Index("ix_order_export_codes_export", "shop_id", "export_id", "id"),
+    )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, autoincrement=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"))
-    export_id: Mapped[int] = mapped_column(ForeignKey("order_exports.id"))
+    export_id: Mapped[int] = mapped_column(BigId)
     phone: Mapped[str] = mapped_column(String(20))  # where it was sent
     requested_by: Mapped[str] = mapped_column(String(48))
     salt: Mapped[str] = mapped_column(String(32))
