@@ -12,7 +12,6 @@ from alembic import op
 
 import xiaodian.db
 
-
 revision = "aftersales_0001"
 down_revision = "orders_0001"
 branch_labels = ("aftersales",)

@@ -1,7 +1,8 @@
 """coupons: one-time links that bind a verifier's phone (issue 17, F4)
 
 Revision ID: coupons_0003_f4
-Revises: coupons_0002
+Revises: m6_0001 (after the M6 keys: the table is written in each engine's form, see
+docs/scaling.md — PostgreSQL keys it by (id, shop_id), SQLite as before M6)
 Create Date: 2026-12-07 17:20:00
 """
 
@@ -13,7 +14,7 @@ from alembic import op
 import xiaodian.db
 
 revision = "coupons_0003_f4"
-down_revision = "coupons_0002"
+down_revision = "m6_0001"
 branch_labels = None
 depends_on = None
 
@@ -21,6 +22,7 @@ ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
+    pg = op.get_bind().dialect.name == "postgresql"
     op.create_table(
         "coupon_staff_links",
         sa.Column("id", ID, autoincrement=True, nullable=False),
@@ -35,10 +37,21 @@ def upgrade() -> None:
             ["shop_id"], ["shops.id"], name=op.f("fk_coupon_staff_links_shop_id_shops")
         ),
         sa.ForeignKeyConstraint(
-            ["staff_id"], ["staff.id"], name=op.f("fk_coupon_staff_links_staff_id_staff")
+            ["staff_id", "shop_id"] if pg else ["staff_id"],
+            ["staff.id", "staff.shop_id"] if pg else ["staff.id"],
+            name=op.f("fk_coupon_staff_links_staff_id_staff"),
         ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_coupon_staff_links")),
-        sa.UniqueConstraint("token_hash", name=op.f("uq_coupon_staff_links_token_hash")),
+        sa.PrimaryKeyConstraint(
+            *(["id", "shop_id"] if pg else ["id"]), name=op.f("pk_coupon_staff_links")
+        ),
+        sa.UniqueConstraint(
+            *(["token_hash", "shop_id"] if pg else ["token_hash"]),
+            name=op.f(
+                "uq_coupon_staff_links_token_hash_shop_id"
+                if pg
+                else "uq_coupon_staff_links_token_hash"
+            ),
+        ),
     )
     with op.batch_alter_table("coupon_staff_links", schema=None) as batch_op:
         batch_op.create_index(

@@ -317,11 +317,18 @@ class StaffLink(Base):
     ``expires_at`` (``coupons.staff_link_ttl_minutes``)."""
 
     __tablename__ = "coupon_staff_links"
+    __shard__ = TENANT
+    __mapper_args__ = TENANT_IDENTITY
+    __table_args__ = (
+        tenant_pk(),
+        *tenant_fk("coupon_staff_links", "staff_id", "staff"),
+        *tenant_unique("token_hash"),
+    )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, autoincrement=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"), index=True)
-    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    staff_id: Mapped[int] = mapped_column(BigId, index=True)
+    token_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_by: Mapped[str] = mapped_column(String(40))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -14,10 +14,12 @@ from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from xiaodian.db import Base, BigId, UTCDateTime
+from xiaodian.shard import REFERENCE
 
 
 class BuyerSession(Base):
     __tablename__ = "storefront_buyer_sessions"
+    __shard__ = REFERENCE  # buyers are the platform's, not a shop's (M6)
     __table_args__ = (
         Index("ix_storefront_buyer_sessions_buyer", "buyer_id"),
         Index("ix_storefront_buyer_sessions_expires", "expires_at"),
