@@ -12,6 +12,7 @@ from alembic import op
 
 import xiaodian.db
 
+
 revision = "aftersales_0001"
 down_revision = "orders_0001"
 branch_labels = ("aftersales",)

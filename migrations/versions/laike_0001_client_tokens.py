@@ -40,7 +40,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("laike_client_tokens", schema=None) as batch_op:
         batch_op.create_index("ix_laike_client_tokens_expires", ["expires_at"], unique=False)
-        batch_op.create_index(batch_op.f("ix_laike_client_tokens_app_id"), ["app_id"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_laike_client_tokens_app_id"), ["app_id"], unique=False
+        )
         batch_op.create_index(
             batch_op.f("ix_laike_client_tokens_shop_id"), ["shop_id"], unique=False
         )
