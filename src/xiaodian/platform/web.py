@@ -27,7 +27,7 @@ from xiaodian.context import Ctx
 from xiaodian.errors import AuthFailed
 from xiaodian.platform import rules, service
 from xiaodian.runtime import Runtime
-from xiaodian.web.auth import CsrfFailed, LoginRequired
+from xiaodian.web.auth import CsrfFailed, LoginRequired, form_with_csrf
 from xiaodian.web.render import environment
 
 COOKIE = "xiaodian_operator"
@@ -90,14 +90,8 @@ OperatorCtx = Annotated[OperatorConsole, Depends(_operator, scope="function")]
 
 async def _form(request: Request) -> FormData:
     """The submitted form, after its csrf_token matched the operator session's."""
-    form = await request.form()
     token = request.cookies.get(COOKIE) or ""
-    sent = form.get("csrf_token")
-    if not token or not isinstance(sent, str):
-        raise CsrfFailed()
-    if not hmac.compare_digest(sent.encode(), rules.csrf_for(token).encode()):
-        raise CsrfFailed()
-    return form
+    return await form_with_csrf(request, rules.csrf_for(token) if token else "")
 
 
 OperatorForm = Annotated[FormData, Depends(_form)]

@@ -47,7 +47,7 @@ from xiaodian.platform import service as platform
 from xiaodian.platform.rules import SANCTION_LABELS
 from xiaodian.runtime import Runtime
 from xiaodian.storefront import rules, service
-from xiaodian.web.auth import CsrfFailed, LoginRequired
+from xiaodian.web.auth import CsrfFailed, LoginRequired, form_with_csrf
 from xiaodian.web.forms import fen_from_yuan
 from xiaodian.web.render import environment
 
@@ -130,14 +130,8 @@ VisitorCtx = Annotated[Visitor, Depends(_visitor, scope="function")]
 
 async def _form(request: Request) -> FormData:
     """The submitted form, after its csrf_token matched the buyer session's."""
-    form = await request.form()
     token = request.cookies.get(COOKIE) or ""
-    sent = form.get("csrf_token")
-    if not token or not isinstance(sent, str):
-        raise CsrfFailed()
-    if not hmac.compare_digest(sent.encode(), rules.csrf_for(token).encode()):
-        raise CsrfFailed()
-    return form
+    return await form_with_csrf(request, rules.csrf_for(token) if token else "")
 
 
 BuyerForm = Annotated[FormData, Depends(_form)]

@@ -105,10 +105,18 @@ ConsoleCtx = Annotated[Console, Depends(_console, scope="function")]
 
 
 async def _verify_csrf(request: Request) -> FormData:
+    expected = request.session.get(CSRF_KEY)
+    return await form_with_csrf(request, expected if isinstance(expected, str) else "")
+
+
+async def form_with_csrf(request: Request, expected: str) -> FormData:
+    """The submitted form, once its ``csrf_token`` equals ``expected`` (compared in constant
+    time); CsrfFailed (403) when either is missing or they differ. Every page family uses it:
+    the shop console (the session's token), the operator console and the buyer pages (a value
+    derived from their session cookie)."""
     form = await request.form()
     sent = form.get("csrf_token")
-    expected = request.session.get(CSRF_KEY)
-    if not isinstance(sent, str) or not isinstance(expected, str) or not expected:
+    if not isinstance(sent, str) or not expected:
         raise CsrfFailed()
     if not hmac.compare_digest(sent.encode(), expected.encode()):
         raise CsrfFailed()
