@@ -179,9 +179,14 @@ def test_F5_console_detail_interception_offline_and_workbench_button(
 
     posted = client.post(
         f"/console/aftersales/{rid}/intercept",
-        data={"csrf_token": token, "mode": "offline", "note": ""},
+        data={"csrf_token": token, "mode": "offline", "note": "   "},
+        headers={"referer": f"http://testserver/console/aftersales/{rid}"},
     )
-    assert "线下联系快递拦截须填写说明" in posted.text
+    # U8: back on the detail page, the reason beside the note field of the offline form
+    assert posted.status_code == 422
+    offline = posted.text[posted.text.index('data-testid="intercept-offline-form"') :]
+    offline = offline[: offline.index("</form>")]
+    assert 'data-field-error="note"' in offline and "线下联系快递拦截须填写说明" in offline
     posted = client.post(
         f"/console/aftersales/{rid}/intercept",
         data={"csrf_token": token, "mode": "offline", "note": "联系中通网点拦截成功"},

@@ -251,21 +251,19 @@ def intercept(request_id: int, request: Request, console: ConsoleCtx, form: Csrf
     console.principal.require("aftersales.handle")
     aftersales.get_request(console.ctx.session, console.shop_id, request_id)
     mode = str(form.get("mode", ""))
-    try:
-        with console.ctx.session.begin_nested():
-            req = strategies.manual_interception(
-                console.ctx,
-                console.shop_id,
-                request_id,
-                mode=mode,
-                note=str(form.get("note", ""))[:200],
-            )
-        if mode == "offline":
-            flash(request, f"已记录线下快递拦截，售后单{STATUS_LABELS[req.status]}")
-        else:
-            flash(request, "已向快递公司发起拦截，拦截结果将显示在包裹与售后记录中")
-    except XiaodianError as exc:
-        flash(request, exc.message_zh, "error")
+    # A refusal (checked before anything is written) propagates to the shared form handler
+    # (U8): the detail page again, the reason beside the note, the note kept.
+    req = strategies.manual_interception(
+        console.ctx,
+        console.shop_id,
+        request_id,
+        mode=mode,
+        note=str(form.get("note", ""))[:200],
+    )
+    if mode == "offline":
+        flash(request, f"已记录线下快递拦截，售后单{STATUS_LABELS[req.status]}")
+    else:
+        flash(request, "已向快递公司发起拦截，拦截结果将显示在包裹与售后记录中")
     return RedirectResponse(f"/console/aftersales/{request_id}", status_code=303)
 
 
