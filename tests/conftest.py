@@ -31,6 +31,10 @@ from xiaodian.models import metadata
 from xiaodian.runtime import Runtime, upgrade
 from xiaodian.signing import signed_headers
 
+# The browser harness (live_server, browser, browser_page): browser tests live beside the
+# other tests of their context (M7: test folders mirror the source), so its fixtures are global.
+pytest_plugins = ["tests.browser"]
+
 START = datetime(2026, 11, 2, 2, 0, 0, tzinfo=UTC)  # 10:00 Asia/Shanghai, a Monday
 
 

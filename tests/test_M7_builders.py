@@ -84,3 +84,22 @@ def test_M7_builders_make_a_paid_shipped_order_and_money_through_the_services(
     assert buyer_id > 0 and token.startswith("bt_")
     draft = coupon_draft(title="M7 券")
     assert draft.title == "M7 券" and draft.product_image[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_M7_test_folders_mirror_the_source_packages() -> None:
+    """Every test folder is named after what it tests: ``tests/orders/export`` ↔
+    ``src/xiaodian/orders/export/``, ``tests/scheduler`` ↔ ``src/xiaodian/scheduler.py``.
+    Browser tests sit with their context (``*_browser.py``), not in a folder of their own."""
+    source = ROOT / "src" / "xiaodian"
+    folders = sorted(
+        p.parent.relative_to(ROOT / "tests")
+        for p in (ROOT / "tests").rglob("__init__.py")
+        if p.parent != ROOT / "tests"
+    )
+    assert len(folders) >= 15
+    strays = [
+        str(folder)
+        for folder in folders
+        if not (source / folder).is_dir() and not (source / folder).with_suffix(".py").is_file()
+    ]
+    assert strays == []

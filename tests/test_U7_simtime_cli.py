@@ -25,7 +25,7 @@ SIM_START = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)
 
 @contextmanager
 def _server(rt: Runtime) -> Iterator[int]:
-    """The real app on a real port (like tests/e2e's live_server), for the CLI to find."""
+    """The real app on a real port (like tests/browser.py's live_server), for the CLI to find."""
     port = _free_port()
     server = uvicorn.Server(
         uvicorn.Config(create_app(rt), host="127.0.0.1", port=port, log_level="warning")

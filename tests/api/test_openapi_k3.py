@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.e2e.conftest import browser, browser_page, live_server  # noqa: F401
+from tests.browser import browser, browser_page, live_server  # noqa: F401
 from xiaodian.api.headers import CONTENT_SECURITY_POLICY
 from xiaodian.runtime import Runtime
 from xiaodian.signing import api_signature, api_string_to_sign

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from fastapi.testclient import TestClient
 
-from tests.e2e.conftest import live_server  # noqa: F401  (the real server fixture)
+from tests.browser import live_server  # noqa: F401  (the real server fixture)
 from xiaodian.api.app import create_app
 from xiaodian.runtime import Runtime
 

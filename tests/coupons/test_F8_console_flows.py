@@ -1,6 +1,6 @@
 """F8 (issue 17): the console walks seed 004's clicks — 创建卡券 → 通用券 → 开始创建 → the form;
 创建活动 → 下一步 (step 1) → 选择卡券 (approved coupons, 刷新, 创建新的卡券 and back with the
-draft) → 确定. Over real HTTP (the Chromium walk is tests/e2e/test_F8_coupon_flows.py)."""
+draft) → 确定. Over real HTTP (the Chromium walk: test_F8_coupon_flows_browser.py)."""
 
 from __future__ import annotations
 

@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from tests.browser import browser, browser_page, live_server, login  # noqa: F401
 from tests.coupons.helpers import (
     active_coupon,
     as_operator,
@@ -19,7 +20,6 @@ from tests.coupons.helpers import (
     picture,
     product_with_barcode,
 )
-from tests.e2e.conftest import browser, browser_page, live_server, login  # noqa: F401
 from xiaodian import scheduler
 from xiaodian.accounts import service as accounts
 from xiaodian.coupons import service

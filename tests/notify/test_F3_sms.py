@@ -25,7 +25,7 @@ from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from tests.conftest import ShopFixture
-from tests.orders_export.helpers import ready_export
+from tests.orders.export.helpers import ready_export
 from tests.web.conftest import console_login
 from xiaodian.config import Settings, SmsSettings
 from xiaodian.notify.sms import SmsMessage

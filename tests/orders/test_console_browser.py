@@ -1,7 +1,7 @@
 """Orders console in headless Chromium: filter the list, open an order, ship it (O1, O3),
 and see the 违规处理 page after the late-shipment sweeps (O6).
 
-The browser runs in a thread of its own: tests/e2e keeps a session-wide Playwright (sync API)
+The browser runs in a thread of its own: tests/browser.py keeps a session-wide Playwright (sync API)
 alive on the main thread, and a second sync Playwright cannot start on a thread that already
 runs one."""
 
@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, live_server, login  # noqa: F401
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, live_server, login  # noqa: F401
 from xiaodian import scheduler
 from xiaodian.orders import sweeps as rules
 from xiaodian.runtime import Runtime

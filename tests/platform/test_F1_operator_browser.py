@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from tests.browser import browser, browser_page, live_server  # noqa: F401
 from tests.coupons.helpers import draft
-from tests.e2e.conftest import browser, browser_page, live_server  # noqa: F401
 from tests.orders.conftest import Shopper
 from tests.platform.conftest import OperatorFixture
 from xiaodian import scheduler

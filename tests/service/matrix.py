@@ -1,6 +1,6 @@
 """The L4/L5 button/action matrix of the 飞鸽 context panel, shared by the API test
-(tests/service/test_panel_matrix.py) and the browser test (tests/e2e/test_service_matrix.py)
-so both assert the same table.
+(tests/service/test_panel_matrix.py) and the browser test
+(tests/service/test_service_matrix_browser.py) so both assert the same table.
 
 channel (抖音 / 抖音极速版 / 头条 / 网页) × the shop's lucky bags and this buyer's win (the shop
 never ran one; it ran one this buyer did not win; the buyer's win is 未兑奖, 已兑奖 or 兑奖失败

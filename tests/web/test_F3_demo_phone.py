@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import ShopFixture
-from tests.orders_export.helpers import ready_export
+from tests.orders.export.helpers import ready_export
 from tests.web.conftest import console_login
 from xiaodian.api.app import create_app
 from xiaodian.config import Settings, SmsSettings

@@ -184,7 +184,7 @@ def test_U8_a_wrong_download_code_is_shown_beside_the_code_and_still_counted(
     (not raised) so that the wrong try commits: the count goes on, 5 tries, then the lock."""
     from sqlalchemy import select
 
-    from tests.orders_export.helpers import ready_export
+    from tests.orders.export.helpers import ready_export
     from xiaodian.orders.export.models import ExportCode
 
     export_id = ready_export(rt, shop)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.e2e.conftest import browser, browser_page, live_server, login  # noqa: F401
+from tests.browser import browser, browser_page, live_server, login  # noqa: F401
 from tests.web.conftest import console_login
 from xiaodian.api.headers import CONTENT_SECURITY_POLICY
 from xiaodian.runtime import Runtime

@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import START
-from tests.orders_export.conftest import Mixed
-from tests.orders_export.helpers import read_any, read_csv, read_xlsx, run_job
+from tests.orders.export.conftest import Mixed
+from tests.orders.export.helpers import read_any, read_csv, read_xlsx, run_job
 from xiaodian.accounts.service import Principal
 from xiaodian.notify.models import Event, Notice
 from xiaodian.orders.export import service as export

@@ -23,8 +23,8 @@ import uvicorn
 from rich.console import Console as RichConsole
 from sqlalchemy.engine import Engine
 
+from tests.browser import _free_port, login
 from tests.conftest import START, _empty_all_tables
-from tests.e2e.conftest import _free_port, login
 from xiaodian.api.app import create_app
 from xiaodian.clock import ManualClock
 from xiaodian.config import Settings

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from tests.e2e.conftest import login
+from tests.browser import login
 from tests.web.internal_codes import internal_codes
 from xiaodian.accounts.models import Shop
 from xiaodian.aftersales.models import AfterSaleRequest

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from tests.browser import login
 from tests.conftest import ShopFixture
-from tests.e2e.conftest import login
 from xiaodian.accounts import service as accounts
 from xiaodian.accounts.models import Buyer
 from xiaodian.ledger import service as ledger

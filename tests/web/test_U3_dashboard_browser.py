@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from tests.browser import login
 from tests.conftest import ShopFixture
-from tests.e2e.conftest import login
 from tests.orders.conftest import Shopper
 from tests.web.u3_data import build_day
 from xiaodian.runtime import Runtime

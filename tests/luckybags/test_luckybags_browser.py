@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from tests.browser import login
 from tests.conftest import ShopFixture
-from tests.e2e.conftest import login
 from tests.luckybags.helpers import Scene
 from xiaodian.aftersales import logistics
 from xiaodian.notify import service as notify

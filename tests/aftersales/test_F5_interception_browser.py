@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from tests.aftersales.conftest import World
+from tests.browser import login
 from tests.conftest import ShopFixture
-from tests.e2e.conftest import login
 from xiaodian.runtime import Runtime
 
 pytestmark = pytest.mark.browser

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from tests.aftersales.conftest import World, png_bytes
+from tests.browser import login
 from tests.conftest import ShopFixture
-from tests.e2e.conftest import login
 from xiaodian.config import AfterSalesRules
 from xiaodian.runtime import Runtime
 

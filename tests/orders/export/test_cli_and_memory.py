@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from bench.orders_export import seed_orders
 
-from tests.orders_export.conftest import Mixed
-from tests.orders_export.helpers import read_any
+from tests.orders.export.conftest import Mixed
+from tests.orders.export.helpers import read_any
 from xiaodian.orders.schemas import OrderFilter
 from xiaodian.orders.service import filtered_query
 from xiaodian.runtime import Runtime

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import login
+from tests.browser import login
 from tests.service.matrix import MATRIX, Expected, RowWorld, build_world, channel_label, expected
 from xiaodian.runtime import Runtime
 

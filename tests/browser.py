@@ -1,4 +1,5 @@
-"""Browser test harness: the real app on a real port, driven by headless Chromium.
+"""Browser test harness (a pytest plugin, loaded by ``tests/conftest.py``): the real app on a
+real port, driven by headless Chromium.
 
 * ``live_server`` — uvicorn serving ``create_app(rt)`` in a background thread on 127.0.0.1
   and a free port (the same ``rt``, so the same database, as the test); yields the base URL.

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import browser, browser_page, live_server  # noqa: F401 (fixtures)
+from tests.browser import browser, browser_page, live_server  # noqa: F401 (fixtures)
 from tests.orders.conftest import Shopper
 from xiaodian.accounts.models import Buyer
 from xiaodian.config import Settings

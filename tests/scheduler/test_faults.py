@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from tests.faults.conftest import (
+from tests.scheduler.conftest import (
     Cluster,
     Processes,
     backends,

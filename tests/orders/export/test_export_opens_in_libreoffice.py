@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.orders_export.conftest import Mixed
-from tests.orders_export.helpers import read_csv, run_job, unwrap
+from tests.orders.export.conftest import Mixed
+from tests.orders.export.helpers import read_csv, run_job, unwrap
 from xiaodian.accounts.service import Principal
 from xiaodian.orders.export import service as export
 from xiaodian.orders.export.models import ExportStatus, OrderExport

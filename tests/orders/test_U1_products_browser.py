@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from tests.browser import login
 from tests.conftest import ShopFixture
-from tests.e2e.conftest import login
 from tests.orders.conftest import Shopper
 from xiaodian import scheduler
 from xiaodian.orders import sweeps as rules

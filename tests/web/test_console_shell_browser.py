@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from tests.browser import login
 from tests.conftest import ShopFixture
-from tests.e2e.conftest import login
 from xiaodian.accounts import service as accounts
 from xiaodian.api.app import create_app
 from xiaodian.ledger import service as ledger

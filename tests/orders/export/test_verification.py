@@ -10,8 +10,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from tests.orders_export.conftest import Mixed
-from tests.orders_export.helpers import run_job
+from tests.orders.export.conftest import Mixed
+from tests.orders.export.helpers import run_job
 from xiaodian.clock import ManualClock
 from xiaodian.notify.sms import SmsMessage
 from xiaodian.orders.export import service as export

@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from tests.browser import browser, browser_page, live_server, login  # noqa: F401
 from tests.coupons.helpers import draft, jpeg
-from tests.e2e.conftest import browser, browser_page, live_server, login  # noqa: F401
 from xiaodian import scheduler
 from xiaodian.coupons import service
 from xiaodian.coupons.sweeps import SWEEPS

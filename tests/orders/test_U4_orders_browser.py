@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from tests.browser import login
 from tests.conftest import ShopFixture
-from tests.e2e.conftest import login
 from tests.orders.conftest import Shopper
 from xiaodian.config import Settings
 from xiaodian.orders.export.models import OrderExport

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from tests.browser import browser, browser_page, live_server, login  # noqa: F401
 from tests.conftest import ShopFixture
-from tests.e2e.conftest import browser, browser_page, live_server, login  # noqa: F401
-from tests.orders_export.conftest import Mixed
-from tests.orders_export.helpers import read_csv, read_xlsx
+from tests.orders.export.conftest import Mixed
+from tests.orders.export.helpers import read_csv, read_xlsx
 from xiaodian import scheduler
 from xiaodian.accounts import service as accounts
 from xiaodian.notify.sms import SmsMessage

@@ -15,10 +15,10 @@ import pytest
 from PIL import Image
 from sqlalchemy import select
 
+from tests.browser import login
 from tests.conftest import ShopFixture
 from tests.coupons.f4_world import World
 from tests.coupons.helpers import picture
-from tests.e2e.conftest import login
 from xiaodian.coupons import service
 from xiaodian.coupons.models import ClaimStatus, Verification
 from xiaodian.runtime import Runtime

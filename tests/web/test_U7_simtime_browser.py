@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from tests.browser import login
 from tests.conftest import ShopFixture
-from tests.e2e.conftest import login
 from xiaodian.clock import SimulatedClock
 from xiaodian.runtime import Runtime
 
