@@ -473,7 +473,7 @@ def test_M3_rowcount_is_read_in_db_py_only() -> None:
 
 def test_M3_ship_by_ban_check_and_stock_take_are_written_once() -> None:
     orders = PACKAGE / "orders"
-    # the stock UPDATE (stock = stock - qty) is service.take_stock, used by orders and prizes
+    # the stock UPDATE (stock = stock - qty) is products.take_stock, used by orders and prizes
     takes: list[str] = []
     ship_by_writes: list[str] = []
     ban_refusals: list[str] = []
@@ -491,8 +491,8 @@ def test_M3_ship_by_ban_check_and_stock_take_are_written_once() -> None:
                     ship_by_writes.append(f"{path.name}:{fn.name}")
                 if isinstance(node, ast.Constant) and node.value == "product_banned":
                     ban_refusals.append(f"{path.name}:{fn.name}")
-    assert takes == ["service.py:take_stock"]
-    assert ship_by_writes == ["service.py:start_ship_clock"]
+    assert takes == ["products.py:take_stock"]
+    assert ship_by_writes == ["products.py:start_ship_clock"]
     assert set(ban_refusals) == {"product_rules.py:banned_refusal"}
     prize = _functions(orders / "prize.py")["create_prize_order"]
     calls = {

@@ -19,6 +19,7 @@ the time-driven rules.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -473,3 +474,25 @@ def product_image_warnings(
             "at 686:176, centred and cropped — check nothing important is cut off",
         )
     ]
+
+
+# ===== C4 codes ============================================================================
+
+CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, 1/I/L
+QR_PREFIX = "xiaodian://coupon/"
+
+
+def normalize_code(text: str) -> str | None:
+    """A typed code ("ABCD EFGH JKMN", lower case, dashes) or a scanned QR payload → code."""
+    raw = (text or "").strip()
+    if raw.lower().startswith(QR_PREFIX):
+        raw = raw[len(QR_PREFIX) :]
+    code = re.sub(r"[\s-]", "", raw).upper()
+    if not 8 <= len(code) <= 24 or any(ch not in CODE_ALPHABET for ch in code):
+        return None
+    return code
+
+
+def refusal(code: str, zh: str, en: str, rule: str) -> CouponRefused:
+    """A claim or a verification refused under ``rule`` (C4, C6, C7)."""
+    return CouponRefused(code, zh, en, rule=rule)

@@ -18,19 +18,16 @@ import io
 import re
 import secrets
 import zipfile
-from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Literal, Protocol
 from xml.etree import ElementTree
 
-from sqlalchemy import Select, and_, case, func, literal_column, or_, select, update
+from sqlalchemy import Select, and_, func, literal_column, select, update
 from sqlalchemy.orm import Session
 
 from xiaodian.accounts.models import Buyer
-from xiaodian.clock import local_day_start, to_local
-from xiaodian.config import Settings
+from xiaodian.clock import to_local
 from xiaodian.context import Ctx
 from xiaodian.db import get_owned, rowcount
 from xiaodian.errors import Conflict, NotFound, ValidationFailed, XiaodianError
@@ -60,6 +57,25 @@ from xiaodian.orders.models import (
     ShopReviewFlag,
 )
 from xiaodian.orders.payments import gateway
+from xiaodian.orders.products import EDITABLE_FIELDS as EDITABLE_FIELDS
+from xiaodian.orders.products import adjust_stock as adjust_stock
+from xiaodian.orders.products import ban_order_nos as ban_order_nos
+from xiaodian.orders.products import count_products as count_products
+
+# Products (U1) and the rating (O9) live in their own modules (M3); re-exported here.
+from xiaodian.orders.products import create_product as create_product
+from xiaodian.orders.products import delist_product as delist_product
+from xiaodian.orders.products import effective_ship_hours as effective_ship_hours
+from xiaodian.orders.products import get_product as get_product
+from xiaodian.orders.products import list_product as list_product
+from xiaodian.orders.products import list_products as list_products
+from xiaodian.orders.products import start_ship_clock as start_ship_clock
+from xiaodian.orders.products import take_stock as take_stock
+from xiaodian.orders.products import unban_product as unban_product
+from xiaodian.orders.products import update_product as update_product
+from xiaodian.orders.rating import Rating as Rating
+from xiaodian.orders.rating import RatingDay as RatingDay
+from xiaodian.orders.rating import rating as rating
 from xiaodian.timeorder import before, newest_first
 
 
@@ -86,272 +102,6 @@ class OrderQuery(Protocol):
 
 
 _PHONE = re.compile(r"^1\d{10}$")
-
-
-# ----- products ----------------------------------------------------------------------------
-
-
-def create_product(
-    ctx: Ctx,
-    shop_id: int,
-    *,
-    title: str,
-    price_fen: int,
-    stock: int,
-    ship_within_hours: int | None = None,
-    listed: bool = True,
-) -> Product:
-    """A new product, on sale unless ``listed`` is False (U1: saved as 已下架)."""
-    values = {
-        "title": title,
-        "price_fen": price_fen,
-        "stock": stock,
-        "ship_within_hours": ship_within_hours,
-    }
-    errors = product_rules.field_problems(values)
-    if errors:
-        raise ValidationFailed("invalid_product", "商品信息有误", "Invalid product", errors=errors)
-    title = title.strip()
-    product = Product(
-        shop_id=shop_id,
-        title=title,
-        price_fen=price_fen,
-        stock=stock,
-        ship_within_hours=ship_within_hours,
-        ban_reason="",
-        delisted_at=None if listed else ctx.now,
-        created_at=ctx.now,
-    )
-    ctx.session.add(product)
-    ctx.session.flush()
-    notify.emit(ctx, shop_id, "product.created", {"product_id": product.id, "title": title})
-    return product
-
-
-EDITABLE_FIELDS = ("title", "price_fen", "stock", "ship_within_hours")
-
-
-def update_product(
-    ctx: Ctx,
-    shop_id: int,
-    product_id: int,
-    changes: dict[str, Any],
-    *,
-    expected_stock: int | None = None,
-) -> Product:
-    """U1 编辑商品: change some of ``EDITABLE_FIELDS`` (``ship_within_hours=None`` → the shop
-    default, O4). Orders already placed keep their title, price and ship-by time.
-
-    ``expected_stock``: the stock the editor saw (console form); when an order took stock
-    meanwhile, a new absolute stock is refused rather than overwriting the sale."""
-    unknown = set(changes) - set(EDITABLE_FIELDS)
-    if unknown:
-        raise ValueError(f"not editable: {sorted(unknown)}")
-    product = get_product(ctx.session, shop_id, product_id)
-    errors = product_rules.field_problems(changes)
-    if (
-        "stock" in changes
-        and expected_stock is not None
-        and product.stock != expected_stock
-        and changes["stock"] != product.stock
-    ):
-        errors.append(
-            _field(
-                "stock",
-                f"库存已变化（现为 {product.stock}），请确认后重新填写",
-                f"Stock changed meanwhile (now {product.stock}); check and enter it again",
-            )
-        )
-    if errors:
-        raise ValidationFailed("invalid_product", "商品信息有误", "Invalid product", errors=errors)
-    changed = {}
-    for name, value in changes.items():
-        value = value.strip() if name == "title" else value
-        if getattr(product, name) != value:
-            setattr(product, name, value)
-            changed[name] = value
-    if changed:
-        product.updated_at = ctx.now
-        ctx.session.flush()
-        notify.emit(ctx, shop_id, "product.updated", {"product_id": product.id, "changed": changed})
-    return product
-
-
-def list_product(ctx: Ctx, shop_id: int, product_id: int) -> Product:
-    """U1 上架: on sale again; a banned product is refused (O8, ``listing_refusal``)."""
-    product = get_product(ctx.session, shop_id, product_id)
-    refusal = product_rules.listing_refusal(product)
-    if refusal is not None:
-        raise refusal
-    if product.delisted_at is not None:
-        product.delisted_at = None
-        product.updated_at = ctx.now
-        notify.emit(ctx, shop_id, "product.listed", {"product_id": product.id})
-    return product
-
-
-def delist_product(ctx: Ctx, shop_id: int, product_id: int) -> Product:
-    """U1 下架: buyers can no longer order it (``purchase_refusal``); orders already placed
-    are not touched. Allowed for a banned product too; delisting twice changes nothing."""
-    product = get_product(ctx.session, shop_id, product_id)
-    if product.delisted_at is None:
-        product.delisted_at = ctx.now
-        product.updated_at = ctx.now
-        notify.emit(ctx, shop_id, "product.delisted", {"product_id": product.id})
-    return product
-
-
-def adjust_stock(ctx: Ctx, shop_id: int, product_id: int, delta: int) -> Product:
-    """U1 库存调整: add (or with a negative ``delta`` remove) units in one conditional UPDATE,
-    so an order taking stock at the same time is never overwritten."""
-    product = get_product(ctx.session, shop_id, product_id)
-    refusal = product_rules.stock_after(product.stock, delta)
-    if refusal is not None:
-        raise refusal
-    taken = rowcount(
-        ctx.session.execute(
-            update(Product)
-            .where(
-                Product.id == product_id,
-                Product.shop_id == shop_id,
-                Product.stock + delta >= 0,
-                Product.stock + delta <= product_rules.STOCK_MAX,
-            )
-            .values(stock=Product.stock + delta, updated_at=ctx.now)
-            .execution_options(synchronize_session=False)
-        )
-    )
-    ctx.session.refresh(product)
-    if taken != 1:  # an order took stock between the read and the update
-        refusal = product_rules.stock_after(product.stock, delta)
-        raise refusal or Conflict("stock_changed", "库存已变化，请重试", "Stock changed; retry")
-    notify.emit(
-        ctx,
-        shop_id,
-        "product.stock_adjusted",
-        {"product_id": product.id, "delta": delta, "stock": product.stock},
-    )
-    return product
-
-
-def get_product(session: Session, shop_id: int, product_id: int) -> Product:
-    product: Product = get_owned(session, Product, shop_id, product_id, ("商品", "Product"))
-    return product
-
-
-def list_products(
-    session: Session,
-    shop_id: int,
-    *,
-    before_id: int | None = None,
-    limit: int = 20,
-    status: str | None = None,
-    q: str | None = None,
-    offset: int = 0,
-) -> list[Product]:
-    """Newest first; ``status`` (``ProductStatus``) and ``q`` (part of the name) filter; keyset
-    paging by ``before_id`` (API) or ``offset`` (console pages with totals)."""
-    query = _products_query(shop_id, status, q).order_by(Product.id.desc())
-    if before_id is not None:
-        query = query.where(Product.id < before_id)
-    return list(session.scalars(query.offset(offset).limit(limit)))
-
-
-def count_products(session: Session, shop_id: int, *, q: str | None = None) -> dict[str, int]:
-    """U1 totals: products per status (on_sale, delisted, banned) and ``all``, name filter
-    applied — one grouped read."""
-    status = case(
-        (Product.banned_at.is_not(None), literal_column("'banned'")),
-        (Product.delisted_at.is_not(None), literal_column("'delisted'")),
-        else_=literal_column("'on_sale'"),
-    )
-    inner = _products_query(shop_id, None, q).with_only_columns(status.label("status")).subquery()
-    rows = session.execute(select(inner.c.status, func.count()).group_by(inner.c.status)).all()
-    counts = {s.value: 0 for s in product_rules.ProductStatus}
-    counts.update({str(name): int(n) for name, n in rows})
-    counts["all"] = sum(counts.values())
-    return counts
-
-
-def _products_query(shop_id: int, status: str | None, q: str | None) -> Select[Any]:
-    query: Select[Any] = select(Product).where(Product.shop_id == shop_id)
-    if q:
-        query = query.where(Product.title.contains(q, autoescape=True))
-    if status == product_rules.ProductStatus.BANNED:
-        query = query.where(Product.banned_at.is_not(None))
-    elif status == product_rules.ProductStatus.DELISTED:
-        query = query.where(Product.banned_at.is_(None), Product.delisted_at.is_not(None))
-    elif status == product_rules.ProductStatus.ON_SALE:
-        query = query.where(Product.banned_at.is_(None), Product.delisted_at.is_(None))
-    return query
-
-
-def ban_order_nos(session: Session, shop_id: int, products: list[Product]) -> dict[int, str]:
-    """The order numbers behind the O8 bans of ``products`` (order id → order no)."""
-    ids = {p.ban_order_id for p in products if p.ban_order_id is not None}
-    if not ids:
-        return {}
-    rows = session.execute(
-        select(Order.id, Order.order_no).where(Order.shop_id == shop_id, Order.id.in_(ids))
-    )
-    return {int(i): str(no) for i, no in rows}
-
-
-def effective_ship_hours(product: Product, settings: Settings) -> int:
-    """O4: the product's promise, else the default (48 h after payment) — ``rules``."""
-    return rules.effective_ship_hours(product, settings.orders.ship_within_hours)
-
-
-def take_stock(
-    session: Session, shop_id: int, product_id: int, qty: int, *, on_sale_only: bool = True
-) -> bool:
-    """Take ``qty`` units atomically: one conditional UPDATE that holds only while there is
-    enough stock and the product is not banned (O8) — and, for a purchase, not taken off sale
-    (U1 下架). True if taken; a caller refuses with its own words when not. Placing an order
-    and creating a prize order (L2) both take stock here."""
-    conditions = [
-        Product.id == product_id,
-        Product.shop_id == shop_id,
-        Product.stock >= qty,
-        Product.banned_at.is_(None),
-    ]
-    if on_sale_only:
-        conditions.append(Product.delisted_at.is_(None))
-    taken = rowcount(
-        session.execute(
-            update(Product)
-            .where(*conditions)
-            .values(stock=Product.stock - qty)
-            .execution_options(synchronize_session=False)
-        )
-    )
-    return taken == 1
-
-
-def start_ship_clock(ctx: Ctx, order: Order, products: Iterable[Product]) -> tuple[int, datetime]:
-    """O4: the order is paid now and must ship within the longest promise of its products;
-    its first late-shipment judgment (O6) is due at that instant. Returns the hours (for the
-    history note) and the ship-by instant. A paid order and a prize order (L2) start their
-    clock here."""
-    hours = rules.ship_hours(products, ctx.settings.orders.ship_within_hours)
-    ship_by = rules.ship_by(ctx.now, hours)
-    order.paid_at = ctx.now
-    order.ship_by = ship_by
-    order.next_judge_at = ship_by
-    return hours, ship_by
-
-
-def unban_product(ctx: Ctx, shop_id: int, product_id: int, note: str = "") -> Product:
-    """O8: a banned product is sellable again only when the platform unbans it."""
-    product = get_product(ctx.session, shop_id, product_id)
-    if product.banned_at is None:
-        raise Conflict("not_banned", "商品未被封禁", "Product is not banned")
-    product.banned_at = None
-    product.ban_reason = ""
-    notify.emit(
-        ctx, shop_id, "product.unbanned", {"product_id": product.id, "note": note}, rule="O8"
-    )
-    return product
 
 
 # ----- placing and paying (buyer side) -----------------------------------------------------
@@ -1210,185 +960,6 @@ def decide_review(ctx: Ctx, flag_id: int, decision: str, note: str = "") -> Shop
         rule="O8",
     )
     return flag
-
-
-# ----- O9 rating ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RatingDay:
-    """One Asia/Shanghai day of the chart: the judgments made that day (inside the rating
-    window) and the rolling late-shipment rate over the window that ends with that day."""
-
-    day: str  # YYYY-MM-DD, Asia/Shanghai
-    judgments: int
-    late_orders: int
-    base_orders: int
-
-    @property
-    def late_rate(self) -> float:
-        return _rate(self.late_orders, self.base_orders)
-
-
-@dataclass(frozen=True)
-class Rating:
-    window_days: int
-    window_start: datetime
-    window_end: datetime
-    late_orders: int
-    base_orders: int
-    judgments: int
-    score: int
-    score_full: int
-    judgment_points: int  # deducted for the judgments in the window
-    rate_points: int  # deducted for the late-shipment rate
-    days: list[RatingDay]
-
-    @property
-    def late_rate(self) -> float:
-        return _rate(self.late_orders, self.base_orders)
-
-    @property
-    def daily(self) -> list[tuple[str, int]]:
-        return [(d.day, d.judgments) for d in self.days]
-
-
-def _rate(late: int, base: int) -> float:
-    return round(late / base, 4) if base else 0.0
-
-
-def rating(session: Session, shop_id: int, now: datetime, settings: Settings) -> Rating:
-    """O9 店铺评级 over the rolling window [now − rating_window_days, now] (both ends included:
-    a judgment exactly 30 days old still counts, one 30 days + 1 s old does not).
-
-    * late-shipment rate = orders judged late in the window / orders shipped, due (ship-by
-      passed) or judged in the window — a negative indicator of the shop rating;
-    * every judgment record in the window counts in the score:
-      ``score = max(0, rating_score_full − rating_points_per_judgment × judgments
-      − round(rating_rate_weight_points × late_rate))`` (defaults 100, 1, 100: 5 judgments
-      and a 75 % rate give 100 − 5 − 75 = 20);
-    * per Asia/Shanghai day of the window: the judgments made that day and the rolling rate
-      of the window ending with that day (its last instant, or now for today), for the chart.
-
-    The console page, the dashboard and the open API all read this one function."""
-    knobs, tz = settings.orders, settings.timezone
-    window = timedelta(days=knobs.rating_window_days)
-    start = now - window
-    days = _rating_days(start, now, tz)
-    ends = [end for _, end in days]
-    judged = _judged_in_span(session, shop_id, ends[0] - window, now)
-    shipped_or_due = _shipped_or_due_counts(session, shop_id, [(end - window, end) for end in ends])
-    per_day = Counter(
-        to_local(judged_at, tz).strftime("%Y-%m-%d")
-        for _o, judged_at, _s, _b in judged
-        if judged_at >= start
-    )
-    points: list[RatingDay] = []
-    for (label, end), base_count in zip(days, shipped_or_due, strict=True):
-        lo = end - window
-        late: set[int] = set()
-        extra: set[int] = set()  # judged in the window, but neither shipped nor due in it
-        for order_id, judged_at, shipped_at, ship_by in judged:
-            if lo <= judged_at <= end:
-                late.add(order_id)
-                if not (_within(shipped_at, lo, end) or _within(ship_by, lo, end)):
-                    extra.add(order_id)
-        points.append(RatingDay(label, per_day[label], len(late), base_count + len(extra)))
-    current = points[-1]
-    judgments = sum(per_day.values())
-    judgment_points = knobs.rating_points_per_judgment * judgments
-    rate_points = _rounded_ratio(
-        knobs.rating_rate_weight_points * current.late_orders, current.base_orders
-    )
-    return Rating(
-        window_days=knobs.rating_window_days,
-        window_start=start,
-        window_end=now,
-        late_orders=current.late_orders,
-        base_orders=current.base_orders,
-        judgments=judgments,
-        score=max(0, knobs.rating_score_full - judgment_points - rate_points),
-        score_full=knobs.rating_score_full,
-        judgment_points=judgment_points,
-        rate_points=rate_points,
-        days=points,
-    )
-
-
-def _rating_days(start: datetime, now: datetime, tz: str) -> list[tuple[str, datetime]]:
-    """Each local day from the window's first to today, with the instant its rolling window
-    ends: the day's last microsecond (the stored precision), or now for today."""
-    out: list[tuple[str, datetime]] = []
-    day = local_day_start(start, tz)
-    while day <= now:
-        following = local_day_start(day + timedelta(hours=36), tz)
-        end = min(following - timedelta(microseconds=1), now)
-        out.append((to_local(day, tz).strftime("%Y-%m-%d"), end))
-        day = following
-    return out
-
-
-def _judged_in_span(
-    session: Session, shop_id: int, lo: datetime, hi: datetime
-) -> list[tuple[int, datetime, datetime | None, datetime | None]]:
-    """Every judgment of the shop in [lo, hi] with its order's shipped_at and ship_by
-    (judgments are few: at most 3 per late order)."""
-    rows = session.execute(
-        select(OrderViolation.order_id, OrderViolation.judged_at, Order.shipped_at, Order.ship_by)
-        .join(Order, Order.id == OrderViolation.order_id)
-        .where(
-            OrderViolation.shop_id == shop_id,
-            Order.shop_id == shop_id,
-            OrderViolation.judged_at >= lo,
-            OrderViolation.judged_at <= hi,
-        )
-    )
-    return [(int(o), j, s, b) for o, j, s, b in rows]
-
-
-def _shipped_or_due_counts(
-    session: Session, shop_id: int, windows: list[tuple[datetime, datetime]]
-) -> list[int]:
-    """Per window [lo, hi]: the shop's orders shipped or due (ship-by passed) in it — one
-    scan of the span (index-backed on shipped_at / ship_by), one conditional sum per window."""
-    lo, hi = windows[0][0], windows[-1][1]
-    sums = [
-        func.coalesce(
-            func.sum(
-                case(
-                    (
-                        or_(
-                            and_(Order.shipped_at >= w_lo, Order.shipped_at <= w_hi),
-                            and_(Order.ship_by >= w_lo, Order.ship_by <= w_hi),
-                        ),
-                        1,
-                    ),
-                    else_=0,
-                )
-            ),
-            0,
-        )
-        for w_lo, w_hi in windows
-    ]
-    row = session.execute(
-        select(*sums).where(
-            Order.shop_id == shop_id,
-            or_(
-                and_(Order.shipped_at >= lo, Order.shipped_at <= hi),
-                and_(Order.ship_by >= lo, Order.ship_by <= hi),
-            ),
-        )
-    ).one()
-    return [int(value) for value in row]
-
-
-def _within(when: datetime | None, lo: datetime, hi: datetime) -> bool:
-    return when is not None and lo <= when <= hi
-
-
-def _rounded_ratio(numerator: int, denominator: int) -> int:
-    """numerator / denominator rounded half up, in integers (0 when nothing to divide by)."""
-    return (2 * numerator + denominator) // (2 * denominator) if denominator else 0
 
 
 # ----- helpers -----------------------------------------------------------------------------
