@@ -121,10 +121,13 @@ def make_engine(url: str, database: DatabaseRules | None = None, **kwargs: Any) 
 def _name_sessions(engine: Engine) -> None:
     """Issue 16: every PostgreSQL session says which process and thread opened it
     (``application_name`` ``xiaodian <pid> <thread>``, seen in ``pg_stat_activity``): with
-    ``serve --workers N`` an operator sees the N HTTP workers' pools and the one scheduler."""
+    ``serve --workers N`` an operator sees the N HTTP workers' pools and the one scheduler.
+    A name the environment gives (libpq's ``PGAPPNAME``) wins: whoever set it chose it."""
 
     @event.listens_for(engine, "do_connect")
     def _on_connect(_dialect: Any, _record: Any, _args: Any, params: dict[str, Any]) -> None:
+        if os.environ.get("PGAPPNAME"):
+            return
         name = f"xiaodian {os.getpid()} {threading.current_thread().name}"
         params.setdefault("application_name", name[:63])
 
