@@ -320,10 +320,10 @@ SCOPES: tuple[tuple[str, Callable[[StoreRef], CouponRefused]], ...] = (
 
 def out_of_scope(scopes: StoreScopes, store: StoreRef) -> CouponRefused | None:
     """C6: why a claim may not be verified at ``store`` (None: the store is in scope)."""
-    for attribute, refusal in SCOPES:
+    for attribute, refuse_at in SCOPES:
         scope: frozenset[int] | None = getattr(scopes, attribute)
         if scope is not None and store.id not in scope:
-            return refusal(store)
+            return refuse_at(store)
     return None
 
 
