@@ -20,12 +20,13 @@ fails before the banner. Rules cited in messages link to docs/rules.md (K1).
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from xiaodian.config import Settings
+    from xiaodian.config_light import Row as SettingRow
     from xiaodian.errors import XiaodianError
     from xiaodian.runtime import Runtime
     from xiaodian.scheduler import TickReport
@@ -83,6 +85,129 @@ def _load(name: str) -> Any:
     return group
 
 
+# ----- K5: Typer without pydantic, help without Markdown -------------------------------------
+
+_UNSURE = object()
+_DECIMAL = r"-?(?:0|[1-9][0-9]{0,17})"
+
+
+def _plain_value(annotation: Any, info: Any, value: Any) -> Any:
+    """``value`` converted to a plain ``str``/``bool``/``int`` parameter exactly as Typer's
+    pydantic adapter would, when that is certain; _UNSURE otherwise."""
+    import re
+
+    if annotation is str and isinstance(value, str):
+        return value
+    if annotation is bool:
+        if type(value) is bool:
+            return value
+        if isinstance(value, str):
+            return {"true": True, "false": False, "1": True, "0": False}.get(value.strip(), _UNSURE)
+        return _UNSURE
+    if annotation is int and not info.clamp:
+        if isinstance(value, str) and re.fullmatch(_DECIMAL, value):
+            value = int(value)
+        if type(value) is not int:
+            return _UNSURE
+        low, high = info.min, info.max
+        if (low is not None and value < low) or (high is not None and value > high):
+            return _UNSURE  # Typer's adapter words the refusal
+        return value
+    return _UNSURE
+
+
+def _convert_plainly() -> None:
+    """K5: Typer 0.29 converts every parameter value through a pydantic ``TypeAdapter`` it
+    builds on first use (``typer.core`` calls ``build_runtime_param``) — importing pydantic
+    (≈ 0.15 s) for ``call GET /healthz``, for ``tick``, even for the default of the root's
+    ``--install-completion`` and of every ``--help``. The parameters of this CLI's fast
+    commands are plain ``str``, ``bool`` and ``int``: their values convert directly (to the
+    same value); any other value, and any other parameter, still goes through Typer's adapter
+    (the same conversion and the same error). A Typer that converts otherwise is left as is."""
+    core = sys.modules.get("typer.core")
+    full: Any = getattr(core, "build_runtime_param", None)
+    if full is None or getattr(full, "plain", False):
+        return
+    try:
+        from typer._coercion import RuntimeParam
+    except ImportError:
+        return
+
+    class PlainParam(RuntimeParam):
+        def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
+            plain = _plain_value(self.annotation, self.parameter_info, value)
+            if plain is not _UNSURE:
+                return plain
+            return full(param.type_descriptor)._coerce_value(value, param=param, ctx=ctx)
+
+    def build(descriptor: Any) -> Any:
+        info = descriptor.parameter_info
+        if (
+            descriptor.annotation in (str, bool, int)
+            and descriptor.file_annotation is None
+            and info.parser is None
+            and getattr(info, "click_type", None) is None
+        ):
+            return PlainParam(parameter_info=info, annotation=descriptor.annotation)
+        return full(descriptor)
+
+    build.plain = True  # type: ignore[attr-defined]
+    core.build_runtime_param = build  # type: ignore[union-attr]
+
+
+def _import_help_renderer() -> None:
+    """K5: Typer renders help with ``typer.rich_utils``, which imports ``rich.markdown``
+    (markdown-it, Pygments) and ``rich.traceback`` (attrs) at its top — ≈ 0.1 s — for help
+    written in Markdown (this CLI's markup is Rich's) and for pretty tracebacks (off here).
+    Import it with those two modules standing in: any name taken from them is the real one,
+    loaded then, except ``Markdown`` and ``Traceback``, which load theirs when called."""
+    if "typer.rich_utils" in sys.modules:
+        return
+    import types
+
+    def deferred(module: str, name: str) -> type:
+        def real() -> Any:
+            return getattr(importlib.import_module(module), name)
+
+        class Deferred(type):
+            def __getattr__(cls, attr: str) -> Any:
+                return getattr(real(), attr)
+
+        def create(cls: type, *args: Any, **kwargs: Any) -> Any:
+            return real()(*args, **kwargs)
+
+        return Deferred(name, (), {"__new__": create, "__module__": module})
+
+    stand_ins: dict[str, types.ModuleType] = {}
+    for module, name in (("rich.markdown", "Markdown"), ("rich.traceback", "Traceback")):
+        if module in sys.modules:
+            continue
+        stand_in = types.ModuleType(module)
+        lazy = deferred(module, name)
+
+        def attribute(attr: str, module: str = module, name: str = name, lazy: type = lazy) -> Any:
+            if attr == name:
+                return lazy
+            if attr.startswith("__"):  # the import system asking (__path__, …)
+                raise AttributeError(attr)
+            if sys.modules.get(module) is stand_ins.get(module):
+                del sys.modules[module]  # the real module from now on
+            return getattr(importlib.import_module(module), attr)
+
+        stand_in.__getattr__ = attribute  # type: ignore[method-assign]
+        stand_ins[module] = stand_in
+    sys.modules.update(stand_ins)
+    try:
+        importlib.import_module("typer.rich_utils")
+    finally:
+        for module, stand_in in stand_ins.items():
+            if sys.modules.get(module) is stand_in:
+                del sys.modules[module]
+            package = sys.modules.get("rich")
+            if package is not None and vars(package).get(module.rpartition(".")[2]) is stand_in:
+                delattr(package, module.rpartition(".")[2])
+
+
 class _Commands(TyperGroup):
     """The top-level group: the commands below plus the contexts' groups, imported only when
     one of them runs (K5), and one bilingual line for every error a user can cause (K6)."""
@@ -110,6 +235,7 @@ class _Commands(TyperGroup):
         return command
 
     def format_help(self, ctx: Any, formatter: Any) -> None:
+        _import_help_renderer()
         self._listing = True
         try:
             super().format_help(ctx, formatter)
@@ -124,6 +250,10 @@ class _Commands(TyperGroup):
         standalone_mode: bool = True,
         **extra: Any,
     ) -> Any:
+        _convert_plainly()
+        given = sys.argv[1:] if args is None else list(args)
+        if not given or "-h" in given or "--help" in given:
+            _import_help_renderer()  # a help page will be shown: render it cheaply (K5)
         if not standalone_mode:
             return super().main(
                 args=args, prog_name=prog_name, complete_var=complete_var,
@@ -154,6 +284,10 @@ app.add_typer(shop_app, name="shop")
 
 
 def version() -> str:
+    """The installed distribution's version."""
+    found = _metadata_version()
+    if found is not None:
+        return found
     from importlib.metadata import PackageNotFoundError
     from importlib.metadata import version as installed
 
@@ -161,6 +295,35 @@ def version() -> str:
         return installed("xiaodian")
     except PackageNotFoundError:  # running from a source tree that was never installed
         return "0+unknown"
+
+
+def _metadata_version() -> str | None:
+    """K5: the version in the ``METADATA`` of the first ``xiaodian-*.dist-info`` on
+    ``sys.path`` — where ``importlib.metadata`` finds it — without importing that (≈ 0.05 s
+    of ``email`` and ``zipfile``). None when anything is unusual (an egg, two candidates)."""
+    import re
+
+    for entry in sys.path:
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:
+            continue
+        found = [n for n in names if re.fullmatch(r"xiaodian(-[^-]*)?\.(dist|egg)-info", n, re.I)]
+        if not found:
+            continue
+        if len(found) != 1 or not found[0].endswith(".dist-info"):
+            return None
+        try:
+            with open(os.path.join(entry or ".", found[0], "METADATA"), encoding="utf-8") as f:
+                for line in f:
+                    if line.startswith("Version:"):
+                        return line.partition(":")[2].strip()
+                    if not line.strip():  # the headers end here
+                        return None
+        except OSError:
+            return None
+        return None
+    return None
 
 
 def _print_version(value: bool) -> None:
@@ -308,6 +471,32 @@ def _settings() -> Settings:
     return get_settings()
 
 
+def _current_settings() -> tuple[list[SettingRow], list[SettingRow]]:
+    """K5: every setting's current value and its default, as ``describe`` gives them — read
+    by ``config_light`` without pydantic when it is sure of the environment, else from
+    ``Settings`` (whose error on a bad value is the one shown, K6); the slow path keeps the
+    catalogue for the next command."""
+    from xiaodian import config_light
+
+    catalogue = config_light.load()
+    current = config_light.read(catalogue) if catalogue is not None else None
+    if catalogue is not None and current is not None:
+        defaults = config_light.read(catalogue, {})
+        assert defaults is not None  # the defaults need nothing from the environment
+        return current, defaults
+    from xiaodian.config import Settings, describe
+
+    settings = _settings()
+    if catalogue is None:
+        with contextlib.suppress(Exception):  # only a cache: the command stands without it
+            config_light.store()
+
+    def rows(model: Any) -> list[SettingRow]:
+        return [config_light.Row(v, str(x), bool(x), m) for v, x, m in describe(model)]
+
+    return rows(settings), rows(Settings.model_construct())
+
+
 def _runtime(settings: Settings | None = None) -> Runtime:
     from xiaodian.runtime import Runtime
 
@@ -330,12 +519,11 @@ def show_config(
     markdown: Annotated[bool, typer.Option(help="print a Markdown table (as in README)")] = False,
 ) -> None:
     """Print every setting: environment variable, current value, meaning."""
-    from xiaodian.config import Settings, describe
-
-    defaults = {variable: value for variable, value, _ in describe(Settings.model_construct())}
+    current = _current_settings()
+    defaults = {row.variable: row.shown for row in current[1]}
     rows = [
-        (variable, "(set)" if variable.endswith("SECRET_KEY") and value else str(value), meaning)
-        for variable, value, meaning in describe(_settings())
+        (row.variable, "(set)" if _is_set_secret(row) else row.shown, row.meaning)
+        for row in current[0]
     ]
     if markdown:
         print("| variable | default | meaning |\n| --- | --- | --- |")
@@ -377,7 +565,7 @@ def show_errors(
 
 
 def config_lines(
-    rows: list[tuple[str, str, str]], defaults: dict[str, object], width: int | None = None
+    rows: list[tuple[str, str, str]], defaults: Mapping[str, object], width: int | None = None
 ) -> list[str]:
     """K7: ``VARIABLE = value`` with the meaning wrapped and indented below it, a blank line
     between groups — readable in 80 columns (a table cut 59 of 66 names)."""
@@ -918,14 +1106,15 @@ def shop_list() -> None:
     _console().print(table)
 
 
-def _base_url(settings: Settings) -> str:
-    """Where ``serve`` listens by the same settings (XIAODIAN_HOST / XIAODIAN_PORT, K7)."""
-    host = settings.host
-    if host in ("0.0.0.0", "", "::"):
-        host = "127.0.0.1"
-    elif ":" in host:
-        host = f"[{host}]"
-    return f"http://{host}:{settings.port}"
+def _is_set_secret(row: SettingRow) -> bool:
+    return row.variable.endswith("SECRET_KEY") and row.truthy
+
+
+def _base_url() -> str:
+    """Where ``serve`` listens by the same settings (XIAODIAN_HOST / XIAODIAN_PORT, K7) — all
+    of them checked, as ``Settings`` would (K6), but read without pydantic when they can be."""
+    values = {row.variable: row.shown for row in _current_settings()[0]}
+    return _server_url(values["XIAODIAN_HOST"], values["XIAODIAN_PORT"])
 
 
 @app.command("call")
@@ -960,7 +1149,7 @@ def api_call(
             raw = json.dumps(json.loads(body), ensure_ascii=False).encode()
         except json.JSONDecodeError as exc:
             _die("--body 不是有效的 JSON", f"--body is not valid JSON: {exc}")
-    base = base_url or _base_url(_settings())
+    base = base_url or _base_url()
     parts = urlsplit(base)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         _die(f"服务器地址无效：{base}", f"bad --base-url {base!r}; e.g. http://127.0.0.1:8000")
