@@ -29,6 +29,7 @@ SIM_START = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)
 HEAVY = {
     *("sqlalchemy", "pydantic_settings", "xiaodian.models", "xiaodian.orders.models"),
     *("xiaodian.scheduler", "fastapi", "starlette", "uvicorn", "alembic", "httpx", "PIL"),
+    *("pydantic", "xiaodian.config", "markdown_it", "importlib.metadata"),  # K5 third pass
 }
 
 

@@ -2,8 +2,10 @@
 
 * K5 — it starts fast because it imports only what a command runs: ``--version``/``-V``/``-h``
   work, and importing the CLI, ``--help``, ``config``, ``call`` and ``tick`` leave FastAPI,
-  Alembic, the HTTP client and (for all but ``tick``) SQLAlchemy unimported. Timing itself is
-  measured by ``bench/cli_startup.py`` (docs/benchmarks.md), never asserted here.
+  Alembic, the HTTP client and (for all but ``tick``) SQLAlchemy unimported; ``--help``,
+  ``--version``, ``config`` and ``call`` also pydantic, pydantic-settings, Rich's Markdown and
+  traceback renderers and ``importlib.metadata``. Timing itself is measured by
+  ``bench/cli_startup.py`` (docs/benchmarks.md), never asserted here.
 * K6 — bad settings, bad arguments, an unreachable server, a path without a leading slash, an
   unwritable output file and an unknown shop are each answered with one bilingual line on
   stderr and a non-zero exit, never a traceback.
@@ -31,6 +33,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ShopFixture
+from xiaodian import config_light
 from xiaodian.clock import SimulatedClock, to_local
 from xiaodian.config import Settings, describe
 from xiaodian.runtime import Runtime
@@ -120,7 +123,8 @@ except SystemExit:
     pass
 heavy = ("fastapi", "starlette", "uvicorn", "alembic", "httpx", "sqlalchemy", "pydantic_settings",
          "PIL", "zxingcpp", "xiaodian.models", "xiaodian.orders.models", "xiaodian.orders.cli",
-         "xiaodian.api", "xiaodian.web")
+         "xiaodian.api", "xiaodian.web", "pydantic", "markdown_it", "pygments", "rich.markdown",
+         "rich.traceback", "importlib.metadata", "xiaodian.config")
 print(json.dumps({"import": sorted(h for h in heavy if h in imported),
                   "run": sorted(h for h in heavy if h in sys.modules)}))
 """
@@ -142,16 +146,45 @@ def _loaded(args: list[str], env: dict[str, str]) -> dict[str, list[str]]:
 def test_K5_importing_the_cli_and_fast_commands_leave_heavy_parts_unimported(
     rt: Runtime,
 ) -> None:
+    """K5 third pass: ``--help``/``-h``/``--version`` and ``config`` import neither pydantic
+    (Typer's adapters, pydantic-settings) nor the Markdown and traceback renderers of Rich
+    (markdown-it, Pygments) nor ``importlib.metadata``; ``call`` neither pydantic nor httpx."""
+    config_light.store()  # what the first `config` (or `call`) after a change of config.py does
     env = _env(rt.settings.database_url, XIAODIAN_PORT=str(_free_port()))
-    help_ = _loaded(["--help"], env)
-    assert help_ == {"import": [], "run": []}  # lists `orders` without importing it
-    config = _loaded(["config"], env)
-    assert config["run"] == ["pydantic_settings"]
+    for args in (["--help"], ["-h"], ["--version"], ["config"], ["config", "--markdown"]):
+        assert _loaded(args, env) == {"import": [], "run": []}, args  # help lists `orders` too
+    set_env = {**env, "XIAODIAN_ORDERS__SHIP_WITHIN_HOURS": "72", "xiaodian_tick_seconds": "2"}
+    assert _loaded(["config"], set_env) == {"import": [], "run": []}
     call = _loaded(["call", "GET", "/api/v1/shop"], env)  # refused port: one line, exit 2
-    assert "sqlalchemy" not in call["run"] and "httpx" not in call["run"]
+    assert call == {"import": [], "run": []}
     tick = _loaded(["tick"], env)  # the schema is current: Alembic is not loaded
     assert not {"fastapi", "starlette", "uvicorn", "alembic", "httpx"} & set(tick["run"])
     assert "xiaodian.orders.models" in tick["run"]  # it did run the sweeps
+
+
+def test_K5_config_and_call_fall_back_to_settings_for_what_the_light_reader_cannot_vouch_for(
+    tmp_path: Path,
+) -> None:
+    """A value only pydantic can judge — a bad choice, a pair a validator checks — goes to
+    ``Settings``: the same one-line refusal as before (K6), pydantic-settings loaded for it."""
+    config_light.store()
+    env = _env(f"sqlite:///{tmp_path / 'x.db'}", XIAODIAN_CLOCK_MODE="bogus")
+    assert _loaded(["config"], env)["run"] == ["pydantic", "pydantic_settings", "xiaodian.config"]
+    line = assert_one_bilingual_line(xiaodian("config", env=env), "XIAODIAN_CLOCK_MODE")
+    assert "bogus" in line
+    backoff = _env(
+        f"sqlite:///{tmp_path / 'x.db'}",
+        XIAODIAN_WORKER__MIN_BACKOFF_SECONDS="50",
+        XIAODIAN_WORKER__MAX_BACKOFF_SECONDS="40",
+    )
+    assert_one_bilingual_line(xiaodian("config", env=backoff), "max_backoff_seconds")
+    assert_one_bilingual_line(xiaodian("call", "GET", "/x", env=backoff), "max_backoff_seconds")
+
+
+def test_K5_version_is_read_where_importlib_metadata_finds_it() -> None:
+    from xiaodian.cli import _metadata_version
+
+    assert _metadata_version() == version("xiaodian")
 
 
 def test_K5_a_current_schema_skips_alembic_and_an_old_one_is_migrated(tmp_path: Path) -> None:

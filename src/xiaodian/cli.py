@@ -601,15 +601,17 @@ def _wrap_columns(text: str, width: int, indent: str) -> list[str]:
 
     wide = "\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef"
     lines: list[str] = []
-    current = indent
+    current, used = indent, columns(indent)  # the line so far and its width (K5: not recounted)
     for token in re.findall(rf"[{wide}]|[^\s{wide}]+|\s+", text):
         if token.isspace():
-            current += " " if current.strip() else ""
+            if current.strip():
+                current, used = current + " ", used + 1
             continue
-        if current.strip() and columns(current + token) > width:
+        size = columns(token)
+        if current.strip() and used + size > width:
             lines.append(current.rstrip())
-            current = indent
-        current += token
+            current, used = indent, columns(indent)
+        current, used = current + token, used + size
     if current.strip():
         lines.append(current.rstrip())
     return lines
