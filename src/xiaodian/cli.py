@@ -855,11 +855,11 @@ def _tick_on_server(base: str, credentials: tuple[str, str], seconds: int) -> bo
     ``scheduler.advance`` as ``POST /sim/clock/advance``, signed like ``call``); this process
     only prints the report. False (after a note on stderr) when the server refuses the app
     (401/403: nothing was done there) — the caller then runs the tick itself."""
-    import http.client
     from datetime import datetime, timedelta
     from urllib.parse import urlsplit
     from zoneinfo import ZoneInfo
 
+    from xiaodian import http_light
     from xiaodian.signing import signed_headers
 
     path = "/sim/clock/advance"
@@ -867,33 +867,32 @@ def _tick_on_server(base: str, credentials: tuple[str, str], seconds: int) -> bo
     headers = signed_headers(*credentials, "POST", path, raw)
     headers["Content-Type"] = "application/json"
     parts = urlsplit(base)
-    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=600)
+    host = parts.hostname or "127.0.0.1"
     try:
-        connection.request("POST", path, body=raw, headers=headers)
-        response = connection.getresponse()
-        text = response.read().decode("utf-8", "replace")
-    except (OSError, http.client.HTTPException) as exc:
+        status, answer = http_light.request(
+            host, parts.port or 80, "POST", path, raw, headers, timeout=600
+        )
+    except OSError as exc:
         _die(f"无法连接服务器 {base}", f"cannot reach {base}: {exc}")
-    finally:
-        connection.close()
+    text = answer.decode("utf-8", "replace")
     try:
         body = json.loads(text)
     except json.JSONDecodeError:
         body = {}
     zh = body.get("message_zh") if isinstance(body, dict) else None
     en = body.get("message_en") if isinstance(body, dict) else None
-    if response.status in (401, 403):
+    if status in (401, 403):
         typer.secho(
-            f"· 服务器未接受该应用的模拟控制请求（{response.status}），改为在本进程运行"
+            f"· 服务器未接受该应用的模拟控制请求（{status}），改为在本进程运行"
             f"（{en or 'refused'}; running the tick in this process）",
             err=True,
             fg="yellow",
         )
         return False
-    if response.status != 200 or not isinstance(body, dict) or "now" not in body:
+    if status != 200 or not isinstance(body, dict) or "now" not in body:
         _die(
-            f"{base} 未能快进（{response.status}）：{zh or text[:200]}",
-            f"{base} did not advance ({response.status}): {en or text[:200]}",
+            f"{base} 未能快进（{status}）：{zh or text[:200]}",
+            f"{base} did not advance ({status}): {en or text[:200]}",
         )
     tz = ZoneInfo(_light_setting("timezone"))
     until = datetime.fromisoformat(body["now"])
@@ -935,19 +934,18 @@ def _refuse_if_server_ignores(rt: Runtime) -> None:
 
 def _probe_server_at(base: str) -> str | None:
     """The ``clock`` our server at ``base`` reports on ``/healthz``; None if none answers.
-    (``http.client``, as ``call`` uses: ``urllib.request`` costs more to import, K5.)"""
-    import http.client
+    (``http_light``, as ``call`` uses: ``http.client`` and ``urllib.request`` cost more to
+    import, K5.)"""
     from urllib.parse import urlsplit
+
+    from xiaodian import http_light
 
     try:
         parts = urlsplit(base)
-        connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=1)
-        try:
-            connection.request("GET", "/healthz")
-            answer = connection.getresponse()
-            body = json.loads(answer.read(65536)) if answer.status == 200 else None
-        finally:
-            connection.close()
+        status, answer = http_light.request(
+            parts.hostname or "", parts.port or 80, "GET", "/healthz", timeout=1
+        )
+        body = json.loads(answer[:65536]) if status == 200 else None
     except Exception:
         return None  # nothing (of ours) listening there: no server to ignore the clock
     return str(body.get("clock")) if isinstance(body, dict) else None
@@ -1112,6 +1110,35 @@ def _is_set_secret(row: SettingRow) -> bool:
     return row.variable.endswith("SECRET_KEY") and row.truthy
 
 
+def _send(
+    scheme: str,
+    host: str,
+    port: int | None,
+    method: str,
+    target: str,
+    body: bytes,
+    headers: dict[str, str],
+    timeout: float = 30,
+) -> tuple[int, bytes]:
+    """One request: plain HTTP over a socket (``http_light``, K5), HTTPS by ``http.client``.
+    Every failure to get an answer is an ``OSError``."""
+    if scheme == "http":
+        from xiaodian import http_light
+
+        return http_light.request(host, port or 80, method, target, body, headers, timeout)
+    import http.client
+
+    connection = http.client.HTTPSConnection(host, port, timeout=timeout)
+    try:
+        connection.request(method, target, body=body, headers=headers)
+        response = connection.getresponse()
+        return response.status, response.read()
+    except http.client.HTTPException as exc:
+        raise OSError(str(exc) or type(exc).__name__) from exc
+    finally:
+        connection.close()
+
+
 def _base_url() -> str:
     """Where ``serve`` listens by the same settings (XIAODIAN_HOST / XIAODIAN_PORT, K7) — all
     of them checked, as ``Settings`` would (K6), but read without pydantic when they can be."""
@@ -1132,7 +1159,6 @@ def api_call(
     ] = None,
 ) -> None:
     """Send one signed open-API request and print the JSON answer (an ERP client in a line)."""
-    import http.client
     from urllib.parse import urlsplit
 
     from xiaodian.signing import signed_headers
@@ -1161,25 +1187,21 @@ def api_call(
         _die(f"服务器地址无效：{base}", f"bad port in --base-url {base!r}")
     headers = signed_headers(app_key, secret, method, path, raw)
     headers["Content-Type"] = "application/json"
-    kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    connection = kind(parts.hostname, port, timeout=30)
+    target = parts.path.rstrip("/") + path
     try:
-        connection.request(method, parts.path.rstrip("/") + path, body=raw, headers=headers)
-        response = connection.getresponse()
-        text = response.read().decode("utf-8", "replace")
-    except (OSError, http.client.HTTPException) as exc:
+        status, answer = _send(parts.scheme, parts.hostname, port, method, target, raw, headers)
+    except OSError as exc:
         reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
         _die(
             f"无法连接服务器 {base}，请先运行 xiaodian serve 或用 --base-url 指定",
             f"cannot reach {base}: {reason}",
         )
-    finally:
-        connection.close()
+    text = answer.decode("utf-8", "replace")
     try:
         print(json.dumps(json.loads(text), ensure_ascii=False, indent=2))
     except json.JSONDecodeError:
-        print(text or response.status)
-    if response.status >= 400:
+        print(text or status)
+    if status >= 400:
         raise typer.Exit(1)
 
 
