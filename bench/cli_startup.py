@@ -7,9 +7,11 @@ server (so its time is start-up plus one loopback request); ``tick`` runs agains
 SQLite file with nothing due (start-up plus one idle tick); ``tick-server`` is the same
 ``tick --advance 1h`` answered by a running ``xiaodian serve`` on the simulated clock (signed
 ``POST /sim/clock/advance`` with an app that has the simulation scope, K5), so its time is
-start-up plus the server's advance. Each command runs once untimed
-first, and ``PYTHONDONTWRITEBYTECODE`` is dropped from the environment, so the numbers are
-those of an installed package whose bytecode is cached — what a user gets.
+start-up plus the server's advance. Two floors are timed beside the anchor: a bare ``import
+typer`` and Typer with Rich's console and table. Each command runs once untimed first (which
+also keeps the settings catalogue ``config`` reads, as any first run does), and
+``PYTHONDONTWRITEBYTECODE`` is dropped from the environment, so the numbers are those of an
+installed package whose bytecode is cached — what a user gets.
 
     python -m bench.cli_startup [--runs 15] [--commands help,version,config,call,tick,tick-server]
 """
@@ -69,6 +71,14 @@ def _time(argv: list[str], env: dict[str, str], runs: int) -> tuple[list[float],
     return walls, cpus
 
 
+# Floors, measured in the same run: a bare ``import typer`` (every command), and with the Rich
+# console and table (``--help`` and ``tick``'s report render through them).
+FLOORS = [
+    ("import typer (floor)", "import typer"),
+    ("+ rich console, table", "import typer, rich.console, rich.table"),
+]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
@@ -113,6 +123,13 @@ def main() -> None:
         f"{min(anchor_walls) * 1000:>7.0f}ms {1.0:>8.1f}× "
         f"{statistics.median(anchor_cpus) * 1000:>9.0f}ms"
     )
+    for label, code in FLOORS:  # what a Typer command line cannot start under (K5)
+        walls, cpus = _time([sys.executable, "-c", code], env, args.runs)
+        median = statistics.median(walls)
+        print(
+            f"{label:<28} {median * 1000:>7.0f}ms {min(walls) * 1000:>7.0f}ms "
+            f"{median / anchor:>8.1f}× {statistics.median(cpus) * 1000:>9.0f}ms"
+        )
     for name in args.commands.split(","):
         walls, cpus = _time([*xiaodian, *commands[name]], envs[name], args.runs)
         median = statistics.median(walls)
