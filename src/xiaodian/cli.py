@@ -9,7 +9,10 @@ them from ``CONTEXT_CLIS`` without importing them — so ``--help``, ``--version
 and ``call`` start in a fraction of a second, and ``tick`` pays only for SQLAlchemy, the models
 and its sweeps — or, when a simulated server is up and an app with the simulation scope is
 configured, asks that server to advance and imports none of them (``bench/cli_startup.py``,
-docs/benchmarks.md).
+docs/benchmarks.md). None of the fast commands imports pydantic: Typer's conversions of plain
+values are done directly (``_convert_plainly``), ``config`` and ``call`` read the settings
+through ``config_light``, help renders without Rich's Markdown and traceback modules
+(``_import_help_renderer``), ``call`` and ``tick`` speak HTTP through ``http_light``.
 
 K6: bad settings, bad arguments, unreachable servers, missing files and refused operations
 are answered with one bilingual line on stderr and a non-zero exit, never a traceback
@@ -199,6 +202,8 @@ def _import_help_renderer() -> None:
     sys.modules.update(stand_ins)
     try:
         importlib.import_module("typer.rich_utils")
+    except Exception:  # a Typer this does not fit: it imports its renderer itself, later
+        sys.modules.pop("typer.rich_utils", None)
     finally:
         for module, stand_in in stand_ins.items():
             if sys.modules.get(module) is stand_in:

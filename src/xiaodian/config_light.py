@@ -94,12 +94,12 @@ def load() -> Catalogue | None:
 
 
 def store() -> Catalogue | None:
-    """Derive the catalogue from ``Settings`` (imports pydantic) and keep it; quietly does
-    nothing more when the package directory cannot be written."""
-    catalogue = build()
+    """Derive the catalogue from ``Settings`` (imports pydantic) and keep it; None, without
+    deriving it, when the package directory cannot be written."""
     path = cache_file()
-    if path is None:
-        return catalogue
+    if path is None or not os.access(path.parent.parent, os.W_OK):
+        return None  # an installation this user cannot write to: Settings every time
+    catalogue = build()
     try:
         path.parent.mkdir(exist_ok=True)
         part = path.with_name(f"{path.name}.{os.getpid()}.part")
