@@ -169,7 +169,8 @@ def test_K5_config_and_call_fall_back_to_settings_for_what_the_light_reader_cann
     ``Settings``: the same one-line refusal as before (K6), pydantic-settings loaded for it."""
     config_light.store()
     env = _env(f"sqlite:///{tmp_path / 'x.db'}", XIAODIAN_CLOCK_MODE="bogus")
-    assert _loaded(["config"], env)["run"] == ["pydantic", "pydantic_settings", "xiaodian.config"]
+    loaded = set(_loaded(["config"], env)["run"])
+    assert {"pydantic", "pydantic_settings", "xiaodian.config"} <= loaded
     line = assert_one_bilingual_line(xiaodian("config", env=env), "XIAODIAN_CLOCK_MODE")
     assert "bogus" in line
     backoff = _env(
