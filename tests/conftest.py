@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.dependencies import models as fastapi_dependency_models
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
@@ -35,7 +36,25 @@ from xiaodian.signing import signed_headers
 # other tests of their context (M7: test folders mirror the source), so its fixtures are global.
 pytest_plugins = ["tests.browser"]
 
+CLASSIFICATION_CACHES = (
+    "_is_gen_callable_cached",
+    "_is_async_gen_callable_cached",
+    "_is_coroutine_callable_cached",
+)
+
 START = datetime(2026, 11, 2, 2, 0, 0, tzinfo=UTC)  # 10:00 Asia/Shanghai, a Monday
+
+
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    """Let each test's app go. FastAPI keeps every dependency callable it classified in
+    module-level ``lru_cache``s (4,096 entries each); our dependencies are closures over their
+    app, so every app a test built stayed alive — by the end of the suite ~900 apps and 2.6 GB,
+    every full garbage collection walked them all and the last one took minutes. A server builds
+    one app, so only the tests need this."""
+    for name in CLASSIFICATION_CACHES:
+        cached = getattr(fastapi_dependency_models, name, None)
+        if cached is not None and hasattr(cached, "cache_clear"):
+            cached.cache_clear()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -196,10 +196,11 @@ class ApiRules(BaseModel):
         "in the app, then is answered 503 with Retry-After",
     )
     async_read_commits: bool = Field(
-        True,
+        False,
         description="W5: PostgreSQL only: a GET/HEAD's transaction (its one write: the signed "
         "request's nonce) commits without waiting for the WAL flush (synchronous_commit off "
-        "for that transaction only)",
+        "for that transaction only); off by default: on an idle disk the extra statement costs "
+        "more than the flush (docs/benchmarks.md, W5 on a quiet machine)",
     )
     retry_after_seconds: int = Field(
         5, ge=1, description="W4: Retry-After of a 503 answered while the database is unreachable"

@@ -50,6 +50,7 @@ def create_app(rt: Runtime | None = None) -> FastAPI:
         ),
         docs_url=None,  # K3: /docs and /redoc come from api/docs.py, with local assets
         redoc_url=None,
+        generate_unique_id_function=docs.operation_id,
     )
     # K8: one path form per route: no 307 to the other form (a signed client would have to
     # re-sign the redirected request); the other form answers 404.

@@ -134,6 +134,16 @@ PROBLEMS: dict[int, tuple[str, str, str, str]] = {
 RATE_LIMITED = ("/api/v1/orders/exports",)
 
 
+def operation_id(route: APIRoute) -> str:
+    """K3: a route's operationId, the name SDK generators give its method: ``<name><path>_<method>``
+    as FastAPI builds it, but the method is GET whenever the route answers GET. FastAPI takes
+    the first of the route's method *set*, and every GET route also answers HEAD
+    (``api.app.answer_head``), so the ids came out as ``…_head``."""
+    methods = route.methods or {"GET"}
+    method = "GET" if "GET" in methods else min(methods)
+    return re.sub(r"\W", "_", f"{route.name}{route.path_format}") + "_" + method.lower()
+
+
 def install(app: FastAPI) -> None:
     """Serve /docs, /redoc and their assets; make /openapi.json honest (see module)."""
     app.mount(f"{ASSETS}/vendor", StaticFiles(directory=VENDOR_DIR), name="docs-vendor")
