@@ -61,6 +61,7 @@ HEADER_STYLE = 1
 MONEY_STYLE = 2
 
 _TEXT, _INT, _MONEY = 0, 1, 2
+_STR_OR_NONE = frozenset((str, type(None)))
 _UNSAFE = re.compile("[&<>\x00-\x08\x0b-\x1f\ufffe\uffff]")
 _ESCAPED_LITERAL = re.compile("(_x[0-9a-fA-F]{4}_)")
 _CONTROL = re.compile("([\x00-\x08\x0b-\x1f])")
@@ -112,6 +113,9 @@ class _Deflater:
 
 # The sheets are deflated in a second thread (see _Deflater); False writes them inline.
 THREADED = True
+# Rows rendered (and handed to the deflate thread) at a time: the rendered text of a 5,000-row
+# batch with its per-cell fragments took ≈ 40 MB more peak RSS than XlsxWriter in the bench.
+RENDER_ROWS = 1000
 
 
 def column_letter(index: int) -> str:
@@ -279,7 +283,7 @@ class XlsxStream:
         while start < count:
             if self._in_sheet == self._max_rows:
                 self._end_sheet()
-            take = min(count - start, self._max_rows - self._in_sheet)
+            take = min(count - start, self._max_rows - self._in_sheet, RENDER_ROWS)
             chunk = rows[start : start + take]
             data = self._render(chunk, self._in_sheet + 2).encode()
             if self._entry is None:
@@ -300,7 +304,12 @@ class XlsxStream:
         parts: list[Any] = [[f'<row r="{n}">' for n in numbers]]
         columns = zip(*rows, strict=True)
         for letter, kind, values in zip(self._letters, self._kinds, columns, strict=True):
-            if kind == _MONEY:
+            if kind == _MONEY and _all_text(values):  # numeric read as its text (PostgreSQL)
+                cells = [
+                    "" if v is None else f'<c r="{letter}{n}" s="{MONEY_STYLE}"><v>{v}</v></c>'
+                    for n, v in zip(numbers, values, strict=True)
+                ]
+            elif kind == _MONEY:
                 cells = [
                     "" if v is None else f'<c r="{letter}{n}" s="{MONEY_STYLE}"><v>{v:.16G}</v></c>'
                     for n, v in zip(numbers, values, strict=True)
@@ -443,6 +452,13 @@ class XlsxStream:
             self.close()
         else:
             self.abort()
+
+
+def _all_text(values: Sequence[Any]) -> bool:
+    """True when a money column comes as numeric texts (715.10, as PostgreSQL prints a
+    numeric), written into ``<v>`` as they are: the same text as XlsxWriter's ``.16G`` of the
+    Decimal for any amount under 10^14 yuan."""
+    return set(map(type, values)) <= _STR_OR_NONE
 
 
 def _plain_or_false(values: Sequence[Any]) -> bool:
