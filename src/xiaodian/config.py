@@ -81,6 +81,19 @@ class OrderRules(BaseModel):
     export_lease_seconds: int = Field(
         600, description="O2: a running export silent this long is taken over by a worker"
     )
+    xlsx_writer: Literal["fast", "xlsxwriter"] = Field(
+        "fast",
+        description="O2 (issue 16): XLSX writer — fast = the export's own streamed writer"
+        " (orders/export/xlsx.py), xlsxwriter = XlsxWriter constant_memory (also used when the"
+        " fast writer cannot be imported)",
+    )
+    xlsx_deflate_level: int = Field(
+        1,
+        ge=0,
+        le=9,
+        description="O2 (issue 16): zlib level of the fast XLSX writer's sheets (1 = fastest;"
+        " 6 = zipfile's default, smaller file, slower)",
+    )
 
 
 class AfterSalesRules(BaseModel):
