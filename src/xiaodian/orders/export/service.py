@@ -668,6 +668,8 @@ def batch_ranges(
     """The total, and [low, high) id ranges of ``export_batch_rows`` selected orders each,
     newest first, from one pass over the selected ids (one id per batch is kept)."""
     batch = max(1, rt.settings.orders.export_batch_rows)
+    if is_postgres(rt.engine) and batch >= _CURSOR_MIN_BATCH:
+        return _pg_batch_ranges(rt, shop_id, filters, batch)
     ids = filtered_query(shop_id, filters).with_only_columns(Order.id).subquery()
     numbered = select(
         ids.c.id,
@@ -692,6 +694,63 @@ def batch_ranges(
         if rn % batch == 0 or rn == total:
             ranges.append((order_id, high))
             high = order_id
+    return total, ranges
+
+
+# The cursor walk costs a round trip per batch: below this many rows per batch (tests use
+# tiny batches) the window query is cheaper.
+_CURSOR_MIN_BATCH = 100
+
+
+def _pg_batch_ranges(
+    rt: Runtime, shop_id: int, filters: OrderFilter, batch: int
+) -> tuple[int, list[tuple[int, int]]]:
+    """``batch_ranges`` on PostgreSQL: a cursor over the selected ids, newest first, walked
+    with ``MOVE`` (the server skips the rows without sending them) and ``FETCH`` of each
+    batch's last row and the next batch's first, one round trip per batch; the rows skipped
+    are counted by the server (``MOVE n``).
+
+    Issue 16 (round three): the window query (``row_number()`` and ``count(*) OVER ()``, whose
+    whole partition spills to a temporary file) cost ≈ 1.0–1.2 s of database CPU per 1M
+    orders; the cursor walk ≈ 0.2 s, the index scan itself. The filter is evaluated once, as a
+    stream; a short last batch's lowest id (skipped by ``MOVE``) is read by one more query."""
+    sql, params = _compiled(rt, filtered_query(shop_id, filters).with_only_columns(Order.id))
+    ranges: list[tuple[int, int]] = []
+    total = 0
+    with transaction(rt.factory) as session:
+        dbapi: Any = session.connection().connection.driver_connection
+        with dbapi.cursor() as cursor:
+            cursor.execute(f"DECLARE xiaodian_export_ids NO SCROLL CURSOR FOR {sql}", params)
+            cursor.execute("FETCH FORWARD 1 FROM xiaodian_export_ids")
+            marks = cursor.fetchall()
+            high = int(marks[0][0]) + 1 if marks else 0
+            total = len(marks)
+            while marks:
+                # one round trip per batch: skip to its last row, read it and the next one
+                cursor.execute(
+                    f"MOVE FORWARD {batch - 2} FROM xiaodian_export_ids;"
+                    " FETCH FORWARD 2 FROM xiaodian_export_ids"
+                )
+                total += max(0, cursor.rowcount)
+                cursor.nextset()
+                marks = cursor.fetchall()
+                total += len(marks)
+                if not marks:  # a short last batch: its lowest id was skipped by MOVE
+                    tail = (
+                        filtered_query(shop_id, filters)
+                        .with_only_columns(Order.id)
+                        .where(Order.id < high)
+                        .subquery()
+                    )
+                    lowest = session.scalar(select(func.min(tail.c.id)))
+                    if lowest is not None:
+                        ranges.append((int(lowest), high))
+                    break
+                low = int(marks[0][0])
+                ranges.append((low, high))
+                high = low
+                marks = marks[1:]
+            cursor.execute("CLOSE xiaodian_export_ids")
     return total, ranges
 
 
