@@ -155,3 +155,29 @@ def test_16_a_failing_stream_fails_the_export_and_leaves_no_file(
     with rt.unit() as ctx:
         done = ctx.session.get(OrderExport, again)
         assert done is not None and done.row_count == SEEDED + len(mixed.ids)
+
+
+@pytest.mark.usefixtures("pg_only")
+def test_16_items_are_listed_in_id_order_whatever_the_rows_physical_order(
+    rt: Runtime, mixed: Mixed, tmp_path: Path
+) -> None:
+    """The goods cell lists an order's items by id even when the table's physical order
+    differs (an updated row moves to the end of the heap): the aggregate is fed sorted rows."""
+    multi = mixed.ids[0]  # the newest order has two items (保温杯, 西湖龙井)
+    with rt.engine.begin() as conn:
+        first = conn.execute(
+            text("SELECT min(id) FROM order_items WHERE order_id = :o"), {"o": multi}
+        ).scalar_one()
+        conn.execute(text("UPDATE order_items SET qty = qty WHERE id = :i"), {"i": first})
+        physical = (
+            conn.execute(
+                text("SELECT id FROM order_items WHERE order_id = :o ORDER BY ctid"), {"o": multi}
+            )
+            .scalars()
+            .all()
+        )
+    assert physical[-1] == first  # the first item now lies last in the heap
+    path = tmp_path / "items.csv"
+    export.write_export(rt, mixed.shop_id, OrderFilter(), "csv", path)
+    row = next(r for r in read_csv(path)[1] if r[6].count("；") == 1)
+    assert row[6].startswith("保温杯 500ml×1；西湖龙井"), row[6]

@@ -78,7 +78,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
 from xiaodian.accounts.models import Shop, User
@@ -819,17 +818,29 @@ def formatted_select(
     item_filter = [OrderItem.shop_id == shop_id]
     if id_range is not None:
         item_filter += [OrderItem.order_id >= id_range[0], OrderItem.order_id < id_range[1]]
-    items = (
+    # Issue 16 (round three): string_agg(… ORDER BY id) sorts every order's items on its own
+    # (PostgreSQL 15 has no presorted aggregates); fed from rows sorted by (order_id DESC, id)
+    # — an incremental sort over the index — the aggregate sees each order's items in id order
+    # (the documented sorted-subquery form: nothing else at that query level), and the groups
+    # come out newest first for the merge join, with no sort after the aggregate.
+    sorted_items = (
         select(
             OrderItem.order_id.label("order_id"),
-            func.string_agg(
-                OrderItem.title + "×" + cast(OrderItem.qty, String),
-                aggregate_order_by(literal(ITEM_SEPARATOR), OrderItem.id),
-            ).label("goods"),
-            func.sum(OrderItem.qty).label("qty"),
+            (OrderItem.title + "×" + cast(OrderItem.qty, String)).label("line"),
+            OrderItem.qty.label("qty"),
         )
         .where(*item_filter)
-        .group_by(OrderItem.order_id)
+        .order_by(OrderItem.order_id.desc(), OrderItem.id)
+        .subquery("export_item_lines")
+    )
+    items = (
+        select(
+            sorted_items.c.order_id,
+            func.string_agg(sorted_items.c.line, literal(ITEM_SEPARATOR)).label("goods"),
+            func.sum(sorted_items.c.qty).label("qty"),
+        )
+        .group_by(sorted_items.c.order_id)
+        .order_by(sorted_items.c.order_id.desc())
         .subquery("export_items")
     )
     columns = (
