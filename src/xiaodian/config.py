@@ -74,6 +74,12 @@ class OrderRules(BaseModel):
     export_code_ttl_seconds: int = Field(300, description="O2: SMS code validity")
     export_code_max_attempts: int = Field(5, description="O2: wrong tries before lock")
     export_batch_rows: int = Field(5000, description="O2: rows fetched per batch")
+    export_streams: int = Field(
+        2,
+        ge=1,
+        description="O2 (issue 16): PostgreSQL connections formatting a CSV export's batches "
+        "at once (the writer appends them in order)",
+    )
     export_dir: str = Field("./var/exports", description="O2: where export files are written")
     export_code_resend_seconds: int = Field(
         60, description="O2 (default): a new SMS code per phone at most every N s"
