@@ -82,6 +82,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy import text as text_sql
 from sqlalchemy.orm import Session
 
 from xiaodian.accounts.models import Shop, User
@@ -878,10 +879,19 @@ def formatted_select(
     return query
 
 
+# The items of an order are listed in id order because string_agg reads them from a subquery
+# sorted by (order_id DESC, id) — an order PostgreSQL keeps for a serial plan, not for an
+# aggregate split across parallel workers (possible from PostgreSQL 16): every batch's
+# transaction turns parallel plans off.
+SERIAL_PLAN_SQL = "SELECT set_config('max_parallel_workers_per_gather', '0', true)"
+
+
 def copy_session_sql(tz: str) -> tuple[str, dict[str, Any]]:
-    """The transaction-local settings the CSV variant of ``formatted_select`` relies on."""
+    """The transaction-local settings the CSV variant of ``formatted_select`` relies on (and
+    the serial plan of ``SERIAL_PLAN_SQL``)."""
     return (
-        "SELECT set_config('TimeZone', %(tz)s, true), set_config('DateStyle', 'ISO, YMD', true)",
+        "SELECT set_config('TimeZone', %(tz)s, true), set_config('DateStyle', 'ISO, YMD', true),"
+        " set_config('max_parallel_workers_per_gather', '0', true)",
         {"tz": tz},
     )
 
@@ -1134,6 +1144,7 @@ def _pg_rows(
     query = formatted_select(
         shop_id, filters, rt.settings.timezone, csv_safe=False, id_range=(low, high)
     )
+    session.execute(text_sql(SERIAL_PLAN_SQL))
     for row in session.execute(query):
         yield tuple(row)
 
@@ -1383,6 +1394,7 @@ def _pg_xlsx_batches(
         for low, high in ranges:
             with dbapi.cursor() as cursor:
                 cursor.adapters.register_loader("numeric", TextLoader)
+                cursor.execute(SERIAL_PLAN_SQL)
                 cursor.execute(sql, {**base_params, "low": low, "high": high})
                 batch: list[tuple[Any, ...]] = cursor.fetchall()
             dbapi.commit()
