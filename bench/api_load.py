@@ -47,6 +47,7 @@ from typing import Any
 import httpx
 from sqlalchemy import text
 
+from bench.coupons_verify import _cpu_seconds, _tree
 from xiaodian.accounts import service as accounts
 from xiaodian.clock import SystemClock
 from xiaodian.config import Settings
@@ -73,6 +74,14 @@ class Level:
     errors: int = 0
     seconds: float = 0.0
     sessions: int = 0
+    sent: int = 0  # every answered request, the warm-up's included (the CPU is over all)
+    server_cpu: float = 0.0  # seconds of the server processes' CPU over the whole drive
+
+    @property
+    def cpu_ms(self) -> float:
+        """Server CPU per request (issue 16: far less sensitive to the machine's other load
+        than requests/s)."""
+        return self.server_cpu / self.sent * 1000 if self.sent else 0.0
 
     def pct(self, q: float) -> float:
         ordered = sorted(self.latencies)
@@ -201,6 +210,10 @@ class Server:
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def cpu(self) -> float:
+        """CPU seconds of the server and its worker processes (/proc/<pid>/stat)."""
+        return _cpu_seconds(_tree(self.proc.pid))
+
     def stop(self) -> None:
         self.proc.terminate()
         try:
@@ -245,6 +258,7 @@ async def drive(
                 except httpx.HTTPError:
                     level.errors += 1
                     continue
+                level.sent += 1
                 if now < warm_until:
                     continue
                 level.latencies.append(time.perf_counter() - started)
@@ -325,7 +339,9 @@ def main() -> None:
                         (BARE, None) if server.name == "bare" else (PATHS[path], (key, secret))
                     )
                     before = sessions_opened(args.db)
+                    cpu = server.cpu()
                     level = asyncio.run(drive(server.base, target, creds, clients, args.seconds))
+                    level.server_cpu = server.cpu() - cpu
                     level.sessions = sessions_opened(args.db) - before - 1
                     series = "bare" if server.name == "bare" else path
                     results.setdefault((server.label, series), []).append(level)
@@ -333,7 +349,8 @@ def main() -> None:
                         f"{server.label:11} {series:7} {clients:4} clients: "
                         f"{level.rate:7.1f} req/s  p50 {level.pct(0.5):7.1f} ms  "
                         f"p99 {level.pct(0.99):7.1f} ms  non-200 {level.bad}  "
-                        f"new sessions {level.sessions}  load {os.getloadavg()[0]:.1f}",
+                        f"new sessions {level.sessions}  server CPU {level.cpu_ms:.2f} ms/req  "
+                        f"load {os.getloadavg()[0]:.1f}",
                         flush=True,
                     )
     finally:
@@ -341,15 +358,16 @@ def main() -> None:
             server.stop()
     print(
         "\n| server × processes | request | clients | req/s | p50 ms | p99 ms | p99/p50 "
-        "| non-200 | new sessions |"
+        "| non-200 | new sessions | server CPU ms/req |"
     )
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for (label, series), rows in results.items():
         for level in rows:
             p50, p99 = level.pct(0.5), level.pct(0.99)
             print(
                 f"| {label} | {series} | {level.clients} | {level.rate:.1f} | {p50:.1f} | "
-                f"{p99:.1f} | {p99 / p50 if p50 else 0:.1f}× | {level.bad} | {level.sessions} |"
+                f"{p99:.1f} | {p99 / p50 if p50 else 0:.1f}× | {level.bad} | {level.sessions} | "
+                f"{level.cpu_ms:.2f} |"
             )
     print()
     for (label, series), rows in results.items():
