@@ -561,8 +561,11 @@ RULES: dict[str, Rule] = {
                 "at most every 60 s), `XIAODIAN_ORDERS__EXPORT_BATCH_ROWS` (rows per "
                 "fetch, 5000), `XIAODIAN_ORDERS__EXPORT_DIR` (where files go), "
                 "`XIAODIAN_ORDERS__EXPORT_LEASE_SECONDS` (a running export silent this "
-                "long is taken over by another worker, 600 s) — all *our defaults*; "
-                "the seed gives the steps, not the numbers."
+                "long is taken over by another worker, 600 s), "
+                "`XIAODIAN_ORDERS__XLSX_WRITER` (`fast`, the export's own streamed "
+                "XLSX writer, or `xlsxwriter`, its fallback; issue 16), "
+                "`XIAODIAN_ORDERS__XLSX_DEFLATE_LEVEL` (zlib level of the fast writer, "
+                "1) — all *our defaults*; the seed gives the steps, not the numbers."
             ),
             "- Seed 002 (导出查询订单 → 查看导出记录 → 完成手机验证即可下载).",
         ),
@@ -583,7 +586,10 @@ RULES: dict[str, Rule] = {
                 "`XIAODIAN_ORDERS__EXPORT_BATCH_ROWS`（每次读取的行数，5000）、 "
                 "`XIAODIAN_ORDERS__EXPORT_DIR`（文件存放目录）、`XIAODIAN_ORDERS__EXPOR"
                 "T_LEASE_SECONDS`（运行中的导出沉默这么久后由其他进程接手，600 "
-                "秒）——均为我们的默认值；文章给出了步骤，没有给数字。"
+                "秒）、`XIAODIAN_ORDERS__XLSX_WRITER`（`fast` 为导出自带的流式XLSX "
+                "写入器，`xlsxwriter` 为其后备；议题 "
+                "16）、`XIAODIAN_ORDERS__XLSX_DEFLATE_LEVEL`（快速写入器的 "
+                "zlib压缩级别，1）——均为我们的默认值；文章给出了步骤，没有给数字。"
             ),
             "- 文章 002（导出查询订单 → 查看导出记录 → 完成手机验证即可下载）。",
         ),
