@@ -736,7 +736,7 @@ def _pg_batch_ranges(
                     f"MOVE FORWARD {batch - 2} FROM xiaodian_export_ids;"
                     " FETCH FORWARD 2 FROM xiaodian_export_ids"
                 )
-                total += max(0, cursor.rowcount)
+                total += max(0, rowcount(cursor))
                 cursor.nextset()
                 marks = cursor.fetchall()
                 total += len(marks)
