@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import threading
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -53,26 +52,8 @@ def _call(app: Any, method: str, path: str) -> tuple[dict[str, Any], int, list[A
         elif message["type"] == "http.response.body":
             answer["body"] += message.get("body", b"")
 
-    _run_alone(app(scope, receive, send))
+    asyncio.run(app(scope, receive, send))
     return scope, answer["status"], sorted(answer["headers"]), answer["body"]
-
-
-def _run_alone(coroutine: Any) -> None:
-    """asyncio.run in a thread of its own: a browser test earlier in the session (Playwright's
-    sync API) leaves an event loop running in the main thread, where asyncio.run refuses."""
-    failure: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            asyncio.run(coroutine)
-        except BaseException as exc:  # handed back to the test's thread
-            failure.append(exc)
-
-    runner = threading.Thread(target=run)
-    runner.start()
-    runner.join()
-    if failure:
-        raise failure[0]
 
 
 def _via_scan(client: TestClient, method: str, path: str) -> Any:
