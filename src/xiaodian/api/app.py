@@ -18,7 +18,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from xiaodian import contexts
-from xiaodian.api import docs, route_index
+from xiaodian.api import docs
 from xiaodian.api.challenge import WwwAuthenticate
 from xiaodian.api.deps import simulation_control
 from xiaodian.api.headers import SecurityHeaders, allowed_methods, leaf_routes
@@ -89,7 +89,6 @@ def create_app(rt: Runtime | None = None) -> FastAPI:
         return RedirectResponse("/console/" if web is not None else "/docs", status_code=303)
 
     answer_head(app)
-    route_index.install(app)  # issue 16: a fixed path's route by one lookup, not a scan
     return app
 
 
