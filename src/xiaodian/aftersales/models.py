@@ -19,7 +19,7 @@ agreed_on_refusal 拒签后退款   the merchant (or strategy A2.4) agreed to re
 awaiting_return 待买家退货     退货退款 agreed; buyer sends the goods back (change request as
                              above)
 buyer_returned 待商家收货      buyer shipped the return; merchant confirms receipt or rejects
-agreed 已同意退款(退款中)      agreed; the refund is being paid (a failed refund stays here
+agreed 已同意退款（退款中）      agreed; the refund is being paid (a failed refund stays here
                              and may be retried)
 refunded 退款成功              terminal
 rejected 已拒绝                terminal (buyer may apply again)
@@ -240,7 +240,7 @@ class PackageStatus(StrEnum):
     DELIVERED = "delivered"  # 已签收
     REFUSED = "refused"  # 拒签
     RETURNED = "returned"  # 已退回商家
-    INTERCEPTED = "intercepted"  # 拦截成功(退回中)
+    INTERCEPTED = "intercepted"  # 拦截成功（退回中）
     CANCELLED = "cancelled"  # ERP 取消发货
 
 

@@ -64,7 +64,7 @@ class CouponStatus:
 
 class CampaignStatus:
     SCHEDULED = "scheduled"  # 未开始
-    ONLINE = "online"  # 进行中(已上线)
+    ONLINE = "online"  # 进行中（已上线）
     OFFLINE = "offline"  # 已下线
 
     LABELS: ClassVar[dict[str, str]] = {SCHEDULED: "未开始", ONLINE: "已上线", OFFLINE: "已下线"}

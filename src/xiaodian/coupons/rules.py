@@ -94,7 +94,7 @@ class ConditionKind:
     label: str  # 折扣 / 满减
     fields: tuple[str, ...]  # the columns this kind uses; the others are stored empty
     check: Callable[[ConditionTerms], list[dict[str, Any]]]  # field errors of a draft
-    summary: Callable[[ConditionTerms], str]  # 95折,最多减300元
+    summary: Callable[[ConditionTerms], str]  # 95折，最多减300元
     face_value: Callable[[ConditionTerms], int]  # fen: what the coupon is worth at most
 
 
@@ -218,7 +218,7 @@ def condition_kind(name: str | None) -> ConditionKind:
 
 
 def condition_summary(terms: ConditionTerms) -> str:
-    """Human wording of the structured condition: 95折,最多减300元 / 满500元减30元. An unknown
+    """Human wording of the structured condition: 95折，最多减300元 / 满500元减30元. An unknown
     kind raises ``UnknownConditionKind`` (never shown as another kind's wording)."""
     return condition_kind(terms.condition_kind).summary(terms)
 

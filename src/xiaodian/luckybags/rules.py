@@ -51,7 +51,7 @@ class LiveState(StrEnum):
     SCHEDULED = "scheduled"  # 待开播
     LIVE = "live"  # 直播中
     ENDED = "ended"  # 已结束
-    MISSED = "missed"  # 未开播(已过预定结束时间)
+    MISSED = "missed"  # 未开播（已过预定结束时间）
 
 
 LIVE_STATE_LABELS: dict[str, str] = {

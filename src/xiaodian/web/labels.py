@@ -432,7 +432,7 @@ def transition(text: str | None, *groups: str) -> str:
         return ""
     use = groups or _TRANSITION_GROUPS
     text = _ARROW.sub(lambda m: f"{_code_label(m[1], use)} → {_code_label(m[2], use)}", text)
-    # 全额退款后关闭(alipay) → 全额退款后关闭(支付宝)
+    # 全额退款后关闭（alipay） → 全额退款后关闭（支付宝）
     return _ROUTE_IN_PARENS.sub(
         lambda m: (
             m[1] + label(m[2], "payment_route") + m[3] if m[2] in PAYMENT_ROUTE_LABELS else m[0]

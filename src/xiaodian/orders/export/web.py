@@ -172,7 +172,7 @@ def _view(record: OrderExport) -> dict[str, Any]:
 
 
 def describe_filter(stored: dict[str, Any]) -> str:
-    """The stored filter in words: 订单状态=待发货;买家姓名=张."""
+    """The stored filter in words: 订单状态=待发货；买家姓名=张."""
     parts = []
     for name in FILTER_FIELDS:
         value = stored.get(name)
@@ -185,4 +185,4 @@ def describe_filter(stored: dict[str, Any]) -> str:
         elif name == "violation":
             value = VIOLATION_LABELS.get(value, value)
         parts.append(f"{FIELD_LABELS[name]}={value}")
-    return ";".join(parts) or "全部订单"
+    return "；".join(parts) or "全部订单"
