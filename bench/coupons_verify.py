@@ -82,11 +82,13 @@ VERIFY = "/api/v2/verification/verify"
 ANCHOR = "/anchor/verify"
 ANCHOR_PREPARE = "/anchor/prepare"
 ANCHOR_VERIFY_CLAIM = "/anchor/verify-claim"
+FLOOR_PREPARE = "/floor/prepare"
+FLOOR_VERIFY = "/floor/verify"
 # --dialect goodlife: the app phase speaks 抖音来客 goodlife/v1 (issue 12 D5) instead of v2.
 LAIKE_TOKEN = "/douyin/oauth/client_token/"
 LAIKE_PREPARE = "/douyin/goodlife/v1/fulfilment/certificate/prepare/"
 LAIKE_VERIFY = "/douyin/goodlife/v1/fulfilment/certificate/verify/"
-PHASES = ("app", "anchor", "ceiling")
+PHASES = ("app", "anchor", "ceiling", "floor")
 
 
 # ===== the servers (imported by uvicorn in each worker process) ==============================
@@ -184,7 +186,126 @@ def anchor_app(url: str) -> Any:
     def verify_claim(body: AnchorClaimIn) -> Any:
         return conditional_update(by_claim, {"claim": body.claim_id, "shop": shop_id})
 
+    add_floor(app, engine, shop_id)
     return app
+
+
+def add_floor(app: Any, engine: Any, shop_id: int) -> None:
+    """The *signed floor* (phase ``floor``): the ceiling's two requests plus only what the
+    rules make every request and every verification do, written as bare as it can be — so
+    it is the best any faithful implementation of C6/C7 reaches on this stack:
+
+    * each request: its signature checked (X2: HMAC-SHA256 over the body, the app's secret
+      known to the process, the timestamp window) and its nonce recorded once (the replay
+      guard: ``INSERT … ON CONFLICT DO NOTHING RETURNING``), in the request's transaction;
+    * prepare: the claim looked up by code (the ceiling's bare lookup);
+    * verify: the conditional win, the verification row with its client request id (C7
+      idempotency) and the ``coupon.verified`` event (the outbox the webhooks are sent from),
+      as one statement; when nothing is won, one lookup by the request id tells a replay
+      from a refusal.
+
+    No coupon terms, store scope, token, campaign or response model: those are the app's
+    own work beyond the floor."""
+    import hashlib
+    import hmac
+
+    from fastapi import Request
+    from fastapi.responses import JSONResponse
+    from starlette.concurrency import run_in_threadpool
+
+    app_key = os.environ["XIAODIAN_BENCH_APP_KEY"]
+    secret = os.environ["XIAODIAN_BENCH_SECRET"].encode()
+    store_id = int(os.environ["XIAODIAN_BENCH_STORE"])
+    nonce_once = text(
+        "INSERT INTO api_nonces (app_key, nonce, expires_at) VALUES (:key, :nonce, "
+        "now() + interval '10 minutes') ON CONFLICT DO NOTHING RETURNING nonce"
+    )
+    lookup = text(
+        "SELECT id, status, valid_until FROM coupon_claims WHERE code = :code AND shop_id = :shop"
+    )
+    win = text(
+        "WITH v AS (SELECT nextval(pg_get_serial_sequence('coupon_verifications', 'id')) AS id),"
+        " won AS (UPDATE coupon_claims SET status = 'verified', verified_at = now(),"
+        " verification_id = (SELECT id FROM v) WHERE id = :claim AND shop_id = :shop"
+        " AND status = 'unused' AND NOT EXISTS (SELECT 1 FROM coupon_verifications"
+        " WHERE shop_id = :shop AND client_request_id = :request_id)"
+        " RETURNING id, coupon_id),"
+        " rec AS (INSERT INTO coupon_verifications (id, shop_id, claim_id, store_id, channel,"
+        " actor, client_request_id, status, verified_at) SELECT v.id, :shop, won.id, :store,"
+        " 'api', :actor, :request_id, 'verified', now() FROM v, won RETURNING id, claim_id),"
+        " event AS (INSERT INTO events (shop_id, type, payload, rule, actor, occurred_at)"
+        " SELECT :shop, 'coupon.verified', json_build_object('claim_id', rec.claim_id,"
+        " 'verification_id', rec.id, 'store_id', :store, 'staff_id', NULL, 'channel', 'api',"
+        " 'coupon_id', won.coupon_id), 'C6', :actor, now() FROM rec, won)"
+        " SELECT id FROM rec"
+    )
+    replay = text(
+        "SELECT claim_id FROM coupon_verifications WHERE shop_id = :shop "
+        "AND client_request_id = :request_id"
+    )
+
+    def signed(request: Request, body: bytes) -> str | None:
+        """The nonce of a request signed by the bench's app, or None."""
+        headers = request.headers
+        stamp, nonce = headers.get("x-timestamp", ""), headers.get("x-nonce", "")
+        if headers.get("x-app-key") != app_key or not stamp.isdigit():
+            return None
+        if abs(time.time() - int(stamp)) > 300:
+            return None
+        digest = hashlib.sha256(body).hexdigest()
+        message = f"{request.method}\n{request.url.path}\n{stamp}\n{nonce}\n{digest}"
+        expected = hmac.new(secret, message.encode(), hashlib.sha256).hexdigest()
+        return nonce if hmac.compare_digest(expected, headers.get("x-signature", "")) else None
+
+    def refused(status: int, code: str) -> Any:
+        return JSONResponse({"code": code}, status_code=status)
+
+    def prepare_once(nonce: str, code: str) -> Any:
+        with engine.begin() as conn:
+            if conn.execute(nonce_once, {"key": app_key, "nonce": nonce}).first() is None:
+                return refused(401, "nonce_reused")
+            row = conn.execute(lookup, {"code": code, "shop": shop_id}).first()
+        if row is None:
+            return refused(404, "unknown_code")
+        return {"claim_id": row[0], "usable": row[1] == "unused", "valid_until": row[2]}
+
+    def verify_once(nonce: str, claim_id: int, request_id: str) -> Any:
+        params = {
+            "claim": claim_id,
+            "shop": shop_id,
+            "store": store_id,
+            "request_id": request_id,
+            "actor": f"app:{app_key}",
+        }
+        with engine.begin() as conn:
+            if conn.execute(nonce_once, {"key": app_key, "nonce": nonce}).first() is None:
+                return refused(401, "nonce_reused")
+            row = conn.execute(win, params).first()
+            if row is None:
+                earlier = conn.execute(replay, params).first()
+                if earlier is not None and earlier[0] == claim_id:
+                    return {"claim_id": claim_id, "replayed": True}
+                return refused(409, "already_verified")
+        return {"claim_id": claim_id, "verification_id": row[0]}
+
+    @app.post(FLOOR_PREPARE)
+    async def floor_prepare(request: Request) -> Any:
+        body = await request.body()
+        nonce = signed(request, body)
+        if nonce is None:
+            return refused(401, "bad_signature")
+        return await run_in_threadpool(prepare_once, nonce, json.loads(body)["code"])
+
+    @app.post(FLOOR_VERIFY)
+    async def floor_verify(request: Request) -> Any:
+        body = await request.body()
+        nonce = signed(request, body)
+        if nonce is None:
+            return refused(401, "bad_signature")
+        data = json.loads(body)
+        return await run_in_threadpool(
+            verify_once, nonce, int(data["claim_id"]), str(data["client_request_id"])
+        )
 
 
 # ===== seeding ================================================================================
@@ -257,7 +378,7 @@ def seed(url: str, codes: int, warm: int) -> World:
     clock.set(now)
     campaigns = []
     with rt.unit("user:1") as ctx:
-        for name in ("P3 核销压测", "P3 基线", "P3 两次请求上限"):
+        for name in ("P3 核销压测", "P3 基线", "P3 两次请求上限", "P3 签名下限"):
             campaigns.append(
                 service.create_campaign(
                     ctx,
@@ -526,6 +647,21 @@ class Client:
         for status, data in await asyncio.gather(*sends):
             self.outcome(item.code, status, data)
 
+    async def floor_verification(self, item: Item) -> None:
+        """The ceiling's two requests, checked and recorded as the rules require (see
+        ``add_floor``)."""
+        status, p = await self.post(FLOOR_PREPARE, {"code": item.code})
+        if status != 200:
+            if status:
+                self.phase.refusals[f"prepare {status} {p.get('code', '?')}"] += 1
+            return
+        if not p["usable"]:
+            self.phase.prepare_unusable["already_verified"] += 1
+        body = {"claim_id": p["claim_id"], "client_request_id": item.request_id}
+        sends = [self.post(FLOOR_VERIFY, body) for _ in range(2 if item.retry else 1)]
+        for status, data in await asyncio.gather(*sends):
+            self.outcome(item.code, status, data)
+
 
 async def drive(
     base: str,
@@ -546,6 +682,7 @@ async def drive(
             "goodlife": client.goodlife_verification,
             "anchor": client.anchor_verification,
             "ceiling": client.ceiling_verification,
+            "floor": client.floor_verification,
         }[kind]
         try:
             for item in queue:  # a shared iterator: each item is taken by exactly one client
@@ -657,6 +794,9 @@ class Server:
             "XIAODIAN_BENCH_MODE": mode,
             "XIAODIAN_BENCH_URL": url,
             "XIAODIAN_BENCH_SHOP": str(world.shop_id),
+            "XIAODIAN_BENCH_STORE": str(world.store_id),
+            "XIAODIAN_BENCH_APP_KEY": world.app_key,
+            "XIAODIAN_BENCH_SECRET": world.secret,
             "XIAODIAN_BENCH_POOL": str(pool),
             "XIAODIAN_BENCH_OVERFLOW": "0",
             "XIAODIAN_BENCH_ADMIT": str(admit),
@@ -748,9 +888,10 @@ def checks(url: str, world: World, runs: dict[str, Phase]) -> dict[str, int]:
         "verification rows": "SELECT count(*) FROM coupon_verifications",
         "app claims verified": "SELECT count(*) FROM coupon_claims WHERE campaign_id = :app "
         "AND status = 'verified'",
-        "app verified claims without exactly 1 row": "SELECT count(*) FROM coupon_claims c "
-        "WHERE c.campaign_id = :app AND c.status = 'verified' AND (c.verification_id IS NULL "
-        "OR (SELECT count(*) FROM coupon_verifications v WHERE v.claim_id = c.id) <> 1)",
+        "app/floor verified claims without exactly 1 row": "SELECT count(*) FROM coupon_claims c "
+        "WHERE c.campaign_id IN (:app, :floor) AND c.status = 'verified' "
+        "AND (c.verification_id IS NULL OR (SELECT count(*) FROM coupon_verifications v "
+        "WHERE v.claim_id = c.id) <> 1)",
         "rows whose claim is not verified": "SELECT count(*) FROM coupon_verifications v "
         "JOIN coupon_claims c ON c.id = v.claim_id WHERE c.status <> 'verified' "
         "OR c.verification_id <> v.id",
@@ -758,6 +899,8 @@ def checks(url: str, world: World, runs: dict[str, Phase]) -> dict[str, int]:
         ":anchor AND status = 'verified'",
         "ceiling claims verified": "SELECT count(*) FROM coupon_claims WHERE campaign_id = "
         ":ceiling AND status = 'verified'",
+        "floor claims verified": "SELECT count(*) FROM coupon_claims WHERE campaign_id = "
+        ":floor AND status = 'verified'",
         "events coupon.verified": "SELECT count(*) FROM events WHERE type = 'coupon.verified'",
     }
     with engine.connect() as conn:
@@ -775,14 +918,15 @@ def checks(url: str, world: World, runs: dict[str, Phase]) -> dict[str, int]:
 
 def assert_checks(out: dict[str, int], runs: dict[str, Phase]) -> None:
     assert out["claims with >1 verification row"] == 0, out
-    assert out["app verified claims without exactly 1 row"] == 0, out
+    assert out["app/floor verified claims without exactly 1 row"] == 0, out
     assert out["rows whose claim is not verified"] == 0, out
     for name in PHASES:
         assert out[f"codes won twice (client view, {name})"] == 0, out
         # every success the clients saw is one verified claim (warm-up included)
         seen = runs[name].successes + runs[f"{name} warm-up"].successes
         assert out[f"{name} claims verified"] == seen, (name, out)
-    assert out["verification rows"] == out["app claims verified"], out
+    rows = out["app claims verified"] + out["floor claims verified"]
+    assert out["verification rows"] == rows == out["events coupon.verified"], out
     print("all checks passed: no claim verified twice")
 
 
@@ -839,11 +983,11 @@ def _table_rows(phases: list[Phase]) -> list[tuple[str, ...]]:
 
 
 def report(runs: dict[str, Phase], found: dict[str, int], dialect: str = "v2") -> None:
-    app, anchor, ceiling = (runs[name] for name in PHASES)
-    rows = _table_rows([app, anchor, ceiling])
+    app, anchor, ceiling, floor = (runs[name] for name in PHASES)
+    rows = _table_rows([app, anchor, ceiling, floor])
     width = max(len(r[0]) for r in rows)
     app_label = "app (goodlife/v1)" if dialect == "goodlife" else "app (API v2)"
-    heads = (app_label, "anchor (1 UPDATE)", "ceiling (2 bare)")
+    heads = (app_label, "anchor (1 UPDATE)", "ceiling (2 bare)", "floor (2 signed)")
     print()
     print(f"{'':{width}}" + "".join(f"  {h:>17}" for h in heads))
     for label, *cells in rows:
@@ -865,6 +1009,11 @@ def report(runs: dict[str, Phase], found: dict[str, int], dialect: str = "v2") -
         f"two-request ceiling {rate(ceiling):,.0f} verifications/s = "
         f"{ratio(ceiling, anchor):.1%} of the anchor (the best a prepare → verify protocol "
         f"reaches here); app = {ratio(app, ceiling):.1%} of that ceiling"
+    )
+    print(
+        f"signed floor {rate(floor):,.0f} verifications/s = {ratio(floor, ceiling):.1%} of the "
+        f"ceiling (the best a faithful C6/C7 implementation reaches here); app = "
+        f"{ratio(app, floor):.1%} of the floor"
     )
     print(f"double verifications: {found['claims with >1 verification row']}")
 
