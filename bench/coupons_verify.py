@@ -67,6 +67,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel
 from sqlalchemy import text
+from starlette.requests import Request  # at module level: the floor's annotations name it
 
 from xiaodian.clock import ManualClock, SystemClock
 from xiaodian.config import DatabaseRules, Settings
@@ -209,7 +210,6 @@ def add_floor(app: Any, engine: Any, shop_id: int) -> None:
     import hashlib
     import hmac
 
-    from fastapi import Request
     from fastapi.responses import JSONResponse
     from starlette.concurrency import run_in_threadpool
 
