@@ -284,13 +284,7 @@ def authorize_download(ctx: Ctx, principal: Principal, export_id: int, code: str
         )
     rules = ctx.settings.orders
     if row.used_at is not None:
-        raise ValidationFailed(
-            "code_used",
-            "验证码已使用，请重新获取",
-            "This code was already used; request a new one",
-            field="code",
-            rule="O2",
-        )
+        raise _used()
     if row.locked_at is not None:
         raise _locked(rules.export_code_max_attempts)
     if ctx.now > row.expires_at:
@@ -315,14 +309,8 @@ def authorize_download(ctx: Ctx, principal: Principal, export_id: int, code: str
         .values(used_at=ctx.now)
         .execution_options(synchronize_session=False)
     )
-    if rowcount(used) != 1:
-        raise ValidationFailed(
-            "code_used",
-            "验证码已使用，请重新获取",
-            "This code was already used; request a new one",
-            field="code",
-            rule="O2",
-        )
+    if rowcount(used) != 1:  # used (or locked) by a request that raced this one
+        raise _used()
     path = Path(record.file_path)
     if not path.is_file():
         raise Conflict(
@@ -366,6 +354,16 @@ def _wrong_try(ctx: Ctx, row: ExportCode, max_attempts: int) -> XiaodianError:
         f"Wrong code; {left} tries left",
         field="code",
         errors=[{"field": "code", "tries_left": left}],
+        rule="O2",
+    )
+
+
+def _used() -> XiaodianError:
+    return ValidationFailed(
+        "code_used",
+        "验证码已使用，请重新获取",
+        "This code was already used; request a new one",
+        field="code",
         rule="O2",
     )
 
