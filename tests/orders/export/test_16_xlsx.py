@@ -24,6 +24,7 @@ from sqlalchemy import update
 from tests.orders.export.conftest import Mixed
 from tests.orders.export.helpers import read_csv
 from xiaodian.orders.export import service as export
+from xiaodian.orders.export import xlsx_export
 from xiaodian.orders.models import Order, OrderItem
 from xiaodian.orders.schemas import OrderFilter
 from xiaodian.runtime import Runtime
@@ -228,7 +229,7 @@ def test_16_xlsx_fallback_xlsxwriter_writes_the_same_worksheets(
 def test_16_xlsx_sheets_split_past_the_row_limit_with_progress_per_batch(
     rt: Runtime, tricky: Mixed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(export, "XLSX_MAX_DATA_ROWS", 3)
+    monkeypatch.setattr(xlsx_export, "XLSX_MAX_DATA_ROWS", 3)
     rt.settings.orders.export_batch_rows = 4  # batches straddle the sheet boundaries
     write(rt, tricky.shop_id, "csv", tmp_path / "orders.csv")
     seen: list[tuple[int, int]] = []
@@ -250,7 +251,7 @@ def test_16_xlsx_sheets_split_past_the_row_limit_with_progress_per_batch(
     assert table(tmp_path / "fast.xlsx") == csv_as_shown(tmp_path / "orders.csv")
     assert sheet_data(tmp_path / "fast.xlsx") == sheet_data(tmp_path / "xw.xlsx")
     # exactly the limit: one sheet, no empty second one
-    monkeypatch.setattr(export, "XLSX_MAX_DATA_ROWS", 10)
+    monkeypatch.setattr(xlsx_export, "XLSX_MAX_DATA_ROWS", 10)
     write(rt, tricky.shop_id, "xlsx", tmp_path / "ten.xlsx")
     assert [n for n, _ in sheets(tmp_path / "ten.xlsx")] == ["订单"]
 
@@ -293,13 +294,14 @@ def test_16_xlsx_long_texts_truncated_like_xlsxwriter(rt: Runtime, tmp_path: Pat
         rows.append(tuple(row))
     paths = {}
     for name, write_xlsx in (
-        ("fast", export._write_xlsx_fast),
-        ("xw", export._write_xlsx_xlsxwriter),
+        ("fast", xlsx_export._write_xlsx_fast),
+        ("xw", xlsx_export._write_xlsx_xlsxwriter),
     ):
         paths[name] = tmp_path / f"{name}.xlsx"
-        done = write_xlsx(
-            rt, 1, OrderFilter(), paths[name], len(rows), [(0, 1)], _rows_source(rows), None
+        job = export.ExportJob(
+            rt, 1, OrderFilter(), paths[name], len(rows), [(0, 1)], _rows_source(rows)
         )
+        done = write_xlsx(job)
         assert done == len(rows)
     assert sheet_data(paths["fast"]) == sheet_data(paths["xw"])
     got = table(paths["fast"])
@@ -346,7 +348,7 @@ def test_16_xlsx_fast_and_xlsxwriter_files_convert_to_the_same_csv_in_libreoffic
     monkeypatch: pytest.MonkeyPatch,
     soffice: str,
 ) -> None:
-    monkeypatch.setattr(export, "XLSX_MAX_DATA_ROWS", 6)
+    monkeypatch.setattr(xlsx_export, "XLSX_MAX_DATA_ROWS", 6)
     write(rt, tricky.shop_id, "xlsx", tmp_path / "fast.xlsx")
     write(rt, tricky.shop_id, "xlsx", tmp_path / "xw.xlsx", writer="xlsxwriter")
     fast = libreoffice_csv(soffice, tmp_path / "fast.xlsx", tmp_path)
