@@ -17,8 +17,8 @@ connections opens none), the server's and the client's CPU per request (``/proc`
 processes; ``getrusage`` of each client process, over the whole drive, warm-up included) and
 the cores each kept busy (CPU ÷ the drive's wall time), and, for comparison with the runs before
 2026-12-08, ``req/s ÷ (window + drain)``: the old figure, the requests sent inside the window ÷
-the window plus the drain (the wait for the last answers after the window closed, about one
-latency: ≈ 1.4 s at 200 clients, so it understated the larger levels).
+the window plus the drain (the wait for the last answers after the window closed, up to about
+one latency: 1.4–3 s at 200 clients, so it understated the larger levels).
 
 Paths (``--paths``): ``funds`` — signed ``GET /api/v1/funds`` (signature, nonce INSERT,
 balances, one commit); ``orders`` — a signed ``GET /api/v1/orders`` page of 20 (``--orders``
@@ -130,8 +130,8 @@ class Level:
     @property
     def rate_before(self) -> float:
         """The figure printed as req/s before 2026-12-08: requests sent inside the window ÷
-        (window + drain). The drain is about one latency, so at 200 clients (p50 ≈ 1.4 s) it
-        came out ≈ 9 % low against 15 s, at 10 clients < 1 %."""
+        (window + drain). The drain is up to about one latency, so at 200 clients it came out
+        9–17 % low in a 15 s window, at 10 clients 1–2 % (docs/benchmarks.md)."""
         span = self.seconds + self.drain
         return len(self.latencies) / span if span else 0.0
 
