@@ -14,16 +14,23 @@ Paths (``--paths``):
 * ``v2`` — a C7 verification: signed ``POST /api/v2/verification/prepare`` (the code), then
   signed ``POST /api/v2/verification/verify`` (token, store, client request id), each code
   once; per verification = 2 requests;
+* ``goodlife`` — the same verification over 抖音来客 ``goodlife/v1`` under ``/douyin`` (issue
+  12 D5): ``GET …/certificate/prepare/`` (code, poi_id), then ``POST …/certificate/verify/``
+  (verify_token, poi_id, encrypted_codes), with one ``client_token`` taken before timing;
 * ``funds`` — signed ``GET /api/v1/funds`` (W5's request);
 * ``ceiling`` — the bench's two-request ceiling (a bare lookup, a bare conditional UPDATE;
   ``bench.coupons_verify.anchor_app``): the reference a prepare → verify protocol is held to.
+
+Every timed pass also counts the statements the app sends through SQLAlchemy per unit
+(``before_cursor_execute`` on every engine; BEGIN/COMMIT and the pool's pre-ping are not
+statements SQLAlchemy executes and are not counted).
 
 ``--profile``: a second pass under ``cProfile`` in every thread (the event loop and the
 thread pool's workers), timed with each thread's CPU clock (waits for PostgreSQL do not
 count), printing the functions with the most CPU (own and cumulative).
 
     python -m bench.request_profile --db postgresql+psycopg://xiaodian:xiaodian@127.0.0.1/x \
-        [--requests 2000] [--paths v2,funds,ceiling] [--profile] [--top 40]
+        [--requests 2000] [--paths v2,goodlife,funds,ceiling] [--profile] [--top 40]
 
 The database is wiped (DROP SCHEMA public CASCADE) first: give it its own database.
 """
@@ -32,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import cProfile
 import io
 import json
@@ -43,6 +51,9 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 from bench import coupons_verify as cv
 from xiaodian.signing import signed_headers
@@ -101,6 +112,43 @@ class Driver:
     def __init__(self, app: Any, world: cv.World, funds_key: tuple[str, str]) -> None:
         self.app, self.world, self.funds_key = app, world, funds_key
         self.bad: dict[str, int] = {}
+        self.access_token = ""
+
+    async def laike(self, method: str, path: str, payload: dict[str, Any]) -> Any:
+        headers = {"access-token": self.access_token}
+        if method == "GET":
+            query = "&".join(f"{k}={v}" for k, v in payload.items())
+            status, out = await asgi_call(self.app, method, f"{path}?{query}", b"", headers)
+        else:
+            headers["content-type"] = "application/json"
+            status, out = await asgi_call(self.app, method, path, _json(payload), headers)
+        data = json.loads(out) if out else {}
+        if status != 200 or data.get("data", {}).get("error_code", -1) != 0:
+            what = f"{method} {path} {status} {out[:160]!r}"
+            self.bad[what] = self.bad.get(what, 0) + 1
+        return data.get("data", {})
+
+    async def goodlife(self, code: str) -> int:
+        if not self.access_token:
+            body = {
+                "client_key": self.world.app_key,
+                "client_secret": self.world.secret,
+                "grant_type": "client_credential",
+            }
+            self.access_token = (await self.laike("POST", cv.LAIKE_TOKEN, body))["access_token"]
+        poi = str(self.world.store_id)
+        data = await self.laike("GET", cv.LAIKE_PREPARE, {"code": code, "poi_id": poi})
+        if "verify_token" not in data:
+            return 1
+        body = {
+            "verify_token": data["verify_token"],
+            "poi_id": poi,
+            "encrypted_codes": [c["encrypted_code"] for c in data["certificates"]],
+        }
+        out = await self.laike("POST", cv.LAIKE_VERIFY, body)
+        if out.get("verify_results", [{}])[0].get("result") != 0:
+            self.bad["goodlife verify result"] = self.bad.get("goodlife verify result", 0) + 1
+        return 2
 
     async def signed(
         self, key: tuple[str, str], method: str, path: str, payload: Any = None
@@ -245,6 +293,15 @@ def _short(filename: str) -> str:
     return filename
 
 
+STATEMENTS: collections.Counter[str] = collections.Counter()
+
+
+@event.listens_for(Engine, "before_cursor_execute")
+def _count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+    """Every statement any engine of this process executes, by its first words."""
+    STATEMENTS[" ".join(statement.split())[:90]] += 1
+
+
 def build(url: str, mode: str, world: cv.World) -> Any:
     os.environ.update(
         XIAODIAN_BENCH_MODE="anchor" if mode == "ceiling" else "app",
@@ -300,17 +357,26 @@ def main() -> None:
         kind, _, variant = path.partition("/")
         app = build(args.db, kind, world)
         driver = Driver(app, world, funds_key)
-        step = {"v2": driver.v2, "funds": driver.funds, "ceiling": driver.ceiling}[kind]
+        step = {
+            "v2": driver.v2,
+            "goodlife": driver.goodlife,
+            "funds": driver.funds,
+            "ceiling": driver.ceiling,
+        }[kind]
         codes = list(world.codes["ceiling" if kind == "ceiling" else "app"])
         if kind != "ceiling":
-            codes = codes[len(codes) // 2 :] if variant else codes[: len(codes) // 2]
+            # v2 takes the first half of the codes, goodlife (or "v2/b") the second.
+            second = bool(variant) or kind == "goodlife"
+            codes = codes[len(codes) // 2 :] if second else codes[: len(codes) // 2]
         random.Random(16).shuffle(codes)
         warm, codes = codes[: args.warm], codes[args.warm :]
         loop.run_until_complete(run(step, warm, args.concurrency))
         timed = codes[: args.requests]
+        STATEMENTS.clear()
         cpu, wall = time.process_time(), time.perf_counter()
         units, requests = loop.run_until_complete(run(step, timed, args.concurrency))
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        counted = sum(STATEMENTS.values())
         unit = "verification" if kind != "funds" else "request"
         print(
             f"{path:8} {units} {unit}s, {requests} requests in {wall:.1f} s: "
@@ -319,6 +385,9 @@ def main() -> None:
             f"load {os.getloadavg()[0]:.2f}",
             flush=True,
         )
+        print(f"  statements per {unit}: {counted / units:.2f}", flush=True)
+        for statement, count in STATEMENTS.most_common():
+            print(f"    {count / units:5.2f}  {statement}")
         if driver.bad:
             print(f"  not 200: {driver.bad}", file=sys.stderr)
         if args.profile:

@@ -16,6 +16,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response
+from pydantic import BaseModel
 
 from xiaodian.accounts.models import Staff
 from xiaodian.api.deps import BuyerDep, CouponsApp, CtxDep, ShopApp, VerificationApp, get_rt
@@ -267,8 +268,18 @@ async def staff_verify_scan(
 # ----- API v2 for store systems (C7) -------------------------------------------------------
 
 
+def _answer(out: BaseModel) -> Response:
+    """Issue 16: the verification answers serialised here, as FastAPI's ``response_model``
+    would (the same JSON bytes, ``application/json``), instead of FastAPI validating the
+    returned model again on one more thread-pool hop (a sync route's answer is validated on
+    the thread pool). ``response_model`` stays on the route for the documentation."""
+    return Response(
+        out.__pydantic_serializer__.to_json(out, by_alias=True), media_type="application/json"
+    )
+
+
 @router.post("/api/v2/verification/prepare", response_model=s.PrepareOut, tags=[V2])
-def v2_prepare(body: s.PrepareIn, ctx: CtxDep, principal: VerificationApp) -> s.PrepareOut:
+def v2_prepare(body: s.PrepareIn, ctx: CtxDep, principal: VerificationApp) -> Response:
     """C7 prepare: a code (typed) or a QR payload (scanned) → claim, coupon, usable stores,
     whether it can be verified now (else the refusal), and a short-lived verify token."""
     principal.require("coupons.verify")
@@ -277,11 +288,11 @@ def v2_prepare(body: s.PrepareIn, ctx: CtxDep, principal: VerificationApp) -> s.
         raise ValidationFailed(
             "code_required", "请提供券码或二维码内容", "Give code or qr_payload", field="code"
         )
-    return prepared_out(ctx, service.prepare(ctx, principal.shop_id, text, body.staff_id))
+    return _answer(prepared_out(ctx, service.prepare(ctx, principal.shop_id, text, body.staff_id)))
 
 
 @router.post("/api/v2/verification/verify", response_model=s.VerificationOut, tags=[V2])
-def v2_verify(body: s.V2VerifyIn, ctx: CtxDep, principal: VerificationApp) -> s.VerificationOut:
+def v2_verify(body: s.V2VerifyIn, ctx: CtxDep, principal: VerificationApp) -> Response:
     """C7 verify with the token at a store; idempotent on ``client_request_id`` (the same id
     returns the same verification, ``replayed: true``)."""
     principal.require("coupons.verify")
@@ -295,7 +306,7 @@ def v2_verify(body: s.V2VerifyIn, ctx: CtxDep, principal: VerificationApp) -> s.
         channel="api_v2",
         client_request_id=body.client_request_id,
     )
-    return verify_result_out(ctx, result)
+    return _answer(verify_result_out(ctx, result))
 
 
 @router.post("/api/v2/verification/cancel", response_model=s.VerificationOut, tags=[V2])

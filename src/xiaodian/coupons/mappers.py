@@ -32,13 +32,14 @@ from xiaodian.coupons.schemas import (
     StaffMeOut,
     VerificationOut,
 )
+from xiaodian.coupons.verification import ClaimFacts, CouponView
 
 
 def image_url(shop_id: int, sha: str) -> str:
     return f"/media/coupons/{shop_id}/{sha}"
 
 
-def coupon_out(coupon: Coupon) -> CouponOut:
+def coupon_out(coupon: Coupon | CouponView) -> CouponOut:
     return CouponOut(
         id=coupon.id,
         status=coupon.status,
@@ -119,7 +120,7 @@ def homepage_items(ctx: Ctx, shop_id: int) -> list[HomepageCouponOut]:
     ]
 
 
-def claim_out(claim: Claim, coupon: Coupon) -> ClaimOut:
+def claim_out(claim: Claim | ClaimFacts, coupon: Coupon | CouponView) -> ClaimOut:
     return ClaimOut(
         id=claim.id,
         code=claim.code,

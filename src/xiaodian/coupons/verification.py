@@ -15,31 +15,36 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import json
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
     String,
     Table,
+    and_,
     bindparam,
+    func,
     insert,
+    literal_column,
     select,
     text,
     update,
 )
+from sqlalchemy import cast as sql_cast
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 from xiaodian.accounts import service as accounts
 from xiaodian.accounts.models import Staff, Store
 from xiaodian.context import Ctx
 from xiaodian.coupons import rules
-from xiaodian.coupons.lookups import campaign_store_ids, get_campaign, get_coupon
 from xiaodian.coupons.models import (
     Campaign,
+    CampaignStore,
     Claim,
     ClaimStatus,
     Coupon,
@@ -61,12 +66,9 @@ from xiaodian.errors import (
     Conflict,
     NotFound,
     ValidationFailed,
+    XiaodianError,
 )
 from xiaodian.notify import service as notify
-
-if TYPE_CHECKING:
-    pass
-
 
 # ===== C5 staff app authentication =========================================================
 
@@ -112,12 +114,21 @@ def get_claim(session: Session, shop_id: int, claim_id: int) -> Claim:
     return row
 
 
+def _unknown_code() -> UnknownCode:
+    return UnknownCode(
+        "unknown_code",
+        "券码不存在，请核对后重新输入",
+        "Unknown code; check and retry",
+        rule="C6",
+    )
+
+
 def claim_with_terms(
     session: Session, shop_id: int, *, claim_id: int | None = None, code_text: str | None = None
 ) -> tuple[Claim, Campaign, Coupon]:
-    """A claim (by id, or by its code as typed) with its campaign and coupon, in one query.
-    The caller holds the three for the operation and hands them to ``verification_terms``
-    (the C6 decisions look nothing up, M2)."""
+    """A claim (by id, or by its code as typed) with its campaign and coupon as ORM entities,
+    in one query (the queries by code and the 来客 certificate reads; prepare and verify read
+    ``ClaimFacts`` instead)."""
     if claim_id is not None:
         params: dict[str, Any] = {"shop_id": shop_id, "claim_id": claim_id}
         row = session.execute(_claim_with_terms_query("id"), params).first()
@@ -129,19 +140,14 @@ def claim_with_terms(
     params = {"shop_id": shop_id, "code": code}
     row = session.execute(_claim_with_terms_query("code"), params).first() if code else None
     if row is None:
-        raise UnknownCode(
-            "unknown_code",
-            "券码不存在，请核对后重新输入",
-            "Unknown code; check and retry",
-            rule="C6",
-        )
+        raise _unknown_code()
     claim, campaign, coupon = row
     return claim, campaign, coupon
 
 
 @functools.cache
 def _claim_with_terms_query(by: str) -> Any:
-    """Built once (C6/C7 hot path: constructing a query costs about as much CPU as running it)."""
+    """Built once (constructing a query costs about as much CPU as running it)."""
     query = (
         select(Claim, Campaign, Coupon)
         .join(Campaign, Campaign.id == Claim.campaign_id)
@@ -153,57 +159,265 @@ def _claim_with_terms_query(by: str) -> Any:
     return query.where(Claim.code == bindparam("code"))
 
 
-def verification_terms(
+# ----- issue 16: what C6/C7 read, from one narrow Core query -------------------------------
+
+
+@dataclass(frozen=True)
+class ClaimFacts:
+    """What prepare and verify read of a claim, its campaign and its coupon (C6/C7): the
+    claim's own columns, the campaign's ``all_stores``, the coupon's store restriction and,
+    for a verified claim, the name of the store it was verified at. Issue 16: one narrow Core
+    row instead of three full ORM entities (≈ 60 columns) loaded twice per verification."""
+
+    id: int
+    shop_id: int
+    code: str
+    campaign_id: int
+    coupon_id: int
+    status: str
+    valid_from: datetime
+    valid_until: datetime
+    claimed_at: datetime
+    verified_at: datetime | None
+    verification_id: int | None
+    campaign_all_stores: bool
+    coupon_store_ids: list[int] | None
+    verified_store: str | None  # where a verified claim was verified (None otherwise)
+
+
+@dataclass(frozen=True)
+class CouponView:
+    """The coupon as prepare answers it (``mappers.coupon_out``, the 来客 certificate's sku and
+    amount): the columns those read, not the review's bookkeeping."""
+
+    id: int
+    shop_id: int
+    status: str
+    title: str
+    merchant_name: str
+    product_image_sha: str
+    logo_sha: str
+    condition_kind: str
+    discount_percent: int | None
+    discount_cap_fen: int | None
+    threshold_fen: int | None
+    amount_off_fen: int | None
+    store_ids: list[int] | None
+    usage_text: str
+    validity_kind: str
+    valid_from: datetime | None
+    valid_until: datetime | None
+    valid_days: int | None
+    service_phone: str
+    claim_instructions: str
+    warnings: list[dict[str, Any]]
+    created_at: datetime
+    review_due_at: datetime
+    reviewed_at: datetime | None
+    reject_reasons: list[dict[str, Any]]
+
+
+_CLAIM_FIELDS = (
+    "id",
+    "shop_id",
+    "code",
+    "campaign_id",
+    "coupon_id",
+    "status",
+    "valid_from",
+    "valid_until",
+    "claimed_at",
+    "verified_at",
+    "verification_id",
+)
+_COUPON_FIELDS = tuple(f.name for f in fields(CouponView))
+_N_CLAIM = len(_CLAIM_FIELDS)
+_N_COUPON = len(_COUPON_FIELDS)
+
+
+def _facts(row: Any, coupon_store_ids: Any, verified_store: str | None) -> ClaimFacts:
+    verified = row[5] == ClaimStatus.VERIFIED
+    values: list[Any] = [*row[:_N_CLAIM], bool(row[_N_CLAIM]), coupon_store_ids]
+    values.append(verified_store if verified else None)
+    return ClaimFacts(*values)
+
+
+def _claim_params(
+    shop_id: int, claim_id: int | None, code_text: str | None
+) -> tuple[str, dict[str, Any]]:
+    """(by, parameters) of a claim named by id, or by its code as typed (UnknownCode when
+    the text is no code at all)."""
+    if claim_id is not None:
+        return "id", {"shop_id": shop_id, "claim_id": claim_id}
+    code = normalize_code(code_text or "")
+    if not code:
+        raise _unknown_code()
+    return "code", {"shop_id": shop_id, "code": code}
+
+
+def _not_found(by: str, params: dict[str, Any]) -> XiaodianError:
+    return NotFound("券", "Claim", params["claim_id"]) if by == "id" else _unknown_code()
+
+
+@dataclass(frozen=True)
+class VerifyFacts:
+    claim: ClaimFacts
+    store_name: str | None  # the name of the store asked for (None: not one of the shop's)
+
+
+def verify_facts(
     session: Session,
-    claim_row: Claim,
-    staff: Staff | None,
-    campaign: Campaign | None = None,
-    coupon: Coupon | None = None,
-) -> rules.VerificationTerms:
-    """Look up what the C6 decisions (``rules.check_verifiable``, ``rules.usable_stores``)
-    are given: the campaign's and coupon's store scopes, the staff member's scope, and where
-    an already verified claim was verified. Pass the campaign and coupon when the caller
-    holds them (``claim_with_terms``)."""
-    campaign = campaign or get_campaign(session, claim_row.shop_id, claim_row.campaign_id)
-    coupon = coupon or get_coupon(session, claim_row.shop_id, claim_row.coupon_id)
-    verified_store = None
-    if claim_row.status == ClaimStatus.VERIFIED and claim_row.verification_id:
-        verification = session.get(Verification, claim_row.verification_id)
-        if verification is not None:
-            where = session.get(Store, verification.store_id)
-            verified_store = where.name if where else str(verification.store_id)
-    staff_stores = accounts.staff_store_ids(session, staff) if staff is not None else None
-    return rules.VerificationTerms(
-        claim=claim_row,
-        scopes=rules.StoreScopes(
-            campaign_stores=rules.stores(campaign_store_ids(session, campaign)),
-            coupon_stores=rules.stores(coupon.store_ids),
-            staff_stores=rules.stores(staff_stores),
-        ),
-        staff=staff,
-        verified_store=verified_store,
+    shop_id: int,
+    *,
+    store_id: int,
+    claim_id: int | None = None,
+    code_text: str | None = None,
+) -> VerifyFacts:
+    """Verify's one read (C6): the claim's facts and the store's name, one statement."""
+    by, params = _claim_params(shop_id, claim_id, code_text)
+    params["store_id"] = store_id
+    row = session.execute(_facts_query(by, "verify", _dialect(session)), params).first()
+    if row is None:
+        raise _not_found(by, params)
+    n = _N_CLAIM
+    return VerifyFacts(_facts(row, row[n + 1], row[n + 2]), row[n + 3])
+
+
+def _prepare_facts(
+    session: Session, shop_id: int, code_text: str
+) -> tuple[ClaimFacts, CouponView, dict[int, str]]:
+    """Prepare's one read (C7): the claim's facts, the coupon as answered and the shop's
+    stores (id → name); on PostgreSQL the same statement turns off the commit's WAL wait
+    (``set_config('synchronous_commit', 'off', true)``, see ``prepare``)."""
+    by, params = _claim_params(shop_id, None, code_text)
+    row = session.execute(_facts_query(by, "prepare", _dialect(session)), params).first()
+    if row is None:
+        raise _not_found(by, params)
+    n = _N_CLAIM + 1
+    coupon = CouponView(*row[n : n + _N_COUPON])
+    n += _N_COUPON
+    pairs = row[n + 1]
+    if isinstance(pairs, str):  # SQLite's json_group_array is text
+        pairs = json.loads(pairs)
+    names = {int(store_id): name for store_id, name in sorted(pairs or ())}
+    return _facts(row, coupon.store_ids, row[n]), coupon, names
+
+
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
+@functools.cache
+def _facts_query(by: str, purpose: str, dialect: str) -> Any:
+    """Built once per (by, purpose, dialect), bind parameters only (issue 16): the claim's
+    columns, its campaign's ``all_stores``, the coupon's store restriction (verify) or the
+    coupon as answered (prepare), and as scalar subqueries where a verified claim was
+    verified, then the asked store's name (verify) or the shop's stores as one JSON array
+    (prepare)."""
+    claims, campaigns, coupons = _table(Claim), _table(Campaign), _table(Coupon)
+    done, at = _table(Verification).alias("done"), _table(Store).alias("at")
+    verified_store = (
+        select(func.coalesce(at.c.name, sql_cast(done.c.store_id, String)))
+        .select_from(
+            done.outerjoin(at, and_(at.c.id == done.c.store_id, at.c.shop_id == done.c.shop_id))
+        )
+        .where(done.c.id == claims.c.verification_id, done.c.shop_id == claims.c.shop_id)
+        .scalar_subquery()
+    )
+    columns: list[Any] = [claims.c[name] for name in _CLAIM_FIELDS]
+    columns.append(campaigns.c.all_stores)
+    shop_stores = _table(Store).alias("shop_stores")
+    if purpose == "verify":
+        asked = (
+            select(shop_stores.c.name)
+            .where(
+                shop_stores.c.id == bindparam("store_id"),
+                shop_stores.c.shop_id == bindparam("shop_id"),
+            )
+            .scalar_subquery()
+        )
+        columns += [coupons.c.store_ids, verified_store, asked]
+    else:
+        pair = (shop_stores.c.id, shop_stores.c.name)
+        if dialect == "postgresql":
+            listed = func.json_agg(aggregate_order_by(func.json_build_array(*pair), pair[0]))
+        else:
+            listed = func.json_group_array(func.json_array(*pair))
+        names = select(listed).where(shop_stores.c.shop_id == claims.c.shop_id).scalar_subquery()
+        columns += [coupons.c[name] for name in _COUPON_FIELDS]
+        columns += [verified_store, names]
+        if dialect == "postgresql":
+            columns.append(literal_column("set_config('synchronous_commit', 'off', true)"))
+    query = (
+        select(*columns)
+        .join_from(
+            claims,
+            campaigns,
+            and_(campaigns.c.id == claims.c.campaign_id, campaigns.c.shop_id == claims.c.shop_id),
+        )
+        .join(
+            coupons, and_(coupons.c.id == claims.c.coupon_id, coupons.c.shop_id == claims.c.shop_id)
+        )
+        .where(claims.c.shop_id == bindparam("shop_id"))
+    )
+    if by == "id":
+        return query.where(claims.c.id == bindparam("claim_id"))
+    return query.where(claims.c.code == bindparam("code"))
+
+
+@functools.cache
+def _campaign_stores_query() -> Any:
+    table = _table(CampaignStore)
+    return select(table.c.store_id).where(
+        table.c.shop_id == bindparam("shop_id"), table.c.campaign_id == bindparam("campaign_id")
     )
 
 
-def usable_stores(session: Session, claim_row: Claim, staff: Staff | None = None) -> list[StoreRef]:
+def verification_terms(
+    session: Session, claim: ClaimFacts, staff: Staff | None
+) -> rules.VerificationTerms:
+    """What the C6 decisions (``rules.check_verifiable``, ``rules.usable_stores``) are given:
+    the claim, the campaign's stores (read only when the campaign is not for every store),
+    the coupon's store restriction, the staff member's scope, and where an already verified
+    claim was verified."""
+    campaign_stores = None
+    if not claim.campaign_all_stores:
+        params = {"shop_id": claim.shop_id, "campaign_id": claim.campaign_id}
+        campaign_stores = list(session.scalars(_campaign_stores_query(), params))
+    staff_stores = accounts.staff_store_ids(session, staff) if staff is not None else None
+    return rules.VerificationTerms(
+        claim=claim,
+        scopes=rules.StoreScopes(
+            campaign_stores=rules.stores(campaign_stores),
+            coupon_stores=rules.stores(claim.coupon_store_ids),
+            staff_stores=rules.stores(staff_stores),
+        ),
+        staff=staff,
+        verified_store=claim.verified_store,
+    )
+
+
+def usable_stores(
+    session: Session, claim: ClaimFacts, staff: Staff | None = None
+) -> list[StoreRef]:
     """Stores where this claim can be verified (by this staff member, if given), by id."""
-    terms = verification_terms(session, claim_row, staff)
-    return rules.usable_stores(terms.scopes, accounts.store_names(session, claim_row.shop_id))
+    terms = verification_terms(session, claim, staff)
+    return rules.usable_stores(terms.scopes, accounts.store_names(session, claim.shop_id))
 
 
 def check_verifiable(
-    ctx: Ctx, claim_row: Claim, store: StoreRef, staff: Staff | None
+    ctx: Ctx, claim: ClaimFacts, store: StoreRef, staff: Staff | None
 ) -> CouponRefused | None:
     """Why this claim cannot be verified here and now (None: it can): the terms looked up,
     the decision made by ``rules.check_verifiable`` (C6)."""
-    terms = verification_terms(ctx.session, claim_row, staff)
+    terms = verification_terms(ctx.session, claim, staff)
     return rules.check_verifiable(terms, store, ctx.now, ctx.settings.timezone)
 
 
 @dataclass
 class VerifyResult:
     verification: Verification
-    claim: Claim
+    claim: ClaimFacts
     replayed: bool = False
 
 
@@ -222,9 +436,14 @@ def verify(
     the campaign's (and the coupon's) and the staff member's scope, by unrevoked staff.
 
     ``client_request_id`` (C7) makes it idempotent: the same id returns the first result."""
-    claim_row, campaign, coupon = claim_with_terms(
-        ctx.session, shop_id, claim_id=claim_id, code_text=None if claim_id else code or ""
+    read = verify_facts(
+        ctx.session,
+        shop_id,
+        store_id=store_id,
+        claim_id=claim_id,
+        code_text=None if claim_id else code or "",
     )
+    claim = read.claim
     # Issue 16: on PostgreSQL the one verify statement refuses a request id already used, so
     # the replay lookup is only needed when the verification does not go through (a replay,
     # a refusal or a lost race): one statement less for every first request.
@@ -232,24 +451,26 @@ def verify(
     if client_request_id and not one_statement:
         previous = _by_request_id(ctx.session, shop_id, client_request_id)
         if previous is not None:
-            return _replay(ctx, previous, claim_row)
-    store = StoreRef(store_id, accounts.store_name(ctx.session, shop_id, store_id))
+            return _replay(ctx, previous, claim)
+    if read.store_name is None:
+        raise NotFound("门店", "Store", store_id)
+    store = StoreRef(store_id, read.store_name)
     staff = accounts.get_staff(ctx.session, shop_id, staff_id) if staff_id is not None else None
     tz = ctx.settings.timezone
-    terms = verification_terms(ctx.session, claim_row, staff, campaign, coupon)
+    terms = verification_terms(ctx.session, claim, staff)
     refusal = rules.check_verifiable(terms, store, ctx.now, tz)
     if refusal is not None:
         if client_request_id and one_statement:
             previous = _by_request_id(ctx.session, shop_id, client_request_id)
             if previous is not None:
-                return _replay(ctx, previous, claim_row)
+                return _replay(ctx, previous, claim)
         raise refusal
     staff_key = staff.id if staff else None
     request_key = client_request_id or None
     if one_statement:
         # Issue 16: the three writes of a verification in one statement (one round trip).
         values = {
-            "claim": claim_row.id,
+            "claim": claim.id,
             "shop": shop_id,
             "now": ctx.now,
             "store": store.id,
@@ -261,46 +482,54 @@ def verify(
         won = ctx.session.execute(_verify_in_one_statement(), values).first()
     else:
         won = ctx.session.execute(
-            _win_claim_statement(), {"claim": claim_row.id, "shop": shop_id, "now": ctx.now}
+            _win_claim_statement(), {"claim": claim.id, "shop": shop_id, "now": ctx.now}
         ).first()
     if won is None:
         # Someone verified it between our read and our write (the row lock made us wait).
         if client_request_id:
             previous = _by_request_id(ctx.session, shop_id, client_request_id)
             if previous is not None:
-                return _replay(ctx, previous, claim_row)
-        ctx.session.refresh(claim_row)
-        terms = verification_terms(ctx.session, claim_row, staff, campaign, coupon)
+                return _replay(ctx, previous, claim)
+        now_read = verify_facts(ctx.session, shop_id, store_id=store_id, claim_id=claim.id)
+        terms = replace(terms, claim=now_read.claim, verified_store=now_read.claim.verified_store)
         raise rules.check_verifiable(terms, store, ctx.now, tz) or _refuse(
             "already_verified", "该券已核销，不能重复核销", "Code already verified", "C6"
         )
     if one_statement:
-        verification = _recorded(ctx, claim_row, int(won[0]), store.id, staff_key, channel)
-        verification.client_request_id = request_key
+        verification_id = int(won[0])
     else:
-        verification = _record_verification(
+        verification_id = _record_verification(
             ctx,
-            claim_row,
+            claim,
             store_id=store.id,
             staff_id=staff_key,
             channel=channel,
             client_request_id=request_key,
         )
+    verification = _recorded(ctx, claim, verification_id, store.id, staff_key, channel)
+    verification.client_request_id = request_key
+    claim = replace(
+        claim,
+        status=ClaimStatus.VERIFIED,
+        verified_at=ctx.now,
+        verification_id=verification_id,
+        verified_store=store.name,
+    )
     notify.emit(
         ctx,
         shop_id,
         "coupon.verified",
         {
-            "claim_id": claim_row.id,
-            "verification_id": verification.id,
+            "claim_id": claim.id,
+            "verification_id": verification_id,
             "store_id": store.id,
-            "staff_id": verification.staff_id,
+            "staff_id": staff_key,
             "channel": channel,
-            "coupon_id": claim_row.coupon_id,
+            "coupon_id": claim.coupon_id,
         },
         rule="C6",
     )
-    return VerifyResult(verification, claim_row)
+    return VerifyResult(verification, claim)
 
 
 def _table(model: Any) -> Table:
@@ -355,24 +584,17 @@ def _verify_in_one_statement() -> Any:
 
 def _recorded(
     ctx: Ctx,
-    claim_row: Claim,
+    claim: ClaimFacts,
     verification_id: int,
     store_id: int,
     staff_id: int | None,
     channel: str,
 ) -> Verification:
-    """The claim brought up to date in memory after ``_verify_in_one_statement`` (loaded
-    state, no flush), and the verification it wrote."""
-    for name, value in (
-        ("status", ClaimStatus.VERIFIED),
-        ("verified_at", ctx.now),
-        ("verification_id", verification_id),
-    ):
-        set_committed_value(claim_row, name, value)
+    """The verification a verify wrote, as the answer shows it (not added to the session)."""
     return Verification(
         id=verification_id,
-        shop_id=claim_row.shop_id,
-        claim_id=claim_row.id,
+        shop_id=claim.shop_id,
+        claim_id=claim.id,
         store_id=store_id,
         staff_id=staff_id,
         channel=channel,
@@ -386,18 +608,18 @@ def _recorded(
 
 def _record_verification(
     ctx: Ctx,
-    claim_row: Claim,
+    claim: ClaimFacts,
     *,
     store_id: int,
     staff_id: int | None,
     channel: str,
     client_request_id: str | None,
-) -> Verification:
-    """The verification row and the claim's link to it, as plain statements (no unit-of-work
-    flush on the hot path); ``claim_row`` is brought up to date in memory as loaded state."""
+) -> int:
+    """SQLite: the verification row and the claim's link to it, as plain statements (no
+    unit-of-work flush on the hot path); returns the verification's id."""
     values: dict[str, Any] = {
-        "shop_id": claim_row.shop_id,
-        "claim_id": claim_row.id,
+        "shop_id": claim.shop_id,
+        "claim_id": claim.id,
         "store_id": store_id,
         "staff_id": staff_id,
         "channel": channel,
@@ -406,17 +628,11 @@ def _record_verification(
         "status": "verified",
         "verified_at": ctx.now,
     }
-    verification_id = ctx.session.execute(_insert_verification_statement(), values).scalar_one()
-    ctx.session.execute(
-        _link_verification_statement(), {"claim": claim_row.id, "vid": verification_id}
+    verification_id = int(
+        ctx.session.execute(_insert_verification_statement(), values).scalar_one()
     )
-    for name, value in (
-        ("status", ClaimStatus.VERIFIED),
-        ("verified_at", ctx.now),
-        ("verification_id", verification_id),
-    ):
-        set_committed_value(claim_row, name, value)
-    return Verification(id=verification_id, cancelled_at=None, cancelled_by=None, **values)
+    ctx.session.execute(_link_verification_statement(), {"claim": claim.id, "vid": verification_id})
+    return verification_id
 
 
 @functools.cache
@@ -448,16 +664,18 @@ def _by_request_id_query() -> Any:
     )
 
 
-def _replay(ctx: Ctx, previous: Verification, claim_row: Claim) -> VerifyResult:
-    if previous.claim_id != claim_row.id:
+def _replay(ctx: Ctx, previous: Verification, claim: ClaimFacts) -> VerifyResult:
+    if previous.claim_id != claim.id:
         raise Conflict(
             "idempotency_key_reused",
             "该请求号已用于另一张券",
             "This client request id was already used for another code",
             rule="C7",
         )
-    ctx.session.refresh(claim_row)
-    return VerifyResult(previous, claim_row, replayed=True)
+    # The claim as it is now (the first request verified it; a cancellation may have
+    # followed), with no store asked for.
+    now_read = verify_facts(ctx.session, claim.shop_id, store_id=0, claim_id=claim.id)
+    return VerifyResult(previous, now_read.claim, replayed=True)
 
 
 def verify_scan(
@@ -625,30 +843,30 @@ def recent_verifications(session: Session, shop_id: int, limit: int = 20) -> lis
 
 @dataclass
 class Prepared:
-    claim: Claim
-    coupon: Coupon
+    claim: ClaimFacts
+    coupon: CouponView
     usable_store_ids: list[int]
     refusal: CouponRefused | None
     token: str
     token_expires_at: datetime
+    terms: rules.VerificationTerms  # what the decisions were given (another store: same terms)
+    store_names: dict[int, str]  # the shop's stores, id → name
 
 
 # Issue 16: prepare decides and records nothing; the only row its transaction writes is the
 # signed request's nonce, so its commit need not wait for the WAL flush (as a signed GET's,
 # W5): a crash could lose the last fraction of a second of nonces — a replayed prepare is a
-# lookup its sender already saw.
-_ASYNC_COMMIT = text("SET LOCAL synchronous_commit TO off")
+# lookup its sender already saw. On PostgreSQL prepare's one read sets it
+# (``set_config('synchronous_commit', 'off', true)`` = ``SET LOCAL``, no round trip of its own).
 
 
 def prepare(ctx: Ctx, shop_id: int, code_text: str, staff_id: int | None = None) -> Prepared:
     """C7 prepare: what the code is, where it can be used (by this staff member), whether it
     can be verified now, and a short-lived verify token."""
-    if is_postgres(ctx.session):
-        ctx.session.execute(_ASYNC_COMMIT)
-    claim_row, campaign, coupon = claim_with_terms(ctx.session, shop_id, code_text=code_text)
+    claim, coupon, names = _prepare_facts(ctx.session, shop_id, code_text)
     staff = accounts.get_staff(ctx.session, shop_id, staff_id) if staff_id is not None else None
-    terms = verification_terms(ctx.session, claim_row, staff, campaign, coupon)
-    usable = rules.usable_stores(terms.scopes, accounts.store_names(ctx.session, shop_id))
+    terms = verification_terms(ctx.session, claim, staff)
+    usable = rules.usable_stores(terms.scopes, names)
     refusal: CouponRefused | None
     if usable:
         refusal = rules.check_verifiable(terms, usable[0], ctx.now, ctx.settings.timezone)
@@ -661,6 +879,6 @@ def prepare(ctx: Ctx, shop_id: int, code_text: str, staff_id: int | None = None)
             "No store where this code can be verified",
             "C6",
         )
-    token, expires = make_verify_token(ctx, shop_id, claim_row.id)
+    token, expires = make_verify_token(ctx, shop_id, claim.id)
     usable_ids = [store.id for store in usable]
-    return Prepared(claim_row, coupon, usable_ids, refusal, token, expires)
+    return Prepared(claim, coupon, usable_ids, refusal, token, expires, terms, names)

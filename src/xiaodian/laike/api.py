@@ -33,6 +33,7 @@ from fastapi.responses import JSONResponse
 
 from xiaodian.accounts import service as accounts
 from xiaodian.context import Ctx
+from xiaodian.coupons import rules
 from xiaodian.coupons import service as coupons
 from xiaodian.coupons.models import Claim, Coupon, Verification
 from xiaodian.errors import NotFound
@@ -105,23 +106,40 @@ def _route(
 # ----- helpers -----------------------------------------------------------------------------
 
 
-def _store(ctx: Ctx, caller: Caller, p: Params, name: str = "poi_id") -> coupons.StoreRef:
+def _store_id(p: Params, name: str) -> int:
     store_id = integer(p, name)
     if store_id is None:
         raise GatewayError(
             service.INVALID_PARAM, "param_missing", f"参数不合法：缺少 {name}", f"Missing {name}"
         )
+    return store_id
+
+
+def _no_store(store_id: int) -> GatewayError:
+    return GatewayError(
+        service.INVALID_PARAM,
+        "poi_not_found",
+        f"门店 {store_id} 不存在",
+        f"Store (poi_id) {store_id} not found",
+    )
+
+
+def _store(ctx: Ctx, caller: Caller, p: Params, name: str = "poi_id") -> coupons.StoreRef:
+    store_id = _store_id(p, name)
     try:
         return coupons.StoreRef(
             store_id, accounts.store_name(ctx.session, caller.shop_id, store_id)
         )
     except NotFound:
-        raise GatewayError(
-            service.INVALID_PARAM,
-            "poi_not_found",
-            f"门店 {store_id} 不存在",
-            f"Store (poi_id) {store_id} not found",
-        ) from None
+        raise _no_store(store_id) from None
+
+
+def _known_store(p: Params, names: dict[int, str]) -> coupons.StoreRef:
+    """``_store`` answered from the shop's stores already read (id → name)."""
+    store_id = _store_id(p, "poi_id")
+    if store_id not in names:
+        raise _no_store(store_id)
+    return coupons.StoreRef(store_id, names[store_id])
 
 
 def _terms(ctx: Ctx, caller: Caller, claim_id: int) -> tuple[Claim, Coupon]:
@@ -224,7 +242,10 @@ def _prepare(ctx: Ctx, caller: Caller, p: Params) -> dict[str, Any]:
     prepared = coupons.prepare(ctx, caller.shop_id, payload)
     refusal = prepared.refusal
     if text(p, "poi_id"):
-        refusal = coupons.check_verifiable(ctx, prepared.claim, _store(ctx, caller, p), None)
+        # Issue 16: the store from the shop's stores prepare read, the decision on the terms
+        # it looked up (no statement of its own).
+        store = _known_store(p, prepared.store_names)
+        refusal = rules.check_verifiable(prepared.terms, store, ctx.now, ctx.settings.timezone)
     if refusal is not None and refusal.code == "already_verified":
         # The platform returns unused certificates only: a used code has none to offer.
         raise refusal
@@ -291,8 +312,7 @@ def _verify(ctx: Ctx, caller: Caller, p: Params) -> dict[str, Any]:
                 client_request_id=request_id(token),
             )
         except coupons.CouponRefused as exc:
-            claim, _coupon = _terms(ctx, caller, claim_id)
-            results.append(mappers.verify_failure(exc, given, claim, caller.shop_id))
+            results.append(mappers.verify_failure(exc, given, claim_id, caller.shop_id))
             continue
         results.append(mappers.verify_success(done.verification, done.claim, given, done.replayed))
     return {"verify_results": results}

@@ -22,6 +22,7 @@ from xiaodian.context import Ctx
 from xiaodian.coupons import rules as coupon_rules
 from xiaodian.coupons.models import Claim, ClaimStatus, Coupon, Verification
 from xiaodian.coupons.service import CouponRefused, within_cancel_window
+from xiaodian.coupons.verification import ClaimFacts, CouponView
 from xiaodian.laike import service
 
 CERT_UNUSED, CERT_VERIFIED, CERT_EXPIRED = 1, 2, 3
@@ -47,11 +48,11 @@ def _ts(when: datetime | None) -> int:
     return int(when.timestamp()) if when is not None else 0
 
 
-def face_value(coupon: Coupon) -> int:
+def face_value(coupon: Coupon | CouponView) -> int:
     return coupon_rules.face_value(coupon)  # M2: per condition kind (CONDITION_KINDS)
 
 
-def sku(coupon: Coupon) -> dict[str, Any]:
+def sku(coupon: Coupon | CouponView) -> dict[str, Any]:
     return {
         "sku_id": str(coupon.id),
         "title": coupon.title,
@@ -63,7 +64,9 @@ def sku(coupon: Coupon) -> dict[str, Any]:
     }
 
 
-def prepare_certificate(ctx: Ctx, claim: Claim, coupon: Coupon) -> dict[str, Any]:
+def prepare_certificate(
+    ctx: Ctx, claim: Claim | ClaimFacts, coupon: Coupon | CouponView
+) -> dict[str, Any]:
     """One entry of prepare's ``certificates``."""
     return {
         "encrypted_code": service.encrypted_code(ctx, claim.shop_id, claim.id),
@@ -124,7 +127,9 @@ def certificate(
     return out
 
 
-def verify_success(row: Verification, claim: Claim, code: str, replayed: bool) -> dict[str, Any]:
+def verify_success(
+    row: Verification, claim: Claim | ClaimFacts, code: str, replayed: bool
+) -> dict[str, Any]:
     return {
         "result": 0,
         "msg": "重复请求：该券已由同一验券请求核销，返回首次结果" if replayed else "核销成功",
@@ -138,15 +143,15 @@ def verify_success(row: Verification, claim: Claim, code: str, replayed: bool) -
 
 
 def verify_failure(
-    refusal: CouponRefused, code: str, claim: Claim | None, shop_id: int
+    refusal: CouponRefused, code: str, claim_id: int | None, shop_id: int
 ) -> dict[str, Any]:
     return {
         "result": RESULTS.get(refusal.code, OTHER_RESULT),
         "msg": refusal.message_zh,
         "code": code,
-        "certificate_id": str(claim.id) if claim is not None else "",
+        "certificate_id": str(claim_id) if claim_id is not None else "",
         "verify_id": "",
-        "order_id": str(claim.id) if claim is not None else "",
+        "order_id": str(claim_id) if claim_id is not None else "",
         "origin_code": "",
         "account_id": str(shop_id),
     }

@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from xiaodian.accounts import service as accounts
@@ -147,11 +149,7 @@ def caller_for(ctx: Ctx, token: str, scope: str = "verification") -> Caller:
             "缺少 access-token 请求头",
             "Missing access-token header",
         )
-    row = ctx.session.execute(
-        select(ClientToken.expires_at, ApiApp)
-        .join(ApiApp, ApiApp.id == ClientToken.app_id)
-        .where(ClientToken.token_hash == _hash(token))
-    ).first()
+    row = ctx.session.execute(_caller_query(), {"token_hash": _hash(token)}).first()
     if row is None or row[1].revoked_at is not None:
         raise GatewayError(
             TOKEN_INVALID, "access_token_invalid", "access_token 无效", "Invalid access_token"
@@ -172,6 +170,16 @@ def caller_for(ctx: Ctx, token: str, scope: str = "verification") -> Caller:
             f"The app lacks the '{scope}' scope",
         )
     return Caller(app.id, app.shop_id, app.app_key)
+
+
+@functools.cache
+def _caller_query() -> Any:
+    """Built once (issue 16: every 来客 call asks it; building it cost as much as running it)."""
+    return (
+        select(ClientToken.expires_at, ApiApp)
+        .join(ApiApp, ApiApp.id == ClientToken.app_id)
+        .where(ClientToken.token_hash == bindparam("token_hash"))
+    )
 
 
 # ----- opaque certificate codes ------------------------------------------------------------
