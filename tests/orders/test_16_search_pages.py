@@ -25,7 +25,7 @@ ORDERS = 3_000
 # filter → the index its first page must be read from, in order
 PAGES: dict[str, tuple[dict[str, Any], str]] = {
     "violated": ({"violation": "violated"}, "ix_orders_shop_violated"),
-    "status": ({"status": "awaiting_shipment"}, "ix_orders_shop_status"),
+    "status": ({"status": "awaiting_shipment"}, "ix_orders_shop_status_created"),
     "after_sale": ({"after_sale": "in_progress"}, "ix_orders_shop_after_sale"),
 }
 
