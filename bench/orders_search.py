@@ -2,9 +2,14 @@
 
 Seeds N orders (default 1,000,000) in one shop, then runs each filter many times through
 ``service.search_orders`` (the open API's query) and reports p50/p95; the anchor is the same
-SELECT compiled once and executed as raw SQL, so the ratio shows the ORM/filter overhead.
+SELECT (``service.search_query``: filters, newest-first order, limit) compiled once and
+executed as raw SQL, so the ratio shows the ORM/filter overhead.
 
-    python -m bench.orders_search --orders 1000000 [--db postgresql+psycopg://...]
+``--violated 0.1`` marks the oldest 10 % of the shop's orders violated first (as the sweep
+leaves a shop: it judges the oldest due orders), so 有发货超时 is a realistic subset; the
+seed alone has none. It writes to the database: never use it on a database you only read.
+
+    python -m bench.orders_search --orders 1000000 --violated 0.1 [--db postgresql+psycopg://...]
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ FILTERS: dict[str, dict[str, Any]] = {
         "status": "shipped",
     },
     "violated": {"violation": "violated"},
+    "not violated": {"violation": "none"},
     # Rare and absent values: nothing to stop early on, the index must find the rows.
     "product (1 of 20 products)": {"product": "商品007"},
     "product (no match)": {"product": "不存在的商品"},
@@ -66,6 +72,12 @@ def main() -> None:
         action="store_true",
         help="search the biggest shop already in --db (e.g. after orders_sweep)",
     )
+    parser.add_argument(
+        "--violated",
+        type=float,
+        default=0.0,
+        help="first mark this fraction of the shop's orders, the oldest, violated (writes!)",
+    )
     args = parser.parse_args()
     url = args.db or f"sqlite:///{tempfile.mkdtemp()}/bench_search.db"
     if args.reuse:
@@ -85,6 +97,8 @@ def main() -> None:
             f"database: {rt.engine.dialect.name}; seeded {args.orders:,} orders in "
             f"{time.perf_counter() - started:.1f}s"
         )
+    if args.violated > 0:
+        violate_oldest(rt, shop_id, args.violated)
     with rt.engine.begin() as conn:
         conn.execute(text("ANALYZE"))
     print(f"{'filter':28} {'rows':>4} {'p50 ms':>8} {'p95 ms':>8} {'raw p95':>8} {'ratio':>6}")
@@ -93,10 +107,8 @@ def main() -> None:
         timings, anchor = [], []
         with rt.unit() as ctx:  # the anchor runs the final SELECT, product ids resolved
             product_ids = service.matching_product_ids(ctx.session, shop_id, filters)
-        compiled = (
-            service.filtered_query(shop_id, filters, product_ids)
-            .limit(20)
-            .compile(rt.engine, compile_kwargs={"render_postcompile": True})
+        compiled = service.search_query(shop_id, filters, product_ids, limit=20).compile(
+            rt.engine, compile_kwargs={"render_postcompile": True}
         )
         rows = 0
         for _ in range(args.runs):
@@ -113,6 +125,36 @@ def main() -> None:
             f"{p(timings, 0.95):8.2f} {p(anchor, 0.95):8.2f} "
             f"{p(timings, 0.95) / max(p(anchor, 0.95), 1e-9):6.2f}"
         )
+
+
+def violate_oldest(rt: Runtime, shop_id: int, fraction: float) -> None:
+    """Mark the oldest ``fraction`` of the shop's orders judged late once (violation_count 1),
+    unless at least that many are violated already."""
+    with rt.engine.begin() as conn:
+        count = conn.execute(
+            text("SELECT count(*) FROM orders WHERE shop_id = :shop"), {"shop": shop_id}
+        ).scalar_one()
+        want = int(count * fraction)
+        have = conn.execute(
+            text("SELECT count(*) FROM orders WHERE shop_id = :shop AND violation_count > 0"),
+            {"shop": shop_id},
+        ).scalar_one()
+        if have >= want:
+            print(f"violated: {have:,} orders already")
+            return
+        conn.execute(
+            text(
+                "UPDATE orders SET violation_count = 1, last_judged_at = :now"
+                " WHERE shop_id = :shop AND violation_count = 0 AND id IN ("
+                "SELECT id FROM orders WHERE shop_id = :shop"
+                " ORDER BY created_at, id LIMIT :n)"
+            ),
+            {"shop": shop_id, "now": NOW, "n": want},
+        )
+    if rt.engine.dialect.name == "postgresql":  # as autovacuum would: visibility map, stats
+        with rt.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM ANALYZE orders"))
+    print(f"violated: the oldest {want:,} orders marked")
 
 
 def reuse(url: str) -> Runtime:

@@ -19,7 +19,7 @@ def _sqlite_plan(rt: Runtime, shop_id: int, raw: dict[str, Any]) -> str:
     filters = OrderFilter.model_validate(raw)
     with rt.unit() as ctx:
         product_ids = service.matching_product_ids(ctx.session, shop_id, filters)
-        query = service.filtered_query(shop_id, filters, product_ids).limit(20)
+        query = service.search_query(shop_id, filters, product_ids, limit=20)
         compiled = query.compile(
             ctx.session.get_bind(),
             compile_kwargs={"literal_binds": True, "render_postcompile": True},

@@ -132,8 +132,13 @@ class Order(Base):
     __table_args__ = (
         tenant_pk(),
         *tenant_unique("order_no"),
-        # O1 filters: shop_id first in every index; keyset paging on id.
+        # O1 filters: shop_id first in every index. The list reads newest first (U6:
+        # created_at DESC, id DESC), so each equality filter's index ends in (created_at, id)
+        # and a first page is an ordered index scan (issue 16, migration orders_0004).
         Index("ix_orders_shop_id", "shop_id", "id"),
+        Index("ix_orders_shop_status_created", "shop_id", "status", "created_at", "id"),
+        # The export walks a filter's ids by id (its batches are id ranges): 导出待发货 keeps
+        # an index in that order instead of a backward walk of the whole shop.
         Index("ix_orders_shop_status", "shop_id", "status", "id"),
         Index("ix_orders_shop_created", "shop_id", "created_at", "id"),  # U6: ties by id
         Index("ix_orders_shop_paid", "shop_id", "paid_at"),
@@ -149,12 +154,13 @@ class Order(Base):
             "buyer_name",
             postgresql_ops={"buyer_name": "varchar_pattern_ops"},
         ),
-        Index("ix_orders_shop_after_sale", "shop_id", "after_sale", "id"),
-        Index("ix_orders_shop_violations", "shop_id", "violation_count", "id"),
+        Index("ix_orders_shop_after_sale", "shop_id", "after_sale", "created_at", "id"),
+        Index("ix_orders_shop_violations", "shop_id", "violation_count", "created_at", "id"),
         # "有发货超时" is a small subset: a partial index keeps its newest-first page O(page).
         Index(
             "ix_orders_shop_violated",
             "shop_id",
+            "created_at",
             "id",
             postgresql_where=text("violation_count > 0"),
             sqlite_where=text("violation_count > 0"),

@@ -4,6 +4,8 @@
 Functions other contexts call:
 
 * ``filtered_query(shop_id, filters)`` — O1/O2: the SELECT a filter stands for (export streams it).
+* ``search_query(shop_id, filters, product_ids, ...)`` — O1: the list's page, the exact SELECT
+  ``search_orders`` runs (bench/orders_search.py times it as raw SQL).
 * ``mark_refund_agreed(ctx, shop_id, order_id, reason=..., rule="A6")`` — an agreed refund on an
   unshipped order stops late-shipment judgment.
 * ``refund(ctx, shop_id, order_id, amount_fen, reason, rule)`` — refunds by the original payment
@@ -318,8 +320,12 @@ def get_order_by_no(session: Session, shop_id: int, order_no: str) -> Order:
 def filtered_query(
     shop_id: int, filters: OrderQuery, product_ids: list[int] | None = None
 ) -> Select[Order]:
-    """O1 (and O2): the orders of one shop a filter selects, newest first (ORDER BY id DESC).
-    Every condition is index-backed with ``shop_id`` first; paging adds ``id < before_id``.
+    """O1 (and O2): the orders of one shop a filter selects, ORDER BY id DESC — the export's
+    order (its batches are id ranges) and doudian's base query (which re-orders). The list
+    reads newest first by business time (U6): ``search_query`` re-orders this SELECT by
+    ``created_at DESC, id DESC`` and pages it. Every condition is index-backed with
+    ``shop_id`` first, and the indexes of the equality filters end in ``created_at, id`` so
+    the list's first page is an ordered index scan (issue 16).
 
     ``product_ids``: the 商品 filter already resolved (``matching_product_ids``). A search
     passes them so the planner sees real ids and their frequency; an export may leave the
@@ -409,7 +415,29 @@ def search_orders(
 ) -> list[Order]:
     """O1 (U4: ``offset`` for the console's numbered pages; the API pages by ``before_id``)."""
     product_ids = matching_product_ids(session, shop_id, filters)
-    # U6: the list reads as history — newest business time first, ties by id.
+    query = search_query(
+        shop_id, filters, product_ids, before_id=before_id, limit=limit, offset=offset
+    )
+    return list(session.scalars(query))
+
+
+def search_query(
+    shop_id: int,
+    filters: OrderQuery,
+    product_ids: list[int] | None = None,
+    *,
+    before_id: int | None = None,
+    limit: int = 20,
+    offset: int = 0,
+) -> Select[Order]:
+    """O1: the final SELECT of one page of the order list — ``filtered_query``'s conditions,
+    newest business time first with ties by id (U6, ``timeorder.newest_first``), after the
+    row ``before_id`` when given, ``limit``/``offset``. ``search_orders`` runs exactly this,
+    and bench/orders_search.py compiles it as its raw-SQL anchor (issue 16).
+
+    The indexes each equality filter uses end in ``(created_at, id)`` (migration
+    ``orders_0004``), so a first page reads ``limit`` index entries in order instead of
+    sorting the filter's rows or filtering a walk of the whole shop."""
     query = (
         filtered_query(shop_id, filters, product_ids)
         .order_by(None)
@@ -417,7 +445,7 @@ def search_orders(
     )
     if before_id is not None:
         query = query.where(before(Order.created_at, Order.id, before_id))
-    return list(session.scalars(query.limit(limit).offset(offset)))
+    return query.limit(limit).offset(offset)
 
 
 def count_orders(session: Session, shop_id: int, filters: OrderQuery) -> int:

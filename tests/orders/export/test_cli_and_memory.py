@@ -21,7 +21,7 @@ from xiaodian.orders.schemas import OrderFilter
 from xiaodian.orders.service import filtered_query
 from xiaodian.runtime import Runtime
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]  # the repository (tests/orders/export/…)
 
 
 def _env(rt: Runtime, tmp_path: Path) -> dict[str, str]:
