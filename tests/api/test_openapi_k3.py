@@ -354,3 +354,25 @@ def test_K3_try_it_out_in_swagger_ui_is_signed(
     page.fill("#xd-app-key", shop.app_key)
     page.fill("#xd-app-secret", shop.secret)
     assert execute().startswith("200")
+
+
+def test_K3_sim_routes_are_documented_with_the_security_their_include_gives_them(
+    rt: Runtime,
+) -> None:
+    """The /sim routes get ``simulation_control`` from ``include_router(dependencies=…)``
+    (S3), not from their own signature; the schema must read the route as served, so every
+    /sim operation says it is signed (or a console session) and may answer 401/403."""
+    from xiaodian.api.app import create_app
+    from xiaodian.clock import SimulatedClock
+
+    settings = rt.settings.model_copy(update={"clock_mode": "simulated"})
+    simulated = Runtime(
+        settings=settings, engine=rt.engine, factory=rt.factory, clock=SimulatedClock(rt.engine)
+    )
+    with TestClient(create_app(simulated)) as client:
+        schema = client.get("/openapi.json").json()
+    sim = [(p, m, op) for p, m, op in _operations(schema) if p.startswith("/sim/")]
+    assert sim, "the simulated app documents its /sim routes"
+    for path, method, op in sim:
+        assert op.get("security"), f"{method.upper()} {path} is documented without security"
+        assert {"401", "403"} <= set(op["responses"]), (path, method, op["responses"])

@@ -26,7 +26,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.staticfiles import StaticFiles
 
 PROBLEM = "application/problem+json"
@@ -233,11 +233,15 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     return schema
 
 
-def _api_routes(app: FastAPI) -> list[APIRoute]:
-    from xiaodian.api.headers import leaf_routes
-
+def _api_routes(app: FastAPI) -> list[Any]:
+    """Every documented API route as the app serves it: FastAPI's route contexts, so a route
+    of an included router counts with the include's dependencies (the /sim routes'
+    ``simulation_control``), in the flat table (issue 16) and in the nested reference build
+    alike."""
     return [
-        r for r in leaf_routes(app.router.routes) if isinstance(r, APIRoute) and r.include_in_schema
+        context
+        for context in iter_route_contexts(app.routes)
+        if isinstance(context.original_route, APIRoute) and context.include_in_schema
     ]
 
 
@@ -251,7 +255,7 @@ def _calls(dependant: Any) -> set[str]:
     return found
 
 
-def _auth_of(route: APIRoute) -> str:
+def _auth_of(route: Any) -> str:
     """How an operation authenticates: signed, sim (signed or console), buyer, staff or ''."""
     calls = _calls(route.dependant)
     if "simulation_control" in calls:
