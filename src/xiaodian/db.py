@@ -28,6 +28,7 @@ from sqlalchemy import (
     MetaData,
     create_engine,
     event,
+    text,
 )
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -198,6 +199,28 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+_PARALLEL = "max_parallel_workers_per_gather"
+
+
+@contextmanager
+def serial_plans(session: Session) -> Iterator[None]:
+    """PostgreSQL: the statements inside are planned without parallel workers, then the
+    transaction's setting is what it was. Why (issue 16, O1 bench): a first page (LIMIT 20)
+    the planner believes costly gets a Gather Merge, and starting its two workers took about
+    30 ms on a 2-core server, while the serial plan read a few hundred index entries in 5 ms.
+    A page is small by design; parallel workers never pay for themselves there."""
+    if not is_postgres(session):
+        yield
+        return
+    was = session.scalar(text("SELECT current_setting(:name)"), {"name": _PARALLEL})
+    session.execute(text("SELECT set_config(:name, '0', true)"), {"name": _PARALLEL})
+    try:
+        yield
+    finally:
+        restore = {"name": _PARALLEL, "was": was}
+        session.execute(text("SELECT set_config(:name, :was, true)"), restore)
 
 
 def rowcount(result: Any) -> int:

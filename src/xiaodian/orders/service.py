@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from xiaodian.accounts.models import Buyer
 from xiaodian.clock import to_local
 from xiaodian.context import Ctx
-from xiaodian.db import get_owned, rowcount
+from xiaodian.db import get_owned, rowcount, serial_plans
 from xiaodian.errors import Conflict, NotFound, ValidationFailed, XiaodianError
 from xiaodian.errors import field_error as _field
 from xiaodian.ledger import service as ledger
@@ -413,12 +413,15 @@ def search_orders(
     limit: int = 20,
     offset: int = 0,
 ) -> list[Order]:
-    """O1 (U4: ``offset`` for the console's numbered pages; the API pages by ``before_id``)."""
+    """O1 (U4: ``offset`` for the console's numbered pages; the API pages by ``before_id``).
+    The page is planned serially (``db.serial_plans``: a page never pays for parallel
+    workers)."""
     product_ids = matching_product_ids(session, shop_id, filters)
     query = search_query(
         shop_id, filters, product_ids, before_id=before_id, limit=limit, offset=offset
     )
-    return list(session.scalars(query))
+    with serial_plans(session):
+        return list(session.scalars(query))
 
 
 def search_query(
