@@ -288,23 +288,25 @@ def add_floor(app: Any, engine: Any, shop_id: int) -> None:
                 return refused(409, "already_verified")
         return {"claim_id": claim_id, "verification_id": row[0]}
 
-    @app.post(FLOOR_PREPARE)
-    async def floor_prepare(request: Request) -> Any:
+    async def checked(request: Request, work: Any) -> Any:
+        """A signed request's body handed to ``work(nonce, data)`` on the thread pool."""
         body = await request.body()
         nonce = signed(request, body)
         if nonce is None:
             return refused(401, "bad_signature")
-        return await run_in_threadpool(prepare_once, nonce, json.loads(body)["code"])
+        return await run_in_threadpool(work, nonce, json.loads(body))
+
+    @app.post(FLOOR_PREPARE)
+    async def floor_prepare(request: Request) -> Any:
+        return await checked(request, lambda nonce, data: prepare_once(nonce, data["code"]))
 
     @app.post(FLOOR_VERIFY)
     async def floor_verify(request: Request) -> Any:
-        body = await request.body()
-        nonce = signed(request, body)
-        if nonce is None:
-            return refused(401, "bad_signature")
-        data = json.loads(body)
-        return await run_in_threadpool(
-            verify_once, nonce, int(data["claim_id"]), str(data["client_request_id"])
+        return await checked(
+            request,
+            lambda nonce, data: verify_once(
+                nonce, int(data["claim_id"]), str(data["client_request_id"])
+            ),
         )
 
 
@@ -633,24 +635,22 @@ class Client:
             self.outcome(item.code, status, data)
 
     async def ceiling_verification(self, item: Item) -> None:
-        status, p = await self.post(
-            ANCHOR_PREPARE, {"code": item.code, "client_request_id": item.request_id}
+        await self.two_requests(
+            item,
+            (ANCHOR_PREPARE, {"code": item.code, "client_request_id": item.request_id}),
+            ANCHOR_VERIFY_CLAIM,
         )
-        if status != 200:
-            if status:
-                self.phase.refusals[f"prepare {status} {p.get('code', '?')}"] += 1
-            return
-        if not p["usable"]:
-            self.phase.prepare_unusable["already_verified"] += 1
-        body = {"claim_id": p["claim_id"], "client_request_id": item.request_id}
-        sends = [self.post(ANCHOR_VERIFY_CLAIM, body) for _ in range(2 if item.retry else 1)]
-        for status, data in await asyncio.gather(*sends):
-            self.outcome(item.code, status, data)
 
     async def floor_verification(self, item: Item) -> None:
         """The ceiling's two requests, checked and recorded as the rules require (see
         ``add_floor``)."""
-        status, p = await self.post(FLOOR_PREPARE, {"code": item.code})
+        await self.two_requests(item, (FLOOR_PREPARE, {"code": item.code}), FLOOR_VERIFY)
+
+    async def two_requests(
+        self, item: Item, prepare: tuple[str, dict[str, Any]], verify_path: str
+    ) -> None:
+        """A bare prepare → verify: the lookup answers the claim id, verify sends it back."""
+        status, p = await self.post(*prepare)
         if status != 200:
             if status:
                 self.phase.refusals[f"prepare {status} {p.get('code', '?')}"] += 1
@@ -658,7 +658,7 @@ class Client:
         if not p["usable"]:
             self.phase.prepare_unusable["already_verified"] += 1
         body = {"claim_id": p["claim_id"], "client_request_id": item.request_id}
-        sends = [self.post(FLOOR_VERIFY, body) for _ in range(2 if item.retry else 1)]
+        sends = [self.post(verify_path, body) for _ in range(2 if item.retry else 1)]
         for status, data in await asyncio.gather(*sends):
             self.outcome(item.code, status, data)
 
