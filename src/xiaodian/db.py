@@ -216,11 +216,10 @@ def serial_plans(session: Session) -> Iterator[None]:
         return
     was = session.scalar(text("SELECT current_setting(:name)"), {"name": _PARALLEL})
     session.execute(text("SELECT set_config(:name, '0', true)"), {"name": _PARALLEL})
-    try:
-        yield
-    finally:
-        restore = {"name": _PARALLEL, "was": was}
-        session.execute(text("SELECT set_config(:name, :was, true)"), restore)
+    yield
+    # Not in a ``finally``: after a failed statement the transaction only rolls back (which
+    # ends a local setting too), and a statement sent now would hide the first error.
+    session.execute(text("SELECT set_config(:name, :was, true)"), {"name": _PARALLEL, "was": was})
 
 
 def rowcount(result: Any) -> int:
